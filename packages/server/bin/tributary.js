@@ -1,0 +1,12 @@
+#!/usr/bin/env node
+// Runs the compiled CLI; `npm ci` builds it (the root `prepare` script).
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+if (!existsSync(cli)) {
+  console.error('Tributary is not built yet: run `npm run build` (npm ci does it).');
+  process.exit(1);
+}
+const { main } = await import(cli);
+await main(process.argv.slice(2));

@@ -1,0 +1,87 @@
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import { ComparisonService } from './compare/comparison-service.js';
+import type { Config } from './config/schema.js';
+import type { AppContext } from './http/context.js';
+import { installErrorHandling } from './http/error-handler.js';
+import { comparisonRoutes } from './http/routes/comparisons.js';
+import { metaRoutes } from './http/routes/meta.js';
+import { seedRoutes } from './http/routes/seed.js';
+import { ModelCatalogue } from './llm/catalogue.js';
+import { DemoProvider } from './llm/demo-provider.js';
+import type { Provider } from './llm/provider.js';
+import { Flags } from './ops/flags.js';
+import { openStore } from './store/open-store.js';
+import { StreamHub } from './streams/hub.js';
+import { MemoryBackend } from './streams/memory-backend.js';
+
+export interface AppOptions {
+  /** Replaces the providers built from config (tests wrap the demo provider to observe it). */
+  providers?: Provider[];
+}
+
+export interface App {
+  fastify: FastifyInstance;
+  ctx: AppContext;
+  /** Starts listening on the configured host and port; resolves to the base URL. */
+  listen(): Promise<string>;
+  /** Graceful: running generations get `shutdownGraceMs` to finish, then writes are flushed. */
+  close(): Promise<void>;
+}
+
+/** Assembles an un-started server from a config. No global state: tests build many. */
+export async function buildApp(config: Config, opts: AppOptions = {}): Promise<App> {
+  const store = await openStore({
+    dataDir: config.dataDir,
+    databaseUrl: config.database.url,
+    schema: config.database.schema,
+    flushIntervalMs: config.usage.flushIntervalMs,
+    batchSize: config.usage.batchSize,
+  });
+  await store.markInterrupted();
+  const providers = opts.providers ?? [new DemoProvider({ speed: config.demo.speed, models: config.demo.models })];
+  const catalogue = new ModelCatalogue(providers);
+  await catalogue.refresh();
+  const { history } = config.streams;
+  const backend = new MemoryBackend(() => ({ size: history.size, ttlMs: history.ttlSeconds * 1000 }));
+  const hub = new StreamHub(backend, { maxReplay: config.streams.maxReplay, subscriberBufferBytes: config.streams.subscriberBufferBytes });
+  const comparisons = new ComparisonService({ hub, catalogue, store, config: config.compare });
+  const ctx: AppContext = {
+    config, hub, comparisons, catalogue, store, flags: new Flags(config.flags), startedAt: new Date(),
+    stream: { hub, comparisons, sse: { retryMs: config.streams.sseRetryMs, heartbeatMs: config.streams.sseHeartbeatMs } },
+  };
+
+  const fastify = Fastify({
+    logger: { level: config.log.level },
+    bodyLimit: config.server.bodyLimitBytes,
+    // Per-request lines only when debugging: a streaming server's requests are long and many.
+    logController: new LogController({ disableRequestLogging: config.log.level !== 'debug' && config.log.level !== 'trace' }),
+  });
+  installErrorHandling(fastify);
+  metaRoutes(fastify, ctx);
+  comparisonRoutes(fastify, ctx);
+  seedRoutes(fastify, ctx);
+
+  let closing: Promise<void> | undefined;
+  return {
+    fastify,
+    ctx,
+    async listen() {
+      await fastify.listen({ host: config.server.host, port: config.server.port });
+      const address = fastify.server.address();
+      const port = typeof address === 'object' && address ? address.port : config.server.port;
+      const host = config.server.host === '0.0.0.0' || config.server.host === '::' ? 'localhost' : config.server.host;
+      return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    },
+    close() {
+      closing ??= (async () => {
+        const stopped = fastify.close(); // refuse new requests at once; streams drain below
+        await comparisons.close(config.server.shutdownGraceMs);
+        await hub.close();
+        await stopped;
+        await backend.close();
+        await store.close();
+      })();
+      return closing;
+    },
+  };
+}

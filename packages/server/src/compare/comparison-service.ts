@@ -1,0 +1,206 @@
+import { randomBytes } from 'node:crypto';
+import type { Config, TierName } from '../config/schema.js';
+import { TributaryError } from '../errors.js';
+import type { ModelCatalogue } from '../llm/catalogue.js';
+import type { StreamHub } from '../streams/hub.js';
+import type { ComparisonRecord, ConversationMessage, ModelResultRecord, Store } from '../store/types.js';
+import { contextFor } from './context.js';
+import { comparisonTopic, type ComparisonEvents, type ComparisonSummary } from './events.js';
+import { runModel, type ModelState } from './model-run.js';
+
+export interface CompareRequest {
+  kind: 'compare' | 'chat';
+  prompt: string;
+  models: string[];
+  tier: TierName;
+  /** Continue a stored conversation. */
+  conversationId?: string | undefined;
+  /** Or bring the history along (seed format); assistant turns may name their model. */
+  history?: { role: 'user' | 'assistant'; content: string; modelId: string | null }[] | undefined;
+}
+
+export interface ComparisonHandle {
+  id: string;
+  conversationId: string;
+  topic: string;
+  /** Resolves when every model has ended and the final event is published. */
+  done: Promise<ComparisonSummary & { status: 'completed' | 'cancelled'; results: ModelResultRecord[] }>;
+}
+
+/** A comparison's state as a late or resuming client should see it. */
+export interface ComparisonSnapshot {
+  id: string;
+  conversationId: string;
+  kind: 'compare' | 'chat';
+  tier: TierName;
+  status: ComparisonRecord['status'];
+  models: { model: string; status: ModelState['status']; text: string; result?: ModelResultRecord | undefined }[];
+}
+
+interface Running {
+  handle: ComparisonHandle;
+  abort: AbortController;
+  record: ComparisonRecord;
+  states: ModelState[];
+}
+
+const newId = (prefix: string) => `${prefix}_${randomBytes(12).toString('base64url')}`;
+
+/**
+ * Starts comparisons (and single-model chats), runs every model concurrently to the end
+ * whatever happens to the client, publishes to the comparison's topic and records results.
+ */
+export class ComparisonService {
+  private readonly running = new Map<string, Running>();
+
+  constructor(
+    private readonly deps: { hub: StreamHub; catalogue: ModelCatalogue; store: Store; config: Config['compare'] },
+  ) {}
+
+  /** Validates, publishes the first event, and starts every model. Returns once the topic exists. */
+  async start(request: CompareRequest): Promise<ComparisonHandle> {
+    const { config, store, hub, catalogue } = this.deps;
+    const prompt = request.prompt;
+    if (prompt.trim() === '') throw new TributaryError('empty_prompt');
+    const models = [...new Set(request.models)];
+    if (models.length > config.maxModels) {
+      throw new TributaryError('too_many_models', `At most ${config.maxModels} models per request; got ${models.length}.`, { max: config.maxModels });
+    }
+    const tier = config.tiers[request.tier];
+    if (prompt.length > tier.maxInputChars) {
+      throw new TributaryError('input_too_long', `The ${request.tier} tier accepts ${tier.maxInputChars} characters; got ${prompt.length}.`, {
+        tier: request.tier, maxInputChars: tier.maxInputChars, inputLength: prompt.length,
+      });
+    }
+    let history = request.history ?? [];
+    if (request.conversationId) {
+      const stored = await store.getConversation(request.conversationId);
+      if (!stored) throw new TributaryError('conversation_not_found', `No conversation ${request.conversationId}.`);
+      history = stored;
+    }
+
+    const id = newId('cmp');
+    const conversationId = request.conversationId ?? newId('cnv');
+    const topic = comparisonTopic(id);
+    const createdAt = new Date();
+    const contexts = models.map((model) => contextFor(model, history, prompt, config.historyMessages));
+    const abort = new AbortController();
+    const states: ModelState[] = models.map((model) => ({ model, status: 'running', text: '' }));
+    const record: ComparisonRecord = {
+      id, conversationId, kind: request.kind, tier: request.tier, prompt, models, createdAt, status: 'running', results: [],
+    };
+    store.saveComparisonStart(record);
+
+    const publish = <K extends keyof ComparisonEvents>(type: K, data: ComparisonEvents[K], final = false) =>
+      hub.publish(topic, type, data, { final });
+    await publish('comparison.start', {
+      comparisonId: id, conversationId, kind: request.kind, tier: request.tier, models,
+      historyDropped: Math.max(0, ...contexts.map((c) => c.dropped)), createdAt: createdAt.toISOString(),
+    });
+
+    const started = performance.now();
+    const runs = models.map((model, i) =>
+      runModel(states[i]!, catalogue.resolve(model)?.provider, {
+        messages: contexts[i]!.messages, maxOutputTokens: tier.maxOutputTokens, tier: request.tier, signal: abort.signal,
+      }, publish),
+    );
+    const done = Promise.all(runs).then(async (results) => {
+      const status: 'completed' | 'cancelled' = abort.signal.aborted ? 'cancelled' : 'completed';
+      const finishedAt = new Date();
+      const summary: ComparisonSummary = {
+        inputLength: prompt.length,
+        modelsRequested: models.length,
+        modelsSuccessful: results.filter((r) => r.status === 'ok' || r.status === 'truncated').length,
+        modelsFailed: results.filter((r) => r.status === 'failed' || r.status === 'cancelled').length,
+        processingTimeMs: Math.round(performance.now() - started),
+        finishedAt: finishedAt.toISOString(),
+      };
+      // A conversation brought by the client is stored with the new turn; a stored one already is.
+      const brought = request.conversationId ? [] : request.history ?? [];
+      this.record(record, brought, results, status, finishedAt, summary);
+      await publish('comparison.done', { status, summary }, true);
+      this.running.delete(id);
+      return { ...summary, status, results };
+    });
+    const handle: ComparisonHandle = { id, conversationId, topic, done };
+    this.running.set(id, { handle, abort, record, states });
+    return handle;
+  }
+
+  /** Stops every model of a running comparison now. False if it is not running. */
+  cancel(id: string): boolean {
+    const run = this.running.get(id);
+    if (!run) return false;
+    run.abort.abort();
+    return true;
+  }
+
+  isRunning(id: string): boolean {
+    return this.running.has(id);
+  }
+
+  /** The state of a running comparison, as of now. */
+  liveSnapshot(id: string): ComparisonSnapshot | undefined {
+    const run = this.running.get(id);
+    if (!run) return undefined;
+    const { record } = run;
+    return {
+      id, conversationId: record.conversationId, kind: record.kind, tier: record.tier, status: 'running',
+      models: run.states.map((s) => ({ model: s.model, status: s.status, text: s.text, result: s.result })),
+    };
+  }
+
+  /** Live state while running, stored state after; undefined if unknown. */
+  async snapshot(id: string): Promise<ComparisonSnapshot | undefined> {
+    const live = this.liveSnapshot(id);
+    if (live) return live;
+    const stored = await this.deps.store.getComparison(id);
+    if (!stored) return undefined;
+    return {
+      id, conversationId: stored.conversationId, kind: stored.kind, tier: stored.tier, status: stored.status,
+      models: stored.models.map((model) => {
+        const result = stored.results.find((r) => r.model === model);
+        return { model, status: result?.status ?? 'failed', text: result?.text ?? '', result };
+      }),
+    };
+  }
+
+  /** Waits for running comparisons up to `graceMs`, then cancels the rest and waits for them to end. */
+  async close(graceMs: number): Promise<void> {
+    const pending = [...this.running.values()];
+    if (pending.length === 0) return;
+    const all = Promise.allSettled(pending.map((r) => r.handle.done));
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<'expired'>((resolve) => (timer = setTimeout(() => resolve('expired'), graceMs)));
+    if ((await Promise.race([all, expired])) === 'expired') for (const r of pending) r.abort.abort();
+    clearTimeout(timer);
+    await all;
+  }
+
+  private record(
+    record: ComparisonRecord,
+    broughtHistory: NonNullable<CompareRequest['history']>,
+    results: ModelResultRecord[],
+    status: 'completed' | 'cancelled',
+    finishedAt: Date,
+    summary: ComparisonSummary,
+  ): void {
+    const { store } = this.deps;
+    store.saveComparisonEnd(record.id, { status, finishedAt, processingTimeMs: summary.processingTimeMs, results });
+    const messages: ConversationMessage[] = broughtHistory.map((m) => ({ ...m, comparisonId: record.id }));
+    messages.push({ role: 'user', content: record.prompt, modelId: null, comparisonId: record.id });
+    for (const r of results) {
+      if (r.status === 'ok' || r.status === 'truncated') {
+        messages.push({ role: 'assistant', content: r.text, modelId: r.model, comparisonId: record.id });
+      }
+    }
+    store.appendMessages(record.conversationId, messages);
+    const modelTokens: Record<string, { input: number; output: number }> = {};
+    for (const r of results) modelTokens[r.model] = { input: r.inputTokens ?? 0, output: r.outputTokens ?? 0 };
+    store.logUsage({
+      comparisonId: record.id, kind: record.kind, inputLength: summary.inputLength,
+      modelsRequested: summary.modelsRequested, modelsSuccessful: summary.modelsSuccessful, modelsFailed: summary.modelsFailed,
+      modelsUsed: [...record.models].sort(), processingTimeMs: summary.processingTimeMs, modelTokens, createdAt: finishedAt,
+    });
+  }
+}

@@ -1,0 +1,79 @@
+import { ModelError, type GenerationRequest, type Provider } from '../llm/provider.js';
+import type { ModelResultRecord } from '../store/types.js';
+import type { ComparisonEvents } from './events.js';
+
+type Publish = <K extends keyof ComparisonEvents>(type: K, data: ComparisonEvents[K]) => Promise<unknown>;
+
+/** The live state of one model in a comparison (also the snapshot a late client gets). */
+export interface ModelState {
+  model: string;
+  status: 'running' | ModelResultRecord['status'];
+  text: string;
+  result?: ModelResultRecord;
+}
+
+/**
+ * Runs one model: start, deltas, then exactly one done or error. Never throws: every failure
+ * becomes a classified `model.error`, so one model cannot disturb the others.
+ */
+export async function runModel(
+  state: ModelState,
+  provider: Provider | undefined,
+  request: Omit<GenerationRequest, 'model'>,
+  publish: Publish,
+): Promise<ModelResultRecord> {
+  const { model } = state;
+  const started = performance.now();
+  let firstTokenAt: number | null = null;
+  let outputTokens = 0;
+  const parts: string[] = [];
+  await publish('model.start', { model });
+  try {
+    if (!provider) throw new ModelError('invalid_model', `Unknown model: ${model}`);
+    for await (const chunk of provider.stream({ ...request, model })) {
+      if (request.signal.aborted) throw new ModelError('cancelled');
+      if (chunk.type === 'delta') {
+        if (chunk.text === '') continue;
+        firstTokenAt ??= performance.now();
+        outputTokens++;
+        parts.push(chunk.text);
+        state.text += chunk.text;
+        await publish('model.delta', { model, text: chunk.text });
+        continue;
+      }
+      const durationMs = Math.round(performance.now() - started);
+      const ttftMs = Math.round((firstTokenAt ?? performance.now()) - started);
+      const genSeconds = (performance.now() - (firstTokenAt ?? started)) / 1000;
+      const tokens = chunk.usage.outputTokens || outputTokens;
+      const done: ComparisonEvents['model.done'] = {
+        model,
+        status: chunk.finishReason === 'length' ? 'truncated' : 'ok',
+        finishReason: chunk.finishReason,
+        usage: chunk.usage,
+        ttftMs,
+        durationMs,
+        tokensPerSecond: genSeconds > 0 ? Math.round((tokens / genSeconds) * 10) / 10 : 0,
+      };
+      state.status = done.status;
+      state.result = {
+        model, status: done.status, text: parts.join(''), finishReason: done.finishReason,
+        inputTokens: chunk.usage.inputTokens, outputTokens: tokens, ttftMs, durationMs, tokensPerSecond: done.tokensPerSecond,
+      };
+      await publish('model.done', done);
+      return state.result;
+    }
+    throw new ModelError('upstream_error', 'The provider ended the stream without finishing it.');
+  } catch (err) {
+    const error = ModelError.from(err, request.signal);
+    const status = error.code === 'cancelled' ? 'cancelled' : 'failed';
+    const durationMs = Math.round(performance.now() - started);
+    const ttftMs = firstTokenAt === null ? null : Math.round(firstTokenAt - started);
+    state.status = status;
+    state.result = {
+      model, status, text: parts.join(''), errorCode: error.code, errorMessage: error.message,
+      outputTokens, durationMs, ...(ttftMs !== null ? { ttftMs } : {}),
+    };
+    await publish('model.error', { model, status, error: error.describe(), ttftMs, durationMs, outputTokens });
+    return state.result;
+  }
+}

@@ -1,0 +1,105 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { configSchema, type Config, type ConfigInput } from './schema.js';
+
+/** Environment variables and the config path each one sets. The one place env is read. */
+export const ENV_KEYS: Record<string, { path: string; type: 'string' | 'number' | 'boolean' }> = {
+  HOST: { path: 'server.host', type: 'string' },
+  PORT: { path: 'server.port', type: 'number' },
+  TRIBUTARY_DATA_DIR: { path: 'dataDir', type: 'string' },
+  DATABASE_URL: { path: 'database.url', type: 'string' },
+  TRIBUTARY_MAX_MODELS: { path: 'compare.maxModels', type: 'number' },
+  TRIBUTARY_DEMO_SPEED: { path: 'demo.speed', type: 'number' },
+  ENABLE_SSE_STREAMING: { path: 'flags.sse_streaming', type: 'boolean' },
+  LOG_LEVEL: { path: 'log.level', type: 'string' },
+};
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/**
+ * Builds the config: defaults < file (TRIBUTARY_CONFIG or `file`) < env < overrides.
+ * Throws ConfigError naming every bad key and where its value came from.
+ */
+export function loadConfig(opts: { env?: NodeJS.ProcessEnv; file?: string; overrides?: ConfigInput } = {}): Config {
+  const env = opts.env ?? process.env;
+  const sources = new Map<string, string>();
+  let merged: Record<string, unknown> = {};
+
+  const file = opts.file ?? env.TRIBUTARY_CONFIG;
+  if (file) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new ConfigError(`Cannot read config file ${file}: ${(err as Error).message}`);
+    }
+    if (!isPlainObject(parsed)) throw new ConfigError(`Config file ${file} must hold a JSON object`);
+    merged = deepMerge(merged, parsed);
+    for (const path of leafPaths(parsed)) sources.set(path, `file ${file}`);
+  }
+
+  for (const [name, { path, type }] of Object.entries(ENV_KEYS)) {
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    merged = deepMerge(merged, nest(path, coerce(raw, type)));
+    sources.set(path, `env ${name}`);
+  }
+  if (opts.overrides) merged = deepMerge(merged, opts.overrides as Record<string, unknown>);
+
+  const result = configSchema.safeParse(merged);
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => describeIssue(issue, sources));
+    throw new ConfigError(`Invalid configuration:\n${lines.map((l) => `  - ${l}`).join('\n')}`);
+  }
+  return result.data;
+}
+
+function describeIssue(issue: z.core.$ZodIssue, sources: Map<string, string>): string {
+  const path = issue.path.join('.');
+  if (issue.code === 'unrecognized_keys') {
+    const keys = issue.keys.map((k) => (path ? `${path}.${k}` : k));
+    return `${keys.join(', ')}: unknown key${keys.length > 1 ? 's' : ''}${from(keys[0] ?? '', sources)}`;
+  }
+  return `${path || '(root)'}: ${issue.message}${from(path, sources)}`;
+}
+
+function from(path: string, sources: Map<string, string>): string {
+  const source = sources.get(path);
+  return source ? ` (from ${source})` : '';
+}
+
+function coerce(raw: string, type: 'string' | 'number' | 'boolean'): unknown {
+  if (type === 'number') return /^-?\d+(\.\d+)?$/.test(raw.trim()) ? Number(raw) : raw;
+  if (type === 'boolean') {
+    const v = raw.trim().toLowerCase();
+    if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+    if (['0', 'false', 'no', 'off'].includes(v)) return false;
+    return raw;
+  }
+  return raw;
+}
+
+function nest(path: string, value: unknown): Record<string, unknown> {
+  return path.split('.').reduceRight<unknown>((acc, key) => ({ [key]: acc }), value) as Record<string, unknown>;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const prev = out[k];
+    out[k] = isPlainObject(prev) && isPlainObject(v) ? deepMerge(prev, v) : v;
+  }
+  return out;
+}
+
+function leafPaths(obj: Record<string, unknown>, prefix = ''): string[] {
+  return Object.entries(obj).flatMap(([k, v]) =>
+    isPlainObject(v) ? leafPaths(v, `${prefix}${k}.`) : [`${prefix}${k}`],
+  );
+}

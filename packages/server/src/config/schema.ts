@@ -1,0 +1,81 @@
+import { z } from 'zod';
+
+const tier = z.strictObject({
+  maxInputChars: z.number().int().positive(),
+  maxOutputTokens: z.number().int().positive(),
+});
+
+const history = z.strictObject({
+  /** Events kept per topic. */
+  size: z.number().int().positive(),
+  /** Age after which an event leaves history. */
+  ttlSeconds: z.number().positive(),
+});
+
+/** Timing of one demo model; speeds are scaled by `demo.speed`. */
+const demoModel = z.strictObject({
+  name: z.string().min(1),
+  firstTokenMs: z.number().min(0),
+  tokensPerSecond: z.number().positive(),
+  /** Answer length, in tokens, for the standard tier (brief is ~0.6x, extended ~1.8x). */
+  answerTokens: z.number().int().positive(),
+  /** Fails deterministically for some prompts (before the first token or mid-stream). */
+  flaky: z.boolean().default(false),
+});
+
+export const configSchema = z.strictObject({
+  server: z.strictObject({
+    host: z.string().min(1).default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535).default(8080),
+    bodyLimitBytes: z.number().int().positive().default(1_048_576),
+    /** How long a clean shutdown waits for running generations before cancelling them. */
+    shutdownGraceMs: z.number().int().min(0).default(5_000),
+  }).prefault({}),
+  dataDir: z.string().min(1).default('.data'),
+  database: z.strictObject({
+    /** postgres://… to use PostgreSQL; unset means SQLite at <dataDir>/tributary.db. */
+    url: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
+    /** PostgreSQL schema (tests use one per run). */
+    schema: z.string().regex(/^[a-z_][a-z0-9_]*$/).optional(),
+  }).prefault({}),
+  streams: z.strictObject({
+    history: history.default({ size: 50_000, ttlSeconds: 3_600 }),
+    /** Most events one resume may replay; beyond it the answer is recovered:false. */
+    maxReplay: z.number().int().positive().default(50_000),
+    /** Bytes a subscriber may have queued before it is cut off as a slow consumer. */
+    subscriberBufferBytes: z.number().int().positive().default(4 * 1024 * 1024),
+    sseRetryMs: z.number().int().positive().default(1_000),
+    sseHeartbeatMs: z.number().int().positive().default(15_000),
+  }).prefault({}),
+  compare: z.strictObject({
+    maxModels: z.number().int().min(1).max(64).default(12),
+    tiers: z.strictObject({ brief: tier, standard: tier, extended: tier }).default({
+      brief: { maxInputChars: 1_000, maxOutputTokens: 2_000 },
+      standard: { maxInputChars: 5_000, maxOutputTokens: 4_000 },
+      extended: { maxInputChars: 15_000, maxOutputTokens: 8_192 },
+    }),
+    /** Earlier messages a model sees in a follow-up; older ones are dropped and reported. */
+    historyMessages: z.number().int().min(0).default(20),
+    defaultChatModel: z.string().min(1).default('demo/balanced'),
+  }).prefault({}),
+  demo: z.strictObject({
+    /** Multiplies every demo model's speed (tests use large values; 0 waits are kept at 0). */
+    speed: z.number().positive().default(1),
+    models: z.record(z.string().regex(/^demo\/[a-z0-9-]+$/), demoModel).optional(),
+  }).prefault({}),
+  flags: z.strictObject({
+    sse_streaming: z.boolean().default(true),
+  }).prefault({}),
+  usage: z.strictObject({
+    flushIntervalMs: z.number().int().positive().default(250),
+    batchSize: z.number().int().positive().default(200),
+  }).prefault({}),
+  log: z.strictObject({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  }).prefault({}),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+export type TierName = keyof Config['compare']['tiers'];
+export type DemoModelConfig = z.infer<typeof demoModel>;

@@ -1,0 +1,59 @@
+/**
+ * The one error catalogue. Every error the server sends — HTTP bodies, SSE `error` events,
+ * per-model failures — carries one of these stable codes. docs/api.md lists them.
+ */
+export const ERROR_CATALOGUE = {
+  // request shape
+  invalid_json: { status: 400, message: 'The request body is not valid JSON.' },
+  unsupported_media_type: { status: 415, message: 'Send the body as application/json.' },
+  body_too_large: { status: 413, message: 'The request body is larger than the server accepts.' },
+  unknown_field: { status: 400, message: 'The request has a field the endpoint does not accept.' },
+  invalid_field: { status: 400, message: 'A field has the wrong type or value.' },
+  empty_prompt: { status: 400, message: 'The prompt is empty.' },
+  too_many_models: { status: 400, message: 'Too many models in one request.' },
+  input_too_long: { status: 400, message: 'The input is longer than the tier allows.' },
+  invalid_last_event_id: { status: 400, message: 'Last-Event-ID is not a position this server issued.' },
+  // resources
+  not_found: { status: 404, message: 'No such route.' },
+  comparison_not_found: { status: 404, message: 'No such comparison.' },
+  conversation_not_found: { status: 404, message: 'No such conversation.' },
+  method_not_allowed: { status: 405, message: 'Method not allowed on this route.' },
+  feature_flag_disabled: { status: 403, message: 'This feature is disabled by a feature flag.' },
+  // server side
+  internal_error: { status: 500, message: 'The server failed to handle the request.' },
+  unavailable: { status: 503, message: 'The server is shutting down or a dependency is unavailable.' },
+  // per-model failures (sent inside streams, and in `errors` of non-streaming answers)
+  invalid_model: { status: 400, message: 'Unknown model.' },
+  auth: { status: 502, message: 'The provider rejected the credentials.' },
+  rate_limited: { status: 429, message: 'The provider is rate limiting requests.' },
+  timeout: { status: 504, message: 'The provider did not answer in time.' },
+  upstream_error: { status: 502, message: 'The provider failed.' },
+  network: { status: 502, message: 'The connection to the provider failed.' },
+  content_filter: { status: 400, message: 'The provider refused the content.' },
+  context_length: { status: 400, message: 'The conversation is longer than the model accepts.' },
+  cancelled: { status: 499, message: 'Cancelled.' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+/** An error with a catalogue code. Thrown by modules that know nothing of HTTP. */
+export class TributaryError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown> | undefined;
+  constructor(code: ErrorCode, message?: string, details?: Record<string, unknown>) {
+    super(message ?? ERROR_CATALOGUE[code].message);
+    this.name = 'TributaryError';
+    this.code = code;
+    this.details = details;
+  }
+  get status(): number {
+    return ERROR_CATALOGUE[this.code].status;
+  }
+  toJSON(): { code: ErrorCode; message: string } & Record<string, unknown> {
+    return { code: this.code, message: this.message, ...this.details };
+  }
+}
+
+export function isErrorCode(value: string): value is ErrorCode {
+  return Object.hasOwn(ERROR_CATALOGUE, value);
+}

@@ -1,0 +1,71 @@
+import type { FastifyReply } from 'fastify';
+import type { ComparisonService } from '../compare/comparison-service.js';
+import { comparisonTopic } from '../compare/events.js';
+import { TributaryError } from '../errors.js';
+import type { StreamHub, Subscription } from '../streams/hub.js';
+import type { StartAt } from '../streams/types.js';
+import type { ComparisonFrames } from '../transports/comparison-frames.js';
+import { SseResponse, SseSink, type SseOptions } from '../transports/sse-stream.js';
+
+export interface ComparisonStreamDeps {
+  hub: StreamHub;
+  comparisons: ComparisonService;
+  sse: Omit<SseOptions, 'headers'>;
+}
+
+/**
+ * Streams a comparison's topic from `start` as SSE, live until its final event. A finished
+ * comparison is replayed from history, or — when history cannot serve the position — the
+ * client gets `recovered:false` with the stored state. Never a silent gap.
+ */
+export async function streamComparison(
+  deps: ComparisonStreamDeps,
+  reply: FastifyReply,
+  opts: { id: string; conversationId?: string; start: StartAt; frames: ComparisonFrames },
+): Promise<void> {
+  const { hub, comparisons } = deps;
+  const { id, start, frames } = opts;
+  const topic = comparisonTopic(id);
+  const resuming = start.from === 'position';
+
+  if (!comparisons.isRunning(id)) {
+    const snapshot = await comparisons.snapshot(id);
+    if (!snapshot) throw new TributaryError('comparison_not_found', `No comparison ${id}.`);
+    const recovery = await hub.recover(topic, start);
+    // The client already holds the final event: 204 tells EventSource to stop reconnecting.
+    if (resuming && recovery.recovered && recovery.events.length === 0 && recovery.finished) {
+      reply.code(204).send();
+      return;
+    }
+    reply.hijack();
+    const sse = new SseResponse(reply.raw, { ...deps.sse, headers: headersFor(id, snapshot.conversationId) });
+    if (recovery.recovered) {
+      if (resuming) sse.write(frames.recovery({ recovered: true, top: recovery.top, replayed: recovery.events.length }));
+      for (const event of recovery.events) sse.write(frames.event(event));
+    } else {
+      sse.write(frames.recovery({ recovered: false, reason: recovery.reason, top: recovery.top }, snapshot));
+    }
+    sse.end();
+    return;
+  }
+
+  reply.hijack();
+  const conversationId = opts.conversationId ?? comparisons.liveSnapshot(id)?.conversationId ?? '';
+  const sse = new SseResponse(reply.raw, { ...deps.sse, headers: headersFor(id, conversationId) });
+  let subscription: Subscription | undefined;
+  let gone = false;
+  reply.raw.on('close', () => {
+    gone = true;
+    subscription?.close();
+  });
+  const sink = new SseSink(sse, frames.event, (info) => {
+    if (!info.recovered) return frames.recovery(info, comparisons.liveSnapshot(id));
+    return resuming ? frames.recovery(info) : '';
+  });
+  subscription = await hub.subscribe(topic, start, sink);
+  if (gone) subscription.close();
+}
+
+function headersFor(id: string, conversationId: string): Record<string, string> {
+  return { 'X-Comparison-Id': id, 'X-Conversation-Id': conversationId };
+}

@@ -1,0 +1,19 @@
+import type { ComparisonService } from '../compare/comparison-service.js';
+import type { Config } from '../config/schema.js';
+import type { ModelCatalogue } from '../llm/catalogue.js';
+import type { Flags } from '../ops/flags.js';
+import type { StreamHub } from '../streams/hub.js';
+import type { Store } from '../store/types.js';
+import type { ComparisonStreamDeps } from './comparison-stream.js';
+
+/** What routes may use: the app's services, nothing of each other. */
+export interface AppContext {
+  config: Config;
+  hub: StreamHub;
+  comparisons: ComparisonService;
+  catalogue: ModelCatalogue;
+  store: Store;
+  flags: Flags;
+  stream: ComparisonStreamDeps;
+  startedAt: Date;
+}

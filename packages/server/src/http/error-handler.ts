@@ -1,0 +1,37 @@
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { ERROR_CATALOGUE, TributaryError, type ErrorCode } from '../errors.js';
+
+/** Fastify's own errors, mapped onto the catalogue. */
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_json',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'invalid_json',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'body_too_large',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'invalid_json',
+};
+
+/** Every error leaves as `{ code, message, ...details }` with the catalogue's status. */
+export function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError | TributaryError, request, reply) => {
+    let error: TributaryError;
+    if (err instanceof TributaryError) error = err;
+    else if (err.code && FASTIFY_CODES[err.code]) {
+      const code = FASTIFY_CODES[err.code]!;
+      error = new TributaryError(code, code === 'invalid_json' ? `The request body is not valid JSON: ${err.message}` : undefined);
+    } else if ((err as SyntaxError).name === 'SyntaxError' && err.statusCode === 400) {
+      error = new TributaryError('invalid_json', `The request body is not valid JSON: ${err.message}`);
+    } else {
+      request.log.error({ err }, 'unhandled error');
+      error = new TributaryError('internal_error');
+    }
+    if (reply.sent || reply.raw.headersSent) {
+      reply.raw.destroy();
+      return;
+    }
+    reply.code(error.status).send(error.toJSON());
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send({ code: 'not_found', message: `${ERROR_CATALOGUE.not_found.message} ${request.method} ${request.url}` });
+  });
+}

@@ -1,0 +1,37 @@
+import type { FastifyInstance } from 'fastify';
+import type { AppContext } from '../context.js';
+
+/** Liveness, readiness and the model catalogue (seed shapes plus the OpenAI list shape). */
+export function metaRoutes(app: FastifyInstance, ctx: AppContext): void {
+  app.get('/health', async () => ({
+    status: 'healthy',
+    uptimeSeconds: Math.round((Date.now() - ctx.startedAt.getTime()) / 1000),
+    streams: ctx.hub.stats(),
+  }));
+
+  app.get('/ready', async (_request, reply) => {
+    try {
+      await ctx.store.ping();
+      return { status: 'ready', database: ctx.store.dialect };
+    } catch (err) {
+      return reply.code(503).send({ code: 'unavailable', message: `Database unavailable: ${(err as Error).message}` });
+    }
+  });
+
+  const catalogue = () => {
+    const models = ctx.catalogue.list().map((m) => ({ ...m, context_length: m.contextLength }));
+    const byProvider: Record<string, typeof models> = {};
+    for (const m of models) (byProvider[m.provider] ??= []).push(m);
+    return { models, models_by_provider: byProvider };
+  };
+  app.get('/models', async () => catalogue());
+  app.get('/api/models', async () => catalogue());
+  app.get('/v1/models', async () => {
+    const { models, models_by_provider } = catalogue();
+    return {
+      object: 'list',
+      data: models.map((m) => ({ ...m, object: 'model', created: 0, owned_by: m.provider })),
+      models_by_provider,
+    };
+  });
+}

@@ -1,0 +1,65 @@
+import { z } from 'zod';
+
+/** Request bodies and queries. Strict: an unknown field is an error, not ignored. */
+
+const tier = z.enum(['brief', 'standard', 'extended']);
+const modelId = z.string().min(1).max(200);
+// Generous caps that only bound memory; the configured limits give the precise errors.
+const models = z.array(modelId).min(1, 'at least one model is required').max(1_000);
+const content = z.string().max(1_000_000);
+const id = z.string().min(1).max(100);
+
+export const seedHistory = z
+  .array(z.strictObject({ role: z.enum(['user', 'assistant']), content, model_id: modelId.nullish() }))
+  .max(1_000);
+
+export const seedCompareBody = z.strictObject({
+  input_data: content,
+  models,
+  tier: tier.default('standard'),
+  conversation_history: seedHistory.optional(),
+  conversation_id: id.optional(),
+});
+
+export const seedChatBody = z.strictObject({
+  query: content,
+  model: modelId.optional(),
+  tier: tier.default('standard'),
+  conversation_history: seedHistory.optional(),
+  conversation_id: id.optional(),
+});
+
+export const seedChatQuery = z.strictObject({
+  query: content,
+  model: modelId.optional(),
+  tier: tier.default('standard'),
+  conversation_id: id.optional(),
+  lastEventId: z.string().optional(),
+  last_event_id: z.string().optional(),
+  lastEventID: z.string().optional(),
+});
+
+export const comparisonBody = z.strictObject({
+  prompt: content,
+  models,
+  tier: tier.default('standard'),
+  conversationId: id.optional(),
+  history: z.array(z.strictObject({ role: z.enum(['user', 'assistant']), content, model: modelId.nullish() })).max(1_000).optional(),
+});
+
+export const listQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  conversationId: id.optional(),
+});
+
+export const streamQuery = z.strictObject({
+  lastEventId: z.string().optional(),
+  last_event_id: z.string().optional(),
+  lastEventID: z.string().optional(),
+});
+
+export const idParams = z.strictObject({ id });
+
+export function historyFromSeed(history: z.infer<typeof seedHistory> | undefined) {
+  return history?.map((m) => ({ role: m.role, content: m.content, modelId: m.model_id ?? null }));
+}

@@ -1,0 +1,16 @@
+import type { z } from 'zod';
+import { TributaryError } from '../errors.js';
+
+/** Parses input with a schema; the first problem becomes a coded 400 naming the field. */
+export function parseInput<S extends z.ZodType>(schema: S, input: unknown, where = 'body'): z.output<S> {
+  const result = schema.safeParse(input ?? {});
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  const path = issue.path.map(String).join('.');
+  if (issue.code === 'unrecognized_keys') {
+    const fields = issue.keys.map((k) => (path ? `${path}.${k}` : k));
+    throw new TributaryError('unknown_field', `Unknown field${fields.length > 1 ? 's' : ''} in ${where}: ${fields.join(', ')}.`, { fields });
+  }
+  const field = path || where;
+  throw new TributaryError('invalid_field', `${field}: ${issue.message}`, { field });
+}

@@ -1,0 +1,184 @@
+import type { DemoModelConfig, TierName } from '../config/schema.js';
+import { composeDemoText, hashString, tokenizeDemoText } from './demo-text.js';
+import {
+  ModelError,
+  type ChatMessage,
+  type GenerationChunk,
+  type GenerationRequest,
+  type ModelInfo,
+  type Provider,
+} from './provider.js';
+
+/**
+ * Built-in models. Standard-tier lengths are chosen so that in a default comparison every
+ * model's first token arrives before any model finishes (fast ends at ~0.15 + 220/150 ≈ 1.6 s,
+ * after slow's first token at 0.9 s), which is what makes the UI demo look like real streaming.
+ */
+export const DEFAULT_DEMO_MODELS: Record<string, DemoModelConfig> = {
+  'demo/fast': { name: 'Demo · Fast', firstTokenMs: 150, tokensPerSecond: 150, answerTokens: 220, flaky: false },
+  'demo/balanced': { name: 'Demo · Balanced', firstTokenMs: 400, tokensPerSecond: 70, answerTokens: 260, flaky: false },
+  'demo/slow': { name: 'Demo · Slow', firstTokenMs: 900, tokensPerSecond: 35, answerTokens: 200, flaky: false },
+  'demo/flaky': { name: 'Demo · Flaky', firstTokenMs: 300, tokensPerSecond: 60, answerTokens: 240, flaky: true },
+  'demo/verbose': { name: 'Demo · Verbose', firstTokenMs: 600, tokensPerSecond: 90, answerTokens: 420, flaky: false },
+};
+
+/** Answer length relative to the standard tier. */
+export const DEMO_TIER_FACTORS: Record<TierName, number> = { brief: 0.6, standard: 1, extended: 1.8 };
+
+export const DEMO_CONTEXT_LENGTH = 32_768;
+
+/** `retryAfterMs` of the flaky model's deterministic rate limit. */
+export const DEMO_RETRY_AFTER_MS = 2_000;
+
+/** Share of the answer the flaky model streams before a mid-stream failure. */
+const MID_STREAM_FRACTION = 0.4;
+
+export interface DemoAnswer {
+  /** The tokens `stream` yields, in order (after any `maxOutputTokens` truncation). */
+  tokens: string[];
+  /** `tokens.join('')`. */
+  text: string;
+  finishReason: 'stop' | 'length';
+}
+
+export type DemoFailureMode = 'before_first_token' | 'mid_stream' | 'none';
+
+/**
+ * The full deterministic answer, without timing. `stream` uses the same function, so tests can
+ * predict exactly what a demo model will say.
+ */
+export function demoAnswer(
+  model: string,
+  tier: TierName,
+  messages: ChatMessage[],
+  maxOutputTokens?: number,
+  models: Record<string, DemoModelConfig> = DEFAULT_DEMO_MODELS,
+): DemoAnswer {
+  const config = Object.hasOwn(models, model) ? models[model] : undefined;
+  if (!config) throw new ModelError('invalid_model', `Unknown demo model: ${model}`);
+  const text = composeDemoText({
+    seedKey: `${model}|${tier}`,
+    messages,
+    targetTokens: config.answerTokens * (DEMO_TIER_FACTORS[tier] ?? 1),
+  });
+  const all = tokenizeDemoText(text);
+  const limit = maxOutputTokens ?? Infinity;
+  if (all.length <= limit) return { tokens: all, text, finishReason: 'stop' };
+  const tokens = all.slice(0, Math.max(0, Math.floor(limit)));
+  return { tokens, text: tokens.join(''), finishReason: 'length' };
+}
+
+/** How a flaky demo model fails for this prompt; roughly a third each, stable per (model, messages). */
+export function demoFailureMode(model: string, messages: ChatMessage[]): DemoFailureMode {
+  const h = hashString(JSON.stringify(['flaky', model, messages.map((m) => [m.role, m.content])]));
+  return (['before_first_token', 'mid_stream', 'none'] as const)[h % 3] as DemoFailureMode;
+}
+
+/** Rough input size: ~4 characters per token. */
+export function demoInputTokens(messages: ChatMessage[]): number {
+  return Math.ceil(messages.reduce((n, m) => n + m.content.length, 0) / 4);
+}
+
+/** Readable text at a realistic pace, with no upstream. Always labelled as demo. */
+export class DemoProvider implements Provider {
+  readonly id = 'demo';
+  private readonly speed: number;
+  private readonly models: Record<string, DemoModelConfig>;
+
+  constructor(opts: { speed: number; models?: Record<string, DemoModelConfig> }) {
+    if (!(opts.speed > 0)) throw new RangeError(`demo speed must be positive, got ${opts.speed}`);
+    this.speed = opts.speed;
+    // Configured models replace the defaults, so tests can run a single tiny model.
+    this.models = { ...(opts.models ?? DEFAULT_DEMO_MODELS) };
+  }
+
+  async listModels(): Promise<ModelInfo[]> {
+    return Object.entries(this.models).map(([id, m]) => ({
+      id,
+      name: m.name,
+      provider: 'demo',
+      demo: true,
+      contextLength: DEMO_CONTEXT_LENGTH,
+      description:
+        `Built-in demo model: generated text, no upstream and no cost. ` +
+        `About ${formatMs(m.firstTokenMs / this.speed)} to the first token, then ~${formatRate(m.tokensPerSecond * this.speed)} tokens/s` +
+        (m.flaky ? '; fails deterministically for some prompts.' : '.'),
+    }));
+  }
+
+  /** The answer `stream` would produce for this request, without timing. */
+  answer(model: string, tier: TierName, messages: ChatMessage[], maxOutputTokens?: number): DemoAnswer {
+    return demoAnswer(model, tier, messages, maxOutputTokens, this.models);
+  }
+
+  async *stream(req: GenerationRequest): AsyncGenerator<GenerationChunk, void, undefined> {
+    const { signal } = req;
+    if (signal.aborted) throw new ModelError('cancelled');
+    const config = Object.hasOwn(this.models, req.model) ? this.models[req.model] : undefined;
+    if (!config) throw new ModelError('invalid_model', `Unknown demo model: ${req.model}`);
+
+    const start = performance.now();
+    const { tokens, finishReason } = this.answer(req.model, req.tier, req.messages, req.maxOutputTokens);
+    const failure = config.flaky ? demoFailureMode(req.model, req.messages) : 'none';
+    const firstAt = start + config.firstTokenMs / this.speed;
+    const intervalMs = 1000 / (config.tokensPerSecond * this.speed);
+
+    await waitUntil(firstAt, signal);
+    if (failure === 'before_first_token') {
+      throw new ModelError('rate_limited', 'Demo rate limit (deterministic flaky failure)', { retryAfterMs: DEMO_RETRY_AFTER_MS });
+    }
+    const failAt = failure === 'mid_stream' ? Math.max(1, Math.floor(tokens.length * MID_STREAM_FRACTION)) : Infinity;
+
+    for (let i = 0; i < tokens.length; i++) {
+      // Absolute schedule: token i is due at firstAt + i·interval, so timer lateness never accumulates.
+      if (i > 0) await waitUntil(firstAt + i * intervalMs, signal);
+      if (i >= failAt) throw midStreamFailure();
+      yield { type: 'delta', text: tokens[i] as string };
+    }
+    if (failAt !== Infinity) throw midStreamFailure(); // answers too short to reach failAt
+    if (signal.aborted) throw new ModelError('cancelled');
+    yield { type: 'finish', finishReason, usage: { inputTokens: demoInputTokens(req.messages), outputTokens: tokens.length } };
+  }
+}
+
+function midStreamFailure(): ModelError {
+  return new ModelError('upstream_error', 'Demo upstream dropped the stream mid-answer (deterministic flaky failure)');
+}
+
+/**
+ * Waits until `due` (a performance.now() time). When it is already due, still yields a
+ * macrotask (setImmediate) so concurrent streams interleave and timers/I/O keep running.
+ * Rejects with `cancelled` as soon as the signal aborts.
+ */
+function waitUntil(due: number, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal.aborted) return reject(new ModelError('cancelled'));
+    const delay = due - performance.now();
+    // Node timers have 1 ms resolution; sub-millisecond waits are treated as due.
+    let cancel: () => void;
+    const done = (): void => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    };
+    if (delay >= 1) {
+      const timer = setTimeout(done, delay);
+      cancel = () => clearTimeout(timer);
+    } else {
+      const immediate = setImmediate(done);
+      cancel = () => clearImmediate(immediate);
+    }
+    function onAbort(): void {
+      cancel();
+      reject(new ModelError('cancelled'));
+    }
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+function formatMs(ms: number): string {
+  return ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
+}
+
+function formatRate(rate: number): string {
+  return rate >= 100 ? String(Math.round(rate)) : String(Math.round(rate * 10) / 10);
+}

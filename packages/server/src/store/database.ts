@@ -1,0 +1,140 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import SqliteDatabase from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect, sql, type Generated } from 'kysely';
+import pg from 'pg';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+/** SQLite: TEXT 'YYYY-MM-DD HH:MM:SS' (UTC); PostgreSQL: timestamptz (read back as Date). */
+export type DbTime = string | Date;
+
+export interface ConversationsTable {
+  id: string;
+  created_at: DbTime;
+}
+
+export interface MessagesTable {
+  id: Generated<number | string>;
+  conversation_id: string;
+  comparison_id: string;
+  /** 1, 2, 3 … within the conversation. */
+  seq: number;
+  role: string;
+  model_id: string | null;
+  content: string;
+  created_at: DbTime;
+}
+
+export interface ComparisonsTable {
+  id: string;
+  conversation_id: string;
+  kind: string;
+  tier: string;
+  prompt: string;
+  /** JSON array of model ids. */
+  models: string;
+  status: string;
+  created_at: DbTime;
+  finished_at: DbTime | null;
+  processing_time_ms: number | null;
+}
+
+export interface ComparisonResultsTable {
+  comparison_id: string;
+  model_id: string;
+  position: number;
+  status: string;
+  text: string;
+  error_code: string | null;
+  error_message: string | null;
+  finish_reason: string | null;
+  input_tokens: number | null;
+  output_tokens: number | null;
+  ttft_ms: number | null;
+  duration_ms: number | null;
+  tokens_per_second: number | null;
+}
+
+export interface UsageLogTable {
+  id: Generated<number | string>;
+  comparison_id: string;
+  kind: string;
+  input_length: number;
+  models_requested: number;
+  models_successful: number;
+  models_failed: number;
+  /** Sorted model ids, comma-joined (the seed's "most used models" query groups by it). */
+  models_used: string;
+  /** JSON object: model id → { input, output }. */
+  model_tokens: string;
+  processing_time_ms: number;
+  created_at: DbTime;
+}
+
+export interface Database {
+  conversations: ConversationsTable;
+  messages: MessagesTable;
+  comparisons: ComparisonsTable;
+  comparison_results: ComparisonResultsTable;
+  usage_log: UsageLogTable;
+}
+
+export interface DatabaseOptions {
+  dataDir: string;
+  databaseUrl?: string | undefined;
+  schema?: string | undefined;
+  /** Told about errors of idle pooled PostgreSQL connections. */
+  onPoolError?: ((err: Error) => void) | undefined;
+}
+
+export interface OpenedDatabase {
+  db: Kysely<Database>;
+  dialect: Dialect;
+  /** The PostgreSQL schema everything lives in (for the migration tables); undefined on SQLite. */
+  schema: string | undefined;
+}
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]*$/;
+
+/** Creates the Kysely instance for SQLite (default) or PostgreSQL (when a URL is given). */
+export async function openDatabase(opts: DatabaseOptions): Promise<OpenedDatabase> {
+  if (opts.databaseUrl) return openPostgres(opts.databaseUrl, opts.schema, opts.onPoolError);
+  mkdirSync(opts.dataDir, { recursive: true });
+  const file = new SqliteDatabase(join(opts.dataDir, 'tributary.db'), { timeout: 5_000 });
+  file.pragma('journal_mode = WAL');
+  file.pragma('synchronous = NORMAL');
+  return { db: new Kysely<Database>({ dialect: new SqliteDialect({ database: file }) }), dialect: 'sqlite', schema: undefined };
+}
+
+async function openPostgres(url: string, schema: string | undefined, onPoolError?: (err: Error) => void): Promise<OpenedDatabase> {
+  // The name is interpolated into SQL below, so it must be a plain identifier.
+  if (schema !== undefined && !SCHEMA_NAME.test(schema)) throw new Error(`Invalid PostgreSQL schema name: ${schema}`);
+  if (schema) await createSchema(url, schema);
+  // `options` applies search_path at connection start-up, so every pooled connection has it
+  // before its first query (an on-connect SET would race the first query).
+  const pool = new pg.Pool({ connectionString: url, max: 10, ...(schema ? { options: `-c search_path=${schema}` } : {}) });
+  // An idle client losing its connection emits 'error' on the pool; unhandled, it would crash the process.
+  pool.on('error', (err) => onPoolError?.(err));
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  try {
+    const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db);
+    return { db, dialect: 'postgres', schema: rows[0]?.schema ?? schema ?? 'public' };
+  } catch (err) {
+    await db.destroy();
+    throw err;
+  }
+}
+
+async function createSchema(url: string, schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+  } catch (err) {
+    // Two processes creating it at once: the loser gets a unique violation; the schema exists.
+    if ((err as { code?: string }).code !== '23505') throw err;
+  } finally {
+    await client.end();
+  }
+}

@@ -1,0 +1,183 @@
+import { sql, type Kysely, type Selectable } from 'kysely';
+import type { ComparisonResultsTable, ComparisonsTable, Database, Dialect } from './database.js';
+import { runMonitoring } from './monitoring-queries.js';
+import { fromDbTime } from './time.js';
+import type {
+  ComparisonEnd, ComparisonRecord, ComparisonStart, ComparisonStatus, ConversationMessage, ModelOutcome,
+  ModelResultRecord, MonitoringFigures, Store, UsageRecord,
+} from './types.js';
+import type { TierName } from '../config/schema.js';
+import { applyOps, rowsOf, WriteOps, type WriteOp } from './write-ops.js';
+import { WriteQueue, type BatchInfo, type StoreLogger } from './write-queue.js';
+
+export interface KyselyStoreOptions {
+  flushIntervalMs: number;
+  batchSize: number;
+  logger?: StoreLogger | undefined;
+  onBatch?: ((info: BatchInfo) => void) | undefined;
+  /** How long close() keeps retrying a failing database before giving up on queued rows. */
+  closeTimeoutMs?: number | undefined;
+  minRetryMs?: number | undefined;
+  maxRetryMs?: number | undefined;
+}
+
+/** The Store over Kysely: writes go through the ordered batch queue, reads flush it first. */
+export class KyselyStore implements Store {
+  private readonly queue: WriteQueue<WriteOp>;
+  private readonly ops: WriteOps;
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    readonly dialect: Dialect,
+    private readonly opts: KyselyStoreOptions,
+  ) {
+    this.ops = new WriteOps(dialect);
+    this.queue = new WriteQueue<WriteOp>({
+      apply: (batch) => db.transaction().execute((trx) => applyOps(trx, batch)),
+      rowsOf,
+      flushIntervalMs: opts.flushIntervalMs,
+      batchSize: opts.batchSize,
+      logger: opts.logger,
+      onBatch: opts.onBatch,
+      minRetryMs: opts.minRetryMs,
+      maxRetryMs: opts.maxRetryMs,
+    });
+  }
+
+  saveComparisonStart(start: ComparisonStart): void {
+    this.queue.push(this.ops.comparisonStart(start));
+  }
+
+  saveComparisonEnd(id: string, end: ComparisonEnd): void {
+    this.queue.push(this.ops.comparisonEnd(id, end));
+  }
+
+  appendMessages(conversationId: string, messages: ConversationMessage[]): void {
+    this.queue.assertOpen();
+    if (messages.length === 0) return;
+    this.queue.push(this.ops.messages(conversationId, messages, new Date()));
+  }
+
+  logUsage(row: UsageRecord): void {
+    this.queue.push(this.ops.usage(row));
+  }
+
+  async getComparison(id: string): Promise<ComparisonRecord | undefined> {
+    await this.flush();
+    const row = await this.db.selectFrom('comparisons').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row) return undefined;
+    const results = await this.db.selectFrom('comparison_results').selectAll()
+      .where('comparison_id', '=', id).orderBy('position').execute();
+    return toRecord(row, results);
+  }
+
+  async listComparisons(opts: { limit: number; conversationId?: string }): Promise<ComparisonRecord[]> {
+    await this.flush();
+    let query = this.db.selectFrom('comparisons').selectAll();
+    if (opts.conversationId !== undefined) query = query.where('conversation_id', '=', opts.conversationId);
+    // created_at has one-second resolution on SQLite; id breaks ties so pages are stable.
+    const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(opts.limit).execute();
+    if (rows.length === 0) return [];
+    const results = await this.db.selectFrom('comparison_results').selectAll()
+      .where('comparison_id', 'in', rows.map((r) => r.id))
+      .orderBy('comparison_id').orderBy('position').execute();
+    const byComparison = new Map<string, Selectable<ComparisonResultsTable>[]>();
+    for (const r of results) {
+      const list = byComparison.get(r.comparison_id) ?? [];
+      list.push(r);
+      byComparison.set(r.comparison_id, list);
+    }
+    return rows.map((row) => toRecord(row, byComparison.get(row.id) ?? []));
+  }
+
+  async deleteComparison(id: string): Promise<boolean> {
+    await this.flush();
+    return this.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('comparison_results').where('comparison_id', '=', id).execute();
+      const deleted = await trx.deleteFrom('comparisons').where('id', '=', id).executeTakeFirst();
+      return Number(deleted.numDeletedRows) > 0;
+    });
+  }
+
+  async getConversation(id: string): Promise<ConversationMessage[] | undefined> {
+    await this.flush();
+    const rows = await this.db.selectFrom('messages')
+      .select(['role', 'content', 'model_id', 'comparison_id'])
+      .where('conversation_id', '=', id).orderBy('seq').execute();
+    if (rows.length === 0) return undefined;
+    return rows.map((r) => ({
+      role: r.role as ConversationMessage['role'],
+      content: r.content,
+      modelId: r.model_id,
+      comparisonId: r.comparison_id,
+    }));
+  }
+
+  async markInterrupted(): Promise<number> {
+    await this.flush();
+    const updated = await this.db.updateTable('comparisons').set({ status: 'interrupted' })
+      .where('status', '=', 'running').executeTakeFirst();
+    return Number(updated.numUpdatedRows);
+  }
+
+  async monitoring(): Promise<MonitoringFigures> {
+    await this.flush();
+    return runMonitoring(this.db, this.dialect);
+  }
+
+  pendingWrites(): number {
+    return this.queue.pendingRows;
+  }
+
+  flush(): Promise<void> {
+    return this.queue.flush();
+  }
+
+  async ping(): Promise<void> {
+    await sql`select 1`.execute(this.db);
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      try {
+        await this.queue.close(this.opts.closeTimeoutMs ?? 10_000);
+      } finally {
+        await this.db.destroy();
+      }
+    })();
+    return this.closing;
+  }
+}
+
+function toRecord(row: Selectable<ComparisonsTable>, results: Selectable<ComparisonResultsTable>[]): ComparisonRecord {
+  return {
+    id: row.id,
+    conversationId: row.conversation_id,
+    kind: row.kind as ComparisonRecord['kind'],
+    tier: row.tier as TierName,
+    prompt: row.prompt,
+    models: JSON.parse(row.models) as string[],
+    createdAt: fromDbTime(row.created_at),
+    status: row.status as ComparisonStatus,
+    finishedAt: row.finished_at === null ? undefined : fromDbTime(row.finished_at),
+    processingTimeMs: row.processing_time_ms ?? undefined,
+    results: results.map(toResult),
+  };
+}
+
+function toResult(r: Selectable<ComparisonResultsTable>): ModelResultRecord {
+  return {
+    model: r.model_id,
+    status: r.status as ModelOutcome,
+    text: r.text,
+    errorCode: r.error_code ?? undefined,
+    errorMessage: r.error_message ?? undefined,
+    finishReason: r.finish_reason ?? undefined,
+    inputTokens: r.input_tokens ?? undefined,
+    outputTokens: r.output_tokens ?? undefined,
+    ttftMs: r.ttft_ms ?? undefined,
+    durationMs: r.duration_ms ?? undefined,
+    tokensPerSecond: r.tokens_per_second ?? undefined,
+  };
+}

@@ -1,0 +1,112 @@
+import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import type { Database, Dialect } from './database.js';
+
+/**
+ * The one migration set for both dialects. Migrations take `Kysely<any>` because they must
+ * keep compiling as the `Database` interface moves on. Append new entries; never edit old ones.
+ * No foreign keys on purpose: a constraint failing inside a queued batch would block the
+ * write queue (batches retry, never drop), so deletes clean up related rows explicitly.
+ */
+export function migrationsFor(dialect: Dialect): Record<string, Migration> {
+  const time = dialect === 'postgres' ? 'timestamptz' : 'text';
+  const real = dialect === 'postgres' ? 'double precision' : 'real';
+  const autoId = dialect === 'postgres' ? 'bigserial' : 'integer';
+
+  return {
+    '0001_initial': {
+      async up(db: Kysely<any>) {
+        await db.schema.createTable('conversations')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('created_at', time, (c) => c.notNull())
+          .execute();
+
+        await db.schema.createTable('messages')
+          .addColumn('id', autoId, (c) => (dialect === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey()))
+          .addColumn('conversation_id', 'text', (c) => c.notNull())
+          .addColumn('comparison_id', 'text', (c) => c.notNull())
+          .addColumn('seq', 'integer', (c) => c.notNull())
+          .addColumn('role', 'text', (c) => c.notNull())
+          .addColumn('model_id', 'text')
+          .addColumn('content', 'text', (c) => c.notNull())
+          .addColumn('created_at', time, (c) => c.notNull())
+          .execute();
+        // Serves "messages of a conversation in order" and the next-seq lookup; unique so two
+        // writers can never interleave one conversation (the loser's batch retries).
+        await db.schema.createIndex('messages_conversation_seq_idx').unique()
+          .on('messages').columns(['conversation_id', 'seq']).execute();
+
+        await db.schema.createTable('comparisons')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('conversation_id', 'text', (c) => c.notNull())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('tier', 'text', (c) => c.notNull())
+          .addColumn('prompt', 'text', (c) => c.notNull())
+          .addColumn('models', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('created_at', time, (c) => c.notNull())
+          .addColumn('finished_at', time)
+          .addColumn('processing_time_ms', 'integer')
+          .execute();
+        await db.schema.createIndex('comparisons_created_at_idx').on('comparisons').column('created_at').execute();
+        await db.schema.createIndex('comparisons_conversation_idx')
+          .on('comparisons').columns(['conversation_id', 'created_at']).execute();
+
+        await db.schema.createTable('comparison_results')
+          .addColumn('comparison_id', 'text', (c) => c.notNull())
+          .addColumn('model_id', 'text', (c) => c.notNull())
+          .addColumn('position', 'integer', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('text', 'text', (c) => c.notNull())
+          .addColumn('error_code', 'text')
+          .addColumn('error_message', 'text')
+          .addColumn('finish_reason', 'text')
+          .addColumn('input_tokens', 'integer')
+          .addColumn('output_tokens', 'integer')
+          .addColumn('ttft_ms', 'integer')
+          .addColumn('duration_ms', 'integer')
+          .addColumn('tokens_per_second', real)
+          .addPrimaryKeyConstraint('comparison_results_pk', ['comparison_id', 'position'])
+          .execute();
+
+        await db.schema.createTable('usage_log')
+          .addColumn('id', autoId, (c) => (dialect === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey()))
+          .addColumn('comparison_id', 'text', (c) => c.notNull())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('input_length', 'integer', (c) => c.notNull())
+          .addColumn('models_requested', 'integer', (c) => c.notNull())
+          .addColumn('models_successful', 'integer', (c) => c.notNull())
+          .addColumn('models_failed', 'integer', (c) => c.notNull())
+          .addColumn('models_used', 'text', (c) => c.notNull())
+          .addColumn('model_tokens', 'text', (c) => c.notNull())
+          .addColumn('processing_time_ms', 'integer', (c) => c.notNull())
+          .addColumn('created_at', time, (c) => c.notNull())
+          .execute();
+        // The monitoring queries all filter on the last 24 hours.
+        await db.schema.createIndex('usage_log_created_at_idx').on('usage_log').column('created_at').execute();
+      },
+    },
+  };
+}
+
+class InCodeProvider implements MigrationProvider {
+  constructor(private readonly dialect: Dialect) {}
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return migrationsFor(this.dialect);
+  }
+}
+
+/** Brings the database to the latest migration; a no-op when it already is. */
+export async function migrate(db: Kysely<Database>, dialect: Dialect, schema: string | undefined): Promise<void> {
+  const migrator = new Migrator({
+    db,
+    provider: new InCodeProvider(dialect),
+    // Kysely looks for its bookkeeping tables in every schema unless told which one; with
+    // several schemas in one database (tests) it would find another schema's table.
+    ...(schema ? { migrationTableSchema: schema } : {}),
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+    throw new Error(`Database migration ${failed ?? ''} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+}

@@ -1,0 +1,192 @@
+export interface StoreLogger {
+  warn(obj: unknown, msg?: string): void;
+  error(obj: unknown, msg?: string): void;
+}
+
+/** What one batch attempt did (for metrics and tests). */
+export interface BatchInfo {
+  items: number;
+  rows: number;
+  ok: boolean;
+  durationMs: number;
+  /** Consecutive failures so far, this one included; 0 when ok. */
+  failures: number;
+  error?: unknown;
+}
+
+export interface WriteQueueOptions<T> {
+  /** Applies a batch atomically (one transaction); throwing leaves the whole batch queued. */
+  apply(batch: T[]): Promise<void>;
+  /** Rows an item writes; batches are cut by rows. */
+  rowsOf(item: T): number;
+  flushIntervalMs: number;
+  batchSize: number;
+  logger?: StoreLogger | undefined;
+  onBatch?: ((info: BatchInfo) => void) | undefined;
+  /** First retry delay after a failed batch; doubles per failure up to maxRetryMs. */
+  minRetryMs?: number | undefined;
+  maxRetryMs?: number | undefined;
+}
+
+export class QueueClosedError extends Error {
+  constructor() {
+    super('The store is closed; no more writes are accepted.');
+    this.name = 'QueueClosedError';
+  }
+}
+
+/**
+ * Ordered, batched writes off the caller's path. Items are applied strictly in the order they
+ * were pushed, a batch at a time; a failed batch stays at the head and is retried with
+ * backoff, so nothing is dropped or reordered while the process runs.
+ */
+export class WriteQueue<T> {
+  private readonly items: T[] = [];
+  private rows = 0;
+  private pushed = 0;
+  private applied = 0;
+  private failures = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private timerIsImmediate = false;
+  private inFlight: Promise<void> | undefined;
+  private closed = false;
+  private readonly minRetryMs: number;
+  private readonly maxRetryMs: number;
+
+  constructor(private readonly opts: WriteQueueOptions<T>) {
+    this.minRetryMs = opts.minRetryMs ?? 100;
+    this.maxRetryMs = opts.maxRetryMs ?? 30_000;
+  }
+
+  /** Rows waiting to be written. */
+  get pendingRows(): number {
+    return this.rows;
+  }
+
+  assertOpen(): void {
+    if (this.closed) throw new QueueClosedError();
+  }
+
+  push(item: T): void {
+    this.assertOpen();
+    this.items.push(item);
+    this.rows += this.opts.rowsOf(item);
+    this.pushed += 1;
+    this.schedule();
+  }
+
+  /**
+   * Resolves once everything pushed before the call is written. Rejects if a batch attempt
+   * fails (the batch stays queued and keeps being retried in the background), so readers get
+   * an error instead of waiting on a broken database.
+   */
+  async flush(): Promise<void> {
+    const target = this.pushed;
+    while (this.applied < target) await this.attempt();
+  }
+
+  /**
+   * Stops accepting writes and writes everything queued, retrying failures until `timeoutMs`
+   * has passed. Returns the rows given up on (0 unless the database stayed broken).
+   */
+  async close(timeoutMs: number): Promise<number> {
+    this.closed = true;
+    const deadline = Date.now() + timeoutMs;
+    while (this.items.length > 0) {
+      try {
+        await this.attempt();
+      } catch {
+        const left = deadline - Date.now();
+        if (left <= 0) break;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(this.retryDelay(), left)));
+      }
+    }
+    this.clearTimer();
+    const lost = this.rows;
+    if (lost > 0) {
+      // Shutting down with the database still failing: the only alternative is never exiting.
+      this.opts.logger?.error({ rows: lost, items: this.items.length }, 'store closed with unwritten rows; they are lost');
+      this.items.length = 0;
+      this.rows = 0;
+    }
+    return lost;
+  }
+
+  private schedule(): void {
+    // While failing, the backoff timer owns the next attempt.
+    if (this.failures > 0) return;
+    const immediate = this.rows >= this.opts.batchSize;
+    if (this.timer) {
+      if (!immediate || this.timerIsImmediate) return;
+      clearTimeout(this.timer);
+    }
+    this.setTimer(immediate ? 0 : this.opts.flushIntervalMs, immediate);
+  }
+
+  private setTimer(delayMs: number, immediate: boolean): void {
+    this.clearTimer();
+    this.timerIsImmediate = immediate;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.drain();
+    }, delayMs);
+  }
+
+  private clearTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.items.length > 0) await this.attempt();
+    } catch {
+      // Logged by attempt(), which also scheduled the retry.
+    }
+  }
+
+  /** One batch at a time: a caller arriving mid-attempt shares that attempt's outcome. */
+  private attempt(): Promise<void> {
+    this.inFlight ??= this.applyHead().finally(() => {
+      this.inFlight = undefined;
+    });
+    return this.inFlight;
+  }
+
+  private async applyHead(): Promise<void> {
+    if (this.items.length === 0) return;
+    let count = 0;
+    let rows = 0;
+    while (count < this.items.length && (count === 0 || rows + this.opts.rowsOf(this.items[count]!) <= this.opts.batchSize)) {
+      rows += this.opts.rowsOf(this.items[count]!);
+      count += 1;
+    }
+    const batch = this.items.slice(0, count);
+    const started = performance.now();
+    try {
+      await this.opts.apply(batch);
+    } catch (error) {
+      this.failures += 1;
+      const retryInMs = this.retryDelay();
+      if (!this.closed) this.setTimer(retryInMs, false);
+      this.opts.logger?.warn({ err: error, items: count, rows, failures: this.failures, retryInMs }, 'store write batch failed; will retry');
+      this.opts.onBatch?.({ items: count, rows, ok: false, durationMs: performance.now() - started, failures: this.failures, error });
+      throw error;
+    }
+    this.items.splice(0, count);
+    this.rows -= rows;
+    this.applied += count;
+    if (this.failures > 0) {
+      // Recovered (perhaps by a flush): don't leave the rest waiting on a long backoff timer.
+      this.failures = 0;
+      this.clearTimer();
+      if (this.items.length > 0 && !this.closed) this.schedule();
+    }
+    this.opts.onBatch?.({ items: count, rows, ok: true, durationMs: performance.now() - started, failures: 0 });
+  }
+
+  private retryDelay(): number {
+    const exponent = Math.max(0, Math.min(this.failures - 1, 20));
+    return Math.min(this.maxRetryMs, this.minRetryMs * 2 ** exponent);
+  }
+}

@@ -1,0 +1,161 @@
+import type { LogEvent, Recovery, RecoveryFailure, StartAt, StreamBackend, Position } from './types.js';
+
+export type EndReason = 'finished' | 'slow_consumer' | 'closed' | 'shutdown';
+
+/** A transport's side of one subscription (an SSE response, a WebSocket channel, …). */
+export interface Sink {
+  /** Called once, before any event, with the answer to the requested start position. */
+  open(recovery: RecoveryInfo): void;
+  send(event: LogEvent): void;
+  /** Bytes queued for this client and not yet handed to the network. */
+  backlog(): number;
+  /** The hub is done with this sink (it will not call it again). */
+  end(reason: EndReason): void;
+}
+
+export type RecoveryInfo =
+  | { recovered: true; top: Position; replayed: number }
+  | { recovered: false; reason: RecoveryFailure; top: Position };
+
+export interface Subscription {
+  close(): void;
+}
+
+interface Subscriber {
+  sink: Sink;
+  lastSeq: number;
+  /** Live events that arrived while history was being read; null once live. */
+  pending: LogEvent[] | null;
+  closed: boolean;
+}
+
+interface TopicFeed {
+  subscribers: Set<Subscriber>;
+  unlisten: Promise<() => void>;
+}
+
+export interface HubStats {
+  /** Backend feeds held: one per topic with local subscribers. */
+  topics: number;
+  subscribers: number;
+  published: number;
+  delivered: number;
+  replayed: number;
+  slowConsumerDisconnects: number;
+}
+
+/**
+ * Node-local fan-out over a backend: one backend feed per topic however many local
+ * subscribers, recovery from a position without gaps or duplicates, and a bounded
+ * backlog per subscriber.
+ */
+export class StreamHub {
+  private readonly feeds = new Map<string, TopicFeed>();
+  private readonly counters = { published: 0, delivered: 0, replayed: 0, slowConsumerDisconnects: 0 };
+
+  constructor(
+    readonly backend: StreamBackend,
+    private readonly limits: { maxReplay: number; subscriberBufferBytes: number },
+  ) {}
+
+  async publish<T>(topic: string, type: string, data: T, opts: { final?: boolean } = {}): Promise<LogEvent<T>> {
+    this.counters.published++;
+    return (await this.backend.publish(topic, type, data, opts.final ?? false)) as LogEvent<T>;
+  }
+
+  /** Recovery without subscribing (e.g. long-poll, or a finished topic's replay check). */
+  recover(topic: string, start: StartAt): Promise<Recovery> {
+    return this.backend.recover(topic, start, this.limits.maxReplay);
+  }
+
+  async subscribe(topic: string, start: StartAt, sink: Sink): Promise<Subscription> {
+    const sub: Subscriber = { sink, lastSeq: 0, pending: [], closed: false };
+    const feed = this.feedFor(topic);
+    feed.subscribers.add(sub);
+    const subscription = { close: () => this.remove(topic, sub, 'closed') };
+    try {
+      await feed.unlisten; // live events now reach `pending`, so nothing falls between history and live
+      const recovery = await this.recover(topic, start);
+      if (sub.closed) return subscription;
+      if (recovery.recovered) {
+        sub.lastSeq = recovery.top.seq - recovery.events.length;
+        sink.open({ recovered: true, top: recovery.top, replayed: recovery.events.length });
+        this.counters.replayed += recovery.events.length;
+        for (const event of recovery.events) if (!this.deliver(topic, sub, event)) return subscription;
+      } else {
+        sub.lastSeq = recovery.top.seq;
+        sink.open({ recovered: false, reason: recovery.reason, top: recovery.top });
+      }
+      const pending = sub.pending ?? [];
+      sub.pending = null;
+      for (const event of pending) if (!this.deliver(topic, sub, event)) return subscription;
+      if (recovery.finished && !sub.closed) this.remove(topic, sub, 'finished');
+    } catch (err) {
+      this.remove(topic, sub, 'closed');
+      throw err;
+    }
+    return subscription;
+  }
+
+  stats(): HubStats {
+    let subscribers = 0;
+    for (const feed of this.feeds.values()) subscribers += feed.subscribers.size;
+    return { topics: this.feeds.size, subscribers, ...this.counters };
+  }
+
+  /** Ends every subscription (clients reconnect and resume elsewhere or after restart). */
+  async close(): Promise<void> {
+    for (const [topic, feed] of [...this.feeds]) {
+      for (const sub of [...feed.subscribers]) this.remove(topic, sub, 'shutdown');
+    }
+  }
+
+  private feedFor(topic: string): TopicFeed {
+    let feed = this.feeds.get(topic);
+    if (!feed) {
+      const subscribers = new Set<Subscriber>();
+      const unlisten = this.backend.listen(topic, (event) => {
+        for (const sub of subscribers) {
+          if (sub.pending) sub.pending.push(event);
+          else this.deliver(topic, sub, event);
+        }
+      });
+      feed = { subscribers, unlisten };
+      this.feeds.set(topic, feed);
+    }
+    return feed;
+  }
+
+  /** Sends one event if it is new to this subscriber; false once the subscriber is gone. */
+  private deliver(topic: string, sub: Subscriber, event: LogEvent): boolean {
+    if (sub.closed) return false;
+    if (event.seq <= sub.lastSeq) return true;
+    sub.lastSeq = event.seq;
+    sub.sink.send(event);
+    this.counters.delivered++;
+    if (event.final) {
+      this.remove(topic, sub, 'finished');
+      return false;
+    }
+    if (sub.sink.backlog() > this.limits.subscriberBufferBytes) {
+      this.counters.slowConsumerDisconnects++;
+      this.remove(topic, sub, 'slow_consumer');
+      return false;
+    }
+    return true;
+  }
+
+  private remove(topic: string, sub: Subscriber, reason: EndReason): void {
+    if (sub.closed) return;
+    sub.closed = true;
+    const feed = this.feeds.get(topic);
+    if (feed) {
+      feed.subscribers.delete(sub);
+      if (feed.subscribers.size === 0) {
+        this.feeds.delete(topic);
+        void feed.unlisten.then((stop) => stop(), () => undefined);
+      }
+    }
+    sub.sink.end(reason);
+  }
+}

@@ -1,0 +1,96 @@
+import type { ServerResponse } from 'node:http';
+import type { EndReason, RecoveryInfo, Sink } from '../streams/hub.js';
+import type { LogEvent } from '../streams/types.js';
+import { encodeSseComment, encodeSseRetry, SSE_HEADERS } from './sse-frame.js';
+
+export interface SseOptions {
+  retryMs: number;
+  heartbeatMs: number;
+  headers?: Record<string, string>;
+}
+
+/** An open SSE response: headers sent, `retry:` hint, heartbeat comments until it ends. */
+export class SseResponse {
+  private readonly heartbeat: NodeJS.Timeout;
+  private ended = false;
+
+  constructor(readonly res: ServerResponse, opts: SseOptions) {
+    res.writeHead(200, { ...SSE_HEADERS, ...opts.headers });
+    res.socket?.setNoDelay(true);
+    res.write(encodeSseRetry(opts.retryMs));
+    this.heartbeat = setInterval(() => this.write(encodeSseComment('heartbeat')), opts.heartbeatMs);
+    this.heartbeat.unref();
+    res.on('close', () => this.stop());
+  }
+
+  get closed(): boolean {
+    return this.ended || this.res.destroyed;
+  }
+
+  write(chunk: string): void {
+    if (!this.closed) this.res.write(chunk);
+  }
+
+  /** Bytes written but not yet taken by the socket. */
+  backlog(): number {
+    return this.res.writableLength;
+  }
+
+  end(): void {
+    if (this.ended) return;
+    this.stop();
+    if (!this.res.destroyed) this.res.end();
+  }
+
+  /** Cuts the connection (a slow consumer): the client will reconnect and resume. */
+  destroy(): void {
+    this.stop();
+    this.res.destroy();
+  }
+
+  private stop(): void {
+    this.ended = true;
+    clearInterval(this.heartbeat);
+  }
+}
+
+/** Caches one encoding per event, so a publish is serialised once whatever the audience. */
+export function encodeOnce(encode: (event: LogEvent) => string): (event: LogEvent) => string {
+  const cache = new WeakMap<LogEvent, string>();
+  return (event) => {
+    let frame = cache.get(event);
+    if (frame === undefined) {
+      frame = encode(event);
+      cache.set(event, frame);
+    }
+    return frame;
+  };
+}
+
+/** Bridges a hub subscription to an SSE response. */
+export class SseSink implements Sink {
+  constructor(
+    private readonly sse: SseResponse,
+    private readonly encode: (event: LogEvent) => string,
+    private readonly onOpen: (info: RecoveryInfo) => string = () => '',
+    private readonly onEnd: (reason: EndReason) => void = () => undefined,
+  ) {}
+
+  open(info: RecoveryInfo): void {
+    this.sse.write(this.onOpen(info));
+  }
+
+  send(event: LogEvent): void {
+    this.sse.write(this.encode(event));
+  }
+
+  backlog(): number {
+    return this.sse.backlog();
+  }
+
+  end(reason: EndReason): void {
+    if (reason === 'slow_consumer') this.sse.destroy();
+    else this.sse.end();
+    this.onEnd(reason);
+  }
+}

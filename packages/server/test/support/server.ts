@@ -1,0 +1,40 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildApp, type App, type AppOptions } from '../../src/app.js';
+import { loadConfig } from '../../src/config/load.js';
+import type { ConfigInput } from '../../src/config/schema.js';
+
+export interface TestServer {
+  url: string;
+  app: App;
+  dataDir: string;
+  close(): Promise<void>;
+}
+
+/** A real server on port 0 with its own data dir; demo models sped up unless told otherwise. */
+export async function startServer(overrides: ConfigInput = {}, opts: AppOptions & { env?: NodeJS.ProcessEnv; dataDir?: string } = {}): Promise<TestServer> {
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'tributary-test-'));
+  const config = loadConfig({
+    env: opts.env ?? {},
+    overrides: {
+      ...overrides,
+      server: { host: '127.0.0.1', port: 0, ...overrides.server },
+      dataDir,
+      log: { level: 'silent', ...overrides.log },
+      demo: { speed: 10, ...overrides.demo },
+    },
+  });
+  const app = await buildApp(config, opts);
+  const url = await app.listen();
+  let closed = false;
+  return {
+    url, app, dataDir,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await app.close();
+      if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
