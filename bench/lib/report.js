@@ -12,7 +12,7 @@ const COLUMNS = [
   ['CPU µs/token', (s) => fmt(s.cpuUsPerToken)],
   ['ELD p50/p99 ms', (s) => `${fmt(s.eventLoopDelayMs.p50)} / ${fmt(s.eventLoopDelayMs.p99)}`],
   ['added p50/p99/max ms', (s) => `${fmt(s.addedLatencyMs.p50, 3)} / ${fmt(s.addedLatencyMs.p99, 3)} / ${fmt(s.addedLatencyMs.max, 1)}`],
-  ['CPU server/client', (s) => `${Math.round(s.cpu.utilisation * 100)}% / ${Math.round(s.clientCpu.utilisation * 100)}%`],
+  ['CPU server/client', (s) => `${Math.round(s.cpu.utilisation * 100)}% / ${Math.round(s.cpu.clientUtilisation * 100)}%`],
   ['wall s', (s) => fmt(s.wallMs / 1000)],
   ['goal p99', (s) => goalText(s)],
 ];

@@ -48,12 +48,12 @@ export async function startServerChild(options, { readyTimeoutMs = 60_000 } = {}
     clearTimeout(timer);
   }
 
-  function request(cmd) {
+  function request(cmd, args) {
     if (exited) return Promise.reject(new Error('server process is gone'));
     return new Promise((resolve, reject) => {
       const id = ++nextId;
       pending.set(id, { resolve, reject });
-      child.send({ id, cmd });
+      child.send({ id, cmd, args });
     });
   }
 

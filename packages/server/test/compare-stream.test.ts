@@ -50,6 +50,7 @@ describe('POST /compare-stream: concurrent models (seed 001 verdict)', () => {
     const order = frames.filter((m) => m.json.type === 'chunk').map((m) => m.json.model as string);
     const switches = order.filter((m, i) => i > 0 && m !== order[i - 1]).length;
     expect(switches).toBeGreaterThan(10);
+    expect(new Set(order.slice(0, 20)).size).toBeGreaterThan(1); // the seed's "models in the first 20 chunks"
 
     const total = frames.at(-1)!.t;
     const solo = await sseRequest(`${server.url}/compare-stream`, { body: { input_data: PROMPT, models: ['demo/slow'], tier: 'standard' } });

@@ -10,16 +10,17 @@ import {
 } from './provider.js';
 
 /**
- * Built-in models. Standard-tier lengths are chosen so that in a default comparison every
- * model's first token arrives before any model finishes (fast ends at ~0.15 + 220/150 ≈ 1.6 s,
- * after slow's first token at 0.9 s), which is what makes the UI demo look like real streaming.
+ * Built-in models. Standard-tier timings are chosen so that in a default comparison every
+ * model's first token arrives before any model finishes (fast ends at ~0.2 + 220/80 ≈ 3 s,
+ * after slow's first token at 0.8 s), and the fast model's first 20 tokens (~0.45 s) overlap
+ * the balanced model's first token (0.35 s): chunks interleave from the start.
  */
 export const DEFAULT_DEMO_MODELS: Record<string, DemoModelConfig> = {
-  'demo/fast': { name: 'Demo · Fast', firstTokenMs: 150, tokensPerSecond: 150, answerTokens: 220, flaky: false },
-  'demo/balanced': { name: 'Demo · Balanced', firstTokenMs: 400, tokensPerSecond: 70, answerTokens: 260, flaky: false },
-  'demo/slow': { name: 'Demo · Slow', firstTokenMs: 900, tokensPerSecond: 35, answerTokens: 200, flaky: false },
+  'demo/fast': { name: 'Demo · Fast', firstTokenMs: 200, tokensPerSecond: 80, answerTokens: 220, flaky: false },
+  'demo/balanced': { name: 'Demo · Balanced', firstTokenMs: 350, tokensPerSecond: 60, answerTokens: 260, flaky: false },
+  'demo/slow': { name: 'Demo · Slow', firstTokenMs: 800, tokensPerSecond: 35, answerTokens: 200, flaky: false },
   'demo/flaky': { name: 'Demo · Flaky', firstTokenMs: 300, tokensPerSecond: 60, answerTokens: 240, flaky: true },
-  'demo/verbose': { name: 'Demo · Verbose', firstTokenMs: 600, tokensPerSecond: 90, answerTokens: 420, flaky: false },
+  'demo/verbose': { name: 'Demo · Verbose', firstTokenMs: 600, tokensPerSecond: 120, answerTokens: 420, flaky: false },
 };
 
 /** Answer length relative to the standard tier. */
