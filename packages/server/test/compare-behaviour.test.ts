@@ -84,6 +84,24 @@ describe('comparisons', () => {
     expect(conversation.messages).toHaveLength(6);
   });
 
+  it('bounds the history window and reports what it dropped', async () => {
+    const small = await startServer({ compare: { historyMessages: 2 } });
+    try {
+      const models = ['demo/fast'];
+      let conversationId: string | undefined;
+      for (const prompt of ['one', 'two', 'three']) {
+        const r = await sseRequest(`${small.url}/v1/comparisons`, { body: { prompt, models, ...(conversationId ? { conversationId } : {}) } });
+        conversationId = r.headers['x-conversation-id'] as string;
+        const start = r.messages.find((m) => m.event === 'comparison.start')!.json;
+        expect(start.historyDropped).toBe(prompt === 'three' ? 2 : 0);
+      }
+      const list = await (await fetch(`${small.url}/v1/comparisons?conversationId=${conversationId}`)).json();
+      expect(list.comparisons.map((c: any) => c.prompt).sort()).toEqual(['one', 'three', 'two']);
+    } finally {
+      await small.close();
+    }
+  });
+
   it('follow-up with seed conversation_history: assistant turns go to their own model only', async () => {
     provider.requests.length = 0;
     await sseRequest(`${server.url}/compare-stream`, {
