@@ -5,14 +5,17 @@ import type { AppContext } from './http/context.js';
 import { installErrorHandling } from './http/error-handler.js';
 import { comparisonRoutes } from './http/routes/comparisons.js';
 import { metaRoutes } from './http/routes/meta.js';
+import { realtimeRoutes } from './http/routes/realtime.js';
 import { seedRoutes } from './http/routes/seed.js';
 import { ModelCatalogue } from './llm/catalogue.js';
 import { DemoProvider } from './llm/demo-provider.js';
 import type { Provider } from './llm/provider.js';
 import { Flags } from './ops/flags.js';
+import { createRealtime } from './realtime/realtime.js';
 import { openStore } from './store/open-store.js';
 import { StreamHub } from './streams/hub.js';
 import { MemoryBackend } from './streams/memory-backend.js';
+import { realtimeWebSockets } from './transports/ws-server.js';
 
 export interface AppOptions {
   /** Replaces the providers built from config (tests wrap the demo provider to observe it). */
@@ -45,8 +48,9 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   const backend = new MemoryBackend(() => ({ size: history.size, ttlMs: history.ttlSeconds * 1000 }));
   const hub = new StreamHub(backend, { maxReplay: config.streams.maxReplay, subscriberBufferBytes: config.streams.subscriberBufferBytes });
   const comparisons = new ComparisonService({ hub, catalogue, store, config: config.compare });
+  const realtime = createRealtime(config.realtime, hub);
   const ctx: AppContext = {
-    config, hub, comparisons, catalogue, store, flags: new Flags(config.flags), startedAt: new Date(),
+    config, hub, comparisons, catalogue, store, flags: new Flags(config.flags), startedAt: new Date(), realtime,
     stream: { hub, comparisons, sse: { retryMs: config.streams.sseRetryMs, heartbeatMs: config.streams.sseHeartbeatMs } },
   };
 
@@ -60,6 +64,9 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   metaRoutes(fastify, ctx);
   comparisonRoutes(fastify, ctx);
   seedRoutes(fastify, ctx);
+  realtimeRoutes(fastify, ctx);
+  const websockets = realtimeWebSockets(realtime, ctx.flags);
+  websockets.attach(fastify.server);
 
   let closing: Promise<void> | undefined;
   return {
@@ -76,6 +83,8 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
       closing ??= (async () => {
         const stopped = fastify.close(); // refuse new requests at once; streams drain below
         await comparisons.close(config.server.shutdownGraceMs);
+        realtime.publisher.close(); // what was accepted is in the log; clients get it, then 1012
+        await websockets.close();
         await hub.close();
         await stopped;
         await backend.close();

@@ -12,6 +12,12 @@ export const ENV_KEYS: Record<string, { path: string; type: 'string' | 'number' 
   TRIBUTARY_DEMO_SPEED: { path: 'demo.speed', type: 'number' },
   ENABLE_SSE_STREAMING: { path: 'flags.sse_streaming', type: 'boolean' },
   LOG_LEVEL: { path: 'log.level', type: 'string' },
+  TRIBUTARY_PUBLISH_KEY: { path: 'realtime.publishKey', type: 'string' },
+  TRIBUTARY_TOKEN_SECRET: { path: 'realtime.tokenSecret', type: 'string' },
+  TRIBUTARY_ANONYMOUS_PUBLIC: { path: 'realtime.anonymousPublic', type: 'boolean' },
+  TRIBUTARY_WS_PING_MS: { path: 'realtime.pingIntervalMs', type: 'number' },
+  TRIBUTARY_SEED_PING_MS: { path: 'realtime.seedPingIntervalMs', type: 'number' },
+  ENABLE_WEBSOCKET: { path: 'flags.websocket', type: 'boolean' },
 };
 
 export class ConfigError extends Error {

@@ -63,8 +63,37 @@ export const configSchema = z.strictObject({
     speed: z.number().positive().default(1),
     models: z.record(z.string().regex(/^demo\/[a-z0-9-]+$/), demoModel).optional(),
   }).prefault({}),
+  realtime: z.strictObject({
+    /** Bearer key that authorises `POST /v1/publish`; unset disables HTTP publishing. */
+    publishKey: z.string().min(16).optional(),
+    /** HS256 secret of connection tokens (JWT); unset means anonymous connections only. */
+    tokenSecret: z.string().min(16).optional(),
+    /** Anonymous connections may subscribe to the `public:` namespace. */
+    anonymousPublic: z.boolean().default(true),
+    /** Native WebSocket: app-level ping interval; a client silent for two intervals is dropped. */
+    pingIntervalMs: z.number().int().positive().default(25_000),
+    /** Seed WebSocket (`/v2/realtime/stream`) ping interval. */
+    seedPingIntervalMs: z.number().int().positive().default(30_000),
+    /** Events at least this large (bytes of JSON) go out deflated to clients that negotiated it. */
+    compressionThresholdBytes: z.number().int().min(0).default(1_024),
+    /** Largest frame a client may send (WebSocket maxPayload). */
+    maxFrameBytes: z.number().int().positive().default(64 * 1024),
+    /** Largest event `data` (bytes of JSON) a publish may carry. */
+    maxEventBytes: z.number().int().positive().default(64 * 1024),
+    maxBatch: z.number().int().positive().default(500),
+    maxChannelsPerConnection: z.number().int().positive().default(100),
+    /** How long an idempotency key remembers its publish. */
+    idempotencyTtlSeconds: z.number().int().positive().default(600),
+    idempotencyMaxKeys: z.number().int().positive().default(100_000),
+    /** Long-poll: how long a poll with nothing new waits. */
+    pollTimeoutMs: z.number().int().positive().default(25_000),
+    /** Close a WebSocket that has not completed its handshake in this time. */
+    handshakeTimeoutMs: z.number().int().positive().default(10_000),
+  }).prefault({}),
   flags: z.strictObject({
     sse_streaming: z.boolean().default(true),
+    /** Off: WebSocket upgrades answer 403 and clients fall back to SSE / long-poll. */
+    websocket: z.boolean().default(true),
   }).prefault({}),
   usage: z.strictObject({
     flushIntervalMs: z.number().int().positive().default(250),

@@ -63,3 +63,20 @@ export const idParams = z.strictObject({ id });
 export function historyFromSeed(history: z.infer<typeof seedHistory> | undefined) {
   return history?.map((m) => ({ role: m.role, content: m.content, modelId: m.model_id ?? null }));
 }
+
+// realtime
+const publishItem = z.strictObject({
+  channel: z.string().max(255),
+  type: z.string().max(64).optional(),
+  data: z.unknown(),
+  idempotencyKey: z.string().min(1).max(200).optional(),
+});
+export const publishBody = publishItem;
+export const publishBatchBody = z.strictObject({ events: z.array(publishItem).min(1) });
+const channelList = z.string().min(1).max(8192);
+const token = z.string().max(8192).optional();
+export const subscribeQuery = z.strictObject({ channels: channelList, token, lastEventId: z.string().max(4096).optional() });
+export const pollQuery = z.strictObject({
+  channels: channelList, token, cursor: z.string().max(4096).optional(),
+  timeoutMs: z.coerce.number().int().min(0).optional(),
+});

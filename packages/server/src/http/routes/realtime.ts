@@ -1,0 +1,65 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { checkChannels } from '../../realtime/access.js';
+import { parseCursor, type Cursor } from '../../realtime/positions.js';
+import { pollChannels } from '../../transports/long-poll.js';
+import { streamChannels } from '../../transports/sse-subscribe.js';
+import { SseResponse } from '../../transports/sse-stream.js';
+import type { AppContext } from '../context.js';
+import { pollQuery, publishBatchBody, publishBody, subscribeQuery } from '../schemas.js';
+import { parseInput } from '../validate.js';
+
+/** Publish API, multi-channel SSE, long-poll and the seed's metrics. The WebSockets live in transports/ws-server.ts. */
+export function realtimeRoutes(app: FastifyInstance, ctx: AppContext): void {
+  const { realtime } = ctx;
+
+  app.post('/v1/publish', async (request) => {
+    realtime.auth.authorizePublish(request.headers.authorization);
+    const body = request.body as Record<string, unknown> | undefined;
+    if (body && typeof body === 'object' && 'events' in body) {
+      return { results: await realtime.publisher.publishBatch(parseInput(publishBatchBody, body).events) };
+    }
+    const item = parseInput(publishBody, body);
+    const header = request.headers['idempotency-key'];
+    return realtime.publisher.publish({ ...item, idempotencyKey: (Array.isArray(header) ? header[0] : header) ?? item.idempotencyKey });
+  });
+
+  app.get('/v1/subscribe', async (request, reply) => {
+    const query = parseInput(subscribeQuery, request.query, 'query');
+    const identity = await realtime.auth.identify(tokenOf(request, query.token));
+    const channels = checkChannels(realtime.access, identity, splitChannels(query.channels));
+    const header = request.headers['last-event-id'];
+    const last = (Array.isArray(header) ? header[0] : header) || query.lastEventId;
+    const cursor = last ? parseCursor(last, channels.length) : emptyCursor(channels);
+    reply.hijack();
+    const sse = new SseResponse(reply.raw, { retryMs: ctx.config.streams.sseRetryMs, heartbeatMs: ctx.config.streams.sseHeartbeatMs });
+    await streamChannels(realtime.access, sse, { identity, channels, cursor });
+  });
+
+  app.get('/v1/poll', async (request, reply) => {
+    const query = parseInput(pollQuery, request.query, 'query');
+    const identity = await realtime.auth.identify(tokenOf(request, query.token));
+    const channels = checkChannels(realtime.access, identity, splitChannels(query.channels));
+    const cursor = query.cursor ? parseCursor(query.cursor, channels.length) : emptyCursor(channels);
+    const release = realtime.metrics.connected('poll', identity);
+    const abort = new AbortController();
+    reply.raw.on('close', () => abort.abort());
+    try {
+      const timeoutMs = Math.min(query.timeoutMs ?? realtime.config.pollTimeoutMs, realtime.config.pollTimeoutMs);
+      const answer = await pollChannels(realtime.access, { channels, cursor, timeoutMs, signal: abort.signal });
+      reply.header('Cache-Control', 'no-store');
+      return answer;
+    } finally {
+      release();
+    }
+  });
+
+  app.get('/v2/realtime/metrics', async () => realtime.metrics.snapshot());
+}
+
+const splitChannels = (raw: string) => raw.split(',').map((c) => c.trim()).filter(Boolean);
+const emptyCursor = (channels: string[]): Cursor => channels.map(() => null);
+
+function tokenOf(request: FastifyRequest, query: string | undefined): string | undefined {
+  const bearer = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1];
+  return query ?? bearer;
+}

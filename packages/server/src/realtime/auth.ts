@@ -1,0 +1,85 @@
+import { timingSafeEqual, createHash } from 'node:crypto';
+import { jwtVerify, errors as joseErrors } from 'jose';
+import { TributaryError } from '../errors.js';
+import type { Channel } from './channels.js';
+
+/** Who a connection is: from a connection token, or anonymous. */
+export interface Identity {
+  /** Token subject; null for an anonymous connection. */
+  sub: string | null;
+  org?: string;
+  /** When the token lists channels, it may read exactly those (`*` at the end is a prefix). */
+  channels?: string[];
+}
+
+export const ANONYMOUS: Identity = Object.freeze({ sub: null });
+
+export interface AuthOptions {
+  tokenSecret: string | undefined;
+  publishKey: string | undefined;
+  anonymousPublic: boolean;
+}
+
+/**
+ * Connection tokens (JWT HS256 signed by the application's backend, like Centrifugo's) and the
+ * publish key. The identity issue will mint the same tokens for its users and keys.
+ */
+export class RealtimeAuth {
+  private readonly secret: Uint8Array | undefined;
+  private readonly publishDigest: Buffer | undefined;
+
+  constructor(private readonly opts: AuthOptions) {
+    this.secret = opts.tokenSecret ? new TextEncoder().encode(opts.tokenSecret) : undefined;
+    this.publishDigest = opts.publishKey ? digest(opts.publishKey) : undefined;
+  }
+
+  /** The identity of a token, ANONYMOUS for none; throws `invalid_token` for a bad one. */
+  async identify(token: string | undefined | null): Promise<Identity> {
+    if (token === undefined || token === null || token === '') return ANONYMOUS;
+    if (!this.secret) throw new TributaryError('invalid_token', 'This server accepts no connection tokens (TRIBUTARY_TOKEN_SECRET is not set).');
+    try {
+      const { payload } = await jwtVerify(token, this.secret, { algorithms: ['HS256'], requiredClaims: ['sub', 'exp'] });
+      const { sub, org, channels } = payload as { sub?: unknown; org?: unknown; channels?: unknown };
+      if (typeof sub !== 'string' || sub === '') throw new TributaryError('invalid_token', 'The token has no subject.');
+      if (org !== undefined && (typeof org !== 'string' || org === '')) throw new TributaryError('invalid_token', 'The token\'s org claim is not a string.');
+      if (channels !== undefined && !(Array.isArray(channels) && channels.every((c) => typeof c === 'string'))) {
+        throw new TributaryError('invalid_token', 'The token\'s channels claim is not a list of strings.');
+      }
+      return { sub, ...(org ? { org } : {}), ...(channels ? { channels: channels as string[] } : {}) };
+    } catch (err) {
+      if (err instanceof TributaryError) throw err;
+      const expired = err instanceof joseErrors.JWTExpired;
+      throw new TributaryError('invalid_token', expired ? 'The connection token has expired.' : `The connection token is invalid: ${(err as Error).message}`);
+    }
+  }
+
+  /** Throws `channel_forbidden` unless the identity may read the channel. */
+  authorize(identity: Identity, channel: Channel): void {
+    if (!this.mayRead(identity, channel)) {
+      throw new TributaryError('channel_forbidden', `${identity.sub === null ? 'An anonymous connection' : `Subject ${identity.sub}`} may not subscribe to ${channel.name}.`, { channel: channel.name });
+    }
+  }
+
+  mayRead(identity: Identity, channel: Channel): boolean {
+    if (identity.sub === null) return channel.namespace === 'public' && this.opts.anonymousPublic;
+    if (identity.channels) return identity.channels.some((granted) => matches(granted, channel.name));
+    if (channel.namespace === 'public') return true;
+    if (channel.namespace === 'org') return identity.org === channel.owner;
+    return identity.sub === channel.owner;
+  }
+
+  /** Checks `Authorization: Bearer <publish key>`; constant time. */
+  authorizePublish(authorization: string | undefined): void {
+    if (!this.publishDigest) throw new TributaryError('publish_disabled');
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
+    if (!match || !timingSafeEqual(digest(match[1]!), this.publishDigest)) {
+      throw new TributaryError('unauthorized', 'Publishing needs Authorization: Bearer <publish key>.');
+    }
+  }
+}
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+function matches(granted: string, channel: string): boolean {
+  return granted.endsWith('*') ? channel.startsWith(granted.slice(0, -1)) : granted === channel;
+}

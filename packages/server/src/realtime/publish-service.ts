@@ -1,0 +1,100 @@
+import { createHash } from 'node:crypto';
+import { TributaryError } from '../errors.js';
+import type { StreamHub } from '../streams/hub.js';
+import { requireChannel } from './channels.js';
+import { IdempotencyCache } from './idempotency.js';
+import type { RealtimeMetrics } from './metrics.js';
+
+export interface PublishInput {
+  channel: string;
+  /** Event type; `message` by default. */
+  type?: string | undefined;
+  data: unknown;
+  /** A retried publish with the same key is answered with the first result, not published again. */
+  idempotencyKey?: string | undefined;
+}
+
+export interface PublishResult {
+  channel: string;
+  epoch: string;
+  seq: number;
+  /** True when the idempotency key had already published this event. */
+  duplicate: boolean;
+}
+
+export interface PublishLimits {
+  maxEventBytes: number;
+  maxBatch: number;
+  idempotencyTtlMs: number;
+  idempotencyMaxKeys: number;
+}
+
+const EVENT_TYPE = /^[A-Za-z0-9_.:-]{1,64}$/;
+const RESERVED_TYPES = new Set(['recovery', 'error']);
+
+/**
+ * Appends events to channels: the HTTP publish API and in-process producers (jobs, compare)
+ * both call this. Validates, de-duplicates by idempotency key, and refuses work once closing.
+ */
+export class PublishService {
+  private readonly idempotency: IdempotencyCache<Omit<PublishResult, 'duplicate'>>;
+  private closing = false;
+
+  constructor(private readonly hub: StreamHub, private readonly metrics: RealtimeMetrics, private readonly limits: PublishLimits) {
+    this.idempotency = new IdempotencyCache(limits.idempotencyTtlMs, limits.idempotencyMaxKeys);
+  }
+
+  async publish(input: PublishInput): Promise<PublishResult> {
+    const { channel, type, bytes } = this.check(input);
+    if (input.idempotencyKey === undefined) return { ...(await this.append(channel, type, input.data)), duplicate: false };
+    const fingerprint = createHash('sha256').update(`${channel}\n${type}\n`).update(bytes).digest('base64url');
+    const earlier = this.idempotency.get(input.idempotencyKey, fingerprint);
+    if (earlier && 'conflict' in earlier) {
+      throw new TributaryError('idempotency_conflict', `Idempotency key ${JSON.stringify(input.idempotencyKey)} was used for a different publish.`);
+    }
+    if (earlier) {
+      this.metrics.duplicatesSuppressed++;
+      return { ...(await earlier.result), duplicate: true };
+    }
+    const result = this.append(channel, type, input.data);
+    this.idempotency.set(input.idempotencyKey, fingerprint, result);
+    return { ...(await result), duplicate: false };
+  }
+
+  /** Publishes in order; every item is validated before the first is published. */
+  async publishBatch(inputs: PublishInput[]): Promise<PublishResult[]> {
+    if (inputs.length > this.limits.maxBatch) {
+      throw new TributaryError('invalid_field', `A batch holds at most ${this.limits.maxBatch} events.`, { field: 'events' });
+    }
+    inputs.forEach((input, i) => this.check(input, `events.${i}.`));
+    const results: PublishResult[] = [];
+    for (const input of inputs) results.push(await this.publish(input));
+    return results;
+  }
+
+  /** Refuses further publishes (shutdown): what was accepted is in the log already. */
+  close(): void {
+    this.closing = true;
+  }
+
+  private check(input: PublishInput, where = '') {
+    if (this.closing) throw new TributaryError('unavailable', 'The server is shutting down; publish again after it restarts.');
+    const channel = requireChannel(input.channel).name;
+    const type = input.type ?? 'message';
+    if (!EVENT_TYPE.test(type) || RESERVED_TYPES.has(type)) {
+      throw new TributaryError('invalid_field', `${where}type must match ${EVENT_TYPE.source} and not be ${[...RESERVED_TYPES].join('/')}.`, { field: `${where}type` });
+    }
+    if (input.data === undefined) throw new TributaryError('invalid_field', `${where}data is required.`, { field: `${where}data` });
+    const bytes = Buffer.from(JSON.stringify(input.data));
+    if (bytes.length > this.limits.maxEventBytes) {
+      throw new TributaryError('event_too_large', `${where}data is ${bytes.length} bytes of JSON; at most ${this.limits.maxEventBytes}.`, { limit: this.limits.maxEventBytes });
+    }
+    return { channel, type, bytes };
+  }
+
+  private async append(channel: string, type: string, data: unknown): Promise<Omit<PublishResult, 'duplicate'>> {
+    const event = await this.hub.publish(channel, type, data);
+    this.metrics.published++;
+    return { channel, epoch: event.epoch, seq: event.seq };
+  }
+}

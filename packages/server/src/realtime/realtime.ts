@@ -1,0 +1,25 @@
+import type { Config } from '../config/schema.js';
+import type { StreamHub } from '../streams/hub.js';
+import type { ChannelAccess } from './access.js';
+import { RealtimeAuth } from './auth.js';
+import { RealtimeMetrics } from './metrics.js';
+import { PublishService } from './publish-service.js';
+
+/** The realtime hub's services: who may read what, publishing, counters. */
+export interface Realtime {
+  auth: RealtimeAuth;
+  metrics: RealtimeMetrics;
+  publisher: PublishService;
+  access: ChannelAccess;
+  config: Config['realtime'];
+}
+
+export function createRealtime(config: Config['realtime'], hub: StreamHub): Realtime {
+  const auth = new RealtimeAuth({ tokenSecret: config.tokenSecret, publishKey: config.publishKey, anonymousPublic: config.anonymousPublic });
+  const metrics = new RealtimeMetrics(hub);
+  const publisher = new PublishService(hub, metrics, {
+    maxEventBytes: config.maxEventBytes, maxBatch: config.maxBatch,
+    idempotencyTtlMs: config.idempotencyTtlSeconds * 1000, idempotencyMaxKeys: config.idempotencyMaxKeys,
+  });
+  return { auth, metrics, publisher, access: { hub, auth, metrics, maxChannels: config.maxChannelsPerConnection }, config };
+}

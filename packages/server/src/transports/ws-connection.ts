@@ -1,0 +1,118 @@
+import type { Duplex } from 'node:stream';
+import { WebSocket } from 'ws';
+import type { EndReason, RecoveryInfo, Sink, Subscription } from '../streams/hub.js';
+import type { LogEvent } from '../streams/types.js';
+import type { RealtimeMetrics } from '../realtime/metrics.js';
+import type { PreparedMessage } from './ws-frames.js';
+
+/** Close codes every realtime WebSocket uses (docs/realtime.md). */
+export const CLOSE = {
+  normal: 1000,
+  unsupportedData: 1003,
+  tooBig: 1009,
+  restart: 1012,
+  badRequest: 4000,
+  unauthorized: 4001,
+  unsupportedVersion: 4002,
+  handshakeTimeout: 4003,
+  slowConsumer: 4008,
+  pingTimeout: 4009,
+} as const;
+
+export interface ConnectionOptions {
+  metrics: RealtimeMetrics;
+  /** Deflate window of the connection, null when it did not negotiate permessage-deflate. */
+  windowBits: number | null;
+  compressionThresholdBytes: number;
+}
+
+/**
+ * One accepted WebSocket: writes prepared frames straight to its socket (ws never compresses or
+ * queues here, so order is kept), holds its channel subscriptions, and closes with our codes.
+ */
+export class WsConnection {
+  readonly subscriptions = new Map<string, Subscription>();
+  lastSeen = Date.now();
+  closedWith: number | undefined;
+
+  constructor(readonly ws: WebSocket, private readonly socket: Duplex, private readonly opts: ConnectionOptions) {
+    ws.on('message', () => { this.lastSeen = Date.now(); });
+    ws.on('pong', () => { this.lastSeen = Date.now(); });
+    ws.on('close', () => this.dropSubscriptions());
+  }
+
+  get open(): boolean {
+    return this.ws.readyState === WebSocket.OPEN && this.closedWith === undefined;
+  }
+
+  /** Bytes queued for this client and not yet taken by the network. */
+  get bufferedAmount(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  sendPrepared(message: PreparedMessage): void {
+    if (!this.open) return;
+    const { chunks, compressed } = message.frame(this.opts.windowBits, this.opts.compressionThresholdBytes);
+    this.socket.cork();
+    for (const chunk of chunks) this.socket.write(chunk);
+    this.socket.uncork();
+    if (compressed) this.opts.metrics.compressedMessages++;
+  }
+
+  sendJson(value: unknown): void {
+    if (this.open) this.ws.send(JSON.stringify(value), { compress: false });
+  }
+
+  /** Sends an error frame (protocol errors are counted). */
+  sendError(code: string, message: string, extra: Record<string, unknown> = {}): void {
+    this.opts.metrics.protocolErrors++;
+    this.sendJson({ type: 'error', code, message, ...extra });
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closedWith !== undefined) return;
+    this.closedWith = code;
+    this.dropSubscriptions();
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(code, reason.slice(0, 120));
+  }
+
+  private dropSubscriptions(): void {
+    const subs = [...this.subscriptions.values()];
+    this.subscriptions.clear();
+    for (const sub of subs) sub.close();
+  }
+}
+
+/** One channel of a connection, as the hub sees it. */
+export class WsChannelSink implements Sink {
+  constructor(
+    private readonly conn: WsConnection,
+    private readonly metrics: RealtimeMetrics,
+    private readonly encode: (event: LogEvent) => PreparedMessage,
+    private readonly onOpen: (info: RecoveryInfo) => void,
+  ) {}
+
+  open(info: RecoveryInfo): void {
+    if (info.recovered) this.metrics.missedEventsReplayed += info.replayed;
+    this.onOpen(info);
+  }
+
+  send(event: LogEvent): void {
+    if (!this.conn.open) return;
+    this.conn.sendPrepared(this.encode(event));
+    this.metrics.eventsDelivered++;
+  }
+
+  backlog(): number {
+    return this.conn.bufferedAmount;
+  }
+
+  end(reason: EndReason): void {
+    if (reason === 'slow_consumer') {
+      this.metrics.slowConsumer(this.conn.bufferedAmount);
+      this.conn.close(CLOSE.slowConsumer, 'slow_consumer');
+    } else if (reason === 'shutdown') {
+      this.conn.close(CLOSE.restart, 'server restart: reconnect and resume');
+    }
+  }
+}

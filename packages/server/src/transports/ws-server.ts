@@ -1,0 +1,155 @@
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { ERROR_CATALOGUE, type ErrorCode } from '../errors.js';
+import type { ChannelAccess } from '../realtime/access.js';
+import { envelopeJson, perEvent } from '../realtime/envelope.js';
+import { seedEventFrame } from '../realtime/seed-protocol.js';
+import { CLOSE, WsConnection } from './ws-connection.js';
+import { deflateWindowBits, PreparedMessage } from './ws-frames.js';
+import { serveNative } from './ws-native.js';
+import { serveSeed } from './ws-seed.js';
+import type { Flags } from '../ops/flags.js';
+import type { Realtime } from '../realtime/realtime.js';
+
+export const WS_PATHS = { native: '/v1/ws', seed: '/v2/realtime/stream' } as const;
+
+export interface WsServerOptions {
+  access: ChannelAccess;
+  /** Read per upgrade: the `websocket` feature flag. */
+  enabled: () => boolean;
+  pingIntervalMs: number;
+  seedPingIntervalMs: number;
+  compressionThresholdBytes: number;
+  maxFrameBytes: number;
+  handshakeTimeoutMs: number;
+}
+
+/**
+ * Both realtime WebSocket endpoints on the HTTP server's `upgrade` event: one `ws` server
+ * (noServer), one ping timer per protocol for all connections, prepared frames per event.
+ */
+export class RealtimeWebSockets {
+  private readonly wss: WebSocketServer;
+  private readonly extensions = new WeakMap<IncomingMessage, string>();
+  private readonly connections = { native: new Set<WsConnection>(), seed: new Set<WsConnection>() };
+  private readonly timers: NodeJS.Timeout[] = [];
+  private closing = false;
+  private readonly pubFrame;
+  private readonly seedFrame;
+
+  constructor(private readonly opts: WsServerOptions) {
+    const { metrics } = opts.access;
+    const onDeflate = () => { metrics.compressionsPrepared++; };
+    this.pubFrame = perEvent((e) => PreparedMessage.of(`{"type":"pub",${envelopeJson(e).slice(1)}`, onDeflate));
+    this.seedFrame = perEvent((e) => PreparedMessage.of(seedEventFrame(e), onDeflate));
+    this.wss = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      maxPayload: opts.maxFrameBytes,
+      // Negotiated so clients accept deflated frames; we deflate ourselves, once per event, so
+      // ws's own threshold is never reached and without context takeover every receiver shares the bytes.
+      perMessageDeflate: { serverNoContextTakeover: true, threshold: Number.MAX_SAFE_INTEGER },
+    });
+    this.wss.on('headers', (headers, req) => {
+      const line = headers.find((h) => /^sec-websocket-extensions:/i.test(h));
+      if (line) this.extensions.set(req, line.slice(line.indexOf(':') + 1));
+    });
+    this.timers.push(setInterval(() => this.pingNative(), opts.pingIntervalMs));
+    this.timers.push(setInterval(() => this.pingSeed(), opts.seedPingIntervalMs));
+    for (const t of this.timers) t.unref();
+  }
+
+  attach(server: Server): void {
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      const kind = url.pathname === WS_PATHS.native ? 'native' : url.pathname === WS_PATHS.seed ? 'seed' : null;
+      if (!kind) {
+        if (server.listenerCount('upgrade') === 1) refuse(socket, 'not_found', `No WebSocket endpoint at ${url.pathname}.`);
+        return;
+      }
+      socket.on('error', () => socket.destroy());
+      if (this.closing) return refuse(socket, 'unavailable', 'The server is restarting; reconnect shortly.');
+      if (!this.opts.enabled()) return refuse(socket, 'feature_flag_disabled', 'WebSocket is disabled by a feature flag (websocket); use SSE or long-poll.', { flag: 'websocket' });
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(kind, ws, socket, req, url));
+    });
+  }
+
+  /** Tells every client to reconnect (1012) after what it was sent; cuts the rest after `graceMs`. */
+  async close(graceMs = 2_000): Promise<void> {
+    this.closing = true;
+    for (const t of this.timers) clearInterval(t);
+    const all = [...this.connections.native, ...this.connections.seed];
+    const closed = all.map((c) => new Promise<void>((resolve) => {
+      if (c.ws.readyState === c.ws.CLOSED) return resolve();
+      c.ws.once('close', () => resolve());
+    }));
+    for (const c of all) c.close(CLOSE.restart, 'server restart: reconnect and resume');
+    const timer = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
+    await Promise.race([Promise.all(closed), timer]);
+    for (const c of all) c.ws.terminate();
+    this.wss.close();
+  }
+
+  stats() {
+    return { native: this.connections.native.size, seed: this.connections.seed.size };
+  }
+
+  private accept(kind: 'native' | 'seed', ws: WebSocket, socket: Duplex, req: IncomingMessage, url: URL): void {
+    const { access } = this.opts;
+    ws.on('error', () => ws.terminate());
+    const conn = new WsConnection(ws, socket, {
+      metrics: access.metrics,
+      windowBits: deflateWindowBits(this.extensions.get(req)),
+      compressionThresholdBytes: this.opts.compressionThresholdBytes,
+    });
+    const set = this.connections[kind];
+    set.add(conn);
+    ws.on('close', () => set.delete(conn));
+    if (kind === 'native') {
+      serveNative(conn, req, { access, pingIntervalMs: this.opts.pingIntervalMs, handshakeTimeoutMs: this.opts.handshakeTimeoutMs, pubFrame: this.pubFrame, queryToken: url.searchParams.get('token') ?? undefined });
+    } else {
+      const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+      const token = url.searchParams.get('access_token') ?? url.searchParams.get('token') ?? bearer ?? undefined;
+      serveSeed(conn, req, { access, handshakeTimeoutMs: this.opts.handshakeTimeoutMs, eventFrame: this.seedFrame, token });
+    }
+  }
+
+  /** One ping frame for every native connection; a client silent for two intervals is dropped. */
+  private pingNative(): void {
+    const now = Date.now();
+    const ping = PreparedMessage.of(JSON.stringify({ type: 'ping', time: now }));
+    for (const conn of this.connections.native) {
+      if (now - conn.lastSeen > 2 * this.opts.pingIntervalMs + 1_000) {
+        conn.close(CLOSE.pingTimeout, 'ping_timeout');
+        setTimeout(() => conn.ws.terminate(), 1_000).unref();
+      } else conn.sendPrepared(ping);
+    }
+  }
+
+  private pingSeed(): void {
+    const ping = PreparedMessage.of(JSON.stringify({ type: 'ping', timestamp: new Date().toISOString() }));
+    for (const conn of this.connections.seed) conn.sendPrepared(ping);
+  }
+}
+
+/** Answers an upgrade with a plain HTTP error (the client sees it as a failed handshake). */
+function refuse(socket: Duplex, code: ErrorCode, message: string, extra: Record<string, unknown> = {}): void {
+  const status = ERROR_CATALOGUE[code].status;
+  const body = JSON.stringify({ code, message, ...extra });
+  socket.end(`HTTP/1.1 ${status} ${code}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+}
+
+/** The WebSocket endpoints of an app, from its config and flags. */
+export function realtimeWebSockets(realtime: Realtime, flags: Flags): RealtimeWebSockets {
+  const c = realtime.config;
+  return new RealtimeWebSockets({
+    access: realtime.access,
+    enabled: () => flags.isEnabled('websocket'),
+    pingIntervalMs: c.pingIntervalMs,
+    seedPingIntervalMs: c.seedPingIntervalMs,
+    compressionThresholdBytes: c.compressionThresholdBytes,
+    maxFrameBytes: c.maxFrameBytes,
+    handshakeTimeoutMs: c.handshakeTimeoutMs,
+  });
+}
