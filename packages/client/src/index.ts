@@ -3,3 +3,6 @@ export {
   TributaryClient, TributaryApiError, readSse,
   type ClientOptions, type ComparisonEvent, type StartComparison, type Tier,
 } from './comparisons.js';
+export { RealtimeClient, type RealtimeOptions, type RealtimeSubscription, type SubscribeOptions } from './realtime/client.js';
+export { Backoff, type BackoffOptions } from './realtime/backoff.js';
+export type { ChannelEvent, ConnectionState, Position, Recovery, TransportName, WebSocketConstructor, WebSocketLike } from './realtime/types.js';

@@ -1,8 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { StreamHub, type EndReason, type RecoveryInfo, type Sink } from '../src/streams/hub.js';
 import { MemoryBackend } from '../src/streams/memory-backend.js';
-import type { LogEvent, StartAt, StreamBackend } from '../src/streams/types.js';
+import type { LogEvent, StreamBackend } from '../src/streams/types.js';
 import { formatEventId, parseEventId } from '../src/streams/event-id.js';
+import { RECOVERY_TABLE } from './support/recovery-table.js';
 
 /** Every backend must pass the same table; the Redis backend joins this list. */
 const backends: { name: string; make: (policy: { size: number; ttlMs: number }, now?: () => number) => StreamBackend }[] = [
@@ -47,21 +48,7 @@ describe.each(backends)('stream log on the $name backend', ({ make }) => {
     expect(a[0]!.epoch).not.toBe(b[0]!.epoch);
   });
 
-  // The recovery table: each row is a start position and the answer it must get.
-  const table: { name: string; start: (epoch: string) => StartAt; opts?: { size?: number; maxReplay?: number }; expect: { recovered: boolean; reason?: string; seqs?: number[] } }[] = [
-    { name: 'resume at the top', start: (epoch) => ({ from: 'position', position: { epoch, seq: 10 } }), expect: { recovered: true, seqs: [] } },
-    { name: 'resume within history', start: (epoch) => ({ from: 'position', position: { epoch, seq: 7 } }), expect: { recovered: true, seqs: [8, 9, 10] } },
-    { name: 'from the start while history is whole', start: () => ({ from: 'start' }), expect: { recovered: true, seqs: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10] } },
-    { name: 'live only (top)', start: () => ({ from: 'top' }), expect: { recovered: true, seqs: [] } },
-    { name: 'older than history', start: (epoch) => ({ from: 'position', position: { epoch, seq: 2 } }), opts: { size: 5 }, expect: { recovered: false, reason: 'history_truncated' } },
-    { name: 'from the start after truncation', start: () => ({ from: 'start' }), opts: { size: 5 }, expect: { recovered: false, reason: 'history_truncated' } },
-    { name: 'exactly at the oldest kept event', start: (epoch) => ({ from: 'position', position: { epoch, seq: 5 } }), opts: { size: 5 }, expect: { recovered: true, seqs: [6, 7, 8, 9, 10] } },
-    { name: 'ahead of the top', start: (epoch) => ({ from: 'position', position: { epoch, seq: 11 } }), expect: { recovered: false, reason: 'ahead_of_top' } },
-    { name: 'another epoch', start: () => ({ from: 'position', position: { epoch: 'gone', seq: 3 } }), expect: { recovered: false, reason: 'epoch_changed' } },
-    { name: 'more missed than the replay limit', start: (epoch) => ({ from: 'position', position: { epoch, seq: 1 } }), opts: { maxReplay: 5 }, expect: { recovered: false, reason: 'too_many_missed' } },
-  ];
-
-  it.each(table)('recovery: $name', async ({ start, opts, expect: want }) => {
+  it.each(RECOVERY_TABLE)('recovery: $name', async ({ start, opts, expect: want }) => {
     const { hub } = setup(opts);
     const events = await publishN(hub, 't', 10);
     const sink = new RecordingSink();

@@ -1,0 +1,44 @@
+import type { ChannelEvent, Position, Recovery, TransportName, WebSocketConstructor } from './types.js';
+
+/** What a transport reports to the client. */
+export interface TransportEvents {
+  /** The connection is usable; `silenceMs`: how long it may stay silent before the watchdog cuts it. */
+  open(silenceMs: number): void;
+  recovery(channel: string, answer: Recovery): void;
+  event(event: ChannelEvent): void;
+  /** The server refused one channel (e.g. `channel_forbidden`); the connection goes on. */
+  channelError(channel: string, code: string, message: string): void;
+  /** Anything arrived: feeds the watchdog. */
+  alive(): void;
+  /** The transport is gone; `opened` says whether it ever became usable. */
+  closed(info: { opened: boolean; code?: number; reason: string }): void;
+}
+
+export interface TransportContext {
+  baseUrl: string;
+  token: string | undefined;
+  /** The channels wanted now, with the position to resume after (null: live from now). */
+  channels(): { channel: string; position: Position | null }[];
+  events: TransportEvents;
+  WebSocket: WebSocketConstructor | undefined;
+  fetch: typeof fetch;
+  pollTimeoutMs: number;
+}
+
+export interface Transport {
+  readonly name: TransportName;
+  /** The wanted channels changed. */
+  sync(): void;
+  close(): void;
+}
+
+/** The cursor of the SSE id and long-poll (server: realtime/positions.ts). */
+export function formatCursor(positions: (Position | null)[]): string {
+  return positions.map((p) => (p && p.epoch ? `${p.epoch}:${p.seq}` : '*')).join(',');
+}
+
+export function channelQuery(ctx: TransportContext, extra: Record<string, string> = {}): string {
+  const params = new URLSearchParams({ channels: ctx.channels().map((c) => c.channel).join(','), ...extra });
+  if (ctx.token) params.set('token', ctx.token);
+  return params.toString();
+}
