@@ -128,6 +128,23 @@ describe.each(backends)('stream log on the $name backend', ({ make }) => {
     expect(hub.stats().slowConsumerDisconnects).toBe(1);
   });
 
+  it('paces a replay larger than the buffer to a sink that can say when it drained, instead of cutting it', async () => {
+    const { hub } = setup({ buffer: 1_000 });
+    await publishN(hub, 't', 20);
+    const epoch = (await hub.recover('t', { from: 'top' })).top.epoch;
+    let drains = 0;
+    const sink = new (class extends RecordingSink {
+      override send(event: LogEvent) { super.send(event); this.queued += 400; }
+      async drained() { drains++; await new Promise((r) => setTimeout(r, 1)); this.queued = 0; }
+    })();
+    const sub = await hub.subscribe('t', { from: 'position', position: { epoch, seq: 0 } }, sink);
+    expect(sink.events.map((e) => e.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(drains).toBeGreaterThanOrEqual(6);
+    expect(sink.ended).toBeUndefined();
+    expect(hub.stats().slowConsumerDisconnects).toBe(0);
+    sub.close();
+  });
+
   it('loses nothing published while history is being read (the join race)', async () => {
     const { hub, backend } = setup();
     await publishN(hub, 't', 5);

@@ -9,6 +9,11 @@ export interface Sink {
   send(event: LogEvent): void;
   /** Bytes queued for this client and not yet handed to the network. */
   backlog(): number;
+  /**
+   * Resolves once the client took its queue (or is gone). When a sink has it, a replay larger than
+   * the buffer waits for the client instead of cutting it as a slow consumer.
+   */
+  drained?(): Promise<void>;
   /** The hub is done with this sink (it will not call it again). */
   end(reason: EndReason): void;
 }
@@ -81,7 +86,11 @@ export class StreamHub {
         sub.lastSeq = recovery.top.seq - recovery.events.length;
         sink.open({ recovered: true, top: recovery.top, replayed: recovery.events.length });
         this.counters.replayed += recovery.events.length;
-        for (const event of recovery.events) if (!this.deliver(topic, sub, event)) return subscription;
+        for (const event of recovery.events) {
+          if (!this.deliver(topic, sub, event, sink.drained !== undefined)) return subscription;
+          if (sink.drained && sink.backlog() > this.limits.subscriberBufferBytes) await sink.drained();
+          if (sub.closed) return subscription;
+        }
       } else {
         sub.lastSeq = recovery.top.seq;
         sink.open({ recovered: false, reason: recovery.reason, top: recovery.top });
@@ -127,7 +136,7 @@ export class StreamHub {
   }
 
   /** Sends one event if it is new to this subscriber; false once the subscriber is gone. */
-  private deliver(topic: string, sub: Subscriber, event: LogEvent): boolean {
+  private deliver(topic: string, sub: Subscriber, event: LogEvent, paced = false): boolean {
     if (sub.closed) return false;
     if (event.seq <= sub.lastSeq) return true;
     sub.lastSeq = event.seq;
@@ -137,7 +146,7 @@ export class StreamHub {
       this.remove(topic, sub, 'finished');
       return false;
     }
-    if (sub.sink.backlog() > this.limits.subscriberBufferBytes) {
+    if (!paced && sub.sink.backlog() > this.limits.subscriberBufferBytes) {
       this.counters.slowConsumerDisconnects++;
       this.remove(topic, sub, 'slow_consumer');
       return false;

@@ -36,6 +36,20 @@ export class SseResponse {
     return this.res.writableLength;
   }
 
+  /** Resolves when the socket took everything written, or the response closed. */
+  drained(): Promise<void> {
+    if (this.closed || this.res.writableLength === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        this.res.off('drain', done);
+        this.res.off('close', done);
+        resolve();
+      };
+      this.res.on('drain', done);
+      this.res.on('close', done);
+    });
+  }
+
   end(): void {
     if (this.ended) return;
     this.stop();
@@ -86,6 +100,10 @@ export class SseSink implements Sink {
 
   backlog(): number {
     return this.sse.backlog();
+  }
+
+  drained(): Promise<void> {
+    return this.sse.drained();
   }
 
   end(reason: EndReason): void {

@@ -42,9 +42,11 @@ export async function streamChannels(
       sse.write(`id: ${formatCursor(positions)}\n${eventBody(event)}`);
       metrics.eventsDelivered++;
     },
-    backlog: () => sse.backlog(),
+    backlog: () => (sse.closed ? 0 : sse.backlog()),
+    drained: () => sse.drained(),
     end(reason: EndReason) {
       if (reason === 'slow_consumer') {
+        if (sse.closed) return; // another channel of this response already cut it
         metrics.slowConsumer(sse.backlog());
         sse.destroy();
       } else if (reason === 'shutdown') sse.end();

@@ -50,6 +50,20 @@ export class WsConnection {
     return this.ws.bufferedAmount;
   }
 
+  /** Resolves when the socket took everything queued, or closed. */
+  drained(): Promise<void> {
+    if (!this.open || this.bufferedAmount === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        this.socket.off('drain', done);
+        this.ws.off('close', done);
+        resolve();
+      };
+      this.socket.on('drain', done);
+      this.ws.on('close', done);
+    });
+  }
+
   sendPrepared(message: PreparedMessage): void {
     if (!this.open) return;
     const { chunks, compressed } = message.frame(this.opts.windowBits, this.opts.compressionThresholdBytes);
@@ -104,11 +118,16 @@ export class WsChannelSink implements Sink {
   }
 
   backlog(): number {
-    return this.conn.bufferedAmount;
+    return this.conn.open ? this.conn.bufferedAmount : 0;
+  }
+
+  drained(): Promise<void> {
+    return this.conn.drained();
   }
 
   end(reason: EndReason): void {
     if (reason === 'slow_consumer') {
+      if (!this.conn.open) return; // another channel of this connection already cut it
       this.metrics.slowConsumer(this.conn.bufferedAmount);
       this.conn.close(CLOSE.slowConsumer, 'slow_consumer');
     } else if (reason === 'shutdown') {
