@@ -86,6 +86,9 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
         realtime.publisher.close(); // what was accepted is in the log; clients get it, then 1012
         await websockets.close();
         await hub.close();
+        // Streams have ended; a socket that never sent a request would hold close() until its headers timeout.
+        await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, 2_000).unref())]);
+        fastify.server.closeAllConnections();
         await stopped;
         await backend.close();
         await store.close();

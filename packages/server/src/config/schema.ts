@@ -87,6 +87,8 @@ export const configSchema = z.strictObject({
     idempotencyMaxKeys: z.number().int().positive().default(100_000),
     /** Long-poll: how long a poll with nothing new waits. */
     pollTimeoutMs: z.number().int().positive().default(25_000),
+    /** Long-poll: after the first new event, gather what follows for this long before answering. */
+    pollLingerMs: z.number().int().min(0).default(20),
     /** Close a WebSocket that has not completed its handshake in this time. */
     handshakeTimeoutMs: z.number().int().positive().default(10_000),
   }).prefault({}),

@@ -57,6 +57,7 @@ export interface HubStats {
 export class StreamHub {
   private readonly feeds = new Map<string, TopicFeed>();
   private readonly counters = { published: 0, delivered: 0, replayed: 0, slowConsumerDisconnects: 0 };
+  private closing = false;
 
   constructor(
     readonly backend: StreamBackend,
@@ -82,6 +83,11 @@ export class StreamHub {
       await feed.unlisten; // live events now reach `pending`, so nothing falls between history and live
       const recovery = await this.recover(topic, start);
       if (sub.closed) return subscription;
+      // A subscription that raced a shutdown ends at once: nothing may hold the server open.
+      if (this.closing) {
+        this.remove(topic, sub, 'shutdown');
+        return subscription;
+      }
       if (recovery.recovered) {
         sub.lastSeq = recovery.top.seq - recovery.events.length;
         sink.open({ recovered: true, top: recovery.top, replayed: recovery.events.length });
@@ -114,6 +120,7 @@ export class StreamHub {
 
   /** Ends every subscription (clients reconnect and resume elsewhere or after restart). */
   async close(): Promise<void> {
+    this.closing = true;
     for (const [topic, feed] of [...this.feeds]) {
       for (const sub of [...feed.subscribers]) this.remove(topic, sub, 'shutdown');
     }

@@ -14,11 +14,11 @@ export interface PollAnswer {
 /**
  * One long-poll: answers at once when there are events after the cursor, a channel could not
  * be recovered, or a channel had no position yet; otherwise waits for the first event (and
- * whatever is published in the same tick) or the timeout. Same recovery as every transport.
+ * whatever follows within `lingerMs`, so a busy channel is not one request per event) or the timeout. Same recovery as every transport.
  */
 export async function pollChannels(
   access: ChannelAccess,
-  opts: { channels: string[]; cursor: Cursor; timeoutMs: number; signal: AbortSignal },
+  opts: { channels: string[]; cursor: Cursor; timeoutMs: number; lingerMs: number; signal: AbortSignal },
 ): Promise<PollAnswer> {
   const positions = opts.cursor.slice();
   const answers: PollAnswer['channels'] = [];
@@ -30,7 +30,7 @@ export async function pollChannels(
   const soon = () => {
     if (scheduled) return;
     scheduled = true;
-    setImmediate(wake);
+    setTimeout(wake, opts.lingerMs);
   };
 
   const sinkFor = (i: number, channel: string): Sink => ({

@@ -43,9 +43,10 @@ export function realtimeRoutes(app: FastifyInstance, ctx: AppContext): void {
     const release = realtime.metrics.connected('poll', identity);
     const abort = new AbortController();
     reply.raw.on('close', () => abort.abort());
+    if (request.raw.socket.destroyed) abort.abort(); // the client left before we listened
     try {
       const timeoutMs = Math.min(query.timeoutMs ?? realtime.config.pollTimeoutMs, realtime.config.pollTimeoutMs);
-      const answer = await pollChannels(realtime.access, { channels, cursor, timeoutMs, signal: abort.signal });
+      const answer = await pollChannels(realtime.access, { channels, cursor, timeoutMs, lingerMs: realtime.config.pollLingerMs, signal: abort.signal });
       reply.header('Cache-Control', 'no-store');
       return answer;
     } finally {
