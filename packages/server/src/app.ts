@@ -44,18 +44,20 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   const { history } = config.streams;
   const backend = new MemoryBackend(() => ({ size: history.size, ttlMs: history.ttlSeconds * 1000 }));
   const hub = new StreamHub(backend, { maxReplay: config.streams.maxReplay, subscriberBufferBytes: config.streams.subscriberBufferBytes });
-  const comparisons = new ComparisonService({ hub, catalogue, store, config: config.compare });
-  const ctx: AppContext = {
-    config, hub, comparisons, catalogue, store, flags: new Flags(config.flags), startedAt: new Date(),
-    stream: { hub, comparisons, sse: { retryMs: config.streams.sseRetryMs, heartbeatMs: config.streams.sseHeartbeatMs } },
-  };
-
   const fastify = Fastify({
     logger: { level: config.log.level },
     bodyLimit: config.server.bodyLimitBytes,
     // Per-request lines only when debugging: a streaming server's requests are long and many.
     logController: new LogController({ disableRequestLogging: config.log.level !== 'debug' && config.log.level !== 'trace' }),
   });
+  const comparisons = new ComparisonService({
+    hub, catalogue, store, config: config.compare,
+    onError: (err, comparisonId) => fastify.log.error({ err, comparisonId }, 'comparison failed'),
+  });
+  const ctx: AppContext = {
+    config, hub, comparisons, catalogue, store, flags: new Flags(config.flags), startedAt: new Date(),
+    stream: { hub, comparisons, sse: { retryMs: config.streams.sseRetryMs, heartbeatMs: config.streams.sseHeartbeatMs } },
+  };
   installErrorHandling(fastify);
   metaRoutes(fastify, ctx);
   comparisonRoutes(fastify, ctx);

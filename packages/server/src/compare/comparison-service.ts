@@ -54,7 +54,10 @@ export class ComparisonService {
   private readonly running = new Map<string, Running>();
 
   constructor(
-    private readonly deps: { hub: StreamHub; catalogue: ModelCatalogue; store: Store; config: Config['compare'] },
+    private readonly deps: {
+      hub: StreamHub; catalogue: ModelCatalogue; store: Store; config: Config['compare'];
+      onError?: (err: unknown, comparisonId: string) => void;
+    },
   ) {}
 
   /** Validates, publishes the first event, and starts every model. Returns once the topic exists. */
@@ -119,9 +122,10 @@ export class ComparisonService {
       const brought = request.conversationId ? [] : request.history ?? [];
       this.record(record, brought, results, status, finishedAt, summary);
       await publish('comparison.done', { status, summary }, true);
-      this.running.delete(id);
       return { ...summary, status, results };
-    });
+    }).finally(() => this.running.delete(id));
+    // Callers that stream rather than wait never await `done`; a failure must not crash the process.
+    done.catch((err: unknown) => this.deps.onError?.(err, id));
     const handle: ComparisonHandle = { id, conversationId, topic, done };
     this.running.set(id, { handle, abort, record, states });
     return handle;

@@ -39,7 +39,7 @@ export const configSchema = z.strictObject({
     schema: z.string().regex(/^[a-z_][a-z0-9_]*$/).optional(),
   }).prefault({}),
   streams: z.strictObject({
-    history: history.default({ size: 50_000, ttlSeconds: 3_600 }),
+    history: history.default({ size: 50_000, ttlSeconds: 600 }),
     /** Most events one resume may replay; beyond it the answer is recovered:false. */
     maxReplay: z.number().int().positive().default(50_000),
     /** Bytes a subscriber may have queued before it is cut off as a slow consumer. */
