@@ -7,7 +7,7 @@ import { comparisonRoutes } from './http/routes/comparisons.js';
 import { metaRoutes } from './http/routes/meta.js';
 import { seedRoutes } from './http/routes/seed.js';
 import { ModelCatalogue } from './llm/catalogue.js';
-import { DemoProvider } from './llm/demo-provider.js';
+import { buildProviders } from './llm/build-providers.js';
 import type { Provider } from './llm/provider.js';
 import { Flags } from './ops/flags.js';
 import { openStore } from './store/open-store.js';
@@ -38,9 +38,13 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
     batchSize: config.usage.batchSize,
   });
   await store.markInterrupted();
-  const providers = opts.providers ?? [new DemoProvider({ speed: config.demo.speed, models: config.demo.models })];
-  const catalogue = new ModelCatalogue(providers);
+  // Fastify's logger exists only once Fastify is built below.
+  let log: { warn(message: string): void } = console;
+  const warn = (message: string) => log.warn(message);
+  const providers = opts.providers ?? buildProviders(config, warn);
+  const catalogue = new ModelCatalogue(providers, warn);
   await catalogue.refresh();
+  catalogue.refreshEvery(config.catalogue.refreshSeconds * 1000);
   const { history } = config.streams;
   const backend = new MemoryBackend(() => ({ size: history.size, ttlMs: history.ttlSeconds * 1000 }));
   const hub = new StreamHub(backend, { maxReplay: config.streams.maxReplay, subscriberBufferBytes: config.streams.subscriberBufferBytes });
@@ -56,6 +60,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
     // Per-request lines only when debugging: a streaming server's requests are long and many.
     logController: new LogController({ disableRequestLogging: config.log.level !== 'debug' && config.log.level !== 'trace' }),
   });
+  log = fastify.log;
   installErrorHandling(fastify);
   metaRoutes(fastify, ctx);
   comparisonRoutes(fastify, ctx);
@@ -78,6 +83,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
         await comparisons.close(config.server.shutdownGraceMs);
         await hub.close();
         await stopped;
+        await catalogue.close();
         await backend.close();
         await store.close();
       })();
