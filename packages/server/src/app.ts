@@ -5,6 +5,8 @@ import type { AppContext } from './http/context.js';
 import { installErrorHandling } from './http/error-handler.js';
 import { comparisonRoutes } from './http/routes/comparisons.js';
 import { metaRoutes } from './http/routes/meta.js';
+import { openaiGatewayRoutes } from './http/routes/openai-gateway.js';
+import { ChatCompletions } from './gateway/chat-completions.js';
 import { seedRoutes } from './http/routes/seed.js';
 import { ModelCatalogue } from './llm/catalogue.js';
 import { buildProviders } from './llm/build-providers.js';
@@ -52,6 +54,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   const ctx: AppContext = {
     config, hub, comparisons, catalogue, store, flags: new Flags(config.flags), startedAt: new Date(),
     stream: { hub, comparisons, sse: { retryMs: config.streams.sseRetryMs, heartbeatMs: config.streams.sseHeartbeatMs } },
+    gateway: new ChatCompletions({ catalogue, tiers: config.compare.tiers }),
   };
 
   const fastify = Fastify({
@@ -65,6 +68,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   metaRoutes(fastify, ctx);
   comparisonRoutes(fastify, ctx);
   seedRoutes(fastify, ctx);
+  openaiGatewayRoutes(fastify, ctx);
 
   let closing: Promise<void> | undefined;
   return {
