@@ -40,9 +40,13 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
     batchSize: config.usage.batchSize,
   });
   await store.markInterrupted();
-  // Fastify's logger exists only once Fastify is built below.
-  let log: { warn(message: string): void } = console;
-  const warn = (message: string) => log.warn(message);
+  const fastify = Fastify({
+    logger: { level: config.log.level },
+    bodyLimit: config.server.bodyLimitBytes,
+    // Per-request lines only when debugging: a streaming server's requests are long and many.
+    logController: new LogController({ disableRequestLogging: config.log.level !== 'debug' && config.log.level !== 'trace' }),
+  });
+  const warn = (message: string) => fastify.log.warn(message);
   const providers = opts.providers ?? buildProviders(config, warn);
   const catalogue = new ModelCatalogue(providers, warn);
   await catalogue.refresh();
@@ -57,13 +61,6 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
     gateway: new ChatCompletions({ catalogue, tiers: config.compare.tiers }),
   };
 
-  const fastify = Fastify({
-    logger: { level: config.log.level },
-    bodyLimit: config.server.bodyLimitBytes,
-    // Per-request lines only when debugging: a streaming server's requests are long and many.
-    logController: new LogController({ disableRequestLogging: config.log.level !== 'debug' && config.log.level !== 'trace' }),
-  });
-  log = fastify.log;
   installErrorHandling(fastify);
   metaRoutes(fastify, ctx);
   comparisonRoutes(fastify, ctx);

@@ -104,10 +104,11 @@ export const configSchema = z.strictObject({
     speed: z.number().positive().default(1),
     models: z.record(z.string().regex(/^demo\/[a-z0-9-]+$/), demoModel).optional(),
   }).prefault({}),
-  providers: z.record(z.string().regex(/^[a-z0-9][a-z0-9-]*$/).refine((id) => id !== 'demo', 'demo is the built-in provider'), provider)
+  providers: z.record(z.string().regex(/^[a-z0-9][a-z0-9-]*$/), provider)
     .default({})
     .superRefine((providers, ctx) => {
       for (const [id, p] of Object.entries(providers)) {
+        if (id === 'demo') ctx.addIssue({ code: 'custom', path: [id], message: 'demo is the built-in provider' });
         if (['openai', 'openrouter', 'anthropic'].includes(id)) continue;
         if (!p.dialect) ctx.addIssue({ code: 'custom', path: [id, 'dialect'], message: 'required for a provider without a preset' });
         if (!p.baseUrl) ctx.addIssue({ code: 'custom', path: [id, 'baseUrl'], message: 'required for a provider without a preset' });
