@@ -37,6 +37,8 @@ describe('provider configuration and the merged catalogue', () => {
       env: { OPENAI_API_KEY: MOCK_KEYS.openai, OPENAI_BASE_URL: openai.baseUrl, ANTHROPIC_API_KEY: MOCK_KEYS.anthropic, ANTHROPIC_BASE_URL: anthropic.baseUrl },
     });
     try {
+      // The mock reports from its worker thread: give its message a moment to arrive.
+      await until(() => openai.listings() >= 1);
       const listingsAfterStart = openai.listings();
       expect(listingsAfterStart).toBe(1);
       const body = await (await fetch(`${server.url}/models`)).json();
@@ -52,6 +54,7 @@ describe('provider configuration and the merged catalogue', () => {
       const chat = await (await fetch(`${server.url}/chat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: 'Hi', model: 'anthropic/ok' }) })).json();
       expect(chat).toMatchObject({ error: false, model: 'anthropic/ok' });
       await server.app.ctx.catalogue.refresh(); // within refreshSeconds: the cached listing is reused
+      await new Promise((r) => setTimeout(r, 100));
       expect(openai.listings()).toBe(listingsAfterStart);
     } finally {
       await server.close();
@@ -74,3 +77,11 @@ describe('provider configuration and the merged catalogue', () => {
     }
   });
 });
+
+async function until(check: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const end = performance.now() + timeoutMs;
+  while (!check()) {
+    if (performance.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

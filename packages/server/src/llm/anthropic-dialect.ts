@@ -1,6 +1,6 @@
 import { ModelError, type FinishReason, type GenerationChunk, type GenerationRequest } from './provider.js';
 import { classifyHttpError, type UpstreamErrorInfo } from './upstream/classify.js';
-import { emptyUsage, type Dialect, type ListedModel, type StreamDecoder } from './upstream/dialect.js';
+import { emptyUsage, samplingFields, type Dialect, type ListedModel, type StreamDecoder } from './upstream/dialect.js';
 import type { UpstreamSseEvent } from './upstream/sse-parser.js';
 import { parseJson } from './openai-dialect.js';
 
@@ -23,16 +23,13 @@ export const anthropicDialect: Dialect = {
 
   chatBody(model: string, request: GenerationRequest): string {
     const system = request.messages.filter((m) => m.role === 'system').map((m) => m.content).join('\n\n');
-    const { params } = request;
     return JSON.stringify({
       model,
       max_tokens: request.maxOutputTokens,
       ...(system ? { system } : {}),
       messages: request.messages.filter((m) => m.role !== 'system').map((m) => ({ role: m.role, content: m.content })),
       stream: true,
-      ...(params?.temperature !== undefined ? { temperature: params.temperature } : {}),
-      ...(params?.topP !== undefined ? { top_p: params.topP } : {}),
-      ...(params?.stop?.length ? { stop_sequences: params.stop } : {}),
+      ...samplingFields(request.params, 'stop_sequences'),
     });
   },
 

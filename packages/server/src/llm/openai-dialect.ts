@@ -1,6 +1,6 @@
 import { ModelError, type FinishReason, type GenerationChunk, type GenerationRequest } from './provider.js';
 import { classifyHttpError, type UpstreamErrorInfo } from './upstream/classify.js';
-import { emptyUsage, type Dialect, type DialectOptions, type ListedModel, type StreamDecoder } from './upstream/dialect.js';
+import { emptyUsage, samplingFields, type Dialect, type DialectOptions, type ListedModel, type StreamDecoder } from './upstream/dialect.js';
 import type { UpstreamSseEvent } from './upstream/sse-parser.js';
 
 /**
@@ -19,16 +19,13 @@ export const openaiDialect: Dialect = {
   },
 
   chatBody(model: string, request: GenerationRequest, options: DialectOptions): string {
-    const { params } = request;
     return JSON.stringify({
       model,
       messages: request.messages,
       stream: true,
       ...(options.includeUsage ? { stream_options: { include_usage: true } } : {}),
       [options.maxTokensField]: request.maxOutputTokens,
-      ...(params?.temperature !== undefined ? { temperature: params.temperature } : {}),
-      ...(params?.topP !== undefined ? { top_p: params.topP } : {}),
-      ...(params?.stop?.length ? { stop: params.stop } : {}),
+      ...samplingFields(request.params, 'stop'),
     });
   },
 

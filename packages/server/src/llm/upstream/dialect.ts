@@ -35,6 +35,15 @@ export interface Dialect {
   decoder(): StreamDecoder;
 }
 
+/** The request's sampling settings as upstream body fields (both dialects name them alike, bar `stop`). */
+export function samplingFields(params: GenerationRequest['params'], stopField: 'stop' | 'stop_sequences'): Record<string, unknown> {
+  return {
+    ...(params?.temperature !== undefined ? { temperature: params.temperature } : {}),
+    ...(params?.topP !== undefined ? { top_p: params.topP } : {}),
+    ...(params?.stop?.length ? { [stopField]: params.stop } : {}),
+  };
+}
+
 export function emptyUsage(): Usage {
   return { inputTokens: 0, outputTokens: 0 };
 }
