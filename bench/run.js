@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 
 const BENCHMARKS = [
   ['compare-fanout', () => import('./compare-fanout.js')],
+  ['gateway-overhead', () => import('./gateway-overhead.js')],
 ];
 
 const resultsDir = fileURLToPath(new URL('./results/', import.meta.url));

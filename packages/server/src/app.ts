@@ -5,9 +5,11 @@ import type { AppContext } from './http/context.js';
 import { installErrorHandling } from './http/error-handler.js';
 import { comparisonRoutes } from './http/routes/comparisons.js';
 import { metaRoutes } from './http/routes/meta.js';
+import { openaiGatewayRoutes } from './http/routes/openai-gateway.js';
+import { ChatCompletions } from './gateway/chat-completions.js';
 import { seedRoutes } from './http/routes/seed.js';
 import { ModelCatalogue } from './llm/catalogue.js';
-import { DemoProvider } from './llm/demo-provider.js';
+import { buildProviders } from './llm/build-providers.js';
 import type { Provider } from './llm/provider.js';
 import { Flags } from './ops/flags.js';
 import { openStore } from './store/open-store.js';
@@ -38,18 +40,20 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
     batchSize: config.usage.batchSize,
   });
   await store.markInterrupted();
-  const providers = opts.providers ?? [new DemoProvider({ speed: config.demo.speed, models: config.demo.models })];
-  const catalogue = new ModelCatalogue(providers);
-  await catalogue.refresh();
-  const { history } = config.streams;
-  const backend = new MemoryBackend(() => ({ size: history.size, ttlMs: history.ttlSeconds * 1000 }));
-  const hub = new StreamHub(backend, { maxReplay: config.streams.maxReplay, subscriberBufferBytes: config.streams.subscriberBufferBytes });
   const fastify = Fastify({
     logger: { level: config.log.level },
     bodyLimit: config.server.bodyLimitBytes,
     // Per-request lines only when debugging: a streaming server's requests are long and many.
     logController: new LogController({ disableRequestLogging: config.log.level !== 'debug' && config.log.level !== 'trace' }),
   });
+  const warn = (message: string) => fastify.log.warn(message);
+  const providers = opts.providers ?? buildProviders(config, warn);
+  const catalogue = new ModelCatalogue(providers, warn);
+  await catalogue.refresh();
+  catalogue.refreshEvery(config.catalogue.refreshSeconds * 1000);
+  const { history } = config.streams;
+  const backend = new MemoryBackend(() => ({ size: history.size, ttlMs: history.ttlSeconds * 1000 }));
+  const hub = new StreamHub(backend, { maxReplay: config.streams.maxReplay, subscriberBufferBytes: config.streams.subscriberBufferBytes });
   const comparisons = new ComparisonService({
     hub, catalogue, store, config: config.compare,
     onError: (err, comparisonId) => fastify.log.error({ err, comparisonId }, 'comparison failed'),
@@ -57,11 +61,14 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   const ctx: AppContext = {
     config, hub, comparisons, catalogue, store, flags: new Flags(config.flags), startedAt: new Date(),
     stream: { hub, comparisons, sse: { retryMs: config.streams.sseRetryMs, heartbeatMs: config.streams.sseHeartbeatMs } },
+    gateway: new ChatCompletions({ catalogue, tiers: config.compare.tiers }),
   };
+
   installErrorHandling(fastify);
   metaRoutes(fastify, ctx);
   comparisonRoutes(fastify, ctx);
   seedRoutes(fastify, ctx);
+  openaiGatewayRoutes(fastify, ctx);
 
   let closing: Promise<void> | undefined;
   return {
@@ -80,6 +87,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
         await comparisons.close(config.server.shutdownGraceMs);
         await hub.close();
         await stopped;
+        await catalogue.close();
         await backend.close();
         await store.close();
       })();

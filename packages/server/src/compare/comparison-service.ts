@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { Config, TierName } from '../config/schema.js';
 import { TributaryError } from '../errors.js';
 import type { ModelCatalogue } from '../llm/catalogue.js';
@@ -88,6 +89,7 @@ export class ComparisonService {
     const createdAt = new Date();
     const contexts = models.map((model) => contextFor(model, history, prompt, config.historyMessages));
     const abort = new AbortController();
+    setMaxListeners(models.length + 10, abort.signal); // every model's provider listens to this one signal
     const states: ModelState[] = models.map((model) => ({ model, status: 'running', text: '' }));
     const record: ComparisonRecord = {
       id, conversationId, kind: request.kind, tier: request.tier, prompt, models, createdAt, status: 'running', results: [],

@@ -12,6 +12,11 @@ export const ENV_KEYS: Record<string, { path: string; type: 'string' | 'number' 
   TRIBUTARY_DEMO_SPEED: { path: 'demo.speed', type: 'number' },
   ENABLE_SSE_STREAMING: { path: 'flags.sse_streaming', type: 'boolean' },
   LOG_LEVEL: { path: 'log.level', type: 'string' },
+  OPENROUTER_API_KEY: { path: 'providers.openrouter.apiKey', type: 'string' },
+  OPENAI_API_KEY: { path: 'providers.openai.apiKey', type: 'string' },
+  OPENAI_BASE_URL: { path: 'providers.openai.baseUrl', type: 'string' },
+  ANTHROPIC_API_KEY: { path: 'providers.anthropic.apiKey', type: 'string' },
+  ANTHROPIC_BASE_URL: { path: 'providers.anthropic.baseUrl', type: 'string' },
 };
 
 export class ConfigError extends Error {

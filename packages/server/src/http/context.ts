@@ -1,6 +1,7 @@
 import type { ComparisonService } from '../compare/comparison-service.js';
 import type { Config } from '../config/schema.js';
 import type { ModelCatalogue } from '../llm/catalogue.js';
+import type { ChatCompletions } from '../gateway/chat-completions.js';
 import type { Flags } from '../ops/flags.js';
 import type { StreamHub } from '../streams/hub.js';
 import type { Store } from '../store/types.js';
@@ -15,5 +16,6 @@ export interface AppContext {
   store: Store;
   flags: Flags;
   stream: ComparisonStreamDeps;
+  gateway: ChatCompletions;
   startedAt: Date;
 }
