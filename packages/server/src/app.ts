@@ -2,7 +2,9 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { ComparisonService } from './compare/comparison-service.js';
 import type { Config } from './config/schema.js';
 import type { AppContext } from './http/context.js';
-import { installErrorHandling } from './http/error-handler.js';
+import { installErrorHandling, type NotFoundFallback } from './http/error-handler.js';
+import { clientConfigRoutes } from './http/routes/client-config.js';
+import { serveWebApp } from './http/web-app.js';
 import { comparisonRoutes } from './http/routes/comparisons.js';
 import { metaRoutes } from './http/routes/meta.js';
 import { seedRoutes } from './http/routes/seed.js';
@@ -56,10 +58,13 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
     // Per-request lines only when debugging: a streaming server's requests are long and many.
     logController: new LogController({ disableRequestLogging: config.log.level !== 'debug' && config.log.level !== 'trace' }),
   });
-  installErrorHandling(fastify);
+  const notFoundFallback: { current?: NotFoundFallback } = {};
+  installErrorHandling(fastify, notFoundFallback);
   metaRoutes(fastify, ctx);
   comparisonRoutes(fastify, ctx);
   seedRoutes(fastify, ctx);
+  clientConfigRoutes(fastify, ctx);
+  if (config.web.enabled) notFoundFallback.current = await serveWebApp(fastify, config.web.dir);
 
   let closing: Promise<void> | undefined;
   return {

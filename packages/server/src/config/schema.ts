@@ -63,6 +63,12 @@ export const configSchema = z.strictObject({
     speed: z.number().positive().default(1),
     models: z.record(z.string().regex(/^demo\/[a-z0-9-]+$/), demoModel).optional(),
   }).prefault({}),
+  web: z.strictObject({
+    /** Serve the built web app at `/`. */
+    enabled: z.boolean().default(true),
+    /** Folder of the built app; unset means packages/web/dist beside the server. */
+    dir: z.string().min(1).optional(),
+  }).prefault({}),
   flags: z.strictObject({
     sse_streaming: z.boolean().default(true),
   }).prefault({}),
