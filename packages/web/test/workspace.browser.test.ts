@@ -234,6 +234,56 @@ describe.runIf(chromiumAvailable())('the compare workspace in Chromium', () => {
     expect(streams).toEqual([]);
   });
 
+  it('12 models at 100 tokens/s: each card is redrawn at most once per frame, and frames keep coming', async () => {
+    const models = Object.fromEntries(Array.from({ length: 12 }, (_, i) => [
+      `demo/m${String(i + 1).padStart(2, '0')}`,
+      { name: `Demo · M${i + 1}`, firstTokenMs: 50, tokensPerSecond: 100, answerTokens: 300, flaky: false },
+    ]));
+    const ids = Object.keys(models);
+    const page = await setUp({ demo: { speed: 1, models } });
+    await selectModels(page, ids);
+    await page.evaluate(() => {
+      // Count animation frames, the longest gaps between them, and DOM commits per card.
+      const w = window as unknown as { perf: { frames: number; gaps: number[]; commits: Record<string, number>; running: boolean } };
+      w.perf = { frames: 0, gaps: [], commits: {}, running: true };
+      let last = performance.now();
+      const tick = (t: number) => {
+        if (!w.perf.running) return;
+        w.perf.frames++;
+        w.perf.gaps.push(t - last);
+        last = t;
+        requestAnimationFrame(tick);
+      };
+      requestAnimationFrame(tick);
+      new MutationObserver((records) => {
+        const touched = new Set<string>();
+        for (const r of records) {
+          const model = (r.target instanceof Element ? r.target : r.target.parentElement)?.closest('article.card')?.getAttribute('data-model');
+          if (model) touched.add(model);
+        }
+        for (const m of touched) w.perf.commits[m] = (w.perf.commits[m] ?? 0) + 1;
+      }).observe(document.body, { subtree: true, childList: true, characterData: true });
+    });
+    await send(page, 'Stress the renderer, please.');
+    await waitStatus(page, ids, ['ok']);
+    const perf = await page.evaluate(() => {
+      const w = window as unknown as { perf: { frames: number; gaps: number[]; commits: Record<string, number>; running: boolean } };
+      w.perf.running = false;
+      return w.perf;
+    });
+    const tokens = await page.evaluate(() => JSON.parse(localStorage.getItem('tributary.session')!).turns[0].runs);
+    const gaps = [...perf.gaps].sort((a, b) => a - b);
+    const p95 = gaps[Math.floor(gaps.length * 0.95)]!;
+    console.log(`12×100 tok/s: ${perf.frames} frames, p95 frame gap ${p95.toFixed(0)} ms, max ${gaps.at(-1)!.toFixed(0)} ms; commits per card ${Math.min(...Object.values(perf.commits))}–${Math.max(...Object.values(perf.commits))} for ~${(tokens[ids[0]!] as { tokens: number }).tokens} tokens each`);
+    for (const m of ids) {
+      expect((tokens[m] as { tokens: number }).tokens).toBeGreaterThan(250);
+      // Batched: a card changes at most once a frame (plus a few for start, stats ticks and the end).
+      expect(perf.commits[m]!).toBeLessThanOrEqual(perf.frames + 20);
+    }
+    // Generous on a shared 2-core machine: the page never froze for long.
+    expect(p95).toBeLessThan(250);
+  });
+
   it('history lists past comparisons, reopens one and deletes one', async () => {
     const page = await setUp({ demo: { speed: 4 } });
     await selectModels(page, ['demo/fast']);
