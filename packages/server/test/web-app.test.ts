@@ -44,6 +44,10 @@ describe('serving the web app', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('cache-control')).toBe('no-cache');
     expect(await res.text()).toContain('<title>Tributary</title>');
+    // A client that does not ask for HTML keeps the JSON 404.
+    const api = await fetch(`${server.url}/c/cmp_123`);
+    expect(api.status).toBe(404);
+    expect((await api.json()).code).toBe('not_found');
   });
 
   it('keeps JSON 404s for API paths, missing assets and non-GET methods', async () => {

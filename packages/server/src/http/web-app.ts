@@ -20,7 +20,7 @@ export function isApiPath(url: string): boolean {
 
 /**
  * Serves the built web app: hashed assets cached for good, index.html revalidated every time.
- * Returns the SPA fallback for the not-found handler: a page GET outside the API gets index.html.
+ * Returns the SPA fallback for the not-found handler: a browser's GET of a page outside the API gets index.html.
  */
 export async function serveWebApp(app: FastifyInstance, dir = DEFAULT_WEB_DIR): Promise<(request: FastifyRequest, reply: FastifyReply) => boolean> {
   const index = join(dir, 'index.html');
@@ -40,7 +40,9 @@ export async function serveWebApp(app: FastifyInstance, dir = DEFAULT_WEB_DIR): 
     },
   });
   return (request, reply) => {
+    // Only a browser navigation (it asks for HTML) gets the page; API clients keep their JSON 404.
     if (request.method !== 'GET' && request.method !== 'HEAD') return false;
+    if (!request.headers.accept?.includes('text/html')) return false;
     const path = request.url.split('?')[0]!;
     if (isApiPath(path) || /\.[A-Za-z0-9]+$/.test(path)) return false;
     void reply.type('text/html; charset=utf-8').sendFile('index.html');
