@@ -10,7 +10,8 @@ import { KEYS, loadJson, saveJson } from './state/storage';
 import { Workspace } from './state/workspace';
 import { useTheme } from './theme';
 
-const client = new TributaryClient();
+// A stream that cannot be resumed within ~2.5 s falls back to polling the comparison's state.
+const client = new TributaryClient({ maxResumes: 4, resumeDelayMs: 250 });
 
 interface Catalogue {
   config: ClientConfig;

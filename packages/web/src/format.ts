@@ -15,7 +15,10 @@ export const STATUS_LABEL: Record<RunStatus, string> = {
 
 /** One line saying how a run ended, for cards and exports. */
 export function outcome(run: ModelRun): string | undefined {
-  if (run.status === 'failed') return `${run.error?.code ?? 'error'}: ${run.error?.message ?? 'The model failed.'}`;
+  if (run.status === 'failed') {
+    const retry = run.error?.retryAfterMs !== undefined ? ` (retry after ${seconds(run.error.retryAfterMs)})` : '';
+    return `${run.error?.code ?? 'error'}: ${run.error?.message ?? 'The model failed.'}${retry}`;
+  }
   if (run.status === 'cancelled') return 'Cancelled before the answer was complete.';
   if (run.status === 'truncated') return "Truncated: the answer reached the tier's output limit.";
   return undefined;

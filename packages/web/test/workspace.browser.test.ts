@@ -50,6 +50,12 @@ async function serverTexts(server: TestServer, id: string): Promise<Record<strin
   return Object.fromEntries(snapshot.models.map((m: { model: string; text: string }) => [m.model, m.text]));
 }
 
+async function streamText(stream: NodeJS.ReadableStream): Promise<string> {
+  let text = '';
+  for await (const chunk of stream) text += chunk.toString();
+  return text;
+}
+
 const comparisonIdOf = (page: Page) =>
   page.evaluate(() => JSON.parse(localStorage.getItem('tributary.session') ?? '{}').turns?.at(-1)?.comparisonId as string | undefined);
 
@@ -116,14 +122,14 @@ describe.runIf(chromiumAvailable())('the compare workspace in Chromium', () => {
     page.on('request', (r) => {
       if (r.url().includes('/stream')) resumed.push(r.headers()['last-event-id']);
     });
-    const before = await page.evaluate(() => JSON.parse(localStorage.getItem('tributary.session')!).turns[0].runs);
-    expect(Object.values(before).some((r) => (r as { status: string }).status === 'streaming')).toBe(true);
+    const id = (await comparisonIdOf(page))!;
+    expect(await statusOf(page, 'demo/slow')).toBe('streaming');
+    expect((await (await fetch(`${server!.url}/v1/comparisons/${id}`)).json()).status).toBe('running');
     await page.reload();
     await waitStatus(page, THREE, ['ok']);
     // The page resumed from a position, it did not replay from the start.
     expect(resumed.length).toBeGreaterThan(0);
-    expect(resumed[0]).toMatch(/^comparison:cmp_[^:]+:[^:]+:\d+$/);
-    const id = (await comparisonIdOf(page))!;
+    expect(resumed[0]).toMatch(new RegExp(`^comparison:${id}:[^:]+:\\d+$`));
     const texts = await serverTexts(server!, id);
     for (const m of THREE) expect(await rawText(page, m)).toBe(texts[m]);
   });
@@ -137,7 +143,7 @@ describe.runIf(chromiumAvailable())('the compare workspace in Chromium', () => {
     await waitStatus(page, ['demo/fast', 'demo/balanced'], ['ok']);
     await waitStatus(page, ['demo/flaky'], ['failed']);
     const outcome = page.locator(card('demo/flaky')).locator('[data-outcome=failed]');
-    expect(await outcome.textContent()).toMatch(/^rate_limited: Demo rate limit/);
+    expect(await outcome.textContent()).toMatch(/^rate_limited: Demo rate limit.*\(retry after 2\.00 s\)$/);
     expect(await outcome.getAttribute('role')).toBe('alert');
     await screenshot(page, 'flaky-model-error');
   });
@@ -282,6 +288,70 @@ describe.runIf(chromiumAvailable())('the compare workspace in Chromium', () => {
     }
     // Generous on a shared 2-core machine: the page never froze for long.
     expect(p95).toBeLessThan(250);
+  });
+
+  it('picker, prompt box, hide/restore, export and theme behave as a user expects', async () => {
+    const page = await setUp({ demo: { speed: 4 }, compare: { maxModels: 2, tiers: { brief: { maxInputChars: 20, maxOutputTokens: 60 }, standard: { maxInputChars: 5000, maxOutputTokens: 4000 }, extended: { maxInputChars: 15000, maxOutputTokens: 8192 } } } });
+    // At most two models: the others are disabled; search filters; the choice survives a reload.
+    await selectModels(page, ['demo/fast', 'demo/slow']);
+    expect(await page.getByTestId('selected-count').textContent()).toBe('2 of 2 selected');
+    expect(await page.locator('input[data-model="demo/balanced"]').isDisabled()).toBe(true);
+    await page.getByPlaceholder('Search models…').fill('slo');
+    expect(await page.locator('.picker-item').allTextContents()).toEqual(['Demo · Slowdemo']);
+    await page.reload();
+    await page.getByTestId('selected-count').waitFor();
+    expect(await page.getByTestId('selected-count').textContent()).toBe('2 of 2 selected');
+
+    // Shift+Enter is a new line, the count follows the tier's limit, over the limit cannot send.
+    await page.locator('label.tier', { hasText: 'brief' }).click();
+    const box = page.locator('form.prompt textarea');
+    await box.pressSequentially('Rivers');
+    await box.press('Shift+Enter');
+    await box.pressSequentially('and lakes?');
+    expect(await box.inputValue()).toBe('Rivers\nand lakes?');
+    expect(await page.getByTestId('char-count').textContent()).toBe('17 / 20');
+    await box.pressSequentially(' And seas?');
+    expect(await page.getByTestId('char-count').textContent()).toBe('27 / 20');
+    expect(await page.getByRole('button', { name: 'Send', exact: true }).isDisabled()).toBe(true);
+    await box.fill('Rivers?');
+    await box.press('Enter');
+    await waitStatus(page, ['demo/fast', 'demo/slow'], ['ok', 'truncated']);
+
+    // Hide a card, restore it.
+    await page.getByRole('button', { name: 'Hide Demo · Slow' }).click();
+    expect(await page.locator(card('demo/slow')).count()).toBe(0);
+    await page.getByRole('button', { name: 'Restore Demo · Slow' }).click();
+    expect(await page.locator(card('demo/slow')).count()).toBe(1);
+
+    // Export JSON holds every model's text as the server has it.
+    const [file] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export JSON' }).click()]);
+    const exported = JSON.parse(await streamText(await file.createReadStream()));
+    const texts = await serverTexts(server!, exported.turns[0].comparisonId);
+    expect(exported.turns[0].runs['demo/fast'].text).toBe(texts['demo/fast']);
+    const [md] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export Markdown' }).click()]);
+    expect(await streamText(await md.createReadStream())).toContain('### Demo · Slow (`demo/slow`)');
+
+    // Theme switch.
+    const before = await page.evaluate(() => document.documentElement.dataset.theme);
+    await page.getByRole('button', { name: /Switch to/ }).click();
+    expect(await page.evaluate(() => document.documentElement.dataset.theme)).not.toBe(before);
+  });
+
+  it('when the event stream is unavailable (blocked by a proxy), it says so and shows the answers whole', async () => {
+    const page = await setUp({ demo: { speed: 4 } });
+    let blocked = 0;
+    await page.route('**/v1/comparisons/*/stream', (route) => {
+      blocked++;
+      return route.abort('connectionreset');
+    });
+    const models = ['demo/fast', 'demo/balanced'];
+    await selectModels(page, models);
+    await send(page, 'Name two lakes.', 'brief');
+    await expect.poll(() => page.getByTestId('notice').textContent().catch(() => '')).toMatch(/Streaming is unavailable/);
+    await waitStatus(page, models, ['ok']);
+    expect(blocked).toBeGreaterThan(1);
+    const texts = await serverTexts(server!, (await comparisonIdOf(page))!);
+    for (const m of models) expect(await rawText(page, m)).toBe(texts[m]);
   });
 
   it('history lists past comparisons, reopens one and deletes one', async () => {

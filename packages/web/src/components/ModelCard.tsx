@@ -6,7 +6,10 @@ import { Markdown } from '../markdown/Markdown';
 import { ENDED, liveStats, type ModelRun, type Turn } from '../state/turn';
 import type { Workspace } from '../state/workspace';
 
-/** One model's thread. Redrawn when its model's stream moves (once per frame at most). */
+/**
+ * One model's thread. Redrawn when its model's stream moves (once per frame at most), and
+ * when the session's structure changes (`structure` is its version).
+ */
 export const ModelCard = memo(function ModelCard(props: { workspace: Workspace; model: string; name: string; demo: boolean; structure: number }) {
   const { workspace, model, name, demo } = props;
   useSyncExternalStore((cb) => workspace.subscribeModel(model, cb), () => workspace.modelVersion(model));

@@ -18,7 +18,7 @@ export interface ModelRun {
   inputTokens?: number;
   outputTokens?: number;
   finishReason?: string;
-  error?: { code: string; message: string; retryable?: boolean };
+  error?: { code: string; message: string; retryable?: boolean; retryAfterMs?: number };
 }
 
 /** One prompt sent to several models: a comparison. */
