@@ -2,7 +2,9 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { ComparisonService } from './compare/comparison-service.js';
 import type { Config } from './config/schema.js';
 import type { AppContext } from './http/context.js';
-import { installErrorHandling } from './http/error-handler.js';
+import { installErrorHandling, type NotFoundFallback } from './http/error-handler.js';
+import { clientConfigRoutes } from './http/routes/client-config.js';
+import { serveWebApp } from './http/web-app.js';
 import { comparisonRoutes } from './http/routes/comparisons.js';
 import { metaRoutes } from './http/routes/meta.js';
 import { openaiGatewayRoutes } from './http/routes/openai-gateway.js';
@@ -64,11 +66,14 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
     gateway: new ChatCompletions({ catalogue, tiers: config.compare.tiers }),
   };
 
-  installErrorHandling(fastify);
+  const notFoundFallback: { current?: NotFoundFallback } = {};
+  installErrorHandling(fastify, notFoundFallback);
   metaRoutes(fastify, ctx);
   comparisonRoutes(fastify, ctx);
   seedRoutes(fastify, ctx);
   openaiGatewayRoutes(fastify, ctx);
+  clientConfigRoutes(fastify, ctx);
+  if (config.web.enabled) notFoundFallback.current = await serveWebApp(fastify, config.web.dir);
 
   let closing: Promise<void> | undefined;
   return {

@@ -141,6 +141,16 @@ export class ComparisonService {
     return true;
   }
 
+  /** Deletes a stored comparison, cancelling it first if it still runs. False if unknown. */
+  async purge(id: string): Promise<boolean> {
+    const run = this.running.get(id);
+    if (run) {
+      run.abort.abort();
+      await run.handle.done;
+    }
+    return this.deps.store.deleteComparison(id);
+  }
+
   isRunning(id: string): boolean {
     return this.running.has(id);
   }

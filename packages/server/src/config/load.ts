@@ -11,6 +11,7 @@ export const ENV_KEYS: Record<string, { path: string; type: 'string' | 'number' 
   TRIBUTARY_MAX_MODELS: { path: 'compare.maxModels', type: 'number' },
   TRIBUTARY_DEMO_SPEED: { path: 'demo.speed', type: 'number' },
   ENABLE_SSE_STREAMING: { path: 'flags.sse_streaming', type: 'boolean' },
+  TRIBUTARY_WEB_DIR: { path: 'web.dir', type: 'string' },
   LOG_LEVEL: { path: 'log.level', type: 'string' },
   OPENROUTER_API_KEY: { path: 'providers.openrouter.apiKey', type: 'string' },
   OPENAI_API_KEY: { path: 'providers.openai.apiKey', type: 'string' },

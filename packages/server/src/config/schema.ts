@@ -118,6 +118,12 @@ export const configSchema = z.strictObject({
     /** How long upstream model listings are reused before they are fetched again. */
     refreshSeconds: z.number().int().positive().default(3_600),
   }).prefault({}),
+  web: z.strictObject({
+    /** Serve the built web app at `/`. */
+    enabled: z.boolean().default(true),
+    /** Folder of the built app; unset means packages/web/dist beside the server. */
+    dir: z.string().min(1).optional(),
+  }).prefault({}),
   flags: z.strictObject({
     sse_streaming: z.boolean().default(true),
   }).prefault({}),

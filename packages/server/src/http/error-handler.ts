@@ -1,4 +1,4 @@
-import type { FastifyBaseLogger, FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ERROR_CATALOGUE, TributaryError, type ErrorCode } from '../errors.js';
 
 /** Fastify's own errors, mapped onto the catalogue. */
@@ -10,8 +10,11 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'invalid_json',
 };
 
+/** Answers a request no route matched, instead of the JSON 404 (the web app's page fallback); true if it did. */
+export type NotFoundFallback = (request: FastifyRequest, reply: FastifyReply) => boolean;
+
 /** Every error leaves as `{ code, message, ...details }` with the catalogue's status. */
-export function installErrorHandling(app: FastifyInstance): void {
+export function installErrorHandling(app: FastifyInstance, fallback: { current?: NotFoundFallback } = {}): void {
   app.setErrorHandler((err: FastifyError | TributaryError, request, reply) => {
     const error = toTributaryError(err, request.log);
     if (reply.sent || reply.raw.headersSent) {
@@ -22,6 +25,7 @@ export function installErrorHandling(app: FastifyInstance): void {
   });
 
   app.setNotFoundHandler((request, reply) => {
+    if (fallback.current?.(request, reply)) return;
     reply.code(404).send({ code: 'not_found', message: `${ERROR_CATALOGUE.not_found.message} ${request.method} ${request.url}` });
   });
 }
