@@ -54,7 +54,9 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   await catalogue.refresh();
   catalogue.refreshEvery(config.catalogue.refreshSeconds * 1000);
   const { history } = config.streams;
-  const backend = new MemoryBackend(() => ({ size: history.size, ttlMs: history.ttlSeconds * 1000 }));
+  const backend = new MemoryBackend(() => ({ size: history.size, ttlMs: history.ttlSeconds * 1000 }), {
+    maxTotalEvents: config.streams.maxEventsTotal,
+  });
   const hub = new StreamHub(backend, { maxReplay: config.streams.maxReplay, subscriberBufferBytes: config.streams.subscriberBufferBytes });
   const comparisons = new ComparisonService({
     hub, catalogue, store, config: config.compare,

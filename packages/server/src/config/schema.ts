@@ -81,6 +81,8 @@ export const configSchema = z.strictObject({
   }).prefault({}),
   streams: z.strictObject({
     history: history.default({ size: 50_000, ttlSeconds: 600 }),
+    /** Events held in memory across all topics; past it the oldest finished topics are forgotten first. */
+    maxEventsTotal: z.number().int().positive().default(500_000),
     /** Most events one resume may replay; beyond it the answer is recovered:false. */
     maxReplay: z.number().int().positive().default(50_000),
     /** Bytes a subscriber may have queued before it is cut off as a slow consumer. */
