@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 const BENCHMARKS = [
   ['compare-fanout', () => import('./compare-fanout.js')],
   ['realtime-fanout', () => import('./realtime-fanout.js')],
+  ['gateway-overhead', () => import('./gateway-overhead.js')],
 ];
 
 const resultsDir = fileURLToPath(new URL('./results/', import.meta.url));

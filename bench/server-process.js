@@ -8,8 +8,10 @@
  * argv[2]: JSON { target, dataDir?, models: { [id]: DemoModelConfig } }
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { watchBacklog } from './lib/backlog-watch.js';
 import { DemoProvider } from '../packages/server/dist/llm/demo-provider.js';
 import { now } from './lib/clock.js';
+import { eldStats } from './lib/stats.js';
 import { createDirectServer } from './lib/direct-server.js';
 import { watchGc } from './lib/gc-watch.js';
 import { StampingProvider } from './lib/stamping-provider.js';
@@ -39,43 +41,41 @@ async function startTributary() {
   });
   const app = await buildApp(config, { providers: [provider] });
   const url = await app.listen();
-  return { port: Number(new URL(url).port), close: () => app.close(), stats: () => ({ hub: app.ctx.hub.stats() }) };
+  return { port: Number(new URL(url).port), http: app.fastify.server, close: () => app.close(), stats: () => ({ hub: app.ctx.hub.stats() }) };
 }
 
 async function startDirect() {
   const direct = createDirectServer(provider);
-  return { port: await direct.listen(), close: () => direct.close(), stats: () => ({}) };
+  return { port: await direct.listen(), http: direct.server, close: () => direct.close(), stats: () => ({}) };
 }
 
 const gc = watchGc();
-/** One event-loop-delay histogram per scenario, enabled only inside that scenario's windows. */
-const eldByScenario = new Map();
+const backlog = watchBacklog(server.http);
 let window = null;
 
 const handlers = {
   clock: () => ({ t: now() }),
-  begin({ scenario }) {
+  begin() {
     globalThis.gc?.(); // each window starts from a collected heap
     provider.clear();
     const mem = process.memoryUsage();
-    let eld = eldByScenario.get(scenario);
-    if (!eld) eldByScenario.set(scenario, (eld = monitorEventLoopDelay({ resolution: ELD_RESOLUTION_MS })));
+    // A fresh histogram per window: re-enabling one would count the pause in between as a delay.
+    const eld = monitorEventLoopDelay({ resolution: ELD_RESOLUTION_MS });
     eld.enable();
+    backlog.reset();
     window = { eld, cpu: process.cpuUsage(), start: now() };
-    return { rssBytes: mem.rss, heapUsedBytes: mem.heapUsed };
+    return { rssBytes: mem.rss, heapUsedBytes: mem.heapUsed, ...server.stats() };
   },
   async end() {
     const cpu = process.cpuUsage(window.cpu);
     const wallMs = now() - window.start;
     window.eld.disable();
     const mem = process.memoryUsage();
-    // The histogram records whole timer intervals: delay = sample − resolution. Cumulative per scenario.
-    const excess = (ns) => Math.max(0, ns / 1e6 - ELD_RESOLUTION_MS);
-    const { eld } = window;
     return {
       cpu: { userUs: cpu.user, systemUs: cpu.system },
       wallMs,
-      eventLoopDelayMs: { p50: excess(eld.percentile(50)), p99: excess(eld.percentile(99)), max: excess(eld.max), samples: eld.count },
+      eventLoopDelayMs: eldStats(window.eld, ELD_RESOLUTION_MS),
+      backlog: backlog.stats(),
       gcPauses: await gc.since(window.start),
       rssBytes: mem.rss,
       heapUsedBytes: mem.heapUsed,
@@ -86,6 +86,7 @@ const handlers = {
   stamps: () => ({ stamps: provider.take() }),
   async close() {
     gc.stop();
+    backlog.stop();
     await server.close();
     return {};
   },

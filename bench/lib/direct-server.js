@@ -86,6 +86,7 @@ export function createDirectServer(provider, { maxOutputTokens = 4000 } = {}) {
   }
 
   return {
+    server,
     listen: () => new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port))),
     close: () => new Promise((resolve) => {
       server.close(() => resolve());

@@ -4,6 +4,10 @@ import { now } from './clock.js';
  * Wraps a provider and records when each non-empty delta is yielded, keyed by
  * (last user message, model); the array index is the delta index. Tributary skips empty
  * deltas too, so indices line up with the `chunk` frames a client receives.
+ *
+ * It also records when the consumer pulls the next chunk after a delta: both servers write a
+ * delta before asking for the next one, so `pulled − yielded` bounds the server's own time
+ * for the token (publish, encode, res.write), apart from transport and client.
  */
 export class StampingProvider {
   constructor(inner) {
@@ -24,20 +28,28 @@ export class StampingProvider {
     const prompt = lastUserContent(request.messages);
     let byModel = this.stamps.get(prompt);
     if (!byModel) this.stamps.set(prompt, (byModel = new Map()));
-    const times = [];
-    byModel.set(request.model, times);
+    const yielded = [];
+    const pulled = [];
+    byModel.set(request.model, { yielded, pulled });
     for await (const chunk of this.inner.stream(request)) {
-      if (chunk.type === 'delta' && chunk.text !== '') times.push(now());
+      if (chunk.type !== 'delta' || chunk.text === '') {
+        yield chunk;
+        continue;
+      }
+      yielded.push(now());
       yield chunk;
+      pulled.push(now());
     }
   }
 
-  /** The recorded stamps as a plain object of Float64Arrays, and forgets them. */
+  /** The recorded stamps as { prompt: { model: { yielded, pulled } } } of Float64Arrays, and forgets them. */
   take() {
     const out = {};
     for (const [prompt, byModel] of this.stamps) {
       out[prompt] = {};
-      for (const [model, times] of byModel) out[prompt][model] = Float64Array.from(times);
+      for (const [model, { yielded, pulled }] of byModel) {
+        out[prompt][model] = { yielded: Float64Array.from(yielded), pulled: Float64Array.from(pulled) };
+      }
     }
     this.stamps.clear();
     return out;

@@ -23,3 +23,14 @@ export function summarize(values) {
 }
 
 export const round = (x, digits = 3) => (Number.isFinite(x) ? Number(x.toFixed(digits)) : x);
+
+/** monitorEventLoopDelay records whole timer intervals: delay = sample − resolution (ms). */
+export function eldStats(histogram, resolutionMs) {
+  const excess = (ns) => Math.max(0, ns / 1e6 - resolutionMs);
+  return { p50: excess(histogram.percentile(50)), p99: excess(histogram.percentile(99)), max: excess(histogram.max), samples: histogram.count };
+}
+
+export function median(values) {
+  const s = [...values].sort((a, b) => a - b);
+  return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : NaN;
+}

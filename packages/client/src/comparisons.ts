@@ -16,6 +16,82 @@ export interface ComparisonEvent {
   data: any;
 }
 
+export interface ModelInfo {
+  id: string;
+  name: string;
+  provider: string;
+  demo: boolean;
+  context_length: number;
+  description?: string;
+}
+
+export interface TierLimits {
+  maxInputChars: number;
+  maxOutputTokens: number;
+}
+
+/** `GET /v1/client-config`: what shapes a request, and the flags a client honours. */
+export interface ClientConfig {
+  maxModels: number;
+  tiers: Record<Tier, TierLimits>;
+  flags: { sse_streaming: boolean };
+}
+
+export interface ModelResult {
+  model: string;
+  status: 'ok' | 'truncated' | 'failed' | 'cancelled';
+  text: string;
+  errorCode?: string;
+  errorMessage?: string;
+  finishReason?: string;
+  inputTokens?: number;
+  outputTokens?: number;
+  ttftMs?: number;
+  durationMs?: number;
+  tokensPerSecond?: number;
+}
+
+/** A stored comparison (`GET /v1/comparisons`). */
+export interface ComparisonRecord {
+  id: string;
+  conversationId: string;
+  kind: 'compare' | 'chat';
+  tier: Tier;
+  prompt: string;
+  models: string[];
+  createdAt: string;
+  status: 'running' | 'completed' | 'cancelled' | 'interrupted';
+  finishedAt?: string;
+  processingTimeMs?: number;
+  results: ModelResult[];
+}
+
+/** A comparison's state: live while running, stored after (`GET /v1/comparisons/{id}`). */
+export interface ComparisonSnapshot {
+  id: string;
+  conversationId: string;
+  kind: 'compare' | 'chat';
+  tier: Tier;
+  status: ComparisonRecord['status'];
+  models: { model: string; status: 'running' | ModelResult['status']; text: string; result?: ModelResult }[];
+}
+
+export interface ConversationMessage {
+  role: 'user' | 'assistant';
+  content: string;
+  modelId: string | null;
+  comparisonId: string;
+}
+
+/** The non-streaming seed answer of `POST /compare`. */
+export interface WholeComparison {
+  results: Record<string, string>;
+  errors: Record<string, { code: string; message: string }>;
+  metadata: { input_length: number; models_requested: number; models_successful: number; models_failed: number; timestamp: string; processing_time_ms: number };
+  comparison_id: string;
+  conversation_id: string;
+}
+
 export interface ClientOptions {
   /** Server base URL, e.g. http://localhost:8080 ('' in a browser on the same origin). */
   baseUrl?: string;
@@ -47,8 +123,38 @@ export class TributaryClient {
     this.resumeDelayMs = opts.resumeDelayMs ?? 250;
   }
 
-  async models(): Promise<{ models: any[]; models_by_provider: Record<string, any[]> }> {
+  async models(): Promise<{ models: ModelInfo[]; models_by_provider: Record<string, ModelInfo[]> }> {
     return this.json('GET', '/models');
+  }
+
+  async clientConfig(): Promise<ClientConfig> {
+    return this.json('GET', '/v1/client-config');
+  }
+
+  /** Recent comparisons, newest first (optionally of one conversation). */
+  async list(opts: { limit?: number; conversationId?: string } = {}): Promise<ComparisonRecord[]> {
+    const query = new URLSearchParams();
+    if (opts.limit !== undefined) query.set('limit', String(opts.limit));
+    if (opts.conversationId !== undefined) query.set('conversationId', opts.conversationId);
+    const q = query.toString();
+    return (await this.json<{ comparisons: ComparisonRecord[] }>('GET', `/v1/comparisons${q ? `?${q}` : ''}`)).comparisons;
+  }
+
+  async conversation(id: string): Promise<{ id: string; messages: ConversationMessage[] }> {
+    return this.json('GET', `/v1/conversations/${encodeURIComponent(id)}`);
+  }
+
+  /** Deletes a stored comparison (cancelling it first if it still runs). */
+  async purge(id: string): Promise<{ id: string; status: 'deleted' }> {
+    return this.json('DELETE', `/v1/comparisons/${encodeURIComponent(id)}?purge=true`);
+  }
+
+  /** The non-streaming compare (`POST /compare`): one answer when every model has ended. */
+  async compareWhole(request: StartComparison): Promise<WholeComparison> {
+    return this.json('POST', '/compare', {
+      input_data: request.prompt, models: request.models, ...(request.tier ? { tier: request.tier } : {}),
+      ...(request.conversationId ? { conversation_id: request.conversationId } : {}),
+    });
   }
 
   async start(request: StartComparison): Promise<{ id: string; conversationId: string }> {
@@ -59,7 +165,7 @@ export class TributaryClient {
     return this.json('DELETE', `/v1/comparisons/${encodeURIComponent(id)}`);
   }
 
-  async get(id: string): Promise<any> {
+  async get(id: string): Promise<ComparisonSnapshot> {
     return this.json('GET', `/v1/comparisons/${encodeURIComponent(id)}`);
   }
 
@@ -85,7 +191,8 @@ export class TributaryClient {
           if (message.id !== undefined) lastEventId = message.id;
           const event = toEvent(message);
           yield event;
-          if (event.type === 'comparison.done') ended = true;
+          // A finished comparison that history cannot replay ends with its stored state.
+          if (event.type === 'comparison.done' || isFinalRecovery(event)) ended = true;
         }
         if (ended) return;
       } catch (err) {
@@ -111,6 +218,11 @@ export class TributaryClient {
     const body: any = await res.json().catch(() => undefined);
     return new TributaryApiError(res.status, body?.code ?? 'http_error', body?.message ?? `HTTP ${res.status}`, body);
   }
+}
+
+function isFinalRecovery(event: ComparisonEvent): boolean {
+  const status = event.data?.snapshot?.status;
+  return event.type === 'recovery' && event.data.recovered === false && status !== undefined && status !== 'running';
 }
 
 function toEvent(message: SseMessage): ComparisonEvent {

@@ -2,13 +2,17 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { ComparisonService } from './compare/comparison-service.js';
 import type { Config } from './config/schema.js';
 import type { AppContext } from './http/context.js';
-import { installErrorHandling } from './http/error-handler.js';
+import { installErrorHandling, type NotFoundFallback } from './http/error-handler.js';
+import { clientConfigRoutes } from './http/routes/client-config.js';
+import { serveWebApp } from './http/web-app.js';
 import { comparisonRoutes } from './http/routes/comparisons.js';
 import { metaRoutes } from './http/routes/meta.js';
 import { realtimeRoutes } from './http/routes/realtime.js';
+import { openaiGatewayRoutes } from './http/routes/openai-gateway.js';
+import { ChatCompletions } from './gateway/chat-completions.js';
 import { seedRoutes } from './http/routes/seed.js';
 import { ModelCatalogue } from './llm/catalogue.js';
-import { DemoProvider } from './llm/demo-provider.js';
+import { buildProviders } from './llm/build-providers.js';
 import type { Provider } from './llm/provider.js';
 import { Flags } from './ops/flags.js';
 import { createRealtime } from './realtime/realtime.js';
@@ -41,32 +45,44 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
     batchSize: config.usage.batchSize,
   });
   await store.markInterrupted();
-  const providers = opts.providers ?? [new DemoProvider({ speed: config.demo.speed, models: config.demo.models })];
-  const catalogue = new ModelCatalogue(providers);
-  await catalogue.refresh();
-  const { history } = config.streams;
-  const backend = new MemoryBackend(() => ({ size: history.size, ttlMs: history.ttlSeconds * 1000 }));
-  const hub = new StreamHub(backend, { maxReplay: config.streams.maxReplay, subscriberBufferBytes: config.streams.subscriberBufferBytes });
-  const comparisons = new ComparisonService({ hub, catalogue, store, config: config.compare });
-  const realtime = createRealtime(config.realtime, hub);
-  const ctx: AppContext = {
-    config, hub, comparisons, catalogue, store, flags: new Flags(config.flags), startedAt: new Date(), realtime,
-    stream: { hub, comparisons, sse: { retryMs: config.streams.sseRetryMs, heartbeatMs: config.streams.sseHeartbeatMs } },
-  };
-
   const fastify = Fastify({
     logger: { level: config.log.level },
     bodyLimit: config.server.bodyLimitBytes,
     // Per-request lines only when debugging: a streaming server's requests are long and many.
     logController: new LogController({ disableRequestLogging: config.log.level !== 'debug' && config.log.level !== 'trace' }),
   });
-  installErrorHandling(fastify);
+  const warn = (message: string) => fastify.log.warn(message);
+  const providers = opts.providers ?? buildProviders(config, warn);
+  const catalogue = new ModelCatalogue(providers, warn);
+  await catalogue.refresh();
+  catalogue.refreshEvery(config.catalogue.refreshSeconds * 1000);
+  const { history } = config.streams;
+  const backend = new MemoryBackend(() => ({ size: history.size, ttlMs: history.ttlSeconds * 1000 }), {
+    maxTotalEvents: config.streams.maxEventsTotal,
+  });
+  const hub = new StreamHub(backend, { maxReplay: config.streams.maxReplay, subscriberBufferBytes: config.streams.subscriberBufferBytes });
+  const comparisons = new ComparisonService({
+    hub, catalogue, store, config: config.compare,
+    onError: (err, comparisonId) => fastify.log.error({ err, comparisonId }, 'comparison failed'),
+  });
+  const realtime = createRealtime(config.realtime, hub);
+  const ctx: AppContext = {
+    config, hub, comparisons, catalogue, store, flags: new Flags(config.flags), startedAt: new Date(), realtime,
+    stream: { hub, comparisons, sse: { retryMs: config.streams.sseRetryMs, heartbeatMs: config.streams.sseHeartbeatMs } },
+    gateway: new ChatCompletions({ catalogue, tiers: config.compare.tiers }),
+  };
+
+  const notFoundFallback: { current?: NotFoundFallback } = {};
+  installErrorHandling(fastify, notFoundFallback);
   metaRoutes(fastify, ctx);
   comparisonRoutes(fastify, ctx);
   seedRoutes(fastify, ctx);
+  openaiGatewayRoutes(fastify, ctx);
+  clientConfigRoutes(fastify, ctx);
   realtimeRoutes(fastify, ctx);
   const websockets = realtimeWebSockets(realtime, ctx.flags);
   websockets.attach(fastify.server);
+  if (config.web.enabled) notFoundFallback.current = await serveWebApp(fastify, config.web.dir);
 
   let closing: Promise<void> | undefined;
   return {
@@ -90,6 +106,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
         await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, 2_000).unref())]);
         fastify.server.closeAllConnections();
         await stopped;
+        await catalogue.close();
         await backend.close();
         await store.close();
       })();

@@ -7,7 +7,7 @@ import { RECOVERY_TABLE } from './support/recovery-table.js';
 
 /** Every backend must pass the same table; the Redis backend joins this list. */
 const backends: { name: string; make: (policy: { size: number; ttlMs: number }, now?: () => number) => StreamBackend }[] = [
-  { name: 'memory', make: (policy, now) => new MemoryBackend(() => policy, now) },
+  { name: 'memory', make: (policy, now) => new MemoryBackend(() => policy, now ? { now } : {}) },
 ];
 
 class RecordingSink implements Sink {
@@ -160,6 +160,47 @@ describe.each(backends)('stream log on the $name backend', ({ make }) => {
     const sink = new RecordingSink();
     await hub.subscribe('t', { from: 'position', position: { epoch, seq: 3 } }, sink);
     expect(sink.events.map((e) => e.seq)).toEqual([4, 5, 6, 7]);
+  });
+});
+
+describe('memory backend bounds', () => {
+  it('caps events across all topics, forgetting finished unwatched topics oldest first', async () => {
+    const backend = new MemoryBackend(() => ({ size: 100, ttlMs: 60_000 }), { maxTotalEvents: 10 });
+    const hub = new StreamHub(backend, { maxReplay: 100, subscriberBufferBytes: 1e6 });
+    for (const t of ['old', 'mid']) {
+      await hub.publish(t, 'x', {});
+      await hub.publish(t, 'end', {}, { final: true });
+    }
+    const watched = new RecordingSink();
+    await hub.subscribe('live', { from: 'top' }, watched);
+    for (let i = 0; i < 7; i++) await hub.publish('live', 'x', { i });
+    expect(backend.heldEvents()).toBe(9); // 4 finished + 7 live = 11 > 10: 'old' (2 events) is forgotten
+    expect((await hub.recover('old', { from: 'start' })).recovered).toBe(false);
+    expect((await hub.recover('mid', { from: 'start' })).recovered).toBe(true);
+    for (let i = 0; i < 5; i++) await hub.publish('live', 'x', { i });
+    // no finished topic left to forget: the oldest live events go, and the cap holds
+    expect(backend.heldEvents()).toBe(10);
+    expect(watched.events).toHaveLength(12); // live delivery is never affected
+    const r = await hub.recover('live', { from: 'start' });
+    expect(r).toMatchObject({ recovered: false, reason: 'history_truncated' });
+    await backend.close();
+  });
+});
+
+describe('encode once per publish', () => {
+  it('a fan-out to many subscribers encodes each event once', async () => {
+    const { encodeOnce } = await import('../src/transports/sse-stream.js');
+    let encodes = 0;
+    const encode = encodeOnce((e) => { encodes++; return `frame ${e.seq}`; });
+    const backend = new MemoryBackend(() => ({ size: 100, ttlMs: 60_000 }));
+    const hub = new StreamHub(backend, { maxReplay: 100, subscriberBufferBytes: 1e6 });
+    const frames: string[] = [];
+    const sink = (): Sink => ({ open() {}, send: (e) => { frames.push(encode(e)); }, backlog: () => 0, end() {} });
+    for (let i = 0; i < 50; i++) await hub.subscribe('t', { from: 'top' }, sink());
+    for (let i = 0; i < 3; i++) await hub.publish('t', 'x', {});
+    expect(frames).toHaveLength(150);
+    expect(encodes).toBe(3);
+    await backend.close();
   });
 });
 

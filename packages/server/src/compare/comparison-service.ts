@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { Config, TierName } from '../config/schema.js';
 import { TributaryError } from '../errors.js';
 import type { ModelCatalogue } from '../llm/catalogue.js';
@@ -54,7 +55,10 @@ export class ComparisonService {
   private readonly running = new Map<string, Running>();
 
   constructor(
-    private readonly deps: { hub: StreamHub; catalogue: ModelCatalogue; store: Store; config: Config['compare'] },
+    private readonly deps: {
+      hub: StreamHub; catalogue: ModelCatalogue; store: Store; config: Config['compare'];
+      onError?: (err: unknown, comparisonId: string) => void;
+    },
   ) {}
 
   /** Validates, publishes the first event, and starts every model. Returns once the topic exists. */
@@ -85,6 +89,7 @@ export class ComparisonService {
     const createdAt = new Date();
     const contexts = models.map((model) => contextFor(model, history, prompt, config.historyMessages));
     const abort = new AbortController();
+    setMaxListeners(models.length + 10, abort.signal); // every model's provider listens to this one signal
     const states: ModelState[] = models.map((model) => ({ model, status: 'running', text: '' }));
     const record: ComparisonRecord = {
       id, conversationId, kind: request.kind, tier: request.tier, prompt, models, createdAt, status: 'running', results: [],
@@ -119,9 +124,10 @@ export class ComparisonService {
       const brought = request.conversationId ? [] : request.history ?? [];
       this.record(record, brought, results, status, finishedAt, summary);
       await publish('comparison.done', { status, summary }, true);
-      this.running.delete(id);
       return { ...summary, status, results };
-    });
+    }).finally(() => this.running.delete(id));
+    // Callers that stream rather than wait never await `done`; a failure must not crash the process.
+    done.catch((err: unknown) => this.deps.onError?.(err, id));
     const handle: ComparisonHandle = { id, conversationId, topic, done };
     this.running.set(id, { handle, abort, record, states });
     return handle;
@@ -133,6 +139,16 @@ export class ComparisonService {
     if (!run) return false;
     run.abort.abort();
     return true;
+  }
+
+  /** Deletes a stored comparison, cancelling it first if it still runs. False if unknown. */
+  async purge(id: string): Promise<boolean> {
+    const run = this.running.get(id);
+    if (run) {
+      run.abort.abort();
+      await run.handle.done;
+    }
+    return this.deps.store.deleteComparison(id);
   }
 
   isRunning(id: string): boolean {

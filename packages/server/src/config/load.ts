@@ -11,6 +11,7 @@ export const ENV_KEYS: Record<string, { path: string; type: 'string' | 'number' 
   TRIBUTARY_MAX_MODELS: { path: 'compare.maxModels', type: 'number' },
   TRIBUTARY_DEMO_SPEED: { path: 'demo.speed', type: 'number' },
   ENABLE_SSE_STREAMING: { path: 'flags.sse_streaming', type: 'boolean' },
+  TRIBUTARY_WEB_DIR: { path: 'web.dir', type: 'string' },
   LOG_LEVEL: { path: 'log.level', type: 'string' },
   TRIBUTARY_PUBLISH_KEY: { path: 'realtime.publishKey', type: 'string' },
   TRIBUTARY_TOKEN_SECRET: { path: 'realtime.tokenSecret', type: 'string' },
@@ -18,6 +19,11 @@ export const ENV_KEYS: Record<string, { path: string; type: 'string' | 'number' 
   TRIBUTARY_WS_PING_MS: { path: 'realtime.pingIntervalMs', type: 'number' },
   TRIBUTARY_SEED_PING_MS: { path: 'realtime.seedPingIntervalMs', type: 'number' },
   ENABLE_WEBSOCKET: { path: 'flags.websocket', type: 'boolean' },
+  OPENROUTER_API_KEY: { path: 'providers.openrouter.apiKey', type: 'string' },
+  OPENAI_API_KEY: { path: 'providers.openai.apiKey', type: 'string' },
+  OPENAI_BASE_URL: { path: 'providers.openai.baseUrl', type: 'string' },
+  ANTHROPIC_API_KEY: { path: 'providers.anthropic.apiKey', type: 'string' },
+  ANTHROPIC_BASE_URL: { path: 'providers.anthropic.baseUrl', type: 'string' },
 };
 
 export class ConfigError extends Error {

@@ -23,6 +23,47 @@ const demoModel = z.strictObject({
   flaky: z.boolean().default(false),
 });
 
+/** A model named in the config (upstream id, without the provider prefix). */
+const providerModel = z.strictObject({
+  id: z.string().min(1).max(200),
+  name: z.string().min(1).optional(),
+  contextLength: z.number().int().positive().optional(),
+  /** USD per million tokens. */
+  pricing: z.strictObject({ inputPerMillion: z.number().min(0), outputPerMillion: z.number().min(0) }).optional(),
+});
+
+/**
+ * One upstream. `openai`, `openrouter` and `anthropic` have presets (dialect, base URL);
+ * any other name needs `dialect` and `baseUrl`.
+ */
+const provider = z.strictObject({
+  dialect: z.enum(['openai', 'anthropic']).optional(),
+  /** OpenAI dialect: up to and including `/v1`; Anthropic: without `/v1` (as their SDKs take it). */
+  baseUrl: z.url({ protocol: /^https?$/ }).optional(),
+  apiKey: z.string().min(1).optional(),
+  /** Display name in the catalogue. */
+  label: z.string().min(1).optional(),
+  headers: z.record(z.string(), z.string()).default({}),
+  models: z.array(providerModel).default([]),
+  /** Add the upstream's own listing (`GET /models`) to the configured models. */
+  listModels: z.boolean().default(true),
+  maxTokensField: z.enum(['max_tokens', 'max_completion_tokens']).optional(),
+  /** OpenAI dialect: send `stream_options.include_usage` (turn off for servers that reject it). */
+  includeUsage: z.boolean().default(true),
+  timeouts: z.strictObject({
+    firstTokenMs: z.number().int().positive().default(60_000),
+    idleMs: z.number().int().positive().default(30_000),
+    totalMs: z.number().int().positive().default(600_000),
+  }).prefault({}),
+  retry: z.strictObject({
+    maxRetries: z.number().int().min(0).max(10).default(2),
+    baseDelayMs: z.number().int().min(0).default(250),
+    maxDelayMs: z.number().int().min(0).default(5_000),
+  }).prefault({}),
+  connections: z.number().int().positive().default(128),
+  keepAliveMs: z.number().int().positive().default(30_000),
+});
+
 export const configSchema = z.strictObject({
   server: z.strictObject({
     host: z.string().min(1).default('127.0.0.1'),
@@ -39,7 +80,9 @@ export const configSchema = z.strictObject({
     schema: z.string().regex(/^[a-z_][a-z0-9_]*$/).optional(),
   }).prefault({}),
   streams: z.strictObject({
-    history: history.default({ size: 50_000, ttlSeconds: 3_600 }),
+    history: history.default({ size: 50_000, ttlSeconds: 600 }),
+    /** Events held in memory across all topics; past it the oldest finished topics are forgotten first. */
+    maxEventsTotal: z.number().int().positive().default(500_000),
     /** Most events one resume may replay; beyond it the answer is recovered:false. */
     maxReplay: z.number().int().positive().default(50_000),
     /** Bytes a subscriber may have queued before it is cut off as a slow consumer. */
@@ -92,6 +135,26 @@ export const configSchema = z.strictObject({
     /** Close a WebSocket that has not completed its handshake in this time. */
     handshakeTimeoutMs: z.number().int().positive().default(10_000),
   }).prefault({}),
+  providers: z.record(z.string().regex(/^[a-z0-9][a-z0-9-]*$/), provider)
+    .default({})
+    .superRefine((providers, ctx) => {
+      for (const [id, p] of Object.entries(providers)) {
+        if (id === 'demo') ctx.addIssue({ code: 'custom', path: [id], message: 'demo is the built-in provider' });
+        if (['openai', 'openrouter', 'anthropic'].includes(id)) continue;
+        if (!p.dialect) ctx.addIssue({ code: 'custom', path: [id, 'dialect'], message: 'required for a provider without a preset' });
+        if (!p.baseUrl) ctx.addIssue({ code: 'custom', path: [id, 'baseUrl'], message: 'required for a provider without a preset' });
+      }
+    }),
+  catalogue: z.strictObject({
+    /** How long upstream model listings are reused before they are fetched again. */
+    refreshSeconds: z.number().int().positive().default(3_600),
+  }).prefault({}),
+  web: z.strictObject({
+    /** Serve the built web app at `/`. */
+    enabled: z.boolean().default(true),
+    /** Folder of the built app; unset means packages/web/dist beside the server. */
+    dir: z.string().min(1).optional(),
+  }).prefault({}),
   flags: z.strictObject({
     sse_streaming: z.boolean().default(true),
     /** Off: WebSocket upgrades answer 403 and clients fall back to SSE / long-poll. */
@@ -110,3 +173,4 @@ export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 export type TierName = keyof Config['compare']['tiers'];
 export type DemoModelConfig = z.infer<typeof demoModel>;
+export type ProviderConfig = z.infer<typeof provider>;

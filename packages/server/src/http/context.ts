@@ -1,6 +1,7 @@
 import type { ComparisonService } from '../compare/comparison-service.js';
 import type { Config } from '../config/schema.js';
 import type { ModelCatalogue } from '../llm/catalogue.js';
+import type { ChatCompletions } from '../gateway/chat-completions.js';
 import type { Flags } from '../ops/flags.js';
 import type { Realtime } from '../realtime/realtime.js';
 import type { StreamHub } from '../streams/hub.js';
@@ -17,5 +18,6 @@ export interface AppContext {
   flags: Flags;
   stream: ComparisonStreamDeps;
   realtime: Realtime;
+  gateway: ChatCompletions;
   startedAt: Date;
 }

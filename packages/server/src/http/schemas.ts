@@ -60,6 +60,10 @@ export const streamQuery = z.strictObject({
 
 export const idParams = z.strictObject({ id });
 
+export const deleteQuery = z.strictObject({
+  purge: z.enum(['true', 'false']).transform((v) => v === 'true').optional(),
+});
+
 export function historyFromSeed(history: z.infer<typeof seedHistory> | undefined) {
   return history?.map((m) => ({ role: m.role, content: m.content, modelId: m.model_id ?? null }));
 }

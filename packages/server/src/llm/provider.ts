@@ -13,7 +13,10 @@ export interface ModelInfo {
   provider: string;
   /** Built-in demo model (no upstream, no cost). */
   demo: boolean;
-  contextLength: number;
+  /** Tokens the model accepts; null when the provider does not say. */
+  contextLength: number | null;
+  /** USD per million tokens, where the provider or the config says. */
+  pricing?: { inputPerMillion: number; outputPerMillion: number } | undefined;
   description?: string;
 }
 
@@ -25,6 +28,8 @@ export interface GenerationRequest {
   tier: TierName;
   /** Aborting it stops the generation at once (and the upstream request with it). */
   signal: AbortSignal;
+  /** Sampling settings passed through to the upstream (the demo ignores them). */
+  params?: { temperature?: number | undefined; topP?: number | undefined; stop?: string[] | undefined } | undefined;
 }
 
 export interface Usage {
@@ -36,6 +41,8 @@ export type FinishReason = 'stop' | 'length' | 'content_filter';
 
 export type GenerationChunk =
   | { type: 'delta'; text: string }
+  /** Reasoning ("thinking") text some providers stream; kept apart from the answer. */
+  | { type: 'reasoning'; text: string }
   | { type: 'finish'; finishReason: FinishReason; usage: Usage };
 
 /** One upstream (or the demo). Yields deltas then exactly one `finish`, or throws a ModelError. */
@@ -43,6 +50,8 @@ export interface Provider {
   readonly id: string;
   listModels(): Promise<ModelInfo[]>;
   stream(request: GenerationRequest): AsyncIterable<GenerationChunk>;
+  /** Releases connections (keep-alive pools); called once when the app closes. */
+  close?(): Promise<void>;
 }
 
 export type ModelErrorCode = Extract<

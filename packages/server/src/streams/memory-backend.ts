@@ -17,15 +17,23 @@ export function newEpoch(): string {
 
 /** Single-node backend. Its epochs are per process, so a restart reads as `epoch_changed`. */
 export class MemoryBackend implements StreamBackend {
+  /** Insertion order is creation order: eviction walks it oldest first. */
   private readonly topics = new Map<string, TopicLog>();
   private readonly sweeper: NodeJS.Timeout;
+  /** Events held across all topics. */
+  private total = 0;
+
+  private readonly now: () => number;
+  /** Cap on events held across all topics, so memory stays bounded whatever the topic count. */
+  private readonly maxTotalEvents: number;
 
   constructor(
     private readonly policy: (topic: string) => HistoryPolicy,
-    private readonly now: () => number = Date.now,
-    sweepEveryMs = 10_000,
+    opts: { now?: () => number; sweepEveryMs?: number; maxTotalEvents?: number } = {},
   ) {
-    this.sweeper = setInterval(() => this.sweep(), sweepEveryMs);
+    this.now = opts.now ?? Date.now;
+    this.maxTotalEvents = opts.maxTotalEvents ?? Infinity;
+    this.sweeper = setInterval(() => this.sweep(), opts.sweepEveryMs ?? 10_000);
     this.sweeper.unref();
   }
 
@@ -44,10 +52,12 @@ export class MemoryBackend implements StreamBackend {
     const time = this.now();
     const event: LogEvent = { topic, epoch: log.epoch, seq: ++log.top, type, data, time, final };
     log.events.push(event);
+    this.total++;
     log.lastPublish = time;
     if (final) log.finished = true;
     const { size } = this.policy(topic);
-    if (log.events.length > size) log.events.splice(0, log.events.length - size);
+    if (log.events.length > size) this.drop(log, log.events.length - size);
+    if (this.total > this.maxTotalEvents) this.evict();
     for (const listener of log.listeners) listener(event);
     return event;
   }
@@ -88,13 +98,42 @@ export class MemoryBackend implements StreamBackend {
   async close(): Promise<void> {
     clearInterval(this.sweeper);
     this.topics.clear();
+    this.total = 0;
+  }
+
+  /** Events held across all topics (for metrics and tests). */
+  heldEvents(): number {
+    return this.total;
+  }
+
+  private drop(log: TopicLog, count: number): void {
+    log.events.splice(0, count);
+    this.total -= count;
+  }
+
+  /**
+   * Over the global cap: forget finished, unwatched topics oldest first; if that is not
+   * enough, trim the oldest events of the oldest topics (resumers then get recovered:false).
+   */
+  private evict(): void {
+    for (const [topic, log] of this.topics) {
+      if (this.total <= this.maxTotalEvents) return;
+      if (log.finished && log.listeners.size === 0) {
+        this.drop(log, log.events.length);
+        this.topics.delete(topic);
+      }
+    }
+    for (const log of this.topics.values()) {
+      if (this.total <= this.maxTotalEvents) return;
+      this.drop(log, Math.min(log.events.length, this.total - this.maxTotalEvents));
+    }
   }
 
   private trimByAge(topic: string, log: TopicLog): void {
     const cutoff = this.now() - this.policy(topic).ttlMs;
     let drop = 0;
     while (drop < log.events.length && log.events[drop]!.time < cutoff) drop++;
-    if (drop > 0) log.events.splice(0, drop);
+    if (drop > 0) this.drop(log, drop);
   }
 
   /** Drops expired events, and whole topics nobody listens to once their history is empty. */

@@ -68,14 +68,18 @@ export class SseResponse {
   }
 }
 
-/** Caches one encoding per event, so a publish is serialised once whatever the audience. */
+/**
+ * Encodes each event once per publish, however many subscribers receive it: the hub hands
+ * one event to all its subscribers in one synchronous loop, so remembering the last event
+ * is enough — and, unlike a cache per retained event, costs no memory for history.
+ */
 export function encodeOnce(encode: (event: LogEvent) => string): (event: LogEvent) => string {
-  const cache = new WeakMap<LogEvent, string>();
+  let last: LogEvent | undefined;
+  let frame = '';
   return (event) => {
-    let frame = cache.get(event);
-    if (frame === undefined) {
+    if (event !== last) {
       frame = encode(event);
-      cache.set(event, frame);
+      last = event;
     }
     return frame;
   };

@@ -5,7 +5,7 @@ import { nativeFrames } from '../../transports/comparison-frames.js';
 import type { AppContext } from '../context.js';
 import { streamComparison } from '../comparison-stream.js';
 import { lastEventIdOf } from '../last-event-id.js';
-import { comparisonBody, idParams, listQuery, streamQuery } from '../schemas.js';
+import { comparisonBody, deleteQuery, idParams, listQuery, streamQuery } from '../schemas.js';
 import { parseInput } from '../validate.js';
 
 /** The native comparison API under /v1. */
@@ -47,9 +47,13 @@ export function comparisonRoutes(app: FastifyInstance, ctx: AppContext): void {
     return streamComparison(ctx.stream, reply, { id, start, frames: nativeFrames });
   });
 
-  /** Explicit stop (a network drop never cancels): every model ends `cancelled` at once. */
+  /** Explicit stop (a network drop never cancels): every model ends `cancelled` at once. `?purge=true` also deletes it. */
   app.delete('/v1/comparisons/:id', async (request, reply) => {
     const { id } = parseInput(idParams, request.params, 'path');
+    if (parseInput(deleteQuery, request.query, 'query').purge) {
+      if (!(await ctx.comparisons.purge(id))) throw new TributaryError('comparison_not_found', `No comparison ${id}.`);
+      return { id, status: 'deleted' };
+    }
     if (ctx.comparisons.cancel(id)) return reply.code(202).send({ id, status: 'cancelling' });
     const snapshot = await ctx.comparisons.snapshot(id);
     if (!snapshot) throw new TributaryError('comparison_not_found', `No comparison ${id}.`);

@@ -1,0 +1,11 @@
+import type { FastifyInstance } from 'fastify';
+import type { AppContext } from '../context.js';
+
+/** What a client needs to shape its requests: limits, tiers and the flags it honours. */
+export function clientConfigRoutes(app: FastifyInstance, ctx: AppContext): void {
+  app.get('/v1/client-config', async () => ({
+    maxModels: ctx.config.compare.maxModels,
+    tiers: ctx.config.compare.tiers,
+    flags: { sse_streaming: ctx.flags.isEnabled('sse_streaming') },
+  }));
+}

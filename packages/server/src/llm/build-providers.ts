@@ -1,0 +1,42 @@
+import type { Config, ProviderConfig } from '../config/schema.js';
+import { anthropicDialect } from './anthropic-dialect.js';
+import { DemoProvider } from './demo-provider.js';
+import { openaiDialect } from './openai-dialect.js';
+import type { Provider } from './provider.js';
+import { HttpProvider } from './upstream/http-provider.js';
+
+/** Defaults of the providers the environment shortcuts enable. */
+export const PROVIDER_PRESETS: Record<string, { dialect: 'openai' | 'anthropic'; baseUrl: string; label: string; maxTokensField?: 'max_tokens' | 'max_completion_tokens' }> = {
+  openai: { dialect: 'openai', baseUrl: 'https://api.openai.com/v1', label: 'OpenAI', maxTokensField: 'max_completion_tokens' },
+  openrouter: { dialect: 'openai', baseUrl: 'https://openrouter.ai/api/v1', label: 'OpenRouter' },
+  anthropic: { dialect: 'anthropic', baseUrl: 'https://api.anthropic.com', label: 'Anthropic' },
+};
+
+/** The demo provider plus one HttpProvider per configured upstream. */
+export function buildProviders(config: Config, warn: (message: string) => void): Provider[] {
+  const providers: Provider[] = [new DemoProvider({ speed: config.demo.speed, models: config.demo.models })];
+  for (const [id, entry] of Object.entries(config.providers)) providers.push(upstreamProvider(id, entry, config.catalogue.refreshSeconds * 1000, warn));
+  return providers;
+}
+
+function upstreamProvider(id: string, entry: ProviderConfig, listingTtlMs: number, warn: (message: string) => void): HttpProvider {
+  const preset = PROVIDER_PRESETS[id];
+  const dialectName = entry.dialect ?? preset?.dialect ?? 'openai';
+  const dialect = dialectName === 'anthropic' ? anthropicDialect : openaiDialect;
+  return new HttpProvider({
+    id,
+    label: entry.label ?? preset?.label ?? id,
+    baseUrl: (entry.baseUrl ?? preset?.baseUrl) as string, // the schema requires one without a preset
+    apiKey: entry.apiKey,
+    headers: entry.headers,
+    models: entry.models.map((m) => ({ id: m.id, name: m.name ?? m.id, contextLength: m.contextLength ?? null, pricing: m.pricing })),
+    listModels: entry.listModels,
+    listingTtlMs,
+    maxTokensField: entry.maxTokensField ?? preset?.maxTokensField ?? 'max_tokens',
+    includeUsage: entry.includeUsage,
+    timeouts: entry.timeouts,
+    retry: entry.retry,
+    connections: entry.connections,
+    keepAliveMs: entry.keepAliveMs,
+  }, dialect, warn);
+}

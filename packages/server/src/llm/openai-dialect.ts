@@ -1,0 +1,133 @@
+import { ModelError, type FinishReason, type GenerationChunk, type GenerationRequest } from './provider.js';
+import { classifyHttpError, type UpstreamErrorInfo } from './upstream/classify.js';
+import { emptyUsage, samplingFields, type Dialect, type DialectOptions, type ListedModel, type StreamDecoder } from './upstream/dialect.js';
+import type { UpstreamSseEvent } from './upstream/sse-parser.js';
+
+/**
+ * OpenAI Chat Completions with `stream: true` — OpenAI, OpenRouter, Groq, Together, DeepSeek,
+ * Mistral, vLLM, Ollama, LM Studio … Chunks are `data: {"object":"chat.completion.chunk",…}`,
+ * then (with `stream_options.include_usage`) one chunk with `choices: []` and `usage`, then
+ * `data: [DONE]`.
+ */
+export const openaiDialect: Dialect = {
+  name: 'openai',
+  chatPath: '/chat/completions',
+  modelsPath: '/models',
+
+  authHeaders(apiKey): Record<string, string> {
+    return apiKey ? { authorization: `Bearer ${apiKey}` } : {};
+  },
+
+  chatBody(model: string, request: GenerationRequest, options: DialectOptions): string {
+    return JSON.stringify({
+      model,
+      messages: request.messages,
+      stream: true,
+      ...(options.includeUsage ? { stream_options: { include_usage: true } } : {}),
+      [options.maxTokensField]: request.maxOutputTokens,
+      ...samplingFields(request.params, 'stop'),
+    });
+  },
+
+  parseModels(json: unknown): ListedModel[] {
+    const data = (json as { data?: unknown })?.data;
+    if (!Array.isArray(data)) throw new Error('the models listing has no data array');
+    return data
+      .filter((m): m is Record<string, any> => typeof m?.id === 'string' && !NOT_CHAT_RE.test(m.id))
+      .map((m) => ({
+        id: m.id,
+        name: typeof m.name === 'string' ? m.name : m.id,
+        contextLength: positiveInt(m.context_length ?? m.top_provider?.context_length ?? m.max_model_len),
+        pricing: perMillion(m.pricing?.prompt, m.pricing?.completion),
+      }));
+  },
+
+  errorInfo: openaiErrorInfo,
+
+  decoder(): StreamDecoder {
+    return new OpenAIDecoder();
+  },
+};
+
+/** Ids in OpenAI's own listing that are not chat models (embeddings, audio, images, moderation). */
+const NOT_CHAT_RE = /(^|[-/])(text-embedding|embedding|whisper|tts|dall-e|gpt-image|moderation|davinci|babbage|omni-moderation)|transcribe|-realtime|-audio|-search-/i;
+
+export function openaiErrorInfo(body: string): UpstreamErrorInfo {
+  try {
+    const json = JSON.parse(body);
+    const error = json?.error ?? json;
+    const type = [error?.code, error?.type].filter((v) => typeof v === 'string').join(' ') || undefined;
+    const message = typeof error?.message === 'string' ? error.message : typeof error === 'string' ? error : undefined;
+    return { type, message };
+  } catch {
+    return { message: body.slice(0, 300) || undefined };
+  }
+}
+
+const FINISH_REASONS: Record<string, FinishReason> = { stop: 'stop', length: 'length', content_filter: 'content_filter', tool_calls: 'stop', function_call: 'stop', eos: 'stop' };
+
+class OpenAIDecoder implements StreamDecoder {
+  private finishReason: FinishReason | undefined;
+  private usage = emptyUsage();
+
+  event(event: UpstreamSseEvent): GenerationChunk[] | 'done' {
+    if (event.data === '[DONE]') return 'done';
+    const chunk = parseJson(event.data);
+    if (chunk.error) {
+      // Mid-stream errors arrive as a data payload; OpenRouter adds the HTTP-like status as `code`.
+      const info = openaiErrorInfo(event.data);
+      const status = typeof chunk.error.code === 'number' ? chunk.error.code : 500;
+      throw classifyHttpError(status, {}, info);
+    }
+    if (chunk.usage) {
+      this.usage = { inputTokens: chunk.usage.prompt_tokens ?? 0, outputTokens: chunk.usage.completion_tokens ?? 0 };
+    }
+    const out: GenerationChunk[] = [];
+    for (const choice of Array.isArray(chunk.choices) ? chunk.choices : []) {
+      if ((choice.index ?? 0) !== 0) continue;
+      const delta = choice.delta ?? {};
+      const reasoning = delta.reasoning_content ?? delta.reasoning;
+      if (typeof reasoning === 'string' && reasoning !== '') out.push({ type: 'reasoning', text: reasoning });
+      if (typeof delta.content === 'string' && delta.content !== '') out.push({ type: 'delta', text: delta.content });
+      if (typeof choice.finish_reason === 'string') {
+        if (choice.finish_reason === 'error') throw new ModelError('upstream_error', 'The provider ended the answer with an error.');
+        this.finishReason = FINISH_REASONS[choice.finish_reason] ?? 'stop';
+      }
+    }
+    return out;
+  }
+
+  finish(): Extract<GenerationChunk, { type: 'finish' }> {
+    // Some servers omit [DONE]; a finish_reason is then the proof the answer is whole.
+    if (!this.finishReason) throw new ModelError('upstream_error', 'The provider ended the stream before the answer finished.', { retryable: false });
+    return { type: 'finish', finishReason: this.finishReason, usage: this.usage };
+  }
+}
+
+/** JSON of a data line; anything else is a protocol error of the provider. */
+export function parseJson(data: string): any {
+  try {
+    const value = JSON.parse(data);
+    if (typeof value === 'object' && value !== null) return value;
+  } catch {
+    // fall through
+  }
+  throw new ModelError('upstream_error', `The provider sent a malformed event: ${JSON.stringify(data.slice(0, 120))}`, { retryable: false });
+}
+
+export function positiveInt(v: unknown): number | null {
+  const n = typeof v === 'string' ? Number(v) : v;
+  return typeof n === 'number' && Number.isInteger(n) && n > 0 ? n : null;
+}
+
+/** OpenRouter prices are USD per token, as strings. */
+function perMillion(prompt: unknown, completion: unknown): ListedModel['pricing'] {
+  const p = Number(prompt);
+  const c = Number(completion);
+  if (prompt === undefined || completion === undefined || !Number.isFinite(p) || !Number.isFinite(c) || p < 0 || c < 0) return undefined;
+  return { inputPerMillion: round(p * 1e6), outputPerMillion: round(c * 1e6) };
+}
+
+function round(n: number): number {
+  return Math.round(n * 1e6) / 1e6;
+}

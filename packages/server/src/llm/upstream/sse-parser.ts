@@ -1,0 +1,89 @@
+import { ModelError } from '../provider.js';
+
+/** One upstream Server-Sent Event. `event` is `message` when the stream named none. */
+export interface UpstreamSseEvent {
+  event: string;
+  data: string;
+}
+
+/** Longest line we buffer; a peer that never sends a line break is broken, not slow. */
+export const DEFAULT_MAX_LINE_CHARS = 4 * 1024 * 1024;
+
+/**
+ * Incremental parser for what a provider streams (WHATWG SSE field rules): any chunk
+ * split, CRLF / CR / LF line ends (also split across chunks), comments, multi-line data,
+ * a leading BOM, and UTF-8 sequences split across chunks. Unknown fields are ignored, as the
+ * spec says; an over-long line is a classified `upstream_error`, never unbounded memory.
+ */
+export class UpstreamSseParser {
+  private readonly decoder = new TextDecoder('utf-8');
+  private buffer = '';
+  private data: string | null = null;
+  private event = '';
+  private skipLeadingLf = false;
+  private started = false;
+
+  constructor(private readonly maxLineChars = DEFAULT_MAX_LINE_CHARS) {}
+
+  /** Feeds bytes (or text); returns the events completed by them, in order. */
+  push(chunk: Uint8Array | string): UpstreamSseEvent[] {
+    let text = typeof chunk === 'string' ? chunk : this.decoder.decode(chunk, { stream: true });
+    if (text.length === 0) return [];
+    if (!this.started) {
+      this.started = true;
+      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+    }
+    if (this.skipLeadingLf) {
+      this.skipLeadingLf = false;
+      if (text.charCodeAt(0) === 10) text = text.slice(1);
+    }
+    const buf = this.buffer.length === 0 ? text : this.buffer + text;
+    const out: UpstreamSseEvent[] = [];
+    let start = 0;
+    for (let i = 0; i < buf.length; i++) {
+      const c = buf.charCodeAt(i);
+      if (c !== 10 && c !== 13) continue;
+      this.line(buf.slice(start, i), out);
+      if (c === 13) {
+        if (i + 1 < buf.length) {
+          if (buf.charCodeAt(i + 1) === 10) i++;
+        } else {
+          this.skipLeadingLf = true; // the LF of this CRLF may come in the next chunk
+        }
+      }
+      start = i + 1;
+    }
+    this.buffer = start === 0 ? buf : buf.slice(start);
+    if (this.buffer.length > this.maxLineChars) {
+      throw new ModelError('upstream_error', `The provider sent an SSE line longer than ${this.maxLineChars} characters.`, { retryable: false });
+    }
+    return out;
+  }
+
+  /** End of stream: a last line without a line break still counts; a pending event is dispatched. */
+  end(): UpstreamSseEvent[] {
+    const out: UpstreamSseEvent[] = [];
+    const rest = this.buffer + this.decoder.decode();
+    this.buffer = '';
+    if (rest.length > 0) this.line(rest, out);
+    this.line('', out);
+    return out;
+  }
+
+  private line(line: string, out: UpstreamSseEvent[]): void {
+    if (line.length === 0) {
+      if (this.data !== null) out.push({ event: this.event || 'message', data: this.data });
+      this.data = null;
+      this.event = '';
+      return;
+    }
+    if (line.charCodeAt(0) === 58) return; // ":" comment (keep-alives such as ": OPENROUTER PROCESSING")
+    const colon = line.indexOf(':');
+    const field = colon === -1 ? line : line.slice(0, colon);
+    let value = colon === -1 ? '' : line.slice(colon + 1);
+    if (value.charCodeAt(0) === 32) value = value.slice(1);
+    if (field === 'data') this.data = this.data === null ? value : `${this.data}\n${value}`;
+    else if (field === 'event') this.event = value;
+    // id and retry mean nothing for a one-shot upstream request; other fields are ignored by spec.
+  }
+}
