@@ -189,7 +189,7 @@ describe('memory backend bounds', () => {
 
 describe('encode once per publish', () => {
   it('a fan-out to many subscribers encodes each event once', async () => {
-    const { encodeOnce } = await import('../src/transports/sse-stream.js');
+    const { encodeOnce } = await import('../src/streams/encode-once.js');
     let encodes = 0;
     const encode = encodeOnce((e) => { encodes++; return `frame ${e.seq}`; });
     const backend = new MemoryBackend(() => ({ size: 100, ttlMs: 60_000 }));

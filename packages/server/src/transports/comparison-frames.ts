@@ -4,7 +4,7 @@ import type { RecoveryInfo } from '../streams/hub.js';
 import { formatEventId } from '../streams/event-id.js';
 import type { LogEvent } from '../streams/types.js';
 import { encodeSseFrame } from './sse-frame.js';
-import { encodeOnce } from './sse-stream.js';
+import { encodeOnce } from '../streams/encode-once.js';
 
 /** Two wire formats for a comparison topic: the native one and the seed's `/compare-stream` one. */
 export interface ComparisonFrames {

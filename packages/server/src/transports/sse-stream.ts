@@ -68,23 +68,6 @@ export class SseResponse {
   }
 }
 
-/**
- * Encodes each event once per publish, however many subscribers receive it: the hub hands
- * one event to all its subscribers in one synchronous loop, so remembering the last event
- * is enough — and, unlike a cache per retained event, costs no memory for history.
- */
-export function encodeOnce(encode: (event: LogEvent) => string): (event: LogEvent) => string {
-  let last: LogEvent | undefined;
-  let frame = '';
-  return (event) => {
-    if (event !== last) {
-      frame = encode(event);
-      last = event;
-    }
-    return frame;
-  };
-}
-
 /** Bridges a hub subscription to an SSE response. */
 export class SseSink implements Sink {
   constructor(

@@ -1,6 +1,7 @@
 import { positionAtOpen, recoveryFields, startAt, type ChannelAccess } from '../realtime/access.js';
 import type { Identity } from '../realtime/auth.js';
-import { envelopeJson, perEvent } from '../realtime/envelope.js';
+import { envelopeJson } from '../realtime/envelope.js';
+import { encodeOnce } from '../streams/encode-once.js';
 import { formatCursor, type Cursor } from '../realtime/positions.js';
 import type { EndReason, RecoveryInfo, Sink, Subscription } from '../streams/hub.js';
 import type { LogEvent } from '../streams/types.js';
@@ -8,7 +9,7 @@ import { encodeSseFrame } from './sse-frame.js';
 import type { SseResponse } from './sse-stream.js';
 
 /** `event: <type>` + `data: <envelope>`, once per event; the `id:` line is per connection. */
-const eventBody = perEvent((e) => encodeSseFrame({ event: e.type, data: envelopeJson(e) }));
+const eventBody = encodeOnce((e) => encodeSseFrame({ event: e.type, data: envelopeJson(e) }));
 
 /**
  * Many channels on one SSE response. Every frame's `id:` is the cursor of all channels

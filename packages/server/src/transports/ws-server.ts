@@ -3,7 +3,8 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ERROR_CATALOGUE, type ErrorCode } from '../errors.js';
 import type { ChannelAccess } from '../realtime/access.js';
-import { envelopeJson, perEvent } from '../realtime/envelope.js';
+import { envelopeJson } from '../realtime/envelope.js';
+import { encodeOnce } from '../streams/encode-once.js';
 import { seedEventFrame } from '../realtime/seed-protocol.js';
 import { CLOSE, WsConnection } from './ws-connection.js';
 import { deflateWindowBits, PreparedMessage } from './ws-frames.js';
@@ -41,8 +42,8 @@ export class RealtimeWebSockets {
   constructor(private readonly opts: WsServerOptions) {
     const { metrics } = opts.access;
     const onDeflate = () => { metrics.compressionsPrepared++; };
-    this.pubFrame = perEvent((e) => PreparedMessage.of(`{"type":"pub",${envelopeJson(e).slice(1)}`, onDeflate));
-    this.seedFrame = perEvent((e) => PreparedMessage.of(seedEventFrame(e), onDeflate));
+    this.pubFrame = encodeOnce((e) => PreparedMessage.of(`{"type":"pub",${envelopeJson(e).slice(1)}`, onDeflate));
+    this.seedFrame = encodeOnce((e) => PreparedMessage.of(seedEventFrame(e), onDeflate));
     this.wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
