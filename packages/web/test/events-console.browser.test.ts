@@ -1,8 +1,12 @@
+import { copyFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from '../../server/test/support/server.js';
 import { chromiumAvailable, openBrowser, screenshot, type BrowserSession } from './support/browser.js';
 
+const DOCS_SCREENSHOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../../docs/events-console.png');
 const KEY = 'console-test-publish-key-0123456789';
 const positionPattern = /^[A-Za-z0-9_-]+:\d+$/;
 
@@ -90,7 +94,8 @@ describe.runIf(chromiumAvailable())('the events console in Chromium', () => {
     const stored = await page.evaluate(() => ({ session: sessionStorage.getItem('tributary.publishKey'), local: JSON.stringify(localStorage) }));
     expect(stored.session).toBe(KEY);
     expect(stored.local).not.toContain(KEY);
-    await screenshot(page, 'events-console');
+    const shot = await screenshot(page, 'events-console');
+    if (process.env.UPDATE_DOCS_SCREENSHOT) copyFileSync(shot, DOCS_SCREENSHOT);
 
     // A channel the anonymous connection may not read is refused with its code; unsubscribing stops delivery.
     await subscribe(page, 'org:acme:finance');
