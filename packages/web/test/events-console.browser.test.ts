@@ -125,6 +125,14 @@ describe.runIf(chromiumAvailable())('the events console in Chromium', () => {
     expect(await event.getByTestId('event-type').textContent()).toBe('fallback');
     expect(JSON.parse((await event.getByTestId('event-data').textContent())!)).toEqual({ via: 'sse' });
     expect(await transportOf(page)).toBe('sse');
+
+    // One SSE request carries every channel: a refused one is reported for itself, the rest go on.
+    await subscribe(page, 'org:acme:finance');
+    await expect.poll(() => page.getByTestId('channel-error').textContent()).toMatch(/^org:acme:finance: channel_forbidden/);
+    await publishFromPage(page, { channel: 'public:demo', type: 'still', data: '{"n":2}' });
+    const next = (await page.getByTestId('publish-result').textContent())!.match(/at (\S+)$/)![1]!;
+    await page.locator(`.event[data-position="${next}"]`).waitFor();
+    expect(await transportOf(page)).toBe('sse');
     await screenshot(page, 'events-console-sse');
   });
 
