@@ -69,6 +69,19 @@ describe('realtime client SDK', () => {
     expect(own.answers[0]!.recovered).toBe(true);
   });
 
+  it.each(['sse', 'poll'] as const)('over %s a refused channel is an error for that channel only; the others go on', async (transport) => {
+    server = await startRealtimeServer();
+    client = new RealtimeClient({ url: server.url, transports: [transport], pollTimeoutMs: 500 });
+    const ok = await collect(client, 'public:ok');
+    const errors: { code: string }[] = [];
+    client.subscribe('org:other:x', { onEvent: () => undefined, onError: (e) => errors.push(e) });
+    client.subscribe('not a channel', { onEvent: () => undefined, onError: (e) => errors.push(e) });
+    await expect.poll(() => errors.map((e) => e.code).sort()).toEqual(['channel_forbidden', 'invalid_channel']);
+    await publishN(server.url, 'public:ok', 2);
+    await expect.poll(() => ok.events.map((e) => e.data.i)).toEqual([1, 2]);
+    expect(client.transportName).toBe(transport);
+  });
+
   it('reconnects when the watchdog hears nothing, with jittered, capped backoff', async () => {
     // A server that answers an SSE stream's headers and then goes silent.
     let connections = 0;

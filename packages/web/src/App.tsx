@@ -3,6 +3,7 @@ import { useCallback, useEffect, useRef, useState, useSyncExternalStore } from '
 import { HistoryPanel } from './components/HistoryPanel';
 import { ModelCard } from './components/ModelCard';
 import { ModelPicker } from './components/ModelPicker';
+import { NavTabs } from './components/NavTabs';
 import { PromptBox } from './components/PromptBox';
 import { download } from './copy';
 import { sessionJson, sessionMarkdown } from './export';
@@ -94,6 +95,7 @@ export function App() {
     <div className="app">
       <header className="topbar">
         <h1><span className="logo" aria-hidden="true">≋</span> Tributary</h1>
+        <NavTabs current="compare" />
         <span className={`mode ${streaming ? 'mode-stream' : 'mode-whole'}`} data-testid="mode">
           {streaming ? 'Streaming' : 'Streaming is off: answers arrive whole'}
         </span>

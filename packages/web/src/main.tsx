@@ -1,10 +1,38 @@
-import { StrictMode } from 'react';
+import { lazy, StrictMode, Suspense, useEffect, useState } from 'react';
 import { createRoot } from 'react-dom/client';
 import { App } from './App';
+import { useRoute } from './route';
 import './styles.css';
+
+// The console loads on first visit only: the compare workspace's first load stays as small as before.
+const EventsConsole = lazy(() => import('./events/EventsConsole').then((m) => ({ default: m.EventsConsole })));
+
+const TITLES = { compare: 'Tributary · Compare', events: 'Tributary · Events' } as const;
+
+/** Both pages stay mounted once opened, so a running comparison and live subscriptions survive switching tabs. */
+function Root() {
+  const route = useRoute();
+  const [consoleOpened, setConsoleOpened] = useState(route === 'events');
+  useEffect(() => {
+    document.title = TITLES[route];
+    if (route === 'events') setConsoleOpened(true);
+  }, [route]);
+  return (
+    <>
+      <div className="page" hidden={route !== 'compare'}><App /></div>
+      {consoleOpened && (
+        <div className="page" hidden={route !== 'events'}>
+          <Suspense fallback={<main className="boot"><p className="muted">Loading the events console…</p></main>}>
+            <EventsConsole />
+          </Suspense>
+        </div>
+      )}
+    </>
+  );
+}
 
 createRoot(document.getElementById('root')!).render(
   <StrictMode>
-    <App />
+    <Root />
   </StrictMode>,
 );

@@ -196,9 +196,10 @@ export class RealtimeClient {
     this.transport = undefined;
     clearInterval(this.watchdog);
     if (this.stateValue === 'closed') return;
-    // A transport that never opened (blocked, disabled by flag, refused) hands over to the next one.
-    if (!info.opened) this.chainIndex++;
     const changedChannels = info.reason === 'channels changed';
+    // A transport that never opened (blocked, disabled by flag, refused) hands over to the next one;
+    // one that stopped because a channel was refused retries at once with the rest.
+    if (!info.opened && !changedChannels) this.chainIndex++;
     const wrapped = !info.opened && this.chainIndex % this.chain.length === 0;
     const delay = changedChannels ? 0 : info.opened || wrapped ? this.backoff.next() : 0;
     this.setState('reconnecting');

@@ -1,4 +1,4 @@
-import { channelQuery, formatCursor, type Transport, type TransportContext } from './transport.js';
+import { channelQuery, formatCursor, reportRefusedChannel, type Transport, type TransportContext } from './transport.js';
 
 /** Long-poll: one request at a time, the cursor built from the client's positions. */
 export function pollTransport(ctx: TransportContext): Transport {
@@ -32,6 +32,7 @@ export function pollTransport(ctx: TransportContext): Transport {
       }
       if (res.status !== 200) {
         const body = await res.text().catch(() => '');
+        if (reportRefusedChannel(ctx, body)) return finish({ reason: 'channels changed' });
         return finish({ code: res.status, reason: body.slice(0, 200) || `HTTP ${res.status}` });
       }
       const answer = await res.json();

@@ -1,5 +1,5 @@
 import { SseParser } from '../sse-parser.js';
-import { channelQuery, formatCursor, type Transport, type TransportContext } from './transport.js';
+import { channelQuery, formatCursor, reportRefusedChannel, type Transport, type TransportContext } from './transport.js';
 
 /** Multi-channel SSE over fetch (works in browsers and Node): one stream per channel set. */
 export function sseTransport(ctx: TransportContext): Transport {
@@ -22,6 +22,7 @@ export function sseTransport(ctx: TransportContext): Transport {
     });
     if (res.status !== 200 || !res.body) {
       const body = await res.text().catch(() => '');
+      if (reportRefusedChannel(ctx, body)) return finish({ reason: 'channels changed' });
       return finish({ code: res.status, reason: body.slice(0, 200) || `HTTP ${res.status}` });
     }
     opened = true;

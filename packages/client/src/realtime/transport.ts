@@ -42,3 +42,24 @@ export function channelQuery(ctx: TransportContext, extra: Record<string, string
   if (ctx.token) params.set('token', ctx.token);
   return params.toString();
 }
+
+const CHANNEL_REFUSALS = new Set(['channel_forbidden', 'invalid_channel']);
+
+/**
+ * SSE and long-poll name all channels in one request, so one refused channel refuses the request.
+ * If the body names a wanted channel, report it like WebSocket does (the client drops it and
+ * reconnects with the rest) and return true.
+ */
+export function reportRefusedChannel(ctx: TransportContext, body: string): boolean {
+  let error: { code?: unknown; message?: unknown; channel?: unknown };
+  try {
+    error = JSON.parse(body);
+  } catch {
+    return false;
+  }
+  const channel = error?.channel;
+  if (typeof channel !== 'string' || !CHANNEL_REFUSALS.has(String(error.code))) return false;
+  if (!ctx.channels().some((c) => c.channel === channel)) return false;
+  ctx.events.channelError(channel, String(error.code), String(error.message ?? error.code));
+  return true;
+}

@@ -1,0 +1,15 @@
+import { useSyncExternalStore } from 'react';
+
+/** The app's pages, addressed by the URL hash so the server needs no routes for them: `/` compare, `#/events` the console. */
+export type Route = 'compare' | 'events';
+
+export const routeOf = (hash: string): Route => (/^#\/events\b/.test(hash) ? 'events' : 'compare');
+
+const onHashChange = (notify: () => void) => {
+  window.addEventListener('hashchange', notify);
+  return () => window.removeEventListener('hashchange', notify);
+};
+
+export function useRoute(): Route {
+  return useSyncExternalStore(onHashChange, () => routeOf(window.location.hash));
+}
