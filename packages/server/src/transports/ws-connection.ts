@@ -66,10 +66,8 @@ export class WsConnection {
 
   sendPrepared(message: PreparedMessage): void {
     if (!this.open) return;
-    const { chunks, compressed } = message.frame(this.opts.windowBits, this.opts.compressionThresholdBytes);
-    this.socket.cork();
-    for (const chunk of chunks) this.socket.write(chunk);
-    this.socket.uncork();
+    const { bytes, compressed } = message.frame(this.opts.windowBits, this.opts.compressionThresholdBytes);
+    this.socket.write(bytes);
     if (compressed) this.opts.metrics.compressedMessages++;
   }
 

@@ -6,8 +6,8 @@ import { constants, deflateRawSync } from 'node:zlib';
  * compressed bytes the same for every connection).
  */
 export class PreparedMessage {
-  private plain: Buffer[] | undefined;
-  private readonly deflated = new Map<number, Buffer[]>();
+  private plain: Buffer | undefined;
+  private readonly deflated = new Map<number, Buffer>();
 
   constructor(readonly payload: Buffer, private readonly onDeflate: () => void = () => undefined) {}
 
@@ -15,21 +15,24 @@ export class PreparedMessage {
     return new PreparedMessage(Buffer.from(text), onDeflate);
   }
 
-  /** The frame for a connection: deflated when it negotiated deflate and the payload reaches the threshold. */
-  frame(windowBits: number | null, threshold: number): { chunks: Buffer[]; compressed: boolean } {
+  /**
+   * The whole frame for a connection, header and payload in one buffer so each receiver costs
+   * one socket write: deflated when it negotiated deflate and the payload reaches the threshold.
+   */
+  frame(windowBits: number | null, threshold: number): { bytes: Buffer; compressed: boolean } {
     if (windowBits === null || this.payload.length < threshold) {
-      this.plain ??= [frameHeader(this.payload.length, false), this.payload];
-      return { chunks: this.plain, compressed: false };
+      this.plain ??= Buffer.concat([frameHeader(this.payload.length, false), this.payload]);
+      return { bytes: this.plain, compressed: false };
     }
-    let chunks = this.deflated.get(windowBits);
-    if (!chunks) {
+    let bytes = this.deflated.get(windowBits);
+    if (!bytes) {
       const out = deflateRawSync(this.payload, { windowBits, finishFlush: constants.Z_SYNC_FLUSH });
       const body = out.subarray(0, out.length - 4); // RFC 7692 §7.2.1: drop the 00 00 ff ff tail
-      chunks = [frameHeader(body.length, true), body];
-      this.deflated.set(windowBits, chunks);
+      bytes = Buffer.concat([frameHeader(body.length, true), body]);
+      this.deflated.set(windowBits, bytes);
       this.onDeflate();
     }
-    return { chunks, compressed: true };
+    return { bytes, compressed: true };
   }
 }
 
