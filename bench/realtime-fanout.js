@@ -161,18 +161,22 @@ async function step(server, subs, rate, window) {
   const before = subs.map((s) => s.received);
   window.latencies = [];
   window.active = true;
+  const cpuBefore = (await server.request('cpu')).micros;
   const { first, count } = await server.request('publish', { rate, durationMs: STEP_MS, bytes: BYTES });
   window.first = first;
   const deadline = performance.now() + 1_000;
   const complete = () => subs.every((s, i) => s.received - before[i] >= count);
   while (!complete() && performance.now() < deadline) await sleep(20);
   window.active = false;
+  // Server CPU per delivered message: what the server pays, whoever the bottleneck is (the
+  // subscribers share this machine's two cores, so the highest rate often measures the clients).
+  const cpuMicros = (await server.request('cpu')).micros - cpuBefore;
   const missing = subs.reduce((acc, s, i) => acc + Math.max(0, count - (s.received - before[i])), 0);
   const disconnected = subs.filter((s) => s.disconnected).length;
   const latency = summarize(window.latencies);
   // A rate the server's own publisher could not reach is not sustained, whatever arrived.
   const achieved = (count * 1000) / STEP_MS;
-  return { rate, achieved: Math.round(achieved), count, zeroLoss: missing === 0 && disconnected === 0 && achieved >= 0.9 * rate, missing, disconnected, delivered: count * subs.length, deliveredPerSec: Math.round((count * subs.length * 1000) / STEP_MS), p50Ms: round(latency.p50, 2), p99Ms: round(latency.p99, 2) };
+  return { rate, achieved: Math.round(achieved), count, zeroLoss: missing === 0 && disconnected === 0 && achieved >= 0.9 * rate, missing, disconnected, delivered: count * subs.length, deliveredPerSec: Math.round((count * subs.length * 1000) / STEP_MS), p50Ms: round(latency.p50, 2), p99Ms: round(latency.p99, 2), cpuUsPerDelivery: round(cpuMicros / Math.max(1, count * subs.length), 2) };
 }
 
 async function runScenario({ transport, subscribers }, target, cleanup) {
@@ -249,12 +253,12 @@ export async function run({ cleanup, resultsDir }) {
 }
 
 function markdown(report) {
-  const rows = report.results.map((r) => `| ${r.transport} ×${r.subscribers} | ${r.target} | ${r.best ? r.best.rate : '< 10'} | ${r.best ? r.best.deliveredPerSec.toLocaleString('en') : '—'} | ${r.at10.p50Ms} / ${r.at10.p99Ms} | ${r.best ? `${r.best.p50Ms} / ${r.best.p99Ms}` : '—'} | ${(r.rssPerConnectionBytes / 1024).toFixed(1)} |`);
+  const rows = report.results.map((r) => `| ${r.transport} ×${r.subscribers} | ${r.target} | ${r.best ? r.best.rate : '< 10'} | ${r.best ? r.best.deliveredPerSec.toLocaleString('en') : '—'} | ${r.at10.p50Ms} / ${r.at10.p99Ms} | ${r.best ? `${r.best.p50Ms} / ${r.best.p99Ms}` : '—'} | ${(r.rssPerConnectionBytes / 1024).toFixed(1)} | ${r.at10.cpuUsPerDelivery} / ${r.best ? r.best.cpuUsPerDelivery : '—'} |`);
   return [
     `Realtime fan-out (${report.environment.date}, Node ${report.environment.node}, ${report.environment.cores} cores; ${report.payloadBytes}-byte payloads, ${report.stepMs / 1000} s per rate step)`,
     '',
-    '| scenario | server | highest zero-loss rate (msgs/s) | delivered msgs/s | p50 / p99 ms at 10 msgs/s | p50 / p99 ms at that rate | server RSS KB / connection |',
-    '|---|---|---|---|---|---|---|',
+    '| scenario | server | highest zero-loss rate (msgs/s) | delivered msgs/s | p50 / p99 ms at 10 msgs/s | p50 / p99 ms at that rate | server RSS KB / connection | server CPU µs / delivered msg (10 msgs/s / that rate) |',
+    '|---|---|---|---|---|---|---|---|',
     ...rows,
     '',
     `Replay of ${report.replay.events.toLocaleString('en')} missed events to one reconnecting WebSocket client: p50 ${round(report.replay.ms.p50, 1)} ms, max ${round(report.replay.ms.max, 1)} ms (${report.replay.runsMs.join(', ')}).`,

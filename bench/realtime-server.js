@@ -3,7 +3,7 @@
  * (the real app: native WebSocket /v1/ws and SSE /v1/subscribe), `ws` (plain `ws` broadcast:
  * the practical floor), `socketio` (Socket.IO 4.8, one room) or `sse` (plain node:http SSE
  * broadcast). Over IPC: `publish {rate, durationMs, bytes}` runs a paced publisher in-process,
- * `rss` (after GC), `fill {count}` (history for the replay test), `close`.
+ * `rss` (after GC), `cpu` (µs used so far), `fill {count}` (history for the replay test), `close`.
  *
  * argv[2]: JSON { target, dataDir? }
  */
@@ -92,6 +92,11 @@ const commands = {
   async fill({ count, bytes }) {
     for (let i = 0; i < count; i++) await publishOne(next++, bytes);
     return { first: next - count, count };
+  },
+  /** This process's CPU time so far (µs): the client brackets a step with it. */
+  cpu() {
+    const { user, system } = process.cpuUsage();
+    return { micros: user + system };
   },
   rss() {
     globalThis.gc?.();
