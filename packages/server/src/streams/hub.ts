@@ -14,6 +14,8 @@ export interface Sink {
    * the buffer waits for the client instead of cutting it as a slow consumer.
    */
   drained?(): Promise<void>;
+  /** Holds writes back until the returned function is called: a replay leaves in few writes, not one per event. */
+  cork?(): () => void;
   /** The hub is done with this sink (it will not call it again). */
   end(reason: EndReason): void;
 }
@@ -92,11 +94,7 @@ export class StreamHub {
         sub.lastSeq = recovery.top.seq - recovery.events.length;
         sink.open({ recovered: true, top: recovery.top, replayed: recovery.events.length });
         this.counters.replayed += recovery.events.length;
-        for (const event of recovery.events) {
-          if (!this.deliver(topic, sub, event, sink.drained !== undefined)) return subscription;
-          if (sink.drained && sink.backlog() > this.limits.subscriberBufferBytes) await sink.drained();
-          if (sub.closed) return subscription;
-        }
+        if (!(await this.replay(topic, sub, recovery.events))) return subscription;
       } else {
         sub.lastSeq = recovery.top.seq;
         sink.open({ recovered: false, reason: recovery.reason, top: recovery.top });
@@ -110,6 +108,28 @@ export class StreamHub {
       throw err;
     }
     return subscription;
+  }
+
+  /** Sends a recovery's events, corked in runs, waiting for the client between runs when it can. */
+  private async replay(topic: string, sub: Subscriber, events: LogEvent[]): Promise<boolean> {
+    const { sink } = sub;
+    const paced = sink.drained !== undefined;
+    const full = () => sink.backlog() > this.limits.subscriberBufferBytes;
+    let i = 0;
+    while (i < events.length) {
+      const uncork = sink.cork?.();
+      try {
+        while (i < events.length) {
+          if (!this.deliver(topic, sub, events[i++]!, paced)) return false;
+          if (paced && full()) break;
+        }
+      } finally {
+        uncork?.();
+      }
+      if (paced && full()) await sink.drained!();
+      if (sub.closed) return false;
+    }
+    return true;
   }
 
   stats(): HubStats {

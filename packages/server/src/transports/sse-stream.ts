@@ -36,6 +36,11 @@ export class SseResponse {
     return this.res.writableLength;
   }
 
+  cork(): () => void {
+    this.res.cork();
+    return () => this.res.uncork();
+  }
+
   /** Resolves when the socket took everything written, or the response closed. */
   drained(): Promise<void> {
     if (this.closed || this.res.writableLength === 0) return Promise.resolve();
@@ -91,6 +96,10 @@ export class SseSink implements Sink {
 
   drained(): Promise<void> {
     return this.sse.drained();
+  }
+
+  cork(): () => void {
+    return this.sse.cork();
   }
 
   end(reason: EndReason): void {

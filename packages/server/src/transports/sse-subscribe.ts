@@ -45,6 +45,7 @@ export async function streamChannels(
     },
     backlog: () => (sse.closed ? 0 : sse.backlog()),
     drained: () => sse.drained(),
+    cork: () => sse.cork(),
     end(reason: EndReason) {
       if (reason === 'slow_consumer') {
         if (sse.closed) return; // another channel of this response already cut it

@@ -50,6 +50,11 @@ export class WsConnection {
     return this.ws.bufferedAmount;
   }
 
+  cork(): () => void {
+    this.socket.cork();
+    return () => this.socket.uncork();
+  }
+
   /** Resolves when the socket took everything queued, or closed. */
   drained(): Promise<void> {
     if (!this.open || this.bufferedAmount === 0) return Promise.resolve();
@@ -121,6 +126,10 @@ export class WsChannelSink implements Sink {
 
   drained(): Promise<void> {
     return this.conn.drained();
+  }
+
+  cork(): () => void {
+    return this.conn.cork();
   }
 
   end(reason: EndReason): void {
