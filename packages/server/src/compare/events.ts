@@ -48,8 +48,6 @@ export interface ComparisonSummary {
   finishedAt: string;
 }
 
-export type ComparisonEventType = keyof ComparisonEvents;
-
 export function comparisonTopic(id: string): string {
   return `comparison:${id}`;
 }

@@ -2,7 +2,7 @@ import type { Config } from '../config/schema.js';
 
 export type FlagName = keyof Config['flags'];
 
-/** Feature flags, read per request so a later flag service can change them live. */
+/** Feature flags, read per request (never cached by callers) so a later flag service can change them live. */
 export class Flags {
   private readonly values: Record<FlagName, boolean>;
 
@@ -12,13 +12,5 @@ export class Flags {
 
   isEnabled(name: FlagName): boolean {
     return this.values[name];
-  }
-
-  set(name: FlagName, value: boolean): void {
-    this.values[name] = value;
-  }
-
-  all(): Record<FlagName, boolean> {
-    return { ...this.values };
   }
 }
