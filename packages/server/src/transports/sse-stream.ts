@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { EndReason, RecoveryInfo, Sink } from '../streams/hub.js';
 import type { LogEvent } from '../streams/types.js';
+import { nextDrain } from './drain.js';
 import { encodeSseComment, encodeSseRetry, SSE_HEADERS } from './sse-frame.js';
 
 export interface SseOptions {
@@ -44,16 +45,9 @@ export class SseResponse {
   /** Resolves when the socket took everything written, or the response closed. */
   drained(): Promise<void> {
     if (this.closed || this.res.writableLength === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        this.res.off('drain', done);
-        this.res.off('close', done);
-        resolve();
-      };
-      this.res.on('drain', done);
-      this.res.on('close', done);
-    });
+    return nextDrain(this.res);
   }
+
 
   end(): void {
     if (this.ended) return;

@@ -1,8 +1,9 @@
 import type { Duplex } from 'node:stream';
-import { WebSocket } from 'ws';
+import { WebSocket, type RawData } from 'ws';
 import type { EndReason, RecoveryInfo, Sink, Subscription } from '../streams/hub.js';
 import type { LogEvent } from '../streams/types.js';
 import type { RealtimeMetrics } from '../realtime/metrics.js';
+import { nextDrain } from './drain.js';
 import type { PreparedMessage } from './ws-frames.js';
 
 /** Close codes every realtime WebSocket uses (docs/realtime.md). */
@@ -41,6 +42,30 @@ export class WsConnection {
     ws.on('close', () => this.dropSubscriptions());
   }
 
+  /**
+   * Closes the connection unless the returned function is called within `ms` (the client
+   * never completed its handshake). Also cleared when the connection closes.
+   */
+  requireHandshake(ms: number, what: string): () => void {
+    const timer = setTimeout(() => {
+      this.sendError('handshake_required', `No ${what} within ${ms} ms.`);
+      this.close(CLOSE.handshakeTimeout, 'handshake_timeout');
+    }, ms);
+    timer.unref();
+    const done = () => clearTimeout(timer);
+    this.ws.on('close', done);
+    return done;
+  }
+
+  /** Hands text frames to `handle`; binary frames are refused (the protocols are JSON text). */
+  onText(handle: (text: string) => void): void {
+    this.ws.on('message', (data: RawData, isBinary: boolean) => {
+      if (!isBinary) return handle(data.toString());
+      this.sendError('malformed_frame', 'Binary frames are not part of the protocol; send JSON text.');
+      this.close(CLOSE.unsupportedData, 'malformed_frame');
+    });
+  }
+
   get open(): boolean {
     return this.ws.readyState === WebSocket.OPEN && this.closedWith === undefined;
   }
@@ -58,16 +83,9 @@ export class WsConnection {
   /** Resolves when the socket took everything queued, or closed. */
   drained(): Promise<void> {
     if (!this.open || this.bufferedAmount === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        this.socket.off('drain', done);
-        this.ws.off('close', done);
-        resolve();
-      };
-      this.socket.on('drain', done);
-      this.ws.on('close', done);
-    });
+    return nextDrain(this.socket, this.ws);
   }
+
 
   sendPrepared(message: PreparedMessage): void {
     if (!this.open) return;

@@ -1,5 +1,4 @@
 import type { IncomingMessage } from 'node:http';
-import type { RawData } from 'ws';
 import { TributaryError } from '../errors.js';
 import { checkChannels, recoveryFields, startAt, type ChannelAccess } from '../realtime/access.js';
 import type { Identity } from '../realtime/auth.js';
@@ -31,23 +30,9 @@ export function serveNative(conn: WsConnection, _req: IncomingMessage, opts: Nat
   let queue = Promise.resolve();
   const pending = new Set<string>();
 
-  const handshakeTimer = setTimeout(() => {
-    conn.sendError('handshake_required', `No connect frame within ${opts.handshakeTimeoutMs} ms.`);
-    conn.close(CLOSE.handshakeTimeout, 'handshake_timeout');
-  }, opts.handshakeTimeoutMs);
-  handshakeTimer.unref();
-
-  conn.ws.on('close', () => {
-    clearTimeout(handshakeTimer);
-    release?.();
-  });
-  conn.ws.on('message', (data: RawData, isBinary: boolean) => {
-    if (isBinary) {
-      conn.sendError('malformed_frame', 'Binary frames are not part of the protocol; send JSON text.');
-      conn.close(CLOSE.unsupportedData, 'malformed_frame');
-      return;
-    }
-    const text = data.toString();
+  const handshakeDone = conn.requireHandshake(opts.handshakeTimeoutMs, 'connect frame');
+  conn.ws.on('close', () => release?.());
+  conn.onText((text) => {
     queue = queue.then(() => handle(text)).catch(() => conn.close(CLOSE.badRequest, 'internal_error'));
   });
 
@@ -86,7 +71,7 @@ export function serveNative(conn: WsConnection, _req: IncomingMessage, opts: Nat
       conn.close(CLOSE.unauthorized, e.code);
       return;
     }
-    clearTimeout(handshakeTimer);
+    handshakeDone();
     if (!conn.open) return;
     release = access.metrics.connected('websocket', identity);
     conn.sendJson({ type: 'connected', version: PROTOCOL_VERSION, sub: identity.sub, pingIntervalMs: opts.pingIntervalMs, ...idOf(frame.id) });

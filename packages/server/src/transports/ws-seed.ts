@@ -1,5 +1,4 @@
 import type { IncomingMessage } from 'node:http';
-import type { RawData } from 'ws';
 import { TributaryError } from '../errors.js';
 import { recoveryFields, type ChannelAccess } from '../realtime/access.js';
 import type { Identity } from '../realtime/auth.js';
@@ -29,25 +28,13 @@ export function serveSeed(conn: WsConnection, _req: IncomingMessage, opts: SeedO
   const identity = access.auth.identify(opts.token);
   identity.catch(() => undefined);
 
-  const handshakeTimer = setTimeout(() => {
-    conn.sendError('handshake_required', `No handshake within ${opts.handshakeTimeoutMs} ms.`);
-    conn.close(CLOSE.handshakeTimeout, 'handshake_timeout');
-  }, opts.handshakeTimeoutMs);
-  handshakeTimer.unref();
-  conn.ws.on('close', () => {
-    clearTimeout(handshakeTimer);
-    release?.();
-  });
+  const handshakeDone = conn.requireHandshake(opts.handshakeTimeoutMs, 'handshake');
+  conn.ws.on('close', () => release?.());
 
-  conn.ws.on('message', (data: RawData, isBinary: boolean) => {
-    if (isBinary) {
-      conn.sendError('malformed_frame', 'Binary frames are not part of the protocol; send JSON text.');
-      conn.close(CLOSE.unsupportedData, 'malformed_frame');
-      return;
-    }
+  conn.onText((text) => {
     let value: unknown;
     try {
-      value = JSON.parse(data.toString());
+      value = JSON.parse(text);
     } catch {
       conn.sendError('malformed_frame', 'The frame is not JSON.');
       conn.close(CLOSE.badRequest, 'malformed_frame');
@@ -73,7 +60,7 @@ export function serveSeed(conn: WsConnection, _req: IncomingMessage, opts: SeedO
   });
 
   async function handshake(value: Record<string, unknown>): Promise<void> {
-    clearTimeout(handshakeTimer);
+    handshakeDone();
     if ('version' in value && value.version !== 1) {
       conn.sendError('unsupported_version', `Protocol version ${JSON.stringify(value.version)} is not supported; send "version": 1.`, { supported: [1] });
       conn.close(CLOSE.unsupportedVersion, 'unsupported_version');

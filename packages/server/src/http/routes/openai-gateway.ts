@@ -1,6 +1,6 @@
-import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { toOpenAIError } from '../../gateway/openai-errors.js';
+import { nextDrain } from '../../transports/drain.js';
 import { SSE_HEADERS } from '../../transports/sse-frame.js';
 import type { AppContext } from '../context.js';
 import { toTributaryError } from '../error-handler.js';
@@ -37,7 +37,7 @@ export function openaiGatewayRoutes(app: FastifyInstance, ctx: AppContext): void
     try {
       for (let next = first; !next.done; next = await chunks.next()) {
         if (res.destroyed) return;
-        if (!res.write(`data: ${JSON.stringify(next.value)}\n\n`)) await drained(res);
+        if (!res.write(`data: ${JSON.stringify(next.value)}\n\n`)) await nextDrain(res); // a slow client pauses the upstream
       }
       res.end('data: [DONE]\n\n');
     } catch (err) {
@@ -51,17 +51,4 @@ function sendError(reply: FastifyReply, err: unknown): void {
   const { status, body, retryAfterSeconds } = toOpenAIError(err);
   if (retryAfterSeconds !== undefined) reply.header('retry-after', String(retryAfterSeconds));
   reply.code(status).send(body);
-}
-
-/** Waits until the socket takes more (a slow client pauses the upstream) or goes away. */
-function drained(res: ServerResponse): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
 }
