@@ -1,9 +1,9 @@
 import type { FastifyRequest } from 'fastify';
 import { TributaryError } from '../errors.js';
 import { parseEventId, type EventId } from '../streams/event-id.js';
+import { RESUME_QUERY } from './schemas.js';
 
-/** Query names accepted for clients that cannot set the Last-Event-ID header. */
-const QUERY_NAMES = ['lastEventId', 'last_event_id', 'lastEventID'];
+const QUERY_NAMES = Object.keys(RESUME_QUERY);
 
 /** The resume position a request carries (header first, then query), or undefined. */
 export function lastEventIdOf(request: FastifyRequest): EventId | undefined {

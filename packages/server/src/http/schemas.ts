@@ -29,14 +29,19 @@ export const seedChatBody = z.strictObject({
   conversation_id: id.optional(),
 });
 
+/** Where clients that cannot set the Last-Event-ID header send it (read by last-event-id.ts). */
+export const RESUME_QUERY = {
+  lastEventId: z.string().optional(),
+  last_event_id: z.string().optional(),
+  lastEventID: z.string().optional(),
+};
+
 export const seedChatQuery = z.strictObject({
   query: content,
   model: modelId.optional(),
   tier: tier.default('standard'),
   conversation_id: id.optional(),
-  lastEventId: z.string().optional(),
-  last_event_id: z.string().optional(),
-  lastEventID: z.string().optional(),
+  ...RESUME_QUERY,
 });
 
 export const comparisonBody = z.strictObject({
@@ -52,11 +57,7 @@ export const listQuery = z.strictObject({
   conversationId: id.optional(),
 });
 
-export const streamQuery = z.strictObject({
-  lastEventId: z.string().optional(),
-  last_event_id: z.string().optional(),
-  lastEventID: z.string().optional(),
-});
+export const streamQuery = z.strictObject(RESUME_QUERY);
 
 export const idParams = z.strictObject({ id });
 
