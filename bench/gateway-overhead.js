@@ -1,7 +1,8 @@
 /**
  * Gateway overhead of `POST /v1/chat/completions`: a mock OpenAI upstream streaming 50
  * chunks 10 ms apart, reached directly (the physical floor), through Tributary and through
- * @portkey-ai/gateway (from node_modules), at 1 and 100 concurrent streams, side by side.
+ * @portkey-ai/gateway (from node_modules), at 1 and 100 concurrent streams, side by side; plus a
+ * minimal pass-through proxy as the reference for what any Node proxy hop costs.
  * Measures time to first token, inter-chunk gaps, per-chunk latency, server CPU per stream,
  * and time from a client abort to the upstream seeing its socket closed.
  */
@@ -21,6 +22,7 @@ export const name = 'gateway-overhead';
 const SEQUENTIAL = Number(process.env.BENCH_GATEWAY_SEQUENTIAL) || 20;
 const CONCURRENT = 100;
 const CONCURRENT_ROUNDS = Number(process.env.BENCH_GATEWAY_ROUNDS) || 3;
+const WARMUP_ROUNDS = 3;
 const ABORTS = 15;
 const ABORT_AFTER_CHUNKS = 5;
 /** How long we wait for the upstream to see a close after an abort before calling it "never". */
@@ -35,12 +37,15 @@ export async function run({ cleanup, resultsDir }) {
   cleanup.add(() => rmSync(dataDir, { recursive: true, force: true }));
   const tributary = await startChild(fileURLToPath(new URL('./lib/tributary-gateway-child.js', import.meta.url)), [JSON.stringify({ upstream: upstreamBase, dataDir })]);
   cleanup.add(() => tributary.child.kill());
-  const portkey = await startPortkey();
+  const passthrough = await startChild(fileURLToPath(new URL('./lib/passthrough-proxy.js', import.meta.url)), [JSON.stringify({ upstream: upstreamBase })]);
+  cleanup.add(() => passthrough.child.kill());
+  const portkey = process.env.BENCH_NO_PORTKEY ? undefined : await startPortkey();
   cleanup.add(() => portkey?.child.kill());
 
   const targets = [
     { name: 'direct', port: upstream.ready.port, path: '/v1/chat/completions', model: 'bench', headers: { authorization: 'Bearer sk-bench' }, pid: upstream.child.pid },
     { name: 'tributary', port: tributary.ready.port, path: '/v1/chat/completions', model: 'mock/bench', headers: {}, pid: tributary.child.pid },
+    { name: 'passthrough', port: passthrough.ready.port, path: '/v1/chat/completions', model: 'bench', headers: { authorization: 'Bearer sk-bench' }, pid: passthrough.child.pid },
     ...(portkey ? [{
       name: 'portkey', port: portkey.port, path: '/v1/chat/completions', model: 'bench', pid: portkey.child.pid,
       headers: { authorization: 'Bearer sk-bench', 'x-portkey-provider': 'openai', 'x-portkey-custom-host': upstreamBase },
@@ -64,9 +69,9 @@ export async function run({ cleanup, resultsDir }) {
 
   const scenarios = [];
   for (const target of targets) {
-    // Warm-up: JIT, connection pools.
+    // Warm-up: connection pools, and enough requests that per-request code runs optimised, as in a server in service.
     for (let i = 0; i < 3; i++) await stream(target);
-    await Promise.all(Array.from({ length: 20 }, () => stream(target)));
+    for (let r = 0; r < WARMUP_ROUNDS; r++) await Promise.all(Array.from({ length: CONCURRENT }, () => stream(target)));
 
     for (const concurrency of [1, CONCURRENT]) {
       const cpuBefore = cpuTicks(target.pid);

@@ -37,7 +37,12 @@ const server = http.createServer((req, res) => {
     };
     req.socket.once('end', onClose);
     req.socket.once('close', onClose);
-    res.on('finish', () => process.send?.({ type: 'finished', id, at: now() }));
+    res.on('finish', () => {
+      // The keep-alive socket serves the next request: its listeners go with this one.
+      req.socket.off('end', onClose);
+      req.socket.off('close', onClose);
+      process.send?.({ type: 'finished', id, at: now() });
+    });
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
     res.socket?.setNoDelay(true);
     res.write(chunk(model, { role: 'assistant', content: '' }, null));

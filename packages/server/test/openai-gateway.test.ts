@@ -116,6 +116,27 @@ describe('OpenAI-compatible gateway, driven by the official openai SDK', () => {
     expect((caught as APIError).error).toMatchObject({ code: 'network' });
   });
 
+  it('writes the chunks exactly as OpenAI does: role first, then content, finish, usage, [DONE]', async () => {
+    const res = await fetch(`${server.url}/v1/chat/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'mockai/ok', messages: [{ role: 'user', content: 'Hi' }], stream: true, stream_options: { include_usage: true } }),
+    });
+    expect(res.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+    const frames = (await res.text()).split('\n\n').filter(Boolean);
+    expect(frames.every((f) => f.startsWith('data: ') && !f.includes('\n'))).toBe(true);
+    expect(frames.at(-1)).toBe('data: [DONE]');
+    const chunks = frames.slice(0, -1).map((f) => JSON.parse(f.slice(6)));
+    const head = { id: chunks[0].id, object: 'chat.completion.chunk', created: chunks[0].created, model: 'mockai/ok', system_fingerprint: null };
+    expect(chunks[0].id).toMatch(/^chatcmpl-/);
+    const choice = (delta: object, finish: string | null) => ({ ...head, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], usage: null });
+    expect(chunks).toEqual([
+      choice({ role: 'assistant', content: '' }, null),
+      ...ANSWER_PIECES.map((text) => choice({ content: text }, null)),
+      choice({}, 'stop'),
+      { ...head, choices: [], usage: { prompt_tokens: MOCK_INPUT_TOKENS, completion_tokens: ANSWER_PIECES.length, total_tokens: MOCK_INPUT_TOKENS + ANSWER_PIECES.length } },
+    ]);
+  });
+
   it('rejects bodies it would not honour with an OpenAI-shaped 400', async () => {
     const res = await fetch(`${server.url}/v1/chat/completions`, {
       method: 'POST', headers: { 'content-type': 'application/json' },

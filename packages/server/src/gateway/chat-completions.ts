@@ -17,6 +17,15 @@ export interface ChatCompletionRequest {
 
 type Json = Record<string, unknown>;
 
+/** Where a streamed completion goes: one `chat.completion.chunk` JSON text per write. */
+export interface ChunkSink {
+  /** False asks the run to wait for `drained()` before the next chunk. */
+  write(json: string): boolean;
+  drained(): Promise<void>;
+}
+
+const ROLE_DELTA = '{"role":"assistant","content":""}';
+
 /**
  * The OpenAI-compatible gateway: one request to any catalogue model (demo included), answered
  * as OpenAI's `chat.completion` or as its stream of `chat.completion.chunk` objects. Knows
@@ -48,25 +57,39 @@ export class CompletionRun {
 
   constructor(private readonly provider: Provider, private readonly request: GenerationRequest) {}
 
-  /** `chat.completion.chunk` objects; with `includeUsage`, a last chunk with `choices: []` and the usage. */
-  async *chunks(includeUsage: boolean): AsyncGenerator<Json, void, undefined> {
-    const base = { id: this.id, object: 'chat.completion.chunk', created: this.created, model: this.request.model, system_fingerprint: null };
-    const usageField = includeUsage ? { usage: null } : {};
+  /**
+   * Streams `chat.completion.chunk` JSON texts into `sink`, in OpenAI's order: the role chunk,
+   * content (and reasoning) chunks, the finish chunk and, with `includeUsage`, a last chunk with
+   * `choices: []` and the usage. Rejects with the provider's error; a sink that returns false
+   * pauses the upstream until it drains. Chunk texts are built from a fixed prefix: this runs
+   * once per token for every open stream.
+   */
+  async pipe(includeUsage: boolean, sink: ChunkSink): Promise<void> {
+    const prefix = `{"id":${JSON.stringify(this.id)},"object":"chat.completion.chunk","created":${this.created},"model":${JSON.stringify(this.request.model)},"system_fingerprint":null,"choices":`;
+    const suffix = includeUsage ? ',"usage":null}' : '}';
+    const choice = (delta: string, finish: string | null) => `${prefix}[{"index":0,"delta":${delta},"logprobs":null,"finish_reason":${finish}}]${suffix}`;
     let first = true;
     let deltas = 0;
     for await (const chunk of this.provider.stream(this.request)) {
+      let text: string;
       if (chunk.type === 'finish') {
-        const delta = first ? { role: 'assistant', content: '' } : {};
-        yield { ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: chunk.finishReason }], ...usageField };
-        if (includeUsage) yield { ...base, choices: [], usage: openaiUsage(chunk.usage, deltas) };
+        const tail = [choice(first ? ROLE_DELTA : '{}', JSON.stringify(chunk.finishReason))];
+        if (includeUsage) tail.push(`${prefix}[],"usage":${JSON.stringify(openaiUsage(chunk.usage, deltas))}}`);
+        for (const t of tail) if (!sink.write(t)) await sink.drained();
         return;
       }
-      if (chunk.text === '') continue;
-      const field = chunk.type === 'delta' ? 'content' : 'reasoning_content';
-      if (chunk.type === 'delta') deltas++;
-      const delta = first ? { role: 'assistant', [field]: chunk.text } : { [field]: chunk.text };
+      if (chunk.type === 'start') {
+        // OpenAI's own first chunk: the role, no text. It lets the response start before the first token.
+        if (!first) continue;
+        text = choice(ROLE_DELTA, 'null');
+      } else {
+        if (chunk.text === '') continue;
+        const field = chunk.type === 'delta' ? 'content' : 'reasoning_content';
+        if (chunk.type === 'delta') deltas++;
+        text = choice(`{${first ? '"role":"assistant",' : ''}"${field}":${JSON.stringify(chunk.text)}}`, 'null');
+      }
       first = false;
-      yield { ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: null }], ...usageField };
+      if (!sink.write(text)) await sink.drained();
     }
     throw new ModelError('upstream_error', 'The provider ended the stream without finishing it.');
   }
@@ -81,7 +104,7 @@ export class CompletionRun {
         text += chunk.text;
         deltas++;
       } else if (chunk.type === 'reasoning') reasoning += chunk.text;
-      else {
+      else if (chunk.type === 'finish') {
         return {
           id: this.id, object: 'chat.completion', created: this.created, model: this.request.model, system_fingerprint: null,
           choices: [{

@@ -40,12 +40,17 @@ export interface Usage {
 export type FinishReason = 'stop' | 'length' | 'content_filter';
 
 export type GenerationChunk =
+  /**
+   * The upstream accepted the request (a 2xx) and is answering; no text yet. A gateway sends its
+   * own headers here, off the first token's path. Providers without an upstream may skip it.
+   */
+  | { type: 'start' }
   | { type: 'delta'; text: string }
   /** Reasoning ("thinking") text some providers stream; kept apart from the answer. */
   | { type: 'reasoning'; text: string }
   | { type: 'finish'; finishReason: FinishReason; usage: Usage };
 
-/** One upstream (or the demo). Yields deltas then exactly one `finish`, or throws a ModelError. */
+/** One upstream (or the demo). Yields `start`s and deltas then exactly one `finish`, or throws a ModelError. */
 export interface Provider {
   readonly id: string;
   listModels(): Promise<ModelInfo[]>;

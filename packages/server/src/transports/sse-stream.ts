@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { EndReason, RecoveryInfo, Sink } from '../streams/hub.js';
 import type { LogEvent } from '../streams/types.js';
-import { nextDrain } from './drain.js';
+import { BodyWriter } from './body-writer.js';
 import { encodeSseComment, encodeSseRetry, SSE_HEADERS } from './sse-frame.js';
 
 export interface SseOptions {
@@ -12,47 +12,44 @@ export interface SseOptions {
 
 /** An open SSE response: headers sent, `retry:` hint, heartbeat comments until it ends. */
 export class SseResponse {
+  private readonly body: BodyWriter;
   private readonly heartbeat: NodeJS.Timeout;
   private ended = false;
 
   constructor(readonly res: ServerResponse, opts: SseOptions) {
-    res.writeHead(200, { ...SSE_HEADERS, ...opts.headers });
-    res.socket?.setNoDelay(true);
-    res.write(encodeSseRetry(opts.retryMs));
+    this.body = new BodyWriter(res, 200, { ...SSE_HEADERS, ...opts.headers });
+    this.body.write(encodeSseRetry(opts.retryMs));
     this.heartbeat = setInterval(() => this.write(encodeSseComment('heartbeat')), opts.heartbeatMs);
     this.heartbeat.unref();
     res.on('close', () => this.stop());
   }
 
   get closed(): boolean {
-    return this.ended || this.res.destroyed;
+    return this.ended || this.body.closed;
   }
 
   write(chunk: string): void {
-    if (!this.closed) this.res.write(chunk);
+    if (!this.closed) this.body.write(chunk);
   }
 
   /** Bytes written but not yet taken by the socket. */
   backlog(): number {
-    return this.res.writableLength;
+    return this.body.backlog;
   }
 
   cork(): () => void {
-    this.res.cork();
-    return () => this.res.uncork();
+    return this.body.cork();
   }
 
   /** Resolves when the socket took everything written, or the response closed. */
   drained(): Promise<void> {
-    if (this.closed || this.res.writableLength === 0) return Promise.resolve();
-    return nextDrain(this.res);
+    return this.body.drained();
   }
-
 
   end(): void {
     if (this.ended) return;
     this.stop();
-    if (!this.res.destroyed) this.res.end();
+    this.body.end();
   }
 
   /** Cuts the connection (a slow consumer): the client will reconnect and resume. */

@@ -34,6 +34,7 @@ export interface HttpProviderConfig extends DialectOptions {
   keepAliveMs: number;
 }
 
+const START: GenerationChunk = Object.freeze({ type: 'start' });
 /** Error bodies are read for their message only; cap what we buffer. */
 const ERROR_BODY_LIMIT = 64 * 1024;
 /** After the end marker, the rest of the body is drained (keeps the socket reusable) this long at most. */
@@ -93,7 +94,7 @@ export class HttpProvider implements Provider {
     for (let attempt = 0; ; attempt++) {
       try {
         for await (const chunk of this.attempt(body, request.signal, deadline)) {
-          yielded = true;
+          if (chunk.type !== 'start') yielded = true; // a retry is still allowed after a bare start
           yield chunk;
         }
         return;
@@ -135,6 +136,7 @@ export class HttpProvider implements Provider {
         const text = await readLimited(res.body, ERROR_BODY_LIMIT);
         throw classifyHttpError(res.statusCode, res.headers, this.dialect.errorInfo(text));
       }
+      yield START;
       const parser = new UpstreamSseParser();
       const decoder = this.dialect.decoder();
       iterator = (res.body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
