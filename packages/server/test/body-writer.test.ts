@@ -8,11 +8,17 @@ const PIECES = ['data: one\n\n', 'data: ünïcode ✓\n\n', 'x'.repeat(70_000), 
 let server: http.Server | undefined;
 afterEach(() => new Promise<void>((r) => (server ? server.close(() => r()) : r())));
 
-/** `/slow` writes half, then the rest 50 ms later; every response writes its middle pieces corked. */
+/**
+ * `/slow` writes half, then the rest 50 ms later; `/corked-first` corks before its first piece;
+ * every response writes its middle pieces corked.
+ */
 async function start(): Promise<number> {
   server = http.createServer((req, res) => {
     const body = new BodyWriter(res, 200, { 'content-type': 'text/event-stream' });
+    const uncorkFirst = req.url === '/corked-first' ? body.cork() : undefined;
     body.write(PIECES[0]!);
+    body.write(''); // nothing to send: must not end the body
+    uncorkFirst?.();
     const rest = () => {
       const uncork = body.cork();
       body.write(PIECES[1]!);
@@ -44,12 +50,12 @@ function raw(port: number, requests: string, until: (text: string) => boolean): 
 }
 
 describe('BodyWriter: one write per piece, framed as HTTP/1.1 chunks', () => {
-  it('an HTTP/1.1 client reads every piece in order, also from a pipelined request answered while the first still streams', async () => {
+  it('an HTTP/1.1 client reads every piece in order, also pipelined behind a response that still streams, and when corked from the start', async () => {
     const port = await start();
     const request = (path: string) => `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`;
-    const text = await raw(port, request('/slow') + request('/'), (t) => t.split('\r\n0\r\n\r\n').length === 3);
+    const text = await raw(port, request('/slow') + request('/') + request('/corked-first'), (t) => t.split('\r\n0\r\n\r\n').length === 4);
     const responses = text.split('HTTP/1.1 200 OK').slice(1);
-    expect(responses).toHaveLength(2);
+    expect(responses).toHaveLength(3);
     for (const r of responses) {
       expect(r).toMatch(/transfer-encoding: chunked/i);
       const body = r.slice(r.indexOf('\r\n\r\n') + 4);

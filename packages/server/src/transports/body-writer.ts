@@ -11,22 +11,27 @@ import { nextDrain } from './drain.js';
  */
 export class BodyWriter {
   private socket: Socket | null = null;
+  /** Open `cork()`s of the response itself (before direct writes began). */
+  private resCorks = 0;
 
   constructor(readonly res: ServerResponse, status: number, headers: Readonly<Record<string, string>>) {
     res.writeHead(status, headers);
     res.socket?.setNoDelay(true);
   }
 
+  /** Ended or cut: nothing more may be written (the socket may already serve the next request). */
   get closed(): boolean {
-    return this.res.destroyed;
+    return this.res.destroyed || this.res.writableEnded;
   }
 
   /** False when the client is behind: wait for `drained()`. */
   write(text: string): boolean {
+    if (text.length === 0 || this.closed) return true; // a zero-size chunk would end the body
     const { socket } = this;
-    if (socket) return socket.destroyed || socket.write(`${Buffer.byteLength(text).toString(16)}\r\n${text}\r\n`);
+    if (socket) return socket.write(`${Buffer.byteLength(text).toString(16)}\r\n${text}\r\n`);
     const ok = this.res.write(text);
-    this.socket = ownSocket(this.res);
+    // A corked response buffers its chunks itself: direct writes would overtake them.
+    if (this.resCorks === 0) this.socket = ownSocket(this.res);
     return ok;
   }
 
@@ -37,10 +42,17 @@ export class BodyWriter {
 
   /** Holds writes until the returned function runs (a replay leaves in one write). */
   cork(): () => void {
-    // A corked response buffers its chunks itself: only the socket may be corked under direct writes.
-    const target = this.socket ?? this.res;
-    target.cork();
-    return () => target.uncork();
+    const { socket } = this;
+    if (socket) {
+      socket.cork();
+      return () => socket.uncork();
+    }
+    this.res.cork();
+    this.resCorks++;
+    return () => {
+      this.resCorks--;
+      this.res.uncork();
+    };
   }
 
   /** Resolves when the socket took everything written, or the response closed. */
@@ -49,10 +61,11 @@ export class BodyWriter {
     return this.socket ? nextDrain(this.socket, this.res) : nextDrain(this.res);
   }
 
+  /** Ends the body; a last piece leaves in the same write as the end marker. */
   end(text?: string): void {
     if (this.closed) return;
-    if (text) this.write(text);
-    this.res.end();
+    if (text) this.res.end(text);
+    else this.res.end();
   }
 }
 
@@ -65,11 +78,10 @@ interface NodeResponse {
 /**
  * The response's socket once writing to it directly keeps the byte order: Node chose chunked
  * framing, the response has its socket (a pipelined one waits for the earlier response) and
- * nothing of ours waits in Node's buffers (none queued, response not corked). Until then,
- * pieces go through `res.write`.
+ * nothing of ours waits in Node's buffer. Until then, pieces go through `res.write`.
  */
 function ownSocket(res: ServerResponse): Socket | null {
   const node = res as unknown as NodeResponse;
-  const ours = node.chunkedEncoding === true && node.outputSize === 0 && res.writableCorked === 0;
+  const ours = node.chunkedEncoding === true && node.outputSize === 0;
   return ours ? res.socket : null;
 }
