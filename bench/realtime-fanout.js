@@ -141,10 +141,8 @@ async function connectAll(target, transport, port, count, window) {
         }
       });
       ws.on('message', (data) => {
-        const m = JSON.parse(data);
-        if (target === 'tributary') {
-          if (m.type === 'pub') sub.onPayload(m.data, window);
-        } else sub.onPayload(m, window);
+        if (target !== 'tributary') return sub.onPayload(JSON.parse(data), window);
+        for (const m of messagesOf(data)) if (m.type === 'pub') sub.onPayload(m.data, window);
       });
       ws.on('close', () => { sub.disconnected = true; });
       closers.push(() => ws.terminate());
@@ -206,8 +204,11 @@ async function runScenario({ transport, subscribers }, target, cleanup) {
   }
 }
 
+/** The native protocol's messages in one frame: one JSON per line (replays come batched). */
+const messagesOf = (data) => String(data).split('\n').map((line) => JSON.parse(line));
+
 /** A client that missed 10,000 events resumes: time from its subscribe to the last replayed event. */
-async function replay(cleanup) {
+export async function replay(cleanup, runs = 5) {
   const server = await startServer('tributary', cleanup);
   try {
     const ws = new WebSocket(`ws://127.0.0.1:${server.port}/v1/ws`, { perMessageDeflate: false });
@@ -217,26 +218,32 @@ async function replay(cleanup) {
     const subscribed = await new Promise((r) => ws.on('message', function f(d) { const m = JSON.parse(d); if (m.type === 'subscribed') { ws.off('message', f); r(m); } }));
     ws.close();
     await server.request('fill', { count: REPLAY_EVENTS, bytes: BYTES });
-    const runs = [];
-    for (let i = 0; i < 5; i++) {
+    const times = [];
+    for (let i = 0; i < runs; i++) {
       const again = new WebSocket(`ws://127.0.0.1:${server.port}/v1/ws`, { perMessageDeflate: false });
       await new Promise((r) => again.once('open', r));
       again.send(JSON.stringify({ type: 'connect', version: 1 }));
       const t0 = performance.now();
       let got = 0;
-      const done = new Promise((r) => again.on('message', (d) => { const m = JSON.parse(d); if (m.type === 'pub' && ++got === REPLAY_EVENTS) r(); }));
+      const done = new Promise((r) => again.on('message', (d) => { for (const m of messagesOf(d)) if (m.type === 'pub' && ++got === REPLAY_EVENTS) r(); }));
       again.send(JSON.stringify({ type: 'subscribe', channel: 'public:bench', position: subscribed.top }));
       await done;
-      runs.push(performance.now() - t0);
+      times.push(performance.now() - t0);
       again.terminate();
     }
-    return { events: REPLAY_EVENTS, ms: summarize(runs), runsMs: runs.map((r) => round(r, 1)) };
+    return { events: REPLAY_EVENTS, ms: summarize(times), runsMs: times.map((r) => round(r, 1)) };
   } finally {
     await server.stop();
   }
 }
 
 export async function run({ cleanup, resultsDir }) {
+  // BENCH_RT_ONLY=replay: only the replay, printed (BENCH_RT_REPLAY_RUNS runs), results files untouched.
+  if (process.env.BENCH_RT_ONLY === 'replay') {
+    const r = await replay(cleanup, Number(process.env.BENCH_RT_REPLAY_RUNS) || 5);
+    console.log(`Replay of ${r.events} missed events: p50 ${round(r.ms.p50, 1)} ms, min ${round(r.ms.min, 1)}, max ${round(r.ms.max, 1)} (${r.runsMs.join(', ')})`);
+    return;
+  }
   const results = [];
   for (const scenario of SCENARIOS) {
     for (const target of scenario.targets) {

@@ -38,6 +38,8 @@ describe('seed WebSocket protocol', () => {
     expect(events.filter((m) => m.service === 'finance').map((m) => [m.seq, m.events[0].data.n])).toEqual([[2, 2], [3, 3], [4, 4]]);
     expect(events.filter((m) => m.service === 'guest').map((m) => m.seq)).toEqual([1]);
     expect(again.ack.recovery).toMatchObject({ finance: { recovered: true, replayed: 3 }, guest: { recovered: true, replayed: 1 } });
+    // One JSON per frame, as the seed protocol says (native replays are batched; these are not).
+    expect(again.ws.frameSizes.every((n) => n === 1)).toBe(true);
     // Events come before the ack, in order.
     expect(again.ws.messages.findIndex((m) => m.type === 'ack')).toBeGreaterThan(again.ws.messages.findIndex((m) => m.seq === 4));
     const m = await metrics(server.url);

@@ -39,15 +39,7 @@ export function webSocketTransport(ctx: TransportContext): Transport {
   };
 
   ws.onopen = () => send({ type: 'connect', version: 1, ...(ctx.token ? { token: ctx.token } : {}) });
-  ws.onmessage = (ev) => {
-    if (done) return;
-    ctx.events.alive();
-    let msg: any;
-    try {
-      msg = JSON.parse(String(ev.data));
-    } catch {
-      return;
-    }
+  const handle = (msg: any) => {
     switch (msg.type) {
       case 'connected':
         opened = true;
@@ -69,6 +61,21 @@ export function webSocketTransport(ctx: TransportContext): Transport {
           ctx.events.channelError(msg.channel, msg.code, msg.message);
         }
         break;
+    }
+  };
+  ws.onmessage = (ev) => {
+    if (done) return;
+    ctx.events.alive();
+    // A frame may carry several messages, one JSON per line (replays are batched).
+    for (const line of String(ev.data).split('\n')) {
+      if (done) return;
+      let msg: any;
+      try {
+        msg = JSON.parse(line);
+      } catch {
+        continue;
+      }
+      handle(msg);
     }
   };
   ws.onclose = (ev) => finish({ code: ev.code, reason: ev.reason || 'closed' });

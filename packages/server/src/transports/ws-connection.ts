@@ -4,7 +4,8 @@ import type { EndReason, RecoveryInfo, Sink, Subscription } from '../streams/hub
 import type { LogEvent } from '../streams/types.js';
 import type { RealtimeMetrics } from '../realtime/metrics.js';
 import { nextDrain } from './drain.js';
-import type { PreparedMessage } from './ws-frames.js';
+import { LineBatch } from './ws-batch.js';
+import { PreparedMessage } from './ws-frames.js';
 
 /** Close codes every realtime WebSocket uses (docs/realtime.md). */
 export const CLOSE = {
@@ -25,6 +26,8 @@ export interface ConnectionOptions {
   /** Deflate window of the connection, null when it did not negotiate permessage-deflate. */
   windowBits: number | null;
   compressionThresholdBytes: number;
+  /** While corked, pack messages sent with `sendLine` into newline-separated frames (native protocol only). */
+  batchWhenCorked?: boolean;
 }
 
 /**
@@ -35,6 +38,8 @@ export class WsConnection {
   readonly subscriptions = new Map<string, Subscription>();
   lastSeen = Date.now();
   closedWith: number | undefined;
+  private corks = 0;
+  private batch: LineBatch | undefined;
 
   constructor(readonly ws: WebSocket, private readonly socket: Duplex, private readonly opts: ConnectionOptions) {
     ws.on('message', () => { this.lastSeen = Date.now(); });
@@ -70,14 +75,35 @@ export class WsConnection {
     return this.ws.readyState === WebSocket.OPEN && this.closedWith === undefined;
   }
 
-  /** Bytes queued for this client and not yet taken by the network. */
+  /** Bytes queued for this client and not yet taken by the network (a batch being packed included). */
   get bufferedAmount(): number {
-    return this.ws.bufferedAmount;
+    return this.ws.bufferedAmount + (this.batch?.pendingBytes ?? 0);
   }
 
+  /** Holds writes until the returned function is called; with batching, `sendLine` messages share frames meanwhile. */
   cork(): () => void {
     this.socket.cork();
-    return () => this.socket.uncork();
+    if (this.corks++ === 0 && this.opts.batchWhenCorked) this.batch = new LineBatch((text) => this.sendFrame(text));
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      if (--this.corks === 0 && this.batch) {
+        this.batch.flush();
+        this.batch = undefined;
+      }
+      this.socket.uncork();
+    };
+  }
+
+  /** True while messages sent with `sendLine` are packed into shared frames. */
+  get batching(): boolean {
+    return this.batch !== undefined;
+  }
+
+  /** Sends one protocol message as a line of the current batch (see `batching`). */
+  sendLine(text: string): void {
+    if (this.open) this.batch!.add(text);
   }
 
   /** Resolves when the socket took everything queued, or closed. */
@@ -92,6 +118,11 @@ export class WsConnection {
     const { bytes, compressed } = message.frame(this.opts.windowBits, this.opts.compressionThresholdBytes);
     this.socket.write(bytes);
     if (compressed) this.opts.metrics.compressedMessages++;
+  }
+
+  /** One frame for this connection only (a batch): deflated like any message when negotiated and large enough. */
+  private sendFrame(text: string): void {
+    this.sendPrepared(PreparedMessage.of(text));
   }
 
   sendJson(value: unknown): void {
@@ -125,6 +156,8 @@ export class WsChannelSink implements Sink {
     private readonly metrics: RealtimeMetrics,
     private readonly encode: (event: LogEvent) => PreparedMessage,
     private readonly onOpen: (info: RecoveryInfo) => void,
+    /** The event as one protocol message, for connections that batch while corked. */
+    private readonly line?: (event: LogEvent) => string,
   ) {}
 
   open(info: RecoveryInfo): void {
@@ -134,7 +167,8 @@ export class WsChannelSink implements Sink {
 
   send(event: LogEvent): void {
     if (!this.conn.open) return;
-    this.conn.sendPrepared(this.encode(event));
+    if (this.line && this.conn.batching) this.conn.sendLine(this.line(event));
+    else this.conn.sendPrepared(this.encode(event));
     this.metrics.eventsDelivered++;
   }
 

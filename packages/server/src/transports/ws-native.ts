@@ -13,6 +13,8 @@ export interface NativeOptions {
   handshakeTimeoutMs: number;
   /** The `pub` frame of an event, prepared once per event. */
   pubFrame: (event: LogEvent) => PreparedMessage;
+  /** The same message as text, packed with others into one frame during a replay. */
+  pubLine: (event: LogEvent) => string;
   queryToken: string | undefined;
 }
 
@@ -91,7 +93,7 @@ export function serveNative(conn: WsConnection, _req: IncomingMessage, opts: Nat
       return conn.sendError(e.code, e.message, reply);
     }
     pending.add(channel);
-    const sink = new WsChannelSink(conn, access.metrics, opts.pubFrame, (info) => conn.sendJson({ type: 'subscribed', ...reply, ...recoveryFields(info) }));
+    const sink = new WsChannelSink(conn, access.metrics, opts.pubFrame, (info) => conn.sendJson({ type: 'subscribed', ...reply, ...recoveryFields(info) }), opts.pubLine);
     try {
       const sub = await access.hub.subscribe(channel, startAt(frame.position, frame.from === 'start'), sink);
       if (conn.open) conn.subscriptions.set(channel, sub);

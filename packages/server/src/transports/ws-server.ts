@@ -5,6 +5,7 @@ import { ERROR_CATALOGUE, type ErrorCode } from '../errors.js';
 import type { ChannelAccess } from '../realtime/access.js';
 import { envelopeJson } from '../realtime/envelope.js';
 import { encodeOnce } from '../streams/encode-once.js';
+import type { LogEvent } from '../streams/types.js';
 import { seedEventFrame } from '../realtime/seed-protocol.js';
 import { CLOSE, WsConnection } from './ws-connection.js';
 import { deflateWindowBits, PreparedMessage } from './ws-frames.js';
@@ -42,7 +43,7 @@ export class RealtimeWebSockets {
   constructor(private readonly opts: WsServerOptions) {
     const { metrics } = opts.access;
     const onDeflate = () => { metrics.compressionsPrepared++; };
-    this.pubFrame = encodeOnce((e) => PreparedMessage.of(`{"type":"pub",${envelopeJson(e).slice(1)}`, onDeflate));
+    this.pubFrame = encodeOnce((e) => PreparedMessage.of(pubLine(e), onDeflate));
     this.seedFrame = encodeOnce((e) => PreparedMessage.of(seedEventFrame(e), onDeflate));
     this.wss = new WebSocketServer({
       noServer: true,
@@ -103,12 +104,13 @@ export class RealtimeWebSockets {
       metrics: access.metrics,
       windowBits: deflateWindowBits(this.extensions.get(req)),
       compressionThresholdBytes: this.opts.compressionThresholdBytes,
+      batchWhenCorked: kind === 'native',
     });
     const set = this.connections[kind];
     set.add(conn);
     ws.on('close', () => set.delete(conn));
     if (kind === 'native') {
-      serveNative(conn, req, { access, pingIntervalMs: this.opts.pingIntervalMs, handshakeTimeoutMs: this.opts.handshakeTimeoutMs, pubFrame: this.pubFrame, queryToken: url.searchParams.get('token') ?? undefined });
+      serveNative(conn, req, { access, pingIntervalMs: this.opts.pingIntervalMs, handshakeTimeoutMs: this.opts.handshakeTimeoutMs, pubFrame: this.pubFrame, pubLine, queryToken: url.searchParams.get('token') ?? undefined });
     } else {
       const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
       const token = url.searchParams.get('access_token') ?? url.searchParams.get('token') ?? bearer ?? undefined;
@@ -133,6 +135,9 @@ export class RealtimeWebSockets {
     for (const conn of this.connections.seed) conn.sendPrepared(ping);
   }
 }
+
+/** The native protocol's `pub` message of an event. */
+const pubLine = (e: LogEvent) => `{"type":"pub",${envelopeJson(e).slice(1)}`;
 
 /** Answers an upgrade with a plain HTTP error (the client sees it as a failed handshake). */
 function refuse(socket: Duplex, code: ErrorCode, message: string, extra: Record<string, unknown> = {}): void {

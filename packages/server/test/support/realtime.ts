@@ -37,22 +37,30 @@ export function mintToken(claims: { sub: string; org?: string; channels?: string
 /** A raw WebSocket client that records every JSON frame and the close code. */
 export class RawWs {
   readonly messages: any[] = [];
+  /** Messages per received frame (the native protocol batches replays: several lines per frame). */
+  readonly frameSizes: number[] = [];
   readonly closed: Promise<{ code: number; reason: string }>;
   private waiters: { pred: (m: any) => boolean; resolve: (m: any) => void }[] = [];
 
   constructor(readonly ws: WebSocket) {
     ws.on('message', (data) => {
-      let m: any;
-      try { m = JSON.parse(data.toString()); } catch { m = { raw: data.toString() }; }
-      this.messages.push(m);
-      this.waiters = this.waiters.filter((w) => {
-        if (!w.pred(m)) return true;
-        w.resolve(m);
-        return false;
-      });
+      const lines = data.toString().split('\n');
+      this.frameSizes.push(lines.length);
+      for (const line of lines) this.record(line);
     });
     ws.on('error', () => undefined);
     this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  }
+
+  private record(line: string): void {
+    let m: any;
+    try { m = JSON.parse(line); } catch { m = { raw: line }; }
+    this.messages.push(m);
+    this.waiters = this.waiters.filter((w) => {
+      if (!w.pred(m)) return true;
+      w.resolve(m);
+      return false;
+    });
   }
 
   static async open(url: string, opts: WebSocket.ClientOptions = {}): Promise<RawWs> {
