@@ -28,12 +28,18 @@ export interface Subscription {
   close(): void;
 }
 
-interface Subscriber {
-  sink: Sink;
-  lastSeq: number;
+/** One subscription as the hub holds it; also the handle its owner closes (one object per subscription). */
+class Subscriber implements Subscription {
+  lastSeq = 0;
   /** Live events that arrived while history was being read; null once live. */
-  pending: LogEvent[] | null;
-  closed: boolean;
+  pending: LogEvent[] | null = [];
+  closed = false;
+
+  constructor(readonly sink: Sink, private readonly hub: StreamHub, private readonly topic: string) {}
+
+  close(): void {
+    this.hub.unsubscribe(this.topic, this);
+  }
 }
 
 interface TopicFeed {
@@ -77,10 +83,10 @@ export class StreamHub {
   }
 
   async subscribe(topic: string, start: StartAt, sink: Sink): Promise<Subscription> {
-    const sub: Subscriber = { sink, lastSeq: 0, pending: [], closed: false };
+    const sub = new Subscriber(sink, this, topic);
     const feed = this.feedFor(topic);
     feed.subscribers.add(sub);
-    const subscription = { close: () => this.remove(topic, sub, 'closed') };
+    const subscription: Subscription = sub;
     try {
       await feed.unlisten; // live events now reach `pending`, so nothing falls between history and live
       const recovery = await this.recover(topic, start);
@@ -130,6 +136,11 @@ export class StreamHub {
       if (sub.closed) return false;
     }
     return true;
+  }
+
+  /** Ends a subscription at its owner's request (`Subscription.close`). */
+  unsubscribe(topic: string, sub: Subscriber): void {
+    this.remove(topic, sub, 'closed');
   }
 
   stats(): HubStats {

@@ -21,54 +21,73 @@ export const CLOSE = {
   pingTimeout: 4009,
 } as const;
 
+/** What every connection of one endpoint shares (one object, not one per connection). */
 export interface ConnectionOptions {
   metrics: RealtimeMetrics;
-  /** Deflate window of the connection, null when it did not negotiate permessage-deflate. */
-  windowBits: number | null;
   compressionThresholdBytes: number;
   /** While corked, pack messages sent with `sendLine` into newline-separated frames (native protocol only). */
-  batchWhenCorked?: boolean;
+  batchWhenCorked: boolean;
+  /** The endpoint's open connections: a connection leaves it when it closes. */
+  registry: Set<WsConnection>;
 }
 
 /**
  * One accepted WebSocket: writes prepared frames straight to its socket (ws never compresses or
  * queues here, so order is kept), holds its channel subscriptions, and closes with our codes.
+ * Idle connections are what a server holds most of, so it keeps few objects: three listeners
+ * sharing one closure scope, options shared with the endpoint, no request or URL.
  */
 export class WsConnection {
   readonly subscriptions = new Map<string, Subscription>();
   lastSeen = Date.now();
   closedWith: number | undefined;
+  /** The protocol's cleanup when the socket closes. */
+  onClosed: (() => void) | undefined;
+  private onTextFrame: ((text: string) => void) | undefined;
+  private handshakeTimer: NodeJS.Timeout | undefined;
   private corks = 0;
   private batch: LineBatch | undefined;
 
-  constructor(readonly ws: WebSocket, private readonly socket: Duplex, private readonly opts: ConnectionOptions) {
-    ws.on('message', () => { this.lastSeen = Date.now(); });
+  /** `windowBits`: the deflate window the client negotiated, null without permessage-deflate. */
+  constructor(readonly ws: WebSocket, private readonly socket: Duplex, private readonly windowBits: number | null, private readonly opts: ConnectionOptions) {
+    opts.registry.add(this);
+    ws.on('message', (data: RawData, isBinary: boolean) => this.received(data, isBinary));
     ws.on('pong', () => { this.lastSeen = Date.now(); });
-    ws.on('close', () => this.dropSubscriptions());
+    ws.on('close', () => this.closed());
   }
 
-  /**
-   * Closes the connection unless the returned function is called within `ms` (the client
-   * never completed its handshake). Also cleared when the connection closes.
-   */
-  requireHandshake(ms: number, what: string): () => void {
-    const timer = setTimeout(() => {
+  /** Closes the connection unless `handshakeDone` is called within `ms` (the client never completed its handshake). */
+  requireHandshake(ms: number, what: string): void {
+    this.handshakeTimer = setTimeout(() => {
       this.sendError('handshake_required', `No ${what} within ${ms} ms.`);
       this.close(CLOSE.handshakeTimeout, 'handshake_timeout');
     }, ms);
-    timer.unref();
-    const done = () => clearTimeout(timer);
-    this.ws.on('close', done);
-    return done;
+    this.handshakeTimer.unref();
+  }
+
+  handshakeDone(): void {
+    clearTimeout(this.handshakeTimer);
+    this.handshakeTimer = undefined;
   }
 
   /** Hands text frames to `handle`; binary frames are refused (the protocols are JSON text). */
   onText(handle: (text: string) => void): void {
-    this.ws.on('message', (data: RawData, isBinary: boolean) => {
-      if (!isBinary) return handle(data.toString());
-      this.sendError('malformed_frame', 'Binary frames are not part of the protocol; send JSON text.');
-      this.close(CLOSE.unsupportedData, 'malformed_frame');
-    });
+    this.onTextFrame = handle;
+  }
+
+  private received(data: RawData, isBinary: boolean): void {
+    this.lastSeen = Date.now();
+    if (!this.onTextFrame) return;
+    if (!isBinary) return this.onTextFrame(data.toString());
+    this.sendError('malformed_frame', 'Binary frames are not part of the protocol; send JSON text.');
+    this.close(CLOSE.unsupportedData, 'malformed_frame');
+  }
+
+  private closed(): void {
+    this.handshakeDone();
+    this.opts.registry.delete(this);
+    this.dropSubscriptions();
+    this.onClosed?.();
   }
 
   get open(): boolean {
@@ -115,7 +134,7 @@ export class WsConnection {
 
   sendPrepared(message: PreparedMessage): void {
     if (!this.open) return;
-    const { bytes, compressed } = message.frame(this.opts.windowBits, this.opts.compressionThresholdBytes);
+    const { bytes, compressed } = message.frame(this.windowBits, this.opts.compressionThresholdBytes);
     this.socket.write(bytes);
     if (compressed) this.opts.metrics.compressedMessages++;
   }
@@ -155,14 +174,17 @@ export class WsChannelSink implements Sink {
     private readonly conn: WsConnection,
     private readonly metrics: RealtimeMetrics,
     private readonly encode: (event: LogEvent) => PreparedMessage,
-    private readonly onOpen: (info: RecoveryInfo) => void,
+    /** Called once: dropped after, so an idle subscription does not keep the subscribe request's scope. */
+    private onOpen: ((info: RecoveryInfo) => void) | undefined,
     /** The event as one protocol message, for connections that batch while corked. */
     private readonly line?: (event: LogEvent) => string,
   ) {}
 
   open(info: RecoveryInfo): void {
     if (info.recovered) this.metrics.missedEventsReplayed += info.replayed;
-    this.onOpen(info);
+    const onOpen = this.onOpen;
+    this.onOpen = undefined;
+    onOpen?.(info);
   }
 
   send(event: LogEvent): void {

@@ -1,4 +1,3 @@
-import type { IncomingMessage } from 'node:http';
 import { TributaryError } from '../errors.js';
 import { checkChannels, recoveryFields, startAt, type ChannelAccess } from '../realtime/access.js';
 import type { Identity } from '../realtime/auth.js';
@@ -7,6 +6,7 @@ import type { LogEvent } from '../streams/types.js';
 import { CLOSE, WsChannelSink, type WsConnection } from './ws-connection.js';
 import type { PreparedMessage } from './ws-frames.js';
 
+/** Shared by every native connection of a server. */
 export interface NativeOptions {
   access: ChannelAccess;
   pingIntervalMs: number;
@@ -15,7 +15,6 @@ export interface NativeOptions {
   pubFrame: (event: LogEvent) => PreparedMessage;
   /** The same message as text, packed with others into one frame during a replay. */
   pubLine: (event: LogEvent) => string;
-  queryToken: string | undefined;
 }
 
 type Frame<T extends ClientFrame['type']> = Extract<ClientFrame, { type: T }>;
@@ -23,22 +22,38 @@ type Frame<T extends ClientFrame['type']> = Extract<ClientFrame, { type: T }>;
 /**
  * The native protocol on one connection: `connect` (version, token), then any number of
  * `subscribe` / `unsubscribe`, each channel with its own position and recovery answer.
- * Frames are handled one after another, so replies keep the order of requests.
  */
-export function serveNative(conn: WsConnection, _req: IncomingMessage, opts: NativeOptions): void {
-  const { access } = opts;
-  let identity: Identity | undefined;
-  let release: (() => void) | undefined;
-  let queue = Promise.resolve();
-  const pending = new Set<string>();
+export function serveNative(conn: WsConnection, opts: NativeOptions, queryToken: string | undefined): void {
+  new NativeSession(conn, opts, queryToken);
+}
 
-  const handshakeDone = conn.requireHandshake(opts.handshakeTimeoutMs, 'connect frame');
-  conn.ws.on('close', () => release?.());
-  conn.onText((text) => {
-    queue = queue.then(() => handle(text)).catch(() => conn.close(CLOSE.badRequest, 'internal_error'));
-  });
+/**
+ * One connection's protocol state. A class rather than closures: an idle connection then costs
+ * one object, not a scope and a function per handler.
+ */
+class NativeSession {
+  private identity: Identity | undefined;
+  private release: (() => void) | undefined;
+  /** Frames are handled one after another, so replies keep the order of requests; unset when idle. */
+  private tail: Promise<void> | undefined;
+  /** The channel being subscribed (at most one: frames are handled in turn). */
+  private subscribing: string | undefined;
 
-  async function handle(text: string): Promise<void> {
+  constructor(private readonly conn: WsConnection, private readonly opts: NativeOptions, private queryToken: string | undefined) {
+    conn.requireHandshake(opts.handshakeTimeoutMs, 'connect frame');
+    conn.onClosed = () => this.release?.();
+    conn.onText((text) => this.receive(text));
+  }
+
+  private receive(text: string): void {
+    const run = () => this.handle(text);
+    const next = (this.tail ? this.tail.then(run) : run()).catch(() => this.conn.close(CLOSE.badRequest, 'internal_error'));
+    this.tail = next;
+    void next.then(() => { if (this.tail === next) this.tail = undefined; });
+  }
+
+  private async handle(text: string): Promise<void> {
+    const { conn } = this;
     if (!conn.open) return;
     const parsed = parseClientFrame(text);
     if (!parsed.ok) {
@@ -47,43 +62,48 @@ export function serveNative(conn: WsConnection, _req: IncomingMessage, opts: Nat
       return;
     }
     const frame = parsed.frame;
-    if (frame.type === 'connect') return connect(frame);
-    if (!identity) {
+    if (frame.type === 'connect') return this.connect(frame);
+    if (!this.identity) {
       conn.sendError('handshake_required', 'Send {"type":"connect","version":1} first.', idOf(frame.type === 'pong' ? undefined : frame.id));
       conn.close(CLOSE.badRequest, 'handshake_required');
       return;
     }
-    if (frame.type === 'subscribe') return subscribe(frame, identity);
-    if (frame.type === 'unsubscribe') return unsubscribe(frame);
+    if (frame.type === 'subscribe') return this.subscribe(frame, this.identity);
+    if (frame.type === 'unsubscribe') return this.unsubscribe(frame);
     if (frame.type === 'ping') conn.sendJson({ type: 'pong', ...idOf(frame.id) });
   }
 
-  async function connect(frame: Frame<'connect'>): Promise<void> {
-    if (identity) return conn.sendError('invalid_field', 'Already connected.', idOf(frame.id));
+  private async connect(frame: Frame<'connect'>): Promise<void> {
+    const { conn, opts } = this;
+    if (this.identity) return conn.sendError('invalid_field', 'Already connected.', idOf(frame.id));
     if (frame.version !== PROTOCOL_VERSION) {
       conn.sendError('unsupported_version', `Protocol version ${frame.version} is not supported; this server speaks ${PROTOCOL_VERSION}.`, { supported: [PROTOCOL_VERSION] });
       conn.close(CLOSE.unsupportedVersion, 'unsupported_version');
       return;
     }
+    let identity: Identity;
     try {
-      identity = await access.auth.identify(frame.token ?? opts.queryToken);
+      identity = await opts.access.auth.identify(frame.token ?? this.queryToken);
     } catch (err) {
       const e = err instanceof TributaryError ? err : new TributaryError('invalid_token');
       conn.sendError(e.code, e.message);
       conn.close(CLOSE.unauthorized, e.code);
       return;
     }
-    handshakeDone();
+    conn.handshakeDone();
+    this.queryToken = undefined;
     if (!conn.open) return;
-    release = access.metrics.connected('websocket', identity);
+    this.identity = identity;
+    this.release = opts.access.metrics.connected('websocket', identity);
     conn.sendJson({ type: 'connected', version: PROTOCOL_VERSION, sub: identity.sub, pingIntervalMs: opts.pingIntervalMs, ...idOf(frame.id) });
   }
 
-  async function subscribe(frame: Frame<'subscribe'>, who: Identity): Promise<void> {
+  private async subscribe(frame: Frame<'subscribe'>, who: Identity): Promise<void> {
+    const { conn, opts: { access } } = this;
     const { channel } = frame;
     const reply = { ...idOf(frame.id), channel };
-    if (conn.subscriptions.has(channel) || pending.has(channel)) return conn.sendError('already_subscribed', `Already subscribed to ${channel}.`, reply);
-    if (conn.subscriptions.size + pending.size >= access.maxChannels) {
+    if (conn.subscriptions.has(channel) || this.subscribing === channel) return conn.sendError('already_subscribed', `Already subscribed to ${channel}.`, reply);
+    if (conn.subscriptions.size + (this.subscribing ? 1 : 0) >= access.maxChannels) {
       return conn.sendError('too_many_channels', `At most ${access.maxChannels} channels per connection.`, reply);
     }
     try {
@@ -92,18 +112,19 @@ export function serveNative(conn: WsConnection, _req: IncomingMessage, opts: Nat
       const e = err as TributaryError;
       return conn.sendError(e.code, e.message, reply);
     }
-    pending.add(channel);
-    const sink = new WsChannelSink(conn, access.metrics, opts.pubFrame, (info) => conn.sendJson({ type: 'subscribed', ...reply, ...recoveryFields(info) }), opts.pubLine);
+    this.subscribing = channel;
+    const sink = new WsChannelSink(conn, access.metrics, this.opts.pubFrame, (info) => conn.sendJson({ type: 'subscribed', ...reply, ...recoveryFields(info) }), this.opts.pubLine);
     try {
       const sub = await access.hub.subscribe(channel, startAt(frame.position, frame.from === 'start'), sink);
       if (conn.open) conn.subscriptions.set(channel, sub);
       else sub.close();
     } finally {
-      pending.delete(channel);
+      this.subscribing = undefined;
     }
   }
 
-  function unsubscribe(frame: Frame<'unsubscribe'>): void {
+  private unsubscribe(frame: Frame<'unsubscribe'>): void {
+    const { conn } = this;
     const reply = { ...idOf(frame.id), channel: frame.channel };
     const sub = conn.subscriptions.get(frame.channel);
     if (!sub) return conn.sendError('not_subscribed', `Not subscribed to ${frame.channel}.`, reply);

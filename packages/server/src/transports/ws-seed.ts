@@ -1,4 +1,3 @@
-import type { IncomingMessage } from 'node:http';
 import { TributaryError } from '../errors.js';
 import { recoveryFields, type ChannelAccess } from '../realtime/access.js';
 import type { Identity } from '../realtime/auth.js';
@@ -21,15 +20,15 @@ export interface SeedOptions {
  * service (replaying after `lastSeq`), then `{"type":"ack","seq":0,…}` with each service's
  * recovery answer; events follow as `{"type":"event","service","events":[…],"seq":N}`.
  */
-export function serveSeed(conn: WsConnection, _req: IncomingMessage, opts: SeedOptions): void {
+export function serveSeed(conn: WsConnection, opts: SeedOptions): void {
   const { access } = opts;
   let state: 'handshake' | 'subscribing' | 'ready' = 'handshake';
   let release: (() => void) | undefined;
   const identity = access.auth.identify(opts.token);
   identity.catch(() => undefined);
 
-  const handshakeDone = conn.requireHandshake(opts.handshakeTimeoutMs, 'handshake');
-  conn.ws.on('close', () => release?.());
+  conn.requireHandshake(opts.handshakeTimeoutMs, 'handshake');
+  conn.onClosed = () => release?.();
 
   conn.onText((text) => {
     let value: unknown;
@@ -60,7 +59,7 @@ export function serveSeed(conn: WsConnection, _req: IncomingMessage, opts: SeedO
   });
 
   async function handshake(value: Record<string, unknown>): Promise<void> {
-    handshakeDone();
+    conn.handshakeDone();
     if ('version' in value && value.version !== 1) {
       conn.sendError('unsupported_version', `Protocol version ${JSON.stringify(value.version)} is not supported; send "version": 1.`, { supported: [1] });
       conn.close(CLOSE.unsupportedVersion, 'unsupported_version');

@@ -7,9 +7,9 @@ import { envelopeJson } from '../realtime/envelope.js';
 import { encodeOnce } from '../streams/encode-once.js';
 import type { LogEvent } from '../streams/types.js';
 import { seedEventFrame } from '../realtime/seed-protocol.js';
-import { CLOSE, WsConnection } from './ws-connection.js';
+import { CLOSE, WsConnection, type ConnectionOptions } from './ws-connection.js';
 import { deflateWindowBits, PreparedMessage } from './ws-frames.js';
-import { serveNative } from './ws-native.js';
+import { serveNative, type NativeOptions } from './ws-native.js';
 import { serveSeed } from './ws-seed.js';
 import type { Flags } from '../ops/flags.js';
 import type { Realtime } from '../realtime/realtime.js';
@@ -35,6 +35,9 @@ export class RealtimeWebSockets {
   private readonly wss: WebSocketServer;
   private readonly extensions = new WeakMap<IncomingMessage, string>();
   private readonly connections = { native: new Set<WsConnection>(), seed: new Set<WsConnection>() };
+  /** Per endpoint, shared by all its connections. */
+  private readonly connectionOptions: Record<'native' | 'seed', ConnectionOptions>;
+  private readonly nativeOptions: NativeOptions;
   private readonly timers: NodeJS.Timeout[] = [];
   private closing = false;
   private readonly pubFrame;
@@ -45,6 +48,9 @@ export class RealtimeWebSockets {
     const onDeflate = () => { metrics.compressionsPrepared++; };
     this.pubFrame = encodeOnce((e) => PreparedMessage.of(pubLine(e), onDeflate));
     this.seedFrame = encodeOnce((e) => PreparedMessage.of(seedEventFrame(e), onDeflate));
+    const shared = (kind: 'native' | 'seed') => ({ metrics, compressionThresholdBytes: opts.compressionThresholdBytes, batchWhenCorked: kind === 'native', registry: this.connections[kind] });
+    this.connectionOptions = { native: shared('native'), seed: shared('seed') };
+    this.nativeOptions = { access: opts.access, pingIntervalMs: opts.pingIntervalMs, handshakeTimeoutMs: opts.handshakeTimeoutMs, pubFrame: this.pubFrame, pubLine };
     this.wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
@@ -70,7 +76,7 @@ export class RealtimeWebSockets {
         if (server.listenerCount('upgrade') === 1) refuse(socket, 'not_found', `No WebSocket endpoint at ${url.pathname}.`);
         return;
       }
-      socket.on('error', () => socket.destroy());
+      socket.on('error', destroySocket);
       if (this.closing) return refuse(socket, 'unavailable', 'The server is restarting; reconnect shortly.');
       if (!this.opts.enabled()) return refuse(socket, 'feature_flag_disabled', 'WebSocket is disabled by a feature flag (websocket); use SSE or long-poll.', { flag: 'websocket' });
       this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(kind, ws, socket, req, url));
@@ -98,23 +104,13 @@ export class RealtimeWebSockets {
   }
 
   private accept(kind: 'native' | 'seed', ws: WebSocket, socket: Duplex, req: IncomingMessage, url: URL): void {
-    const { access } = this.opts;
-    ws.on('error', () => ws.terminate());
-    const conn = new WsConnection(ws, socket, {
-      metrics: access.metrics,
-      windowBits: deflateWindowBits(this.extensions.get(req)),
-      compressionThresholdBytes: this.opts.compressionThresholdBytes,
-      batchWhenCorked: kind === 'native',
-    });
-    const set = this.connections[kind];
-    set.add(conn);
-    ws.on('close', () => set.delete(conn));
-    if (kind === 'native') {
-      serveNative(conn, req, { access, pingIntervalMs: this.opts.pingIntervalMs, handshakeTimeoutMs: this.opts.handshakeTimeoutMs, pubFrame: this.pubFrame, pubLine, queryToken: url.searchParams.get('token') ?? undefined });
-    } else {
+    ws.on('error', terminateWs);
+    const conn = new WsConnection(ws, socket, deflateWindowBits(this.extensions.get(req)), this.connectionOptions[kind]);
+    if (kind === 'native') serveNative(conn, this.nativeOptions, url.searchParams.get('token') ?? undefined);
+    else {
       const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
       const token = url.searchParams.get('access_token') ?? url.searchParams.get('token') ?? bearer ?? undefined;
-      serveSeed(conn, req, { access, handshakeTimeoutMs: this.opts.handshakeTimeoutMs, eventFrame: this.seedFrame, token });
+      serveSeed(conn, { access: this.opts.access, handshakeTimeoutMs: this.opts.handshakeTimeoutMs, eventFrame: this.seedFrame, token });
     }
   }
 
@@ -134,6 +130,15 @@ export class RealtimeWebSockets {
     const ping = PreparedMessage.of(JSON.stringify({ type: 'ping', timestamp: new Date().toISOString() }));
     for (const conn of this.connections.seed) conn.sendPrepared(ping);
   }
+}
+
+// Shared listeners: a per-connection closure would keep the upgrade's scope (request, URL) alive.
+function destroySocket(this: Duplex): void {
+  this.destroy();
+}
+
+function terminateWs(this: WebSocket): void {
+  this.terminate();
 }
 
 /** The native protocol's `pub` message of an event. */
