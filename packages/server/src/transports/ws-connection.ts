@@ -31,29 +31,55 @@ export interface ConnectionOptions {
   registry: Set<WsConnection>;
 }
 
+/** What a protocol (native, seed) does with a connection's text frames and its close. */
+export interface ProtocolHandler {
+  text(text: string): void;
+  closed(): void;
+}
+
+/** The `ws` socket class of our server: knows its connection, so its listeners need no closure per connection. */
+export class ConnectionSocket extends WebSocket {
+  connection: WsConnection | undefined;
+}
+
+const connectionOf = (ws: WebSocket) => (ws as ConnectionSocket).connection;
+
+function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+  connectionOf(this)?.received(data, isBinary);
+}
+
+function onPong(this: WebSocket): void {
+  const conn = connectionOf(this);
+  if (conn) conn.lastSeen = Date.now();
+}
+
+function onClose(this: WebSocket): void {
+  connectionOf(this)?.closed();
+}
+
 /**
  * One accepted WebSocket: writes prepared frames straight to its socket (ws never compresses or
  * queues here, so order is kept), holds its channel subscriptions, and closes with our codes.
- * Idle connections are what a server holds most of, so it keeps few objects: three listeners
- * sharing one closure scope, options shared with the endpoint, no request or URL.
+ * Idle connections are what a server holds most of, so each keeps few objects: shared
+ * listeners and options, its protocol as one object, no request or URL.
  */
 export class WsConnection {
   readonly subscriptions = new Map<string, Subscription>();
   lastSeen = Date.now();
   closedWith: number | undefined;
-  /** The protocol's cleanup when the socket closes. */
-  onClosed: (() => void) | undefined;
-  private onTextFrame: ((text: string) => void) | undefined;
+  /** The protocol speaking on this connection. */
+  protocol: ProtocolHandler | undefined;
   private handshakeTimer: NodeJS.Timeout | undefined;
   private corks = 0;
   private batch: LineBatch | undefined;
 
   /** `windowBits`: the deflate window the client negotiated, null without permessage-deflate. */
-  constructor(readonly ws: WebSocket, private readonly socket: Duplex, private readonly windowBits: number | null, private readonly opts: ConnectionOptions) {
+  constructor(readonly ws: ConnectionSocket, private readonly socket: Duplex, private readonly windowBits: number | null, private readonly opts: ConnectionOptions) {
     opts.registry.add(this);
-    ws.on('message', (data: RawData, isBinary: boolean) => this.received(data, isBinary));
-    ws.on('pong', () => { this.lastSeen = Date.now(); });
-    ws.on('close', () => this.closed());
+    ws.connection = this;
+    ws.on('message', onMessage);
+    ws.on('pong', onPong);
+    ws.on('close', onClose);
   }
 
   /** Closes the connection unless `handshakeDone` is called within `ms` (the client never completed its handshake). */
@@ -70,24 +96,20 @@ export class WsConnection {
     this.handshakeTimer = undefined;
   }
 
-  /** Hands text frames to `handle`; binary frames are refused (the protocols are JSON text). */
-  onText(handle: (text: string) => void): void {
-    this.onTextFrame = handle;
-  }
-
-  private received(data: RawData, isBinary: boolean): void {
+  /** Text frames go to the protocol; binary frames are refused (the protocols are JSON text). */
+  received(data: RawData, isBinary: boolean): void {
     this.lastSeen = Date.now();
-    if (!this.onTextFrame) return;
-    if (!isBinary) return this.onTextFrame(data.toString());
+    if (!this.protocol) return;
+    if (!isBinary) return this.protocol.text(data.toString());
     this.sendError('malformed_frame', 'Binary frames are not part of the protocol; send JSON text.');
     this.close(CLOSE.unsupportedData, 'malformed_frame');
   }
 
-  private closed(): void {
+  closed(): void {
     this.handshakeDone();
     this.opts.registry.delete(this);
     this.dropSubscriptions();
-    this.onClosed?.();
+    this.protocol?.closed();
   }
 
   get open(): boolean {

@@ -3,7 +3,7 @@ import { checkChannels, recoveryFields, startAt, type ChannelAccess } from '../r
 import type { Identity } from '../realtime/auth.js';
 import { PROTOCOL_VERSION, parseClientFrame, type ClientFrame } from '../realtime/native-protocol.js';
 import type { LogEvent } from '../streams/types.js';
-import { CLOSE, WsChannelSink, type WsConnection } from './ws-connection.js';
+import { CLOSE, WsChannelSink, type ProtocolHandler, type WsConnection } from './ws-connection.js';
 import type { PreparedMessage } from './ws-frames.js';
 
 /** Shared by every native connection of a server. */
@@ -31,7 +31,7 @@ export function serveNative(conn: WsConnection, opts: NativeOptions, queryToken:
  * One connection's protocol state. A class rather than closures: an idle connection then costs
  * one object, not a scope and a function per handler.
  */
-class NativeSession {
+class NativeSession implements ProtocolHandler {
   private identity: Identity | undefined;
   private release: (() => void) | undefined;
   /** Frames are handled one after another, so replies keep the order of requests; unset when idle. */
@@ -41,11 +41,14 @@ class NativeSession {
 
   constructor(private readonly conn: WsConnection, private readonly opts: NativeOptions, private queryToken: string | undefined) {
     conn.requireHandshake(opts.handshakeTimeoutMs, 'connect frame');
-    conn.onClosed = () => this.release?.();
-    conn.onText((text) => this.receive(text));
+    conn.protocol = this;
   }
 
-  private receive(text: string): void {
+  closed(): void {
+    this.release?.();
+  }
+
+  text(text: string): void {
     const run = () => this.handle(text);
     const next = (this.tail ? this.tail.then(run) : run()).catch(() => this.conn.close(CLOSE.badRequest, 'internal_error'));
     this.tail = next;

@@ -28,9 +28,9 @@ export function serveSeed(conn: WsConnection, opts: SeedOptions): void {
   identity.catch(() => undefined);
 
   conn.requireHandshake(opts.handshakeTimeoutMs, 'handshake');
-  conn.onClosed = () => release?.();
+  conn.protocol = { text: receive, closed: () => release?.() };
 
-  conn.onText((text) => {
+  function receive(text: string): void {
     let value: unknown;
     try {
       value = JSON.parse(text);
@@ -56,7 +56,7 @@ export function serveSeed(conn: WsConnection, opts: SeedOptions): void {
       return;
     }
     if (frame.data.type === 'ping') conn.sendJson({ type: 'pong', timestamp: new Date().toISOString() });
-  });
+  }
 
   async function handshake(value: Record<string, unknown>): Promise<void> {
     conn.handshakeDone();

@@ -7,7 +7,7 @@ import { envelopeJson } from '../realtime/envelope.js';
 import { encodeOnce } from '../streams/encode-once.js';
 import type { LogEvent } from '../streams/types.js';
 import { seedEventFrame } from '../realtime/seed-protocol.js';
-import { CLOSE, WsConnection, type ConnectionOptions } from './ws-connection.js';
+import { CLOSE, ConnectionSocket, WsConnection, type ConnectionOptions } from './ws-connection.js';
 import { deflateWindowBits, PreparedMessage } from './ws-frames.js';
 import { serveNative, type NativeOptions } from './ws-native.js';
 import { serveSeed } from './ws-seed.js';
@@ -53,6 +53,7 @@ export class RealtimeWebSockets {
     this.nativeOptions = { access: opts.access, pingIntervalMs: opts.pingIntervalMs, handshakeTimeoutMs: opts.handshakeTimeoutMs, pubFrame: this.pubFrame, pubLine };
     this.wss = new WebSocketServer({
       noServer: true,
+      WebSocket: ConnectionSocket,
       clientTracking: false,
       maxPayload: opts.maxFrameBytes,
       // Negotiated so clients accept deflated frames; we deflate ourselves, once per event, so
@@ -79,7 +80,7 @@ export class RealtimeWebSockets {
       socket.on('error', destroySocket);
       if (this.closing) return refuse(socket, 'unavailable', 'The server is restarting; reconnect shortly.');
       if (!this.opts.enabled()) return refuse(socket, 'feature_flag_disabled', 'WebSocket is disabled by a feature flag (websocket); use SSE or long-poll.', { flag: 'websocket' });
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(kind, ws, socket, req, url));
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(kind, ws as ConnectionSocket, socket, req, url)); // our `WebSocket` class
     });
   }
 
@@ -103,7 +104,7 @@ export class RealtimeWebSockets {
     return { native: this.connections.native.size, seed: this.connections.seed.size };
   }
 
-  private accept(kind: 'native' | 'seed', ws: WebSocket, socket: Duplex, req: IncomingMessage, url: URL): void {
+  private accept(kind: 'native' | 'seed', ws: ConnectionSocket, socket: Duplex, req: IncomingMessage, url: URL): void {
     ws.on('error', terminateWs);
     const conn = new WsConnection(ws, socket, deflateWindowBits(this.extensions.get(req)), this.connectionOptions[kind]);
     if (kind === 'native') serveNative(conn, this.nativeOptions, url.searchParams.get('token') ?? undefined);
