@@ -237,11 +237,47 @@ export async function replay(cleanup, runs = 5) {
   }
 }
 
+/**
+ * Server CPU per delivered message when the publisher bursts: BURST_EVENTS published together
+ * (one in-process loop) to BURST_SUBSCRIBERS WebSocket subscribers, against one event at a time.
+ */
+const BURST_SUBSCRIBERS = 1_000;
+const BURST_EVENTS = 100;
+async function bursts(cleanup) {
+  const server = await startServer('tributary', cleanup);
+  const window = { active: false, first: 0, latencies: [] };
+  const { subs, close } = await connectAll('tributary', 'websocket', server.port, BURST_SUBSCRIBERS, window);
+  let total = 0;
+  const all = async (count) => {
+    await server.request('fill', { count, bytes: BYTES });
+    total += count;
+    while (!subs.every((s) => s.received >= total)) await sleep(5);
+  };
+  const cpuPerDelivery = async (burst, rounds) => {
+    await all(burst); // warm-up
+    const before = (await server.request('cpu')).micros;
+    for (let r = 0; r < rounds; r++) await all(burst);
+    return round(((await server.request('cpu')).micros - before) / (rounds * burst * BURST_SUBSCRIBERS), 2);
+  };
+  try {
+    const single = await cpuPerDelivery(1, 100);
+    const burst = await cpuPerDelivery(BURST_EVENTS, 10);
+    return { subscribers: BURST_SUBSCRIBERS, burstEvents: BURST_EVENTS, cpuUsPerDelivery: { single, burst } };
+  } finally {
+    close();
+    await server.stop();
+  }
+}
+
 export async function run({ cleanup, resultsDir }) {
-  // BENCH_RT_ONLY=replay: only the replay, printed (BENCH_RT_REPLAY_RUNS runs), results files untouched.
+  // BENCH_RT_ONLY=replay|burst: only that measurement, printed (BENCH_RT_REPLAY_RUNS replays); results files untouched.
   if (process.env.BENCH_RT_ONLY === 'replay') {
     const r = await replay(cleanup, Number(process.env.BENCH_RT_REPLAY_RUNS) || 5);
-    console.log(`Replay of ${r.events} missed events: p50 ${round(r.ms.p50, 1)} ms, min ${round(r.ms.min, 1)}, max ${round(r.ms.max, 1)} (${r.runsMs.join(', ')})`);
+    console.log(replayLine(r));
+    return;
+  }
+  if (process.env.BENCH_RT_ONLY === 'burst') {
+    console.log(burstLine(await bursts(cleanup)));
     return;
   }
   const results = [];
@@ -252,7 +288,8 @@ export async function run({ cleanup, resultsDir }) {
     }
   }
   const replayed = await replay(cleanup);
-  const report = { environment: { date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, cores: cpus().length }, stepMs: STEP_MS, payloadBytes: BYTES, results, replay: replayed };
+  const burst = await bursts(cleanup);
+  const report = { environment: { date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, cores: cpus().length }, stepMs: STEP_MS, payloadBytes: BYTES, results, replay: replayed, burst };
   mkdirSync(resultsDir, { recursive: true });
   writeFileSync(join(resultsDir, 'realtime-fanout.json'), `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(join(resultsDir, 'realtime-fanout.md'), markdown(report));
@@ -268,7 +305,17 @@ function markdown(report) {
     '|---|---|---|---|---|---|---|---|',
     ...rows,
     '',
-    `Replay of ${report.replay.events.toLocaleString('en')} missed events to one reconnecting WebSocket client: p50 ${round(report.replay.ms.p50, 1)} ms, max ${round(report.replay.ms.max, 1)} ms (${report.replay.runsMs.join(', ')}).`,
+    `${replayLine(report.replay)}.`,
+    '',
+    `${burstLine(report.burst)}.`,
     '',
   ].join('\n');
+}
+
+function replayLine(r) {
+  return `Replay of ${r.events.toLocaleString('en')} missed events to one reconnecting WebSocket client: p50 ${round(r.ms.p50, 1)} ms, max ${round(r.ms.max, 1)} ms (${r.runsMs.join(', ')})`;
+}
+
+function burstLine(b) {
+  return `Server CPU per delivered message to ${b.subscribers.toLocaleString('en')} WebSocket subscribers: ${b.cpuUsPerDelivery.single} µs one event at a time, ${b.cpuUsPerDelivery.burst} µs in bursts of ${b.burstEvents} published together`;
 }
