@@ -238,6 +238,31 @@ export async function replay(cleanup, runs = 5) {
 }
 
 /**
+ * Server RSS per additional idle WebSocket connection, from 1,000 to 5,000 of them: the marginal
+ * cost, without the one-off growth (JIT code, heap reservation) the first thousand pay.
+ */
+async function marginalRss(target, cleanup) {
+  const server = await startServer(target, cleanup);
+  const window = { active: false, first: 0, latencies: [] };
+  const closers = [];
+  try {
+    closers.push((await connectAll(target, 'websocket', server.port, 1_000, window)).close);
+    await sleep(300);
+    const at1000 = (await server.request('rss')).rss;
+    closers.push((await connectAll(target, 'websocket', server.port, 4_000, window)).close);
+    await sleep(300);
+    const at5000 = (await server.request('rss')).rss;
+    return { target, bytesPerConnection: Math.round((at5000 - at1000) / 4_000) };
+  } finally {
+    for (const close of closers) close();
+    await server.stop();
+  }
+}
+
+const WS_TARGETS = ['tributary', 'ws', 'socketio'];
+const marginalLine = (rows) => `Server RSS per additional idle WebSocket connection (1,000 → 5,000): ${rows.map((r) => `${r.target} ${(r.bytesPerConnection / 1024).toFixed(1)} KB`).join(', ')}`;
+
+/**
  * Server CPU per delivered message when the publisher bursts: BURST_EVENTS published together
  * (one in-process loop) to BURST_SUBSCRIBERS WebSocket subscribers, against one event at a time.
  */
@@ -270,7 +295,7 @@ async function bursts(cleanup) {
 }
 
 export async function run({ cleanup, resultsDir }) {
-  // BENCH_RT_ONLY=replay|burst: only that measurement, printed (BENCH_RT_REPLAY_RUNS replays); results files untouched.
+  // BENCH_RT_ONLY=replay|burst|rss: only that measurement, printed (BENCH_RT_REPLAY_RUNS replays); results files untouched.
   if (process.env.BENCH_RT_ONLY === 'replay') {
     const r = await replay(cleanup, Number(process.env.BENCH_RT_REPLAY_RUNS) || 5);
     console.log(replayLine(r));
@@ -278,6 +303,12 @@ export async function run({ cleanup, resultsDir }) {
   }
   if (process.env.BENCH_RT_ONLY === 'burst') {
     console.log(burstLine(await bursts(cleanup)));
+    return;
+  }
+  if (process.env.BENCH_RT_ONLY === 'rss') {
+    const rows = [];
+    for (const target of WS_TARGETS) rows.push(await marginalRss(target, cleanup));
+    console.log(marginalLine(rows));
     return;
   }
   const results = [];
@@ -289,7 +320,9 @@ export async function run({ cleanup, resultsDir }) {
   }
   const replayed = await replay(cleanup);
   const burst = await bursts(cleanup);
-  const report = { environment: { date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, cores: cpus().length }, stepMs: STEP_MS, payloadBytes: BYTES, results, replay: replayed, burst };
+  const rssMarginal = [];
+  for (const target of WS_TARGETS) rssMarginal.push(await marginalRss(target, cleanup));
+  const report = { environment: { date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, cores: cpus().length }, stepMs: STEP_MS, payloadBytes: BYTES, results, replay: replayed, burst, rssMarginal };
   mkdirSync(resultsDir, { recursive: true });
   writeFileSync(join(resultsDir, 'realtime-fanout.json'), `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(join(resultsDir, 'realtime-fanout.md'), markdown(report));
@@ -308,6 +341,8 @@ function markdown(report) {
     `${replayLine(report.replay)}.`,
     '',
     `${burstLine(report.burst)}.`,
+    '',
+    `${marginalLine(report.rssMarginal)}.`,
     '',
   ].join('\n');
 }
