@@ -87,7 +87,7 @@ const commands = {
       }
       await sleep(Math.max(1, Math.min(10, 1000 / rate / 2)));
     }
-    return { first, count: sent };
+    return { first, count: sent, endedAt: now() };
   },
   async fill({ count, bytes }) {
     for (let i = 0; i < count; i++) await publishOne(next++, bytes);
