@@ -1,3 +1,4 @@
+import http from 'node:http';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { metrics, publish, RawWs, startRealtimeServer } from './support/realtime.js';
@@ -58,5 +59,45 @@ describe('bursts of live events', () => {
     expect((await plain.next((m) => m.type === 'pub' && m.data.i === 400)).seq).toBe(401);
     plain.close();
     deflating.close();
+  });
+
+  it('leave in a few writes per SSE subscriber when published together, in order', async () => {
+    server = await startRealtimeServer();
+    const url = new URL('/v1/subscribe?channels=public:burst', server.url);
+    const datas: string[] = [];
+    let opened!: () => void;
+    const open = new Promise<void>((r) => { opened = r; });
+    let buf = '';
+    const req = http.get(url, { headers: { Accept: 'text/event-stream' }, agent: false }, (res) => {
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        buf += chunk;
+        let i;
+        while ((i = buf.indexOf('\n\n')) !== -1) {
+          const frame = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          if (frame.includes('event: recovery')) opened();
+          else if (frame.includes('data: ')) datas.push(frame.slice(frame.indexOf('data: ') + 6));
+        }
+      });
+    });
+    await open;
+    const events = Array.from({ length: 400 }, (_, i) => ({ channel: 'public:burst', data: { i, pad: i % 4 === 0 ? 'z'.repeat(2_000) : '' } }));
+    const writes = countSocketWrites();
+    try {
+      expect((await publish(server.url, { events })).status).toBe(200);
+      await expect.poll(() => datas.length, { timeout: 5_000 }).toBe(400);
+    } finally {
+      writes.restore();
+    }
+    expect(datas.map((d) => JSON.parse(d).data.i)).toEqual(events.map((e) => e.data.i));
+    // One write for the first event, then the rest of the burst in writes of up to 64 KiB (not 400).
+    const port = req.socket!.localPort!;
+    expect(writes.byPeerPort.get(port)).toBeGreaterThan(0);
+    expect(writes.byPeerPort.get(port)).toBeLessThan(20);
+    // A lone event after the burst still goes out at once.
+    await publish(server.url, { channel: 'public:burst', data: { i: 400 } });
+    await expect.poll(() => datas.length, { timeout: 5_000 }).toBe(401);
+    req.destroy();
   });
 });

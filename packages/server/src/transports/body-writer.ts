@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { nextDrain } from './drain.js';
+import { beforeWrite, endBurst, type BurstState } from './tick-coalescer.js';
 
 /**
  * The body of a long-lived HTTP response (SSE), each piece written to the socket as one
@@ -8,13 +9,17 @@ import { nextDrain } from './drain.js';
  * four-part writev per piece, which a stream pays once per token or event. The first piece
  * goes through `res.write` (with the headers), and so does every piece while Node does not
  * frame chunks (HTTP/1.0) or the socket still serves an earlier response (see `ownSocket`).
+ * With `coalesce`, a burst's pieces (more than one in a tick) leave in one write when the tick
+ * ends, as on WebSocket connections (tick-coalescer.ts).
  */
-export class BodyWriter {
+export class BodyWriter implements BurstState {
   private socket: Socket | null = null;
   /** Open `cork()`s of the response itself (before direct writes began). */
   private resCorks = 0;
+  lastWriteTick = -1;
+  holding = false;
 
-  constructor(readonly res: ServerResponse, status: number, headers: Readonly<Record<string, string>>) {
+  constructor(readonly res: ServerResponse, status: number, headers: Readonly<Record<string, string>>, private readonly coalesce = false) {
     res.writeHead(status, headers);
     res.socket?.setNoDelay(true);
   }
@@ -28,11 +33,18 @@ export class BodyWriter {
   write(text: string): boolean {
     if (text.length === 0 || this.closed) return true; // a zero-size chunk would end the body
     const { socket } = this;
-    if (socket) return socket.write(`${Buffer.byteLength(text).toString(16)}\r\n${text}\r\n`);
+    if (socket) {
+      if (this.coalesce) beforeWrite(this, socket);
+      return socket.write(`${Buffer.byteLength(text).toString(16)}\r\n${text}\r\n`);
+    }
     const ok = this.res.write(text);
     // A corked response buffers its chunks itself: direct writes would overtake them.
     if (this.resCorks === 0) this.socket = ownSocket(this.res);
     return ok;
+  }
+
+  releaseTick(): void {
+    if (this.socket) endBurst(this, this.socket);
   }
 
   /** Bytes written and not yet taken by the network (the response's count includes its socket's). */

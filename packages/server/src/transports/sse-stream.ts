@@ -17,7 +17,7 @@ export class SseResponse {
   private ended = false;
 
   constructor(readonly res: ServerResponse, opts: SseOptions) {
-    this.body = new BodyWriter(res, 200, { ...SSE_HEADERS, ...opts.headers });
+    this.body = new BodyWriter(res, 200, { ...SSE_HEADERS, ...opts.headers }, true); // bursts coalesced per tick
     this.body.write(encodeSseRetry(opts.retryMs));
     this.heartbeat = setInterval(() => this.write(encodeSseComment('heartbeat')), opts.heartbeatMs);
     this.heartbeat.unref();

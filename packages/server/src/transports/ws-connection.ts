@@ -6,7 +6,7 @@ import type { RealtimeMetrics } from '../realtime/metrics.js';
 import { nextDrain } from './drain.js';
 import { LineBatch } from './ws-batch.js';
 import { PreparedMessage } from './ws-frames.js';
-import { HOLD_FLUSH_BYTES, ticks, type HeldWrites } from './tick-coalescer.js';
+import { beforeWrite, endBurst, type BurstState } from './tick-coalescer.js';
 
 /** Close codes every realtime WebSocket uses (docs/realtime.md). */
 export const CLOSE = {
@@ -64,7 +64,7 @@ function onClose(this: WebSocket): void {
  * Idle connections are what a server holds most of, so each keeps few objects: shared
  * listeners and options, its protocol as one object, no request or URL.
  */
-export class WsConnection implements HeldWrites {
+export class WsConnection implements BurstState {
   readonly subscriptions = new Map<string, Subscription>();
   lastSeen = Date.now();
   closedWith: number | undefined;
@@ -73,9 +73,9 @@ export class WsConnection implements HeldWrites {
   private handshakeTimer: NodeJS.Timeout | undefined;
   private corks = 0;
   private batch: LineBatch | undefined;
-  /** Tick of the last prepared write, and whether this tick's further writes are held (see `ticks`). */
-  private lastWriteTick = -1;
-  private holding = false;
+  /** Tick of the last prepared write, and whether this tick's further writes are held (tick-coalescer.ts). */
+  lastWriteTick = -1;
+  holding = false;
 
   /** `windowBits`: the deflate window the client negotiated, null without permessage-deflate. */
   constructor(readonly ws: ConnectionSocket, private readonly socket: Duplex, private readonly windowBits: number | null, private readonly opts: ConnectionOptions) {
@@ -161,31 +161,13 @@ export class WsConnection implements HeldWrites {
   sendPrepared(message: PreparedMessage): void {
     if (!this.open) return;
     const { bytes, compressed } = message.frame(this.windowBits, this.opts.compressionThresholdBytes);
-    this.coalesce();
+    beforeWrite(this, this.socket);
     this.socket.write(bytes);
     if (compressed) this.opts.metrics.compressedMessages++;
   }
 
-  /** A second write in the same tick corks the socket until the tick ends: a burst leaves in one writev. */
-  private coalesce(): void {
-    const tick = ticks.now();
-    if (tick !== this.lastWriteTick) {
-      this.lastWriteTick = tick;
-      return;
-    }
-    if (!this.holding) {
-      this.holding = true;
-      this.socket.cork();
-      ticks.hold(this);
-    } else if (this.socket.writableLength >= HOLD_FLUSH_BYTES) {
-      this.socket.uncork(); // a long burst leaves in bounded writes
-      this.socket.cork();
-    }
-  }
-
   releaseTick(): void {
-    this.holding = false;
-    this.socket.uncork();
+    endBurst(this, this.socket);
   }
 
   /** One frame for this connection only (a batch): deflated like any message when negotiated and large enough. */
