@@ -189,13 +189,13 @@ const marginalLine = (rows) => `Server RSS per additional idle WebSocket connect
 
 /**
  * Server CPU per delivered message when the publisher bursts: BURST_EVENTS published together
- * (one in-process loop) to BURST_SUBSCRIBERS WebSocket subscribers, against one event at a time.
+ * (one in-process loop) to BURST_SUBSCRIBERS WebSocket or SSE subscribers, against one event at a time.
  */
 const BURST_SUBSCRIBERS = 1_000;
 const BURST_EVENTS = 100;
-async function bursts(cleanup) {
+async function bursts(cleanup, transport) {
   const server = await startServer('tributary', cleanup);
-  const clients = await subscribe(server, 'tributary', 'websocket', BURST_SUBSCRIBERS, cleanup);
+  const clients = await subscribe(server, 'tributary', transport, BURST_SUBSCRIBERS, cleanup);
   let total = 0;
   const all = async (count) => {
     await server.request('fill', { count, bytes: BYTES });
@@ -211,7 +211,7 @@ async function bursts(cleanup) {
   try {
     const single = await cpuPerDelivery(1, 100);
     const burst = await cpuPerDelivery(BURST_EVENTS, 10);
-    return { subscribers: BURST_SUBSCRIBERS, burstEvents: BURST_EVENTS, cpuUsPerDelivery: { single, burst } };
+    return { transport, subscribers: BURST_SUBSCRIBERS, burstEvents: BURST_EVENTS, cpuUsPerDelivery: { single, burst } };
   } finally {
     await clients.close();
     await server.stop();
@@ -226,7 +226,7 @@ export async function run({ cleanup, resultsDir }) {
     return;
   }
   if (process.env.BENCH_RT_ONLY === 'burst') {
-    console.log(burstLine(await bursts(cleanup)));
+    for (const transport of ['websocket', 'sse']) console.log(burstLine(await bursts(cleanup, transport)));
     return;
   }
   if (process.env.BENCH_RT_ONLY === 'rss') {
@@ -250,7 +250,7 @@ export async function run({ cleanup, resultsDir }) {
     }
   }
   const replayed = await replay(cleanup);
-  const burst = await bursts(cleanup);
+  const burst = [await bursts(cleanup, 'websocket'), await bursts(cleanup, 'sse')];
   const rssMarginal = [];
   for (const target of WS_TARGETS) rssMarginal.push(await marginalRss(target, cleanup));
   const report = { environment: { date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, cores: cpus().length, clientProcesses: CLIENT_PROCS }, stepMs: STEP_MS, payloadBytes: BYTES, results, replay: replayed, burst, rssMarginal };
@@ -260,18 +260,18 @@ export async function run({ cleanup, resultsDir }) {
   console.log(markdown(report));
 }
 
-function markdown(report) {
-  const rows = report.results.map((r) => `| ${r.transport} ×${r.subscribers} | ${r.target} | ${r.best ? r.best.rate : '< 10'} | ${r.best ? r.best.deliveredPerSec.toLocaleString('en') : '—'} | ${r.at10.p50Ms} / ${r.at10.p99Ms} | ${r.best ? `${r.best.p50Ms} / ${r.best.p99Ms}` : '—'} | ${(r.rssPerConnectionBytes / 1024).toFixed(1)} | ${r.at10.cpuUsPerDelivery} / ${r.best ? r.best.cpuUsPerDelivery : '—'} |`);
+export function markdown(report) {
+  const rows = report.results.map((r) => `| ${r.transport} ×${r.subscribers} | ${r.target} | ${r.best ? r.best.rate : '< 10'} | ${r.best ? r.best.deliveredPerSec.toLocaleString('en') : '—'} | ${r.at10.p50Ms} / ${r.at10.p99Ms} | ${r.best ? `${r.best.p50Ms} / ${r.best.p99Ms}` : '—'} | ${(r.rssPerConnectionBytes / 1024).toFixed(1)} (${(r.rssPerConnectionColdBytes / 1024).toFixed(1)}) | ${r.at10.cpuUsPerDelivery} / ${r.best ? r.best.cpuUsPerDelivery : '—'} |`);
   return [
     `Realtime fan-out (${report.environment.date}, Node ${report.environment.node}, ${report.environment.cores} cores; subscribers in ${report.environment.clientProcesses} client processes; ${report.payloadBytes}-byte payloads, ${report.stepMs / 1000} s per rate step)`,
     '',
-    '| scenario | server | highest zero-loss rate (msgs/s) | delivered msgs/s | p50 / p99 ms at 10 msgs/s | p50 / p99 ms at that rate | server RSS KB / connection | server CPU µs / delivered msg (10 msgs/s / that rate) |',
+    '| scenario | server | highest zero-loss rate (msgs/s) | delivered msgs/s | p50 / p99 ms at 10 msgs/s | p50 / p99 ms at that rate | server RSS KB / idle connection, steady (cold) | server CPU µs / delivered msg (10 msgs/s / that rate) |',
     '|---|---|---|---|---|---|---|---|',
     ...rows,
     '',
     `${replayLine(report.replay)}.`,
     '',
-    `${burstLine(report.burst)}.`,
+    ...report.burst.map((b) => `${burstLine(b)}.`),
     '',
     `${marginalLine(report.rssMarginal)}.`,
     '',
@@ -283,5 +283,5 @@ function replayLine(r) {
 }
 
 function burstLine(b) {
-  return `Server CPU per delivered message to ${b.subscribers.toLocaleString('en')} WebSocket subscribers: ${b.cpuUsPerDelivery.single} µs one event at a time, ${b.cpuUsPerDelivery.burst} µs in bursts of ${b.burstEvents} published together`;
+  return `Server CPU per delivered message to ${b.subscribers.toLocaleString('en')} ${b.transport === 'sse' ? 'SSE' : 'WebSocket'} subscribers: ${b.cpuUsPerDelivery.single} µs one event at a time, ${b.cpuUsPerDelivery.burst} µs in bursts of ${b.burstEvents} published together`;
 }
