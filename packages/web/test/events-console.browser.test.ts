@@ -28,6 +28,16 @@ async function publishFromPage(page: Page, fields: { key?: string; channel: stri
   await form.getByRole('button', { name: 'Publish' }).click();
 }
 
+/** Publishes and returns the position of this publish: the previous answer stays on screen until the new one replaces it. */
+async function publishedPosition(page: Page, fields: Parameters<typeof publishFromPage>[1]): Promise<string> {
+  const result = page.getByTestId('publish-result');
+  const shown = async () => ((await result.count()) ? result.textContent() : null);
+  const previous = await shown();
+  await publishFromPage(page, fields);
+  await expect.poll(shown).not.toBe(previous);
+  return (await result.textContent())!.match(/at (\S+)$/)![1]!;
+}
+
 async function metrics(server: TestServer) {
   return (await (await fetch(`${server.url}/v2/realtime/metrics`)).json()) as { connectionsByTransport: Record<string, number> };
 }
@@ -70,9 +80,7 @@ describe.runIf(chromiumAvailable())('the events console in Chromium', () => {
     await publishFromPage(page, { channel: 'public:demo', type: 'greeting', data: '{"n": oops}' });
     await expect.poll(() => page.getByTestId('publish-error').getAttribute('data-code')).toBe('invalid_json');
 
-    await publishFromPage(page, { key: KEY, channel: 'public:demo', type: 'greeting', data: '{"hello":"river","n":1}' });
-    const published = (await page.getByTestId('publish-result').textContent())!;
-    const position = published.match(/at (\S+)$/)![1]!;
+    const position = await publishedPosition(page, { key: KEY, channel: 'public:demo', type: 'greeting', data: '{"hello":"river","n":1}' });
     expect(position).toMatch(positionPattern);
     const event = page.locator(`.event[data-channel="public:demo"][data-position="${position}"]`);
     await event.waitFor();
@@ -118,8 +126,7 @@ describe.runIf(chromiumAvailable())('the events console in Chromium', () => {
     expect(m.connectionsByTransport.sse).toBe(1);
     expect(m.connectionsByTransport.websocket).toBe(0);
 
-    await publishFromPage(page, { key: KEY, channel: 'public:demo', type: 'fallback', data: '{"via":"sse"}' });
-    const position = (await page.getByTestId('publish-result').textContent())!.match(/at (\S+)$/)![1]!;
+    const position = await publishedPosition(page, { key: KEY, channel: 'public:demo', type: 'fallback', data: '{"via":"sse"}' });
     const event = page.locator(`.event[data-position="${position}"]`);
     await event.waitFor();
     expect(await event.getByTestId('event-type').textContent()).toBe('fallback');
@@ -129,8 +136,7 @@ describe.runIf(chromiumAvailable())('the events console in Chromium', () => {
     // One SSE request carries every channel: a refused one is reported for itself, the rest go on.
     await subscribe(page, 'org:acme:finance');
     await expect.poll(() => page.getByTestId('channel-error').textContent()).toMatch(/^org:acme:finance: channel_forbidden/);
-    await publishFromPage(page, { channel: 'public:demo', type: 'still', data: '{"n":2}' });
-    const next = (await page.getByTestId('publish-result').textContent())!.match(/at (\S+)$/)![1]!;
+    const next = await publishedPosition(page, { channel: 'public:demo', type: 'still', data: '{"n":2}' });
     await page.locator(`.event[data-position="${next}"]`).waitFor();
     expect(await transportOf(page)).toBe('sse');
     await screenshot(page, 'events-console-sse');
@@ -154,8 +160,7 @@ describe.runIf(chromiumAvailable())('the events console in Chromium', () => {
     await expect.poll(() => channelRow(page, 'public:demo').getAttribute('data-status')).toBe('not_recovered');
     await expect.poll(() => stateOf(page)).toBe('connected');
 
-    await publishFromPage(page, { channel: 'public:demo', type: 'after', data: '{"n":2}' });
-    const position = (await page.getByTestId('publish-result').textContent())!.match(/at (\S+)$/)![1]!;
+    const position = await publishedPosition(page, { channel: 'public:demo', type: 'after', data: '{"n":2}' });
     await page.locator(`.event[data-position="${position}"]`).waitFor();
     expect(await page.locator('.event').count()).toBe(2);
     await screenshot(page, 'events-console-recovered-false');
