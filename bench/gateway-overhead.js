@@ -5,6 +5,9 @@
  * minimal pass-through proxy as the reference for what any Node proxy hop costs.
  * Measures time to first token, inter-chunk gaps, per-chunk latency, server CPU per stream,
  * and time from a client abort to the upstream seeing its socket closed.
+ * Env: BENCH_GATEWAY_SEQUENTIAL (×1 streams, 20), BENCH_GATEWAY_ROUNDS (×100 rounds, 3),
+ * BENCH_NO_PORTKEY=1 (skip Portkey, for quicker trial runs), BENCH_CPU_PROF=<dir> (CPU profiles
+ * of the Tributary and pass-through processes).
  */
 import { fork } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
