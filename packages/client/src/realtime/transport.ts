@@ -32,6 +32,61 @@ export interface Transport {
   close(): void;
 }
 
+/** A channel's recovery answer as every transport receives it (`subscribed` frame, SSE `recovery` event, poll answer). */
+export function recoveryOf(wire: { recovered: boolean; top: Position; replayed: number; reason: string }): Recovery {
+  return wire.recovered ? { recovered: true, top: wire.top, replayed: wire.replayed } : { recovered: false, reason: wire.reason, top: wire.top };
+}
+
+/**
+ * The life of an HTTP transport (SSE, long-poll): one abortable request at a time, a loop
+ * whose error ends it, and one `closed` report however it ends.
+ */
+export class HttpTransportRun {
+  opened = false;
+  done = false;
+  private controller = new AbortController();
+
+  constructor(private readonly ctx: TransportContext) {}
+
+  /** The signal of the current request. */
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** Cuts the current request short; `renew()` gives the next one its own signal. */
+  abortRequest(): void {
+    this.controller.abort();
+  }
+
+  renew(): void {
+    this.controller = new AbortController();
+  }
+
+  open(silenceMs: number): void {
+    this.opened = true;
+    this.ctx.events.open(silenceMs);
+  }
+
+  finish(info: { code?: number; reason: string }): void {
+    if (this.done) return;
+    this.done = true;
+    this.controller.abort();
+    this.ctx.events.closed({ opened: this.opened, ...info });
+  }
+
+  /** Runs the transport's loop; an error ends the transport with its message. */
+  run(loop: () => Promise<void>): void {
+    void loop().catch((err: unknown) => this.finish({ reason: (err as Error)?.message ?? String(err) }));
+  }
+
+  /** A non-200 answer: a refused channel is reported on its own (the client reconnects without it); anything else ends the transport. */
+  async refused(res: Response): Promise<void> {
+    const body = await res.text().catch(() => '');
+    if (reportRefusedChannel(this.ctx, body)) return this.finish({ reason: 'channels changed' });
+    this.finish({ code: res.status, reason: body.slice(0, 200) || `HTTP ${res.status}` });
+  }
+}
+
 /** The cursor of the SSE id and long-poll (server: realtime/positions.ts). */
 export function formatCursor(positions: (Position | null)[]): string {
   return positions.map((p) => (p && p.epoch ? `${p.epoch}:${p.seq}` : '*')).join(',');

@@ -1,4 +1,4 @@
-import type { Transport, TransportContext } from './transport.js';
+import { recoveryOf, type Transport, type TransportContext } from './transport.js';
 
 /** The native WebSocket protocol: one connection, many channels, each with its own position. */
 export function webSocketTransport(ctx: TransportContext): Transport {
@@ -47,7 +47,7 @@ export function webSocketTransport(ctx: TransportContext): Transport {
         sync();
         break;
       case 'subscribed':
-        ctx.events.recovery(msg.channel, msg.recovered ? { recovered: true, top: msg.top, replayed: msg.replayed } : { recovered: false, reason: msg.reason, top: msg.top });
+        ctx.events.recovery(msg.channel, recoveryOf(msg));
         break;
       case 'pub':
         ctx.events.event({ channel: msg.channel, epoch: msg.epoch, seq: msg.seq, event: msg.event, data: msg.data, time: msg.time });
