@@ -2,9 +2,9 @@ import { copyFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from '../../server/test/support/server.js';
-import { chromiumAvailable, openBrowser, screenshot, type BrowserSession } from './support/browser.js';
+import { browserRigPerTest, chromiumAvailable, screenshot } from './support/browser.js';
 
 const DOCS_SCREENSHOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../../docs/events-console.png');
 const KEY = 'console-test-publish-key-0123456789';
@@ -43,21 +43,11 @@ async function metrics(server: TestServer) {
 }
 
 describe.runIf(chromiumAvailable())('the events console in Chromium', () => {
-  let server: TestServer | undefined;
-  let browser: BrowserSession | undefined;
-  afterEach(async () => {
-    await browser?.close();
-    await server?.close();
-    browser = undefined;
-    server = undefined;
-  });
+  const rig = browserRigPerTest();
 
   async function openConsole(...args: Parameters<typeof startServer>): Promise<Page> {
-    server = await startServer(...args);
-    browser = await openBrowser();
-    const page = browser.page;
+    const page = await rig.open('', ...args);
     // The compare workspace stays the default page; the console is one tab away.
-    await page.goto(server.url);
     await page.getByTestId('selected-count').waitFor();
     await page.getByRole('link', { name: 'Events' }).click();
     await page.locator('#subscribe-channel').waitFor();
@@ -72,7 +62,7 @@ describe.runIf(chromiumAvailable())('the events console in Chromium', () => {
     await expect.poll(() => channelRow(page, 'public:demo').getAttribute('data-status')).toBe('recovered');
     await expect.poll(() => stateOf(page)).toBe('connected');
     expect(await transportOf(page)).toBe('websocket');
-    expect((await metrics(server!)).connectionsByTransport.websocket).toBe(1);
+    expect((await metrics(rig.server!)).connectionsByTransport.websocket).toBe(1);
 
     // A wrong key is refused with its code, and nothing reaches the channel.
     await publishFromPage(page, { key: 'not-the-key-at-all-0000', channel: 'public:demo', type: 'greeting', data: '{"n":0}' });
@@ -89,7 +79,7 @@ describe.runIf(chromiumAvailable())('the events console in Chromium', () => {
     expect(await page.locator('.event').count()).toBe(1); // the refused publishes delivered nothing
 
     // An event published by another client arrives too, newest first, with the next position.
-    const res = await fetch(`${server!.url}/v1/publish`, {
+    const res = await fetch(`${rig.server!.url}/v1/publish`, {
       method: 'POST',
       headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' },
       body: JSON.stringify({ channel: 'public:demo', type: 'tick', data: { n: 2 } }),
@@ -110,7 +100,7 @@ describe.runIf(chromiumAvailable())('the events console in Chromium', () => {
     await expect.poll(() => page.getByTestId('channel-error').textContent()).toMatch(/^org:acme:finance: channel_forbidden/);
     await page.getByRole('button', { name: 'Unsubscribe public:demo' }).click();
     await expect.poll(() => channelRow(page, 'public:demo').count()).toBe(0);
-    await fetch(`${server!.url}/v1/publish`, { method: 'POST', headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ channel: 'public:demo', data: { n: 3 } }) });
+    await fetch(`${rig.server!.url}/v1/publish`, { method: 'POST', headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ channel: 'public:demo', data: { n: 3 } }) });
     await subscribe(page, 'public:after');
     await expect.poll(() => channelRow(page, 'public:after').getAttribute('data-status')).toBe('recovered');
     expect(await page.locator('.event').count()).toBe(2);
@@ -122,7 +112,7 @@ describe.runIf(chromiumAvailable())('the events console in Chromium', () => {
     await expect.poll(() => channelRow(page, 'public:demo').getAttribute('data-status')).toBe('recovered');
     await expect.poll(() => stateOf(page)).toBe('connected');
     expect(await transportOf(page)).toBe('sse');
-    const m = await metrics(server!);
+    const m = await metrics(rig.server!);
     expect(m.connectionsByTransport.sse).toBe(1);
     expect(m.connectionsByTransport.websocket).toBe(0);
 
@@ -151,9 +141,9 @@ describe.runIf(chromiumAvailable())('the events console in Chromium', () => {
     expect(await page.getByTestId('recovery-notice').count()).toBe(0);
 
     // Same port, new process state: the memory log starts a new epoch, so the resume cannot be filled.
-    const port = Number(new URL(server!.url).port);
-    await server!.close();
-    server = await startServer({ realtime: { publishKey: KEY }, server: { port } });
+    const port = Number(new URL(rig.server!.url).port);
+    await rig.server!.close();
+    rig.server = await startServer({ realtime: { publishKey: KEY }, server: { port } });
     const notice = page.getByTestId('recovery-notice');
     await notice.waitFor({ timeout: 30_000 });
     expect(await notice.textContent()).toMatch(/^public:demo: recovered:false \(epoch_changed\)/);
@@ -167,10 +157,7 @@ describe.runIf(chromiumAvailable())('the events console in Chromium', () => {
   });
 
   it('a server without a publish key answers publish_disabled, shown with its code', async () => {
-    server = await startServer();
-    browser = await openBrowser();
-    const page = browser.page;
-    await page.goto(`${server.url}/#/events`);
+    const page = await rig.open('/#/events');
     await publishFromPage(page, { key: KEY, channel: 'public:demo', type: 'message', data: '{}' });
     expect(await page.getByTestId('publish-error').getAttribute('data-code')).toBe('publish_disabled');
   });

@@ -2,11 +2,11 @@ import { copyFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DemoProvider, demoFailureMode } from '../../server/src/llm/demo-provider.js';
 import { RecordingProvider } from '../../server/test/support/recording-provider.js';
 import { startServer, type TestServer } from '../../server/test/support/server.js';
-import { chromiumAvailable, openBrowser, screenshot, type BrowserSession } from './support/browser.js';
+import { browserRigPerTest, chromiumAvailable, screenshot } from './support/browser.js';
 import { ScriptedProvider } from './support/scripted-provider.js';
 
 const THREE = ['demo/fast', 'demo/balanced', 'demo/slow'];
@@ -60,21 +60,12 @@ const comparisonIdOf = (page: Page) =>
   page.evaluate(() => JSON.parse(localStorage.getItem('tributary.session') ?? '{}').turns?.at(-1)?.comparisonId as string | undefined);
 
 describe.runIf(chromiumAvailable())('the compare workspace in Chromium', () => {
-  let server: TestServer | undefined;
-  let browser: BrowserSession | undefined;
-  afterEach(async () => {
-    await browser?.close();
-    await server?.close();
-    browser = undefined;
-    server = undefined;
-  });
+  const rig = browserRigPerTest();
 
   async function setUp(...args: Parameters<typeof startServer>): Promise<Page> {
-    server = await startServer(...args);
-    browser = await openBrowser();
-    await browser.page.goto(server.url);
-    await browser.page.getByTestId('selected-count').waitFor();
-    return browser.page;
+    const page = await rig.open('', ...args);
+    await page.getByTestId('selected-count').waitFor();
+    return page;
   }
 
   it('streams three demo models at once: text in two cards before any is done, all finish with stats', async () => {
@@ -99,7 +90,7 @@ describe.runIf(chromiumAvailable())('the compare workspace in Chromium', () => {
     expect(await page.evaluate(() => (window as unknown as { overlap: boolean }).overlap)).toBe(true);
 
     const id = (await comparisonIdOf(page))!;
-    const texts = await serverTexts(server!, id);
+    const texts = await serverTexts(rig.server!, id);
     for (const m of THREE) {
       const stats = page.locator(card(m)).getByTestId('stats');
       expect(await stats.locator('[data-stat=ttft]').textContent()).toMatch(/^\d+\.\d+ s$/);
@@ -124,13 +115,13 @@ describe.runIf(chromiumAvailable())('the compare workspace in Chromium', () => {
     });
     const id = (await comparisonIdOf(page))!;
     expect(await statusOf(page, 'demo/slow')).toBe('streaming');
-    expect((await (await fetch(`${server!.url}/v1/comparisons/${id}`)).json()).status).toBe('running');
+    expect((await (await fetch(`${rig.server!.url}/v1/comparisons/${id}`)).json()).status).toBe('running');
     await page.reload();
     await waitStatus(page, THREE, ['ok']);
     // The page resumed from a position, it did not replay from the start.
     expect(resumed.length).toBeGreaterThan(0);
     expect(resumed[0]).toMatch(new RegExp(`^comparison:${id}:[^:]+:\\d+$`));
-    const texts = await serverTexts(server!, id);
+    const texts = await serverTexts(rig.server!, id);
     for (const m of THREE) expect(await rawText(page, m)).toBe(texts[m]);
   });
 
@@ -157,7 +148,7 @@ describe.runIf(chromiumAvailable())('the compare workspace in Chromium', () => {
     await waitStatus(page, THREE, ['cancelled']);
     for (const m of THREE) expect(await page.locator(card(m)).locator('[data-outcome=cancelled]').count()).toBe(1);
     const id = (await comparisonIdOf(page))!;
-    await expect.poll(async () => (await (await fetch(`${server!.url}/v1/comparisons/${id}`)).json()).status).toBe('cancelled');
+    await expect.poll(async () => (await (await fetch(`${rig.server!.url}/v1/comparisons/${id}`)).json()).status).toBe('cancelled');
     await screenshot(page, 'cancelled');
   });
 
@@ -168,7 +159,7 @@ describe.runIf(chromiumAvailable())('the compare workspace in Chromium', () => {
     await selectModels(page, models);
     await send(page, 'What is a delta?', 'brief');
     await waitStatus(page, models, ['ok']);
-    const first = await serverTexts(server!, (await comparisonIdOf(page))!);
+    const first = await serverTexts(rig.server!, (await comparisonIdOf(page))!);
     await send(page, 'And how does one form?', 'brief');
     await expect.poll(() => page.locator(card('demo/fast')).locator('.turn').count()).toBe(2);
     await waitStatus(page, models, ['ok']);
@@ -235,7 +226,7 @@ describe.runIf(chromiumAvailable())('the compare workspace in Chromium', () => {
     await waitStatus(page, models, ['ok']);
     const id = (await comparisonIdOf(page))!;
     expect(id).toMatch(/^cmp_/);
-    const texts = await serverTexts(server!, id);
+    const texts = await serverTexts(rig.server!, id);
     for (const m of models) expect(await rawText(page, m)).toBe(texts[m]);
     expect(streams).toEqual([]);
   });
@@ -326,7 +317,7 @@ describe.runIf(chromiumAvailable())('the compare workspace in Chromium', () => {
     // Export JSON holds every model's text as the server has it.
     const [file] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export JSON' }).click()]);
     const exported = JSON.parse(await streamText(await file.createReadStream()));
-    const texts = await serverTexts(server!, exported.turns[0].comparisonId);
+    const texts = await serverTexts(rig.server!, exported.turns[0].comparisonId);
     expect(exported.turns[0].runs['demo/fast'].text).toBe(texts['demo/fast']);
     const [md] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export Markdown' }).click()]);
     expect(await streamText(await md.createReadStream())).toContain('### Demo · Slow (`demo/slow`)');
@@ -350,7 +341,7 @@ describe.runIf(chromiumAvailable())('the compare workspace in Chromium', () => {
     await expect.poll(() => page.getByTestId('notice').textContent().catch(() => '')).toMatch(/Streaming is unavailable/);
     await waitStatus(page, models, ['ok']);
     expect(blocked).toBeGreaterThan(1);
-    const texts = await serverTexts(server!, (await comparisonIdOf(page))!);
+    const texts = await serverTexts(rig.server!, (await comparisonIdOf(page))!);
     for (const m of models) expect(await rawText(page, m)).toBe(texts[m]);
   });
 
@@ -368,9 +359,9 @@ describe.runIf(chromiumAvailable())('the compare workspace in Chromium', () => {
     await expect.poll(() => items.count()).toBe(2);
     await page.locator(`.history-item[data-comparison="${firstId}"] .history-open`).click();
     await expect.poll(() => page.locator(card('demo/fast')).locator('.turn-prompt').count()).toBe(0);
-    expect(await rawText(page, 'demo/fast')).toBe((await serverTexts(server!, firstId))['demo/fast']);
+    expect(await rawText(page, 'demo/fast')).toBe((await serverTexts(rig.server!, firstId))['demo/fast']);
     await page.locator(`.history-item[data-comparison="${firstId}"]`).getByRole('button', { name: /Delete/ }).click();
     await expect.poll(() => items.count()).toBe(1);
-    expect((await fetch(`${server!.url}/v1/comparisons/${firstId}`)).status).toBe(404);
+    expect((await fetch(`${rig.server!.url}/v1/comparisons/${firstId}`)).status).toBe(404);
   });
 });

@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterEach } from 'vitest';
+import { startServer, type TestServer } from '../../../server/test/support/server.js';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const ARTIFACTS = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../../../test-results/web');
@@ -52,6 +54,35 @@ export async function openBrowser(): Promise<BrowserSession> {
       if (errors.length > 0) throw new Error(`page errors: ${errors.join('; ')}`);
     },
   };
+}
+
+/** What a browser test holds: the server under test and the Chromium looking at it. */
+export interface BrowserRig {
+  server: TestServer | undefined;
+  browser: BrowserSession | undefined;
+  /** Starts a server (`args` as for `startServer`), opens a fresh Chromium and loads `path` of the server. */
+  open(path: string, ...args: Parameters<typeof startServer>): Promise<Page>;
+}
+
+/** One rig per test of the calling suite: what a test opened is closed after it, the browser first. */
+export function browserRigPerTest(): BrowserRig {
+  const rig: BrowserRig = {
+    server: undefined,
+    browser: undefined,
+    async open(path, ...args) {
+      rig.server = await startServer(...args);
+      rig.browser = await openBrowser();
+      await rig.browser.page.goto(`${rig.server.url}${path}`);
+      return rig.browser.page;
+    },
+  };
+  afterEach(async () => {
+    await rig.browser?.close();
+    await rig.server?.close();
+    rig.browser = undefined;
+    rig.server = undefined;
+  });
+  return rig;
 }
 
 export async function screenshot(page: Page, name: string): Promise<string> {
