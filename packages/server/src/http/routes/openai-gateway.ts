@@ -37,7 +37,7 @@ export function openaiGatewayRoutes(app: FastifyInstance, ctx: AppContext): void
           reply.hijack();
           out = new BodyWriter(reply.raw, 200, SSE_HEADERS);
         }
-        return out.closed || out.write(`data: ${json}\n\n`);
+        return out.write(`data: ${json}\n\n`); // true once the client is gone: the abort ends the run
       },
       drained: () => out!.drained(), // a slow client pauses the upstream
     };
