@@ -1,0 +1,83 @@
+// The "may import" table of docs/architecture.md, as rules: `npm run lint` (part of `npm test`)
+// fails when code imports across a line the table does not draw. Change both together.
+const SRC = '^packages/server/src/';
+
+/** A folder may import only itself, `values` (any import) and `types` (type-only imports). */
+function mayImport(folder, { values = [], types = [] }) {
+  const from = { path: `${SRC}${folder}/` };
+  const own = `${SRC}${folder}/`;
+  const alt = (list) => `${SRC}(${list.join('|')})`;
+  const rules = [{
+    name: `${folder.replace('/', '-')}-may-import`,
+    comment: `${folder}/ may import: ${[...values, ...types.map((t) => `${t} (types)`)].join(', ') || 'nothing of the app'}`,
+    severity: 'error',
+    from,
+    to: { path: SRC, pathNot: [own, ...(values.length + types.length ? [alt([...values, ...types])] : [])] },
+  }];
+  if (types.length) {
+    rules.push({
+      name: `${folder.replace('/', '-')}-types-only`,
+      comment: `${folder}/ may import ${types.join(', ')} for types only`,
+      severity: 'error',
+      from,
+      to: { path: alt(types), dependencyTypesNot: ['type-only'] },
+    });
+  }
+  return rules;
+}
+
+module.exports = {
+  forbidden: [
+    { name: 'no-circular', severity: 'error', from: { path: '^packages/' }, to: { circular: true } },
+    ...mayImport('streams', {}),
+    ...mayImport('config', {}),
+    ...mayImport('store', { types: ['config/'] }),
+    ...mayImport('ops', { types: ['config/'] }),
+    ...mayImport('llm', { values: ['errors\\.ts'], types: ['config/'] }),
+    // llm/upstream/ is inside llm/: the llm rule above covers it; this one keeps it below the dialects.
+    ...mayImport('llm/upstream', { values: ['llm/provider\\.ts', 'errors\\.ts'], types: ['config/'] }),
+    ...mayImport('gateway', { values: ['llm/', 'errors\\.ts'], types: ['config/'] }),
+    ...mayImport('compare', { values: ['streams/', 'llm/', 'errors\\.ts'], types: ['store/types\\.ts', 'config/'] }),
+    ...mayImport('realtime', { values: ['streams/', 'errors\\.ts'], types: ['config/'] }),
+    ...mayImport('transports', { values: ['streams/', 'realtime/', 'ops/', 'errors\\.ts'], types: ['compare/', 'config/'] }),
+    {
+      name: 'errors-imports-nothing',
+      severity: 'error',
+      from: { path: `${SRC}errors\\.ts$` },
+      to: { path: SRC },
+    },
+    {
+      name: 'only-http-knows-fastify',
+      comment: 'Nothing below http/ (and app.ts) imports Fastify.',
+      severity: 'error',
+      from: { path: SRC, pathNot: [`${SRC}http/`, `${SRC}app\\.ts$`] },
+      to: { path: '(^|/)node_modules/(fastify|@fastify/)' },
+    },
+    {
+      name: 'cli-imports-app-and-config',
+      severity: 'error',
+      from: { path: `${SRC}cli\\.ts$` },
+      to: { path: SRC, pathNot: [`${SRC}(app|cli)\\.ts$`, `${SRC}config/`] },
+    },
+    {
+      name: 'client-is-standalone',
+      comment: 'The SDK runs in browsers and Node: it never imports the server or the web app.',
+      severity: 'error',
+      from: { path: '^packages/client/' },
+      to: { path: '^packages/(server|web)/' },
+    },
+    {
+      name: 'web-uses-the-client-only',
+      severity: 'error',
+      from: { path: '^packages/web/src/' },
+      to: { path: '^packages/server/' },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    exclude: { path: '(^|/)dist/' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.base.json' },
+    enhancedResolveOptions: { extensions: ['.ts', '.tsx', '.js', '.mjs'] },
+  },
+};
