@@ -18,6 +18,8 @@ export interface CompareRequest {
   conversationId?: string | undefined;
   /** Or bring the history along (seed format); assistant turns may name their model. */
   history?: { role: 'user' | 'assistant'; content: string; modelId: string | null }[] | undefined;
+  /** The seed clients' `browser_fingerprint`: identity's key for anonymous limits. */
+  fingerprint?: string | undefined;
 }
 
 export interface ComparisonHandle {

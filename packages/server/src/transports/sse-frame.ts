@@ -28,8 +28,30 @@ export function encodeSseFrame(frame: SseFrame): string {
   return `${out}\n`;
 }
 
+/**
+ * A frame that only carries a position, for streams whose readers keep only frames that are
+ * a lone `data:` line (the seed routes): sent right after its event's data frame. It has a
+ * name no client listens to and an empty `data` line, so EventSource implementations that
+ * take ids only from dispatched events (the `eventsource` package) still record it.
+ */
+export function encodeSsePosition(id: string, event = 'position'): string {
+  assertSingleLine('id', id);
+  assertSingleLine('event', event);
+  return `event: ${event}\nid: ${id}\ndata\n\n`;
+}
+
 export function encodeSseRetry(ms: number): string {
-  return `retry: ${Math.max(0, Math.floor(ms))}\n\n`;
+  return `${retryLine(ms)}\n`;
+}
+
+function retryLine(ms: number): string {
+  return `retry: ${Math.max(0, Math.floor(ms))}\n`;
+}
+
+/** Adds a `retry:` field to the last frame of `chunk` (which ends with a blank line). */
+export function withSseRetry(chunk: string, ms: number): string {
+  if (!chunk.endsWith('\n\n')) throw new TypeError('SSE chunk must end with a complete frame');
+  return `${chunk.slice(0, -1)}${retryLine(ms)}\n`;
 }
 
 /** A comment line: keeps proxies and load balancers from timing the stream out. */
