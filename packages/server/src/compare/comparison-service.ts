@@ -85,6 +85,8 @@ export class ComparisonService {
       history = stored;
     }
 
+    // Resolved before anything starts: an ambiguous id refuses the request (an unknown one fails its model only).
+    const providers = models.map((model) => catalogue.resolve(model)?.provider);
     const id = newId('cmp');
     const conversationId = request.conversationId ?? newId('cnv');
     const topic = comparisonTopic(id);
@@ -107,7 +109,7 @@ export class ComparisonService {
 
     const started = performance.now();
     const runs = models.map((model, i) =>
-      runModel(states[i]!, catalogue.resolve(model)?.provider, {
+      runModel(states[i]!, providers[i], {
         messages: contexts[i]!.messages, maxOutputTokens: tier.maxOutputTokens, tier: request.tier, signal: abort.signal,
       }, publish),
     );
