@@ -17,6 +17,7 @@ export const ENV_KEYS: Record<string, { path: string; type: 'string' | 'number' 
   TRIBUTARY_CORS_CREDENTIALS: { path: 'server.cors.credentials', type: 'boolean' },
   TRIBUTARY_PUBLISH_KEY: { path: 'realtime.publishKey', type: 'string' },
   TRIBUTARY_TOKEN_SECRET: { path: 'realtime.tokenSecret', type: 'string' },
+  TRIBUTARY_GENERATE_SECRETS: { path: 'realtime.generateSecrets', type: 'boolean' },
   TRIBUTARY_ANONYMOUS_PUBLIC: { path: 'realtime.anonymousPublic', type: 'boolean' },
   TRIBUTARY_WS_PING_MS: { path: 'realtime.pingIntervalMs', type: 'number' },
   TRIBUTARY_SEED_PING_MS: { path: 'realtime.seedPingIntervalMs', type: 'number' },

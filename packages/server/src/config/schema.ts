@@ -124,6 +124,8 @@ export const configSchema = z.strictObject({
     publishKey: z.string().min(16).optional(),
     /** HS256 secret of connection tokens (JWT); unset means anonymous connections only. */
     tokenSecret: z.string().min(16).optional(),
+    /** `tributary serve` generates the secrets left unset into `<dataDir>/realtime-secrets.json` (0600). */
+    generateSecrets: z.boolean().default(true),
     /** Anonymous connections may subscribe to the `public:` namespace. */
     anonymousPublic: z.boolean().default(true),
     /** Native WebSocket: app-level ping interval; a client silent for two intervals is dropped. */
