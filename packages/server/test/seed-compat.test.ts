@@ -1,6 +1,7 @@
 import { EventSource } from 'eventsource';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CompareRequest } from '../src/compare/comparison-service.js';
+import { readLikeCompareAi } from './support/compareai-reader.js';
 import { cuttingProxy } from './support/cutting-proxy.js';
 import { startServer, type TestServer } from './support/server.js';
 
@@ -13,35 +14,12 @@ const ALIASES = { 'anthropic/claude-3.5-sonnet-20241022': 'demo/balanced', 'open
 
 interface AppStream { status: number; events: any[]; parseErrors: string[]; skipped: string[] }
 
-/**
- * CompareAI's app: fetch, decode, split the buffer on blank lines, keep messages that start
- * with `data: `, strip that prefix and JSON-parse the rest of the message.
- */
+/** CompareAI's app: fetch, then its stream reader. */
 async function readLikeCompareAiApp(url: string, body: unknown, init: RequestInit = {}): Promise<AppStream> {
   const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body), ...init });
   const out: AppStream = { status: res.status, events: [], parseErrors: [], skipped: [] };
   if (!res.ok) return out;
-  const reader = res.body!.getReader();
-  const decoder = new TextDecoder();
-  let buffer = '';
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    buffer += decoder.decode(value, { stream: true });
-    const messages = buffer.split('\n\n');
-    buffer = messages.pop() ?? '';
-    for (const message of messages) {
-      if (!message.trim() || !message.startsWith('data: ')) {
-        out.skipped.push(message);
-        continue;
-      }
-      try {
-        out.events.push(JSON.parse(message.replace(/^data: /, '')));
-      } catch {
-        out.parseErrors.push(message);
-      }
-    }
-  }
+  await readLikeCompareAi(res.body!, { event: (e) => out.events.push(e), parseError: (m) => out.parseErrors.push(m), skipped: (m) => out.skipped.push(m) });
   return out;
 }
 

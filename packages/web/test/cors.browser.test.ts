@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { readLikeCompareAi } from '../../server/test/support/compareai-reader.js';
 import { startServer, type TestServer } from '../../server/test/support/server.js';
 import { chromiumAvailable, openBrowser, type BrowserSession } from './support/browser.js';
 
@@ -18,7 +19,7 @@ async function frontEnd(): Promise<{ origin: string; close(): Promise<void> }> {
   };
 }
 
-/** In the page: GET /models, then POST /compare-stream read the way CompareAI's app reads it, then an EventSource. */
+/** In the page: GET /models, then POST /compare-stream read with CompareAI's reader (injected), then an EventSource. */
 function callApi(page: Page, api: string) {
   return page.evaluate(async (api) => {
     const out: { models?: number; modelsError?: string; streamError?: string; comparisonId?: string | null; texts: Record<string, string>; complete?: boolean; eventSourceText?: string } = { texts: {} };
@@ -34,22 +35,12 @@ function callApi(page: Page, api: string) {
         body: JSON.stringify({ input_data: 'Hello from another origin', models: ['demo/fast', 'demo/balanced'], tier: 'standard', browser_fingerprint: 'fp' }),
       });
       out.comparisonId = res.headers.get('X-Comparison-Id');
-      const reader = res.body!.getReader();
-      const decoder = new TextDecoder();
-      let buffer = '';
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        buffer += decoder.decode(value, { stream: true });
-        const messages = buffer.split('\n\n');
-        buffer = messages.pop() ?? '';
-        for (const message of messages) {
-          if (!message.startsWith('data: ')) continue;
-          const event = JSON.parse(message.replace(/^data: /, ''));
+      await (window as any).readLikeCompareAi(res.body!, {
+        event(event: any) {
           if (event.type === 'chunk') out.texts[event.model] = (out.texts[event.model] ?? '') + event.content;
           if (event.type === 'complete') out.complete = true;
-        }
-      }
+        },
+      });
     } catch (err) {
       out.streamError = String(err);
     }
@@ -84,6 +75,7 @@ describe.skipIf(!chromiumAvailable())('a page on another origin calls the API (C
   async function open(cors: { origins: string[] } | undefined): Promise<Page> {
     server = await startServer({ demo: { speed: 10 }, ...(cors ? { server: { cors } } : {}) });
     browser = await openBrowser();
+    await browser.page.addInitScript({ content: `window.readLikeCompareAi = ${readLikeCompareAi.toString()};` });
     await browser.page.goto(site.origin);
     return browser.page;
   }
