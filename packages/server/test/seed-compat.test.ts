@@ -73,7 +73,7 @@ describe("CompareAI's clients against the seed routes", () => {
     expect(app.events.filter((e) => e.type === 'done').every((e) => e.error === false)).toBe(true);
     expect(app.events.at(-1)).toMatchObject({ type: 'complete', metadata: { models_requested: 3, models_successful: 3, models_failed: 0 } });
     // What it skipped is position frames and comments, never an event's data.
-    expect(app.skipped.every((m) => /^event: position\nid: \S+\ndata(\nretry: \d+)?$/.test(m) || m.startsWith(':'))).toBe(true);
+    expect(app.skipped.every((m) => /^event: position\nid: \S+\ndata: \{"type":"position"\}(\nretry: \d+)?$/.test(m) || m.startsWith(':'))).toBe(true);
     expect(seen.at(-1)).toMatchObject({ fingerprint: 'eyJ1c2VyQWdlbnQiOiJ0ZXN0In0=', models: COMPAREAI_MODELS });
 
     // The follow-up as the app sends it: history with model_id on assistant turns, its own numeric conversation id.
@@ -96,7 +96,9 @@ describe("CompareAI's clients against the seed routes", () => {
     expect(single.jsonErrors).toBe(0);
     expect(single.events.filter((e) => e.data.type === 'chunk').length).toBeGreaterThan(5);
     expect(single.events.some((e) => e.data.type === 'error')).toBe(false);
-    expect(single.events.at(-1)!.data).toMatchObject({ type: 'complete', metadata: { models_successful: 1, models_failed: 0 } });
+    // Every `data:` line is JSON of a type the scripts handle or pass over (position frames carry ids).
+    expect(new Set(single.events.map((e) => e.data.type))).toEqual(new Set(['comparison', 'position', 'start', 'chunk', 'done', 'complete']));
+    expect(single.events.find((e) => e.data.type === 'complete')!.data).toMatchObject({ metadata: { models_successful: 1, models_failed: 0 } });
 
     const run = await readLikeCompareAiScript(`${server.url}/compare-stream`, { input_data: 'Explain the concept of concurrent programming in one short paragraph.', models: COMPAREAI_MODELS, tier: 'standard', browser_fingerprint: 'test-concurrent-script' });
     expect(run.jsonErrors).toBe(0);
@@ -187,7 +189,7 @@ describe('the eventsource package resumes a seed stream by Last-Event-ID', () =>
     // Cut the first connection inside the data frame that follows the 8th position frame.
     const proxy = await cuttingProxy(server.url, () => undefined, (n, response) => {
       if (n !== 0) return undefined;
-      const ends = [...response.matchAll(/\nid: [^\n]+\ndata\n(?:retry: \d+\n)?\n/g)];
+      const ends = [...response.matchAll(/\nid: [^\n]+\ndata: \{"type":"position"\}\n(?:retry: \d+\n)?\n/g)];
       return ends.length >= 8 ? ends[7]!.index! + ends[7]![0].length + 20 : undefined;
     });
     try {

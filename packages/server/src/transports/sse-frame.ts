@@ -29,15 +29,16 @@ export function encodeSseFrame(frame: SseFrame): string {
 }
 
 /**
- * A frame that only carries a position, for streams whose readers keep only frames that are
- * a lone `data:` line (the seed routes): sent right after its event's data frame. It has a
- * name no client listens to and an empty `data` line, so EventSource implementations that
- * take ids only from dispatched events (the `eventsource` package) still record it.
+ * A frame that carries a position, for streams whose readers keep only frames that are a lone
+ * `data:` line (the seed routes): sent right after its event's data frame. Its name keeps it
+ * from `onmessage`; its data is a JSON object of a type no client handles, so readers that take
+ * every frame's data as JSON skip it, and EventSource implementations that record ids only from
+ * dispatched events (the `eventsource` package) still record it.
  */
-export function encodeSsePosition(id: string, event = 'position'): string {
-  assertSingleLine('id', id);
-  assertSingleLine('event', event);
-  return `event: ${event}\nid: ${id}\ndata\n\n`;
+export const SSE_POSITION_DATA = '{"type":"position"}';
+
+export function encodeSsePosition(id: string): string {
+  return encodeSseFrame({ event: 'position', id, data: SSE_POSITION_DATA });
 }
 
 export function encodeSseRetry(ms: number): string {

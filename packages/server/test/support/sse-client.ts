@@ -77,7 +77,7 @@ export function sseRequest(
 
 function foldPosition(messages: TimedMessage[], position: SseMessage): boolean {
   const event = messages.at(-1);
-  if (!event || position.data !== '') return false;
+  if (!event) return false;
   event.id = position.id;
   return true;
 }
