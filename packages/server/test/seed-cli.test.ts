@@ -124,3 +124,25 @@ describe('seed 003 on a fresh install: tributary token, generated secrets, tribu
     }
   });
 });
+
+describe('where the realtime secrets come from', () => {
+  it('config and env win over the data directory; generation can be turned off', async () => {
+    const { ensureSecrets } = await import('../src/config/secrets.js');
+    const { loadConfig } = await import('../src/config/load.js');
+    const dir = mkdtempSync(join(tmpdir(), 'tributary-secrets-'));
+    try {
+      const off = ensureSecrets(loadConfig({ env: { TRIBUTARY_DATA_DIR: dir, TRIBUTARY_GENERATE_SECRETS: 'false' } }));
+      expect(off.source).toEqual({ tokenSecret: 'none', publishKey: 'none' });
+      expect(off.config.realtime.publishKey).toBeUndefined();
+      const first = ensureSecrets(loadConfig({ env: { TRIBUTARY_DATA_DIR: dir, TRIBUTARY_TOKEN_SECRET: 'from-env-0123456789abcdef' } }));
+      expect(first.source).toEqual({ tokenSecret: 'config', publishKey: 'generated' });
+      expect(first.config.realtime.tokenSecret).toBe('from-env-0123456789abcdef');
+      const again = ensureSecrets(loadConfig({ env: { TRIBUTARY_DATA_DIR: dir } }));
+      expect(again.source).toEqual({ tokenSecret: 'generated', publishKey: 'file' });
+      expect(again.config.realtime.publishKey).toBe(first.config.realtime.publishKey);
+      expect(ensureSecrets(loadConfig({ env: { TRIBUTARY_DATA_DIR: dir } })).source).toEqual({ tokenSecret: 'file', publishKey: 'file' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
