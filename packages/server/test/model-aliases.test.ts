@@ -88,3 +88,17 @@ describe('which providers take bare ids', () => {
     expect(bareIdProviders(loadConfig({ env: { OPENAI_API_KEY: 'k' } }))).toEqual([]);
   });
 });
+
+describe('the catalogue checks its aliases', () => {
+  it('warns at each refresh about an alias that names no model, and resolves the others', async () => {
+    const { ModelCatalogue } = await import('../src/llm/catalogue.js');
+    const { DemoProvider } = await import('../src/llm/demo-provider.js');
+    const warnings: string[] = [];
+    const catalogue = new ModelCatalogue([new DemoProvider({ speed: 1 })], (w) => warnings.push(w), { aliases: { quick: 'demo/fast', gone: 'demo/retired' } });
+    await catalogue.refresh();
+    expect(warnings).toEqual(['models.aliases: gone → demo/retired names no model in the catalogue']);
+    expect(catalogue.resolve('quick')?.info.id).toBe('demo/fast');
+    expect(catalogue.resolve('gone')).toBeUndefined();
+    await catalogue.close();
+  });
+});

@@ -76,6 +76,14 @@ describe("CompareAI's clients against the seed routes", () => {
     expect(app.skipped.every((m) => /^event: position\nid: \S+\ndata: \{"type":"position"\}(\nretry: \d+)?$/.test(m) || m.startsWith(':'))).toBe(true);
     expect(seen.at(-1)).toMatchObject({ fingerprint: 'eyJ1c2VyQWdlbnQiOiJ0ZXN0In0=', models: COMPAREAI_MODELS });
 
+    // Re-sent with Last-Event-ID (a resume), the app's parser still reads every frame: the recovery answer too.
+    const sixth = app.skipped.filter((m) => m.startsWith('event: position'))[5]!.match(/^id: (.+)$/m)![1]!;
+    expect(sixth).toMatch(new RegExp(`^comparison:${comparisonId}:`));
+    const resumed = await readLikeCompareAiApp(`${server.url}/compare-stream`, body, { headers: { 'Content-Type': 'application/json', 'Last-Event-ID': sixth } });
+    expect(resumed.parseErrors).toEqual([]);
+    expect(resumed.events[0]).toMatchObject({ type: 'recovery', recovered: true });
+    expect(resumed.events.at(-1)).toMatchObject({ type: 'complete' });
+
     // The follow-up as the app sends it: history with model_id on assistant turns, its own numeric conversation id.
     const model = COMPAREAI_MODELS[1]!;
     const followUp = await readLikeCompareAiApp(`${server.url}/api/compare-stream`, {

@@ -37,6 +37,8 @@ describe('SSE framing', () => {
     expect(parser.retry).toBe(250);
     expect(withSseRetry(encodeSseComment('heartbeat'), 5)).toBe(': heartbeat\nretry: 5\n\n');
     expect(() => withSseRetry('data: x\n', 5)).toThrow(TypeError);
+    // A lone data frame (a resumed seed stream's recovery answer) keeps its one line: the hint goes before it.
+    expect(withSseRetry('data: {"type":"recovery"}\n\n', 5)).toBe('retry: 5\n\ndata: {"type":"recovery"}\n\n');
     expect(() => encodeSsePosition('a\nb')).toThrow(TypeError);
   });
 

@@ -39,6 +39,13 @@ export class ModelCatalogue {
       for (const [id, entry] of this.models) if (entry.provider === provider) next.set(id, entry);
     });
     this.models = next;
+    for (const [alias, target] of Object.entries(this.options.aliases ?? {})) {
+      try {
+        if (!this.resolve(alias)) this.warn(`models.aliases: ${alias} → ${target} names no model in the catalogue`);
+      } catch (err) {
+        this.warn(`models.aliases: ${alias} → ${(err as Error).message}`);
+      }
+    }
   }
 
   /** Refreshes every `intervalMs` in the background until `close`. */

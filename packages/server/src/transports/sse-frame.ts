@@ -49,9 +49,16 @@ function retryLine(ms: number): string {
   return `retry: ${Math.max(0, Math.floor(ms))}\n`;
 }
 
-/** Adds a `retry:` field to the last frame of `chunk` (which ends with a blank line). */
+/**
+ * Adds a `retry:` field to the last frame of `chunk` (which ends with a blank line), unless
+ * that frame is a lone `data:` line: readers that JSON-parse such a frame whole would fail,
+ * so the hint then goes in a frame of its own before it.
+ */
 export function withSseRetry(chunk: string, ms: number): string {
   if (!chunk.endsWith('\n\n')) throw new TypeError('SSE chunk must end with a complete frame');
+  const before = chunk.lastIndexOf('\n\n', chunk.length - 3);
+  const lastFrame = before === -1 ? chunk : chunk.slice(before + 2);
+  if (lastFrame.startsWith('data:') && lastFrame.indexOf('\n') === lastFrame.length - 2) return encodeSseRetry(ms) + chunk;
   return `${chunk.slice(0, -1)}${retryLine(ms)}\n`;
 }
 
