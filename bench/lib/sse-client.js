@@ -6,6 +6,7 @@ export function keepAliveAgent() {
 }
 
 const CHUNK_HEAD = '{"model":"';
+const POSITION_DATA = '{"type":"position"}';
 const CHUNK_TYPE = '","type":"chunk"';
 
 /**
@@ -85,9 +86,16 @@ export function streamComparison({ port, path = '/compare-stream', agent, body, 
     req.on('response', (res) => {
       const result = { status: res.statusCode, prompt: body.input_data, events: 0, firstType: null, lastType: null, missingIds: 0, modelErrors: 0, received: {} };
       let t = 0;
+      // Seed streams send each event's id in a position frame right after it.
+      let unplaced = false;
       const parser = new SseParser((id, data) => {
+        if (data === POSITION_DATA) {
+          if (id) unplaced = false;
+          return;
+        }
+        if (unplaced) result.missingIds++;
         result.events++;
-        if (!id) result.missingIds++;
+        unplaced = !id;
         const model = chunkModel(data);
         if (model !== null) {
           (result.received[model] ??= []).push(t);
@@ -108,6 +116,7 @@ export function streamComparison({ port, path = '/compare-stream', agent, body, 
       });
       res.on('end', () => {
         clearTimeout(timer);
+        if (unplaced) result.missingIds++;
         resolve(result);
       });
       res.on('error', (err) => {

@@ -2,6 +2,7 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { ComparisonService } from './compare/comparison-service.js';
 import type { Config } from './config/schema.js';
 import type { AppContext } from './http/context.js';
+import { installCors } from './http/cors.js';
 import { installErrorHandling, type NotFoundFallback } from './http/error-handler.js';
 import { clientConfigRoutes } from './http/routes/client-config.js';
 import { serveWebApp } from './http/web-app.js';
@@ -12,7 +13,7 @@ import { openaiGatewayRoutes } from './http/routes/openai-gateway.js';
 import { ChatCompletions } from './gateway/chat-completions.js';
 import { seedRoutes } from './http/routes/seed.js';
 import { ModelCatalogue } from './llm/catalogue.js';
-import { buildProviders } from './llm/build-providers.js';
+import { bareIdProviders, buildProviders } from './llm/build-providers.js';
 import type { Provider } from './llm/provider.js';
 import { Flags } from './ops/flags.js';
 import { createRealtime } from './realtime/realtime.js';
@@ -53,7 +54,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   });
   const warn = (message: string) => fastify.log.warn(message);
   const providers = opts.providers ?? buildProviders(config, warn);
-  const catalogue = new ModelCatalogue(providers, warn);
+  const catalogue = new ModelCatalogue(providers, warn, { aliases: config.models.aliases, bareIdProviders: bareIdProviders(config) });
   await catalogue.refresh();
   catalogue.refreshEvery(config.catalogue.refreshSeconds * 1000);
   const { history } = config.streams;
@@ -74,6 +75,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
 
   const notFoundFallback: { current?: NotFoundFallback } = {};
   installErrorHandling(fastify, notFoundFallback);
+  await installCors(fastify, config.server.cors);
   metaRoutes(fastify, ctx);
   comparisonRoutes(fastify, ctx);
   seedRoutes(fastify, ctx);

@@ -1,40 +1,52 @@
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config/load.js';
-import type { ConfigInput } from './config/schema.js';
+import type { Config, ConfigInput } from './config/schema.js';
+import { ensureSecrets, type Secrets } from './config/secrets.js';
+import { issueToken } from './realtime/auth.js';
 
-const USAGE = `Usage: tributary serve [--port N] [--host H] [--data-dir DIR] [--config FILE]
+const USAGE = `Usage:
+  tributary serve [--port N] [--host H] [--data-dir DIR] [--config FILE]
+      Starts the server. Flags override env (PORT, HOST, TRIBUTARY_DATA_DIR,
+      TRIBUTARY_CONFIG), which override the config file. See docs/configuration.md.
+  tributary token --sub SUBJECT [--org ORG] [--channels a,b] [--ttl 1h] [--data-dir DIR] [--config FILE]
+      Prints a connection token (JWT HS256) signed with the server's token secret.
+  tributary key show [--data-dir DIR] [--config FILE]
+      Prints the publish key (POST /v1/publish: Authorization: Bearer <key>).`;
 
-Starts the Tributary server. Flags override env (PORT, HOST, TRIBUTARY_DATA_DIR,
-TRIBUTARY_CONFIG), which override the config file. See docs/configuration.md.`;
+/** Options every command takes: where the config and the data directory are. */
+const CONFIG_OPTIONS = {
+  'data-dir': { type: 'string' },
+  config: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
+type Command = (argv: string[]) => Promise<void>;
+
+/** One small function per command; `tributary <name> …` runs it. */
+const COMMANDS: Record<string, Command> = {
+  serve,
+  token,
+  'key show': keyShow,
+};
 
 async function serve(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      port: { type: 'string' },
-      host: { type: 'string' },
-      'data-dir': { type: 'string' },
-      config: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-  });
-  if (values.help) {
-    console.log(USAGE);
-    return;
-  }
+  const values = parse(argv, { port: { type: 'string' }, host: { type: 'string' } });
+  if (!values) return;
   const overrides: ConfigInput = {};
   if (values.port !== undefined) {
     const port = Number(values.port);
     overrides.server = { port: Number.isInteger(port) ? port : (values.port as unknown as number) };
   }
   if (values.host !== undefined) overrides.server = { ...overrides.server, host: values.host };
-  if (values['data-dir'] !== undefined) overrides.dataDir = values['data-dir'];
-  const config = loadConfig({ file: values.config, overrides });
+  const secrets = ensureSecrets(configFrom(values, overrides));
+  const { config } = secrets;
   const app = await buildApp(config);
   const url = await app.listen();
-  console.log(`Tributary listening on ${url} (data: ${config.database.url ? 'PostgreSQL' : `${config.dataDir}/tributary.db`})`);
+  console.log(`Tributary listening on ${url} (data: ${config.database.url ? 'PostgreSQL' : `${config.dataDir}/tributary.db`})${secretsNote(secrets)}`);
+  if (secrets.source.publishKey === 'generated') {
+    console.log(`Publish key (shown once; \`tributary key show\` prints it again): ${config.realtime.publishKey}`);
+  }
 
   let stopping = false;
   const stop = (signal: string) => {
@@ -53,17 +65,75 @@ async function serve(argv: string[]): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
+/** What the start line says of generated secrets (their values stay in the data directory). */
+function secretsNote({ source, file }: Secrets): string {
+  const generated = (['tokenSecret', 'publishKey'] as const).filter((n) => source[n] === 'generated');
+  if (generated.length === 0) return '';
+  const names = generated.map((n) => (n === 'tokenSecret' ? 'a connection-token secret' : 'a publish key')).join(' and ');
+  return `; generated ${names} into ${file} (\`tributary token\` issues tokens)`;
+}
+
+async function token(argv: string[]): Promise<void> {
+  const values = parse(argv, { sub: { type: 'string' }, org: { type: 'string' }, channels: { type: 'string' }, ttl: { type: 'string', default: '1h' } });
+  if (!values) return;
+  if (!values.sub) throw new ConfigError('tributary token: --sub SUBJECT is required');
+  const ttlSeconds = parseDuration(values.ttl);
+  // Before the first start there is no secret yet: make it now, where the server will read it.
+  const { config, source, file } = ensureSecrets(configFrom(values), { generate: ['tokenSecret'] });
+  if (source.tokenSecret === 'generated') console.error(`Generated a connection-token secret into ${file}.`);
+  const channels = values.channels?.split(',').map((c) => c.trim()).filter((c) => c !== '');
+  console.log(await issueToken(config.realtime.tokenSecret!, { sub: values.sub, org: values.org, channels }, ttlSeconds));
+}
+
+async function keyShow(argv: string[]): Promise<void> {
+  const values = parse(argv, {});
+  if (!values) return;
+  const { config } = ensureSecrets(configFrom(values), { generate: [] });
+  if (!config.realtime.publishKey) {
+    throw new ConfigError('No publish key yet: start the server once (it generates one) or set TRIBUTARY_PUBLISH_KEY.');
+  }
+  console.log(config.realtime.publishKey);
+}
+
+type Values = Record<string, string | undefined>;
+
+/** The command's flags (all strings), or undefined after printing the usage for --help. */
+function parse(argv: string[], options: NonNullable<ParseArgsConfig['options']>): Values | undefined {
+  const { values } = parseArgs({ args: argv, options: { ...CONFIG_OPTIONS, ...options }, strict: true, allowPositionals: false });
+  if (values.help) {
+    console.log(USAGE);
+    return undefined;
+  }
+  return values as Values;
+}
+
+function configFrom(values: Values, overrides: ConfigInput = {}): Config {
+  if (values['data-dir'] !== undefined) overrides.dataDir = values['data-dir'];
+  return loadConfig({ file: values.config, overrides });
+}
+
+/** `90s`, `15m`, `1h`, `7d`, or plain seconds. */
+export function parseDuration(text: string | undefined): number {
+  const match = /^(\d+)\s*(s|m|h|d)?$/.exec(text?.trim() ?? '');
+  const seconds = match ? Number(match[1]) * { s: 1, m: 60, h: 3_600, d: 86_400 }[(match[2] ?? 's') as 's' | 'm' | 'h' | 'd'] : 0;
+  if (seconds <= 0) throw new ConfigError(`--ttl ${JSON.stringify(text)}: give a positive duration such as 90s, 15m, 1h or 7d`);
+  return seconds;
+}
+
 export async function main(argv: string[]): Promise<void> {
-  const [command, ...rest] = argv;
+  const [first, second] = argv;
+  const name = first !== undefined && second !== undefined && COMMANDS[`${first} ${second}`] ? `${first} ${second}` : first;
+  const command = name === undefined ? undefined : COMMANDS[name];
   try {
-    if (command === 'serve') await serve(rest);
-    else if (command === undefined || command === '--help' || command === '-h' || command === 'help') console.log(USAGE);
+    if (command) await command(argv.slice(name!.split(' ').length));
+    else if (name === undefined || name === '--help' || name === '-h' || name === 'help') console.log(USAGE);
     else {
-      console.error(`Unknown command: ${command}\n\n${USAGE}`);
+      console.error(`Unknown command: ${argv.slice(0, 2).join(' ')}\n\n${USAGE}`);
       process.exitCode = 2;
     }
   } catch (err) {
-    if (err instanceof ConfigError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    const code = (err as { code?: string }).code;
+    if (err instanceof ConfigError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_'))) {
       console.error((err as Error).message);
       process.exit(2);
     }

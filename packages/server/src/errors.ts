@@ -13,6 +13,8 @@ export const ERROR_CATALOGUE = {
   too_many_models: { status: 400, message: 'Too many models in one request.' },
   input_too_long: { status: 400, message: 'The input is longer than the tier allows.' },
   invalid_last_event_id: { status: 400, message: 'Last-Event-ID is not a position this server issued.' },
+  // model ids (aliases, bare ids)
+  ambiguous_model: { status: 400, message: 'Several providers serve a model of that id; name it with its provider prefix.' },
   // resources
   not_found: { status: 404, message: 'No such route.' },
   comparison_not_found: { status: 404, message: 'No such comparison.' },

@@ -26,7 +26,10 @@ describe('POST /compare-stream: concurrent models (seed 001 verdict)', () => {
     expect(all.headers['x-comparison-id']).toMatch(/^cmp_/);
     expect(all.headers['content-encoding'] ?? 'identity').toBe('identity');
     expect(all.ended).toBe(true);
-    expect(all.raw.startsWith('retry: ')).toBe(true);
+    // Seed framing: a data frame that is one `data:` line, then its position frame; `retry:` on the first.
+    const [firstData, firstPosition] = all.raw.split('\n\n');
+    expect(firstData).toMatch(/^data: \{[^\n]*\}$/);
+    expect(firstPosition).toMatch(/^event: position\nid: comparison:cmp_[^\n]+\ndata: \{"type":"position"\}\nretry: \d+$/);
 
     const frames = all.messages;
     expect(frames[0]!.json).toMatchObject({ type: 'comparison', comparison_id: all.headers['x-comparison-id'] });

@@ -18,6 +18,8 @@ export interface CompareRequest {
   conversationId?: string | undefined;
   /** Or bring the history along (seed format); assistant turns may name their model. */
   history?: { role: 'user' | 'assistant'; content: string; modelId: string | null }[] | undefined;
+  /** The seed clients' `browser_fingerprint`: identity's key for anonymous limits. */
+  fingerprint?: string | undefined;
 }
 
 export interface ComparisonHandle {
@@ -83,6 +85,8 @@ export class ComparisonService {
       history = stored;
     }
 
+    // Resolved before anything starts: an ambiguous id refuses the request (an unknown one fails its model only).
+    const providers = models.map((model) => catalogue.resolve(model)?.provider);
     const id = newId('cmp');
     const conversationId = request.conversationId ?? newId('cnv');
     const topic = comparisonTopic(id);
@@ -105,7 +109,7 @@ export class ComparisonService {
 
     const started = performance.now();
     const runs = models.map((model, i) =>
-      runModel(states[i]!, catalogue.resolve(model)?.provider, {
+      runModel(states[i]!, providers[i], {
         messages: contexts[i]!.messages, maxOutputTokens: tier.maxOutputTokens, tier: request.tier, signal: abort.signal,
       }, publish),
     );

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { configSchema, type Config, type ConfigInput } from './schema.js';
 
 /** Environment variables and the config path each one sets. The one place env is read. */
-export const ENV_KEYS: Record<string, { path: string; type: 'string' | 'number' | 'boolean' }> = {
+export const ENV_KEYS: Record<string, { path: string; type: 'string' | 'number' | 'boolean' | 'list' }> = {
   HOST: { path: 'server.host', type: 'string' },
   PORT: { path: 'server.port', type: 'number' },
   TRIBUTARY_DATA_DIR: { path: 'dataDir', type: 'string' },
@@ -13,8 +13,11 @@ export const ENV_KEYS: Record<string, { path: string; type: 'string' | 'number' 
   ENABLE_SSE_STREAMING: { path: 'flags.sse_streaming', type: 'boolean' },
   TRIBUTARY_WEB_DIR: { path: 'web.dir', type: 'string' },
   LOG_LEVEL: { path: 'log.level', type: 'string' },
+  TRIBUTARY_CORS_ORIGINS: { path: 'server.cors.origins', type: 'list' },
+  TRIBUTARY_CORS_CREDENTIALS: { path: 'server.cors.credentials', type: 'boolean' },
   TRIBUTARY_PUBLISH_KEY: { path: 'realtime.publishKey', type: 'string' },
   TRIBUTARY_TOKEN_SECRET: { path: 'realtime.tokenSecret', type: 'string' },
+  TRIBUTARY_GENERATE_SECRETS: { path: 'realtime.generateSecrets', type: 'boolean' },
   TRIBUTARY_ANONYMOUS_PUBLIC: { path: 'realtime.anonymousPublic', type: 'boolean' },
   TRIBUTARY_WS_PING_MS: { path: 'realtime.pingIntervalMs', type: 'number' },
   TRIBUTARY_SEED_PING_MS: { path: 'realtime.seedPingIntervalMs', type: 'number' },
@@ -82,7 +85,8 @@ function from(path: string, sources: Map<string, string>): string {
   return source ? ` (from ${source})` : '';
 }
 
-function coerce(raw: string, type: 'string' | 'number' | 'boolean'): unknown {
+function coerce(raw: string, type: 'string' | 'number' | 'boolean' | 'list'): unknown {
+  if (type === 'list') return raw.split(',').map((v) => v.trim()).filter((v) => v !== '');
   if (type === 'number') return /^-?\d+(\.\d+)?$/.test(raw.trim()) ? Number(raw) : raw;
   if (type === 'boolean') {
     const v = raw.trim().toLowerCase();

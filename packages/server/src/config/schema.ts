@@ -47,6 +47,8 @@ const provider = z.strictObject({
   models: z.array(providerModel).default([]),
   /** Add the upstream's own listing (`GET /models`) to the configured models. */
   listModels: z.boolean().default(true),
+  /** Accept this provider's model ids without the `<provider>/` prefix (default: OpenRouter's, when it has a key). */
+  bareIds: z.boolean().optional(),
   maxTokensField: z.enum(['max_tokens', 'max_completion_tokens']).optional(),
   /** OpenAI dialect: send `stream_options.include_usage` (turn off for servers that reject it). */
   includeUsage: z.boolean().default(true),
@@ -71,6 +73,17 @@ export const configSchema = z.strictObject({
     bodyLimitBytes: z.number().int().positive().default(1_048_576),
     /** How long a clean shutdown waits for running generations before cancelling them. */
     shutdownGraceMs: z.number().int().min(0).default(5_000),
+    cors: z.strictObject({
+      /** Origins (`https://app.example.com`) whose pages may call the API; `*` for any. None: same-origin only. */
+      origins: z.array(z.union([z.literal('*'), z.string().regex(/^https?:\/\/[^/\s]+$/, 'must be an origin such as https://app.example.com (no path)')])).default([]),
+      /** Let those pages send cookies and Authorization (never with `*`). */
+      credentials: z.boolean().default(false),
+      /** How long a browser may cache a preflight answer. */
+      maxAgeSeconds: z.number().int().min(0).default(600),
+    }).prefault({}).refine((c) => !(c.credentials && c.origins.includes('*')), {
+      message: 'origins "*" cannot be combined with credentials: list the origins',
+      path: ['origins'],
+    }),
   }).prefault({}),
   dataDir: z.string().min(1).default('.data'),
   database: z.strictObject({
@@ -111,6 +124,8 @@ export const configSchema = z.strictObject({
     publishKey: z.string().min(16).optional(),
     /** HS256 secret of connection tokens (JWT); unset means anonymous connections only. */
     tokenSecret: z.string().min(16).optional(),
+    /** `tributary serve` generates the secrets left unset into `<dataDir>/realtime-secrets.json` (0600). */
+    generateSecrets: z.boolean().default(true),
     /** Anonymous connections may subscribe to the `public:` namespace. */
     anonymousPublic: z.boolean().default(true),
     /** Native WebSocket: app-level ping interval; a client silent for two intervals is dropped. */
@@ -145,6 +160,10 @@ export const configSchema = z.strictObject({
         if (!p.baseUrl) ctx.addIssue({ code: 'custom', path: [id, 'baseUrl'], message: 'required for a provider without a preset' });
       }
     }),
+  models: z.strictObject({
+    /** Another id for a model: `"anthropic/claude-3.5-sonnet": "openrouter/anthropic/claude-3.5-sonnet"`. */
+    aliases: z.record(z.string().min(1).max(200), z.string().min(1).max(200)).default({}),
+  }).prefault({}),
   catalogue: z.strictObject({
     /** How long upstream model listings are reused before they are fetched again. */
     refreshSeconds: z.number().int().positive().default(3_600),

@@ -38,7 +38,7 @@ export async function streamComparison(
       return;
     }
     reply.hijack();
-    const sse = new SseResponse(reply.raw, { ...deps.sse, headers: headersFor(id, snapshot.conversationId) });
+    const sse = new SseResponse(reply.raw, { ...deps.sse, inlineRetry: frames.inlineRetry, headers: headersFor(id, snapshot.conversationId) });
     if (recovery.recovered) {
       if (resuming) sse.write(frames.recovery({ recovered: true, top: recovery.top, replayed: recovery.events.length }));
       for (const event of recovery.events) sse.write(frames.event(event));
@@ -51,7 +51,7 @@ export async function streamComparison(
 
   reply.hijack();
   const conversationId = opts.conversationId ?? comparisons.liveSnapshot(id)?.conversationId ?? '';
-  const sse = new SseResponse(reply.raw, { ...deps.sse, headers: headersFor(id, conversationId) });
+  const sse = new SseResponse(reply.raw, { ...deps.sse, inlineRetry: frames.inlineRetry, headers: headersFor(id, conversationId) });
   let subscription: Subscription | undefined;
   let gone = false;
   reply.raw.on('close', () => {

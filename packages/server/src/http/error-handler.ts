@@ -15,20 +15,31 @@ export type NotFoundFallback = (request: FastifyRequest, reply: FastifyReply) =>
 
 /** Every error leaves as `{ code, message, ...details }` with the catalogue's status. */
 export function installErrorHandling(app: FastifyInstance, fallback: { current?: NotFoundFallback } = {}): void {
-  app.setErrorHandler((err: FastifyError | TributaryError, request, reply) => {
-    const error = toTributaryError(err, request.log);
-    if (reply.sent || reply.raw.headersSent) {
-      reply.raw.destroy();
-      return;
-    }
-    reply.code(error.status).send(error.toJSON());
-  });
+  app.setErrorHandler(errorHandler((error) => error.toJSON()));
 
   app.setNotFoundHandler((request, reply) => {
     if (fallback.current?.(request, reply)) return;
     reply.code(404).send({ code: 'not_found', message: `${ERROR_CATALOGUE.not_found.message} ${request.method} ${request.url}` });
   });
 }
+
+/** An error body's shape; the seed routes add FastAPI's `detail` (see `seedErrorBody`). */
+export type ErrorBody = (error: TributaryError) => Record<string, unknown>;
+
+/** A Fastify error handler answering with the catalogue's status and `body(error)`. */
+export function errorHandler(body: ErrorBody) {
+  return (err: FastifyError | TributaryError, request: FastifyRequest, reply: FastifyReply) => {
+    const error = toTributaryError(err, request.log);
+    if (reply.sent || reply.raw.headersSent) {
+      reply.raw.destroy();
+      return;
+    }
+    reply.code(error.status).send(body(error));
+  };
+}
+
+/** Clients of the replaced FastAPI systems show `detail`; ours read `code` and `message`. */
+export const seedErrorBody: ErrorBody = (error) => ({ ...error.toJSON(), detail: error.message });
 
 /** Maps any error (ours, Fastify's body parsing, a bug) onto the catalogue; bugs are logged. */
 export function toTributaryError(err: FastifyError | TributaryError, log: FastifyBaseLogger): TributaryError {

@@ -1,6 +1,10 @@
 import { z } from 'zod';
 
-/** Request bodies and queries. Strict: an unknown field is an error, not ignored. */
+/**
+ * Request bodies and queries. Native ones are strict: an unknown field is an error. Seed ones
+ * (`seed…`) are lenient: existing clients send fields of their own, which are ignored
+ * (`parseLenient` logs them).
+ */
 
 const tier = z.enum(['brief', 'standard', 'extended']);
 const modelId = z.string().min(1).max(200);
@@ -10,23 +14,30 @@ const content = z.string().max(1_000_000);
 const id = z.string().min(1).max(100);
 
 export const seedHistory = z
-  .array(z.strictObject({ role: z.enum(['user', 'assistant']), content, model_id: modelId.nullish() }))
+  .array(z.object({ role: z.enum(['user', 'assistant']), content, model_id: modelId.nullish() }))
   .max(1_000);
 
-export const seedCompareBody = z.strictObject({
+// CompareAI's app sends its own numeric conversation ids; ours are strings.
+const seedConversationId = z.union([id, z.number().int().transform(String)]).nullish();
+/** Identity uses it for anonymous limits; CompareAI's script sends null when it has none. */
+const fingerprint = z.string().max(65_536).nullish();
+
+export const seedCompareBody = z.object({
   input_data: content,
   models,
   tier: tier.default('standard'),
-  conversation_history: seedHistory.optional(),
-  conversation_id: id.optional(),
+  conversation_history: seedHistory.nullish(),
+  conversation_id: seedConversationId,
+  browser_fingerprint: fingerprint,
 });
 
-export const seedChatBody = z.strictObject({
+export const seedChatBody = z.object({
   query: content,
   model: modelId.optional(),
   tier: tier.default('standard'),
-  conversation_history: seedHistory.optional(),
-  conversation_id: id.optional(),
+  conversation_history: seedHistory.nullish(),
+  conversation_id: seedConversationId,
+  browser_fingerprint: fingerprint,
 });
 
 /** Where clients that cannot set the Last-Event-ID header send it (read by last-event-id.ts). */
@@ -36,11 +47,12 @@ export const RESUME_QUERY = {
   lastEventID: z.string().optional(),
 };
 
-export const seedChatQuery = z.strictObject({
+export const seedChatQuery = z.object({
   query: content,
   model: modelId.optional(),
   tier: tier.default('standard'),
-  conversation_id: id.optional(),
+  conversation_id: seedConversationId,
+  browser_fingerprint: fingerprint,
   ...RESUME_QUERY,
 });
 
@@ -65,7 +77,7 @@ export const deleteQuery = z.strictObject({
   purge: z.enum(['true', 'false']).transform((v) => v === 'true').optional(),
 });
 
-export function historyFromSeed(history: z.infer<typeof seedHistory> | undefined) {
+export function historyFromSeed(history: z.infer<typeof seedHistory> | null | undefined) {
   return history?.map((m) => ({ role: m.role, content: m.content, modelId: m.model_id ?? null }));
 }
 

@@ -40,3 +40,10 @@ function upstreamProvider(id: string, entry: ProviderConfig, listingTtlMs: numbe
     keepAliveMs: entry.keepAliveMs,
   }, dialect, warn);
 }
+
+/** Providers whose ids resolve without their prefix: `bareIds: true`, and OpenRouter's by default when it has a key. */
+export function bareIdProviders(config: Config): string[] {
+  return Object.entries(config.providers)
+    .filter(([id, p]) => p.bareIds ?? (id === 'openrouter' && p.apiKey !== undefined))
+    .map(([id]) => id);
+}

@@ -1,4 +1,13 @@
-import type { ModelInfo, Provider } from './provider.js';
+import { TributaryError } from '../errors.js';
+import type { GenerationRequest, ModelInfo, Provider } from './provider.js';
+
+/** How ids other than catalogue ids resolve (config `models.aliases`, `providers.<id>.bareIds`). */
+export interface ResolveOptions {
+  /** alias → catalogue id (or an id that resolves as bare). */
+  aliases?: Record<string, string>;
+  /** Providers whose own model ids are accepted without their `<provider>/` prefix. */
+  bareIdProviders?: string[];
+}
 
 /**
  * Every model the server can run, grouped by provider; resolves ids to their provider.
@@ -8,10 +17,13 @@ import type { ModelInfo, Provider } from './provider.js';
 export class ModelCatalogue {
   private models = new Map<string, { info: ModelInfo; provider: Provider }>();
   private timer: NodeJS.Timeout | undefined;
+  /** Per catalogue id: its provider with requests re-addressed to that id (for aliases and bare ids). */
+  private readonly addressed = new Map<string, Provider>();
 
   constructor(
     private readonly providers: Provider[],
     private readonly warn: (message: string) => void = () => undefined,
+    private readonly options: ResolveOptions = {},
   ) {}
 
   async refresh(): Promise<void> {
@@ -27,6 +39,13 @@ export class ModelCatalogue {
       for (const [id, entry] of this.models) if (entry.provider === provider) next.set(id, entry);
     });
     this.models = next;
+    for (const [alias, target] of Object.entries(this.options.aliases ?? {})) {
+      try {
+        if (!this.resolve(alias)) this.warn(`models.aliases: ${alias} → ${target} names no model in the catalogue`);
+      } catch (err) {
+        this.warn(`models.aliases: ${alias} → ${(err as Error).message}`);
+      }
+    }
   }
 
   /** Refreshes every `intervalMs` in the background until `close`. */
@@ -51,7 +70,38 @@ export class ModelCatalogue {
     return groups;
   }
 
+  /**
+   * The model an id names: a catalogue id, else an alias, else a bare id of a `bareIds`
+   * provider. The upstream always gets the catalogue id, whatever id the client used.
+   * Undefined when nothing claims the id; throws `ambiguous_model` when several providers do.
+   */
   resolve(id: string): { info: ModelInfo; provider: Provider } | undefined {
-    return this.models.get(id);
+    const exact = this.models.get(id);
+    if (exact) return exact;
+    const alias = this.options.aliases?.[id];
+    const target = alias !== undefined ? this.models.get(alias) ?? this.bare(alias) : this.bare(id);
+    return target && { info: target.info, provider: this.addressedTo(target.info.id, target.provider) };
+  }
+
+  private bare(id: string): { info: ModelInfo; provider: Provider } | undefined {
+    const candidates = (this.options.bareIdProviders ?? []).map((p) => this.models.get(`${p}/${id}`)).filter((m) => m !== undefined);
+    if (candidates.length > 1) {
+      const ids = candidates.map((c) => c.info.id);
+      throw new TributaryError('ambiguous_model', `The model id \`${id}\` is served by several providers: ${ids.join(', ')}. Use one of these ids (or a models.aliases entry).`, { model: id, candidates: ids });
+    }
+    return candidates[0];
+  }
+
+  private addressedTo(modelId: string, provider: Provider): Provider {
+    let wrapped = this.addressed.get(modelId);
+    if (!wrapped) {
+      wrapped = {
+        id: provider.id,
+        listModels: () => provider.listModels(),
+        stream: (request: GenerationRequest) => provider.stream({ ...request, model: modelId }),
+      };
+      this.addressed.set(modelId, wrapped);
+    }
+    return wrapped;
   }
 }

@@ -1,5 +1,5 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
-import { jwtVerify, errors as joseErrors } from 'jose';
+import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
 import { TributaryError } from '../errors.js';
 import type { Channel } from './channels.js';
 
@@ -76,6 +76,19 @@ export class RealtimeAuth {
       throw new TributaryError('unauthorized', 'Publishing needs Authorization: Bearer <publish key>.');
     }
   }
+}
+
+/** Mints a connection token (what an application's backend does; `tributary token` for operators). */
+export async function issueToken(secret: string, claims: { sub: string; org?: string | undefined; channels?: string[] | undefined }, ttlSeconds: number): Promise<string> {
+  const payload: Record<string, unknown> = {};
+  if (claims.org !== undefined) payload.org = claims.org;
+  if (claims.channels !== undefined) payload.channels = claims.channels;
+  return new SignJWT(payload)
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(claims.sub)
+    .setIssuedAt()
+    .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSeconds)
+    .sign(new TextEncoder().encode(secret));
 }
 
 const digest = (s: string) => createHash('sha256').update(s).digest();

@@ -3,7 +3,7 @@ import type { ComparisonSnapshot } from '../compare/comparison-service.js';
 import type { RecoveryInfo } from '../streams/hub.js';
 import { formatEventId } from '../streams/event-id.js';
 import type { LogEvent } from '../streams/types.js';
-import { encodeSseFrame } from './sse-frame.js';
+import { encodeSseFrame, encodeSsePosition } from './sse-frame.js';
 import { encodeOnce } from '../streams/encode-once.js';
 
 /** Two wire formats for a comparison topic: the native one and the seed's `/compare-stream` one. */
@@ -11,6 +11,8 @@ export interface ComparisonFrames {
   event(event: LogEvent): string;
   /** Said once when a client resumes (or could not): `recovered` true/false, and state if false. */
   recovery(info: RecoveryInfo, snapshot?: ComparisonSnapshot): string;
+  /** `retry:` rides on the first frame instead of a frame of its own. */
+  inlineRetry?: boolean;
 }
 
 const idOf = (e: LogEvent) => formatEventId(e.topic, e);
@@ -21,9 +23,15 @@ export const nativeFrames: ComparisonFrames = {
   recovery: (info, snapshot) => encodeSseFrame({ event: 'recovery', data: JSON.stringify({ ...info, ...(snapshot ? { snapshot } : {}) }) }),
 };
 
-/** The seed contract: unnamed events whose JSON `type` is start/chunk/done/complete. */
+/**
+ * The seed contract: unnamed events whose JSON `type` is start/chunk/done/complete. CompareAI's
+ * app keeps only frames that start with `data: ` and JSON-parses all that follows, so the data
+ * frame is that line alone and its position follows in a frame of its own (data first: a cut
+ * between them replays the event rather than skipping it).
+ */
 export const seedFrames: ComparisonFrames = {
-  event: encodeOnce((e) => encodeSseFrame({ id: idOf(e), data: JSON.stringify(toSeed(e)) })),
+  event: encodeOnce((e) => encodeSseFrame({ data: JSON.stringify(toSeed(e)) }) + encodeSsePosition(idOf(e))),
+  inlineRetry: true,
   recovery: (info, snapshot) => encodeSseFrame({ data: JSON.stringify({ type: 'recovery', ...info, ...(snapshot ? { snapshot } : {}) }) }),
 };
 

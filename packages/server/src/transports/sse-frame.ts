@@ -28,8 +28,38 @@ export function encodeSseFrame(frame: SseFrame): string {
   return `${out}\n`;
 }
 
+/**
+ * A frame that carries a position, for streams whose readers keep only frames that are a lone
+ * `data:` line (the seed routes): sent right after its event's data frame. Its name keeps it
+ * from `onmessage`; its data is a JSON object of a type no client handles, so readers that take
+ * every frame's data as JSON skip it, and EventSource implementations that record ids only from
+ * dispatched events (the `eventsource` package) still record it.
+ */
+export const SSE_POSITION_DATA = '{"type":"position"}';
+
+export function encodeSsePosition(id: string): string {
+  return encodeSseFrame({ event: 'position', id, data: SSE_POSITION_DATA });
+}
+
 export function encodeSseRetry(ms: number): string {
-  return `retry: ${Math.max(0, Math.floor(ms))}\n\n`;
+  return `${retryLine(ms)}\n`;
+}
+
+function retryLine(ms: number): string {
+  return `retry: ${Math.max(0, Math.floor(ms))}\n`;
+}
+
+/**
+ * Adds a `retry:` field to the last frame of `chunk` (which ends with a blank line), unless
+ * that frame is a lone `data:` line: readers that JSON-parse such a frame whole would fail,
+ * so the hint then goes in a frame of its own before it.
+ */
+export function withSseRetry(chunk: string, ms: number): string {
+  if (!chunk.endsWith('\n\n')) throw new TypeError('SSE chunk must end with a complete frame');
+  const before = chunk.lastIndexOf('\n\n', chunk.length - 3);
+  const lastFrame = before === -1 ? chunk : chunk.slice(before + 2);
+  if (lastFrame.startsWith('data:') && lastFrame.indexOf('\n') === lastFrame.length - 2) return encodeSseRetry(ms) + chunk;
+  return `${chunk.slice(0, -1)}${retryLine(ms)}\n`;
 }
 
 /** A comment line: keeps proxies and load balancers from timing the stream out. */

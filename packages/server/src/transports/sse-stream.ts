@@ -2,12 +2,14 @@ import type { ServerResponse } from 'node:http';
 import type { EndReason, RecoveryInfo, Sink } from '../streams/hub.js';
 import type { LogEvent } from '../streams/types.js';
 import { BodyWriter } from './body-writer.js';
-import { encodeSseComment, encodeSseRetry, SSE_HEADERS } from './sse-frame.js';
+import { encodeSseComment, encodeSseRetry, SSE_HEADERS, withSseRetry } from './sse-frame.js';
 
 export interface SseOptions {
   retryMs: number;
   heartbeatMs: number;
   headers?: Record<string, string>;
+  /** Put `retry:` on the first frame written instead of a frame of its own. */
+  inlineRetry?: boolean;
 }
 
 /** An open SSE response: headers sent, `retry:` hint, heartbeat comments until it ends. */
@@ -15,10 +17,12 @@ export class SseResponse {
   private readonly body: BodyWriter;
   private readonly heartbeat: NodeJS.Timeout;
   private ended = false;
+  private pendingRetry: number | undefined;
 
   constructor(readonly res: ServerResponse, opts: SseOptions) {
     this.body = new BodyWriter(res, 200, { ...SSE_HEADERS, ...opts.headers }, true); // bursts coalesced per tick
-    this.body.write(encodeSseRetry(opts.retryMs));
+    if (opts.inlineRetry) this.pendingRetry = opts.retryMs;
+    else this.body.write(encodeSseRetry(opts.retryMs));
     this.heartbeat = setInterval(() => this.write(encodeSseComment('heartbeat')), opts.heartbeatMs);
     this.heartbeat.unref();
     res.on('close', () => this.stop());
@@ -29,7 +33,12 @@ export class SseResponse {
   }
 
   write(chunk: string): void {
-    if (!this.closed) this.body.write(chunk);
+    if (this.closed || chunk === '') return;
+    if (this.pendingRetry !== undefined) {
+      chunk = withSseRetry(chunk, this.pendingRetry);
+      this.pendingRetry = undefined;
+    }
+    this.body.write(chunk);
   }
 
   /** Bytes written but not yet taken by the socket. */

@@ -2,15 +2,23 @@ import net from 'node:net';
 
 /**
  * A TCP proxy in front of a server that cuts chosen connections after some bytes of
- * response, like a flaky network. Records each connection's request head.
+ * response, like a flaky network. Records each connection's request head. `cutAt`, when
+ * given, picks the cut from the response seen so far (latin1 text): a byte offset, or undefined.
  */
-export async function cuttingProxy(target: string, cutAfterBytes: (connection: number) => number | undefined) {
+export async function cuttingProxy(
+  target: string,
+  cutAfterBytes: (connection: number) => number | undefined,
+  cutAt?: (connection: number, response: string) => number | undefined,
+) {
   const { hostname, port } = new URL(target);
   const requests: string[] = [];
   let connections = 0;
+  const open = new Set<net.Socket>();
   const server = net.createServer((client) => {
+    open.add(client);
+    client.on('close', () => open.delete(client));
     const n = connections++;
-    const limit = cutAfterBytes(n);
+    let limit = cutAfterBytes(n);
     const upstream = net.connect(Number(port), hostname);
     let head = '';
     let received = 0;
@@ -21,9 +29,14 @@ export async function cuttingProxy(target: string, cutAfterBytes: (connection: n
       }
       upstream.write(d);
     });
+    let response = '';
     upstream.on('data', (d: Buffer) => {
       const before = received;
       received += d.length;
+      if (cutAt && limit === undefined) {
+        response += d.toString('latin1');
+        limit = cutAt(n, response);
+      }
       if (limit !== undefined && received > limit) {
         // Deliver up to the limit (possibly half a frame), then cut both sides.
         client.end(d.subarray(0, Math.max(0, limit - before)), () => client.destroy());
@@ -41,6 +54,7 @@ export async function cuttingProxy(target: string, cutAfterBytes: (connection: n
   return {
     url: `http://127.0.0.1:${address.port}`,
     requests,
-    close: () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections?.(); }),
+    // Kept-alive client sockets (fetch pools them) would hold close() until their idle timeout.
+    close: () => new Promise<void>((resolve) => { server.close(() => resolve()); for (const socket of open) socket.destroy(); }),
   };
 }

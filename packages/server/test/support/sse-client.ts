@@ -47,13 +47,18 @@ export function sseRequest(
       res.on('data', (chunk: string) => {
         if (done) return;
         result.raw += chunk;
-        for (const m of parser.push(chunk)) {
+        const parsed = parser.push(chunk);
+        for (let i = 0; i < parsed.length; i++) {
+          const m = parsed[i]!;
+          // Seed streams send each event's id in a `position` frame right after it: give it to the event.
+          if (m.event === 'position' && foldPosition(result.messages, m)) continue;
           let json: any;
           try { json = JSON.parse(m.data); } catch { json = undefined; }
           const timed: TimedMessage = { ...m, t: performance.now() - t0, json };
           result.messages.push(timed);
           const verdict = opts.until?.(timed, result.messages);
           if (verdict === 'drop' || verdict === 'stop') {
+            while (parsed[i + 1]?.event === 'position') foldPosition(result.messages, parsed[++i]!);
             req.destroy();
             finish();
             return;
@@ -68,6 +73,13 @@ export function sseRequest(
     });
     req.end(data);
   });
+}
+
+function foldPosition(messages: TimedMessage[], position: SseMessage): boolean {
+  const event = messages.at(-1);
+  if (!event) return false;
+  event.id = position.id;
+  return true;
 }
 
 export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any; headers: Headers }> {

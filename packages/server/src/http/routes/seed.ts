@@ -6,38 +6,57 @@ import { seedFrames, seedMetadata } from '../../transports/comparison-frames.js'
 import type { AppContext } from '../context.js';
 import { streamComparison } from '../comparison-stream.js';
 import { lastEventIdOf } from '../last-event-id.js';
+import { errorHandler, seedErrorBody } from '../error-handler.js';
 import { historyFromSeed, seedChatBody, seedChatQuery, seedCompareBody } from '../schemas.js';
-import { parseInput } from '../validate.js';
+import { parseLenient } from '../validate.js';
+
+/** Seed 002's own paths for `/chat` and `/chat-stream`. */
+const BALI_ZERO = '/api/v2/bali-zero';
 
 /**
  * The routes existing clients of the replaced systems speak (DESIGN.md), as thin adapters
  * over the comparison service and the native stream.
  */
 export function seedRoutes(app: FastifyInstance, ctx: AppContext): void {
-  const compareRequest = (body: unknown): CompareRequest => {
-    const b = parseInput(seedCompareBody, body);
-    return { kind: 'compare', prompt: b.input_data, models: b.models, tier: b.tier, conversationId: b.conversation_id, history: historyFromSeed(b.conversation_history) };
-  };
-  const chatRequest = (b: { query: string; model?: string | undefined; tier: CompareRequest['tier']; conversation_id?: string | undefined; conversation_history?: Parameters<typeof historyFromSeed>[0] }): CompareRequest => ({
-    kind: 'chat', prompt: b.query, models: [b.model ?? ctx.config.compare.defaultChatModel], tier: b.tier,
-    conversationId: b.conversation_id, history: historyFromSeed(b.conversation_history),
+  // Its own scope: errors here also carry FastAPI's `detail`.
+  app.register(async (scope) => {
+    scope.setErrorHandler(errorHandler(seedErrorBody));
+    seedScope(scope, ctx);
   });
+}
+
+function seedScope(app: FastifyInstance, ctx: AppContext): void {
+  const compareRequest = (request: FastifyRequest): CompareRequest => {
+    const b = parseLenient(seedCompareBody, request.body, request.log);
+    return {
+      kind: 'compare', prompt: b.input_data, models: b.models, tier: b.tier, conversationId: b.conversation_id ?? undefined,
+      history: historyFromSeed(b.conversation_history), fingerprint: b.browser_fingerprint ?? undefined,
+    };
+  };
+  const chatRequest = (request: FastifyRequest): CompareRequest => {
+    const b = request.method === 'GET' ? parseLenient(seedChatQuery, request.query, request.log, 'query') : parseLenient(seedChatBody, request.body, request.log);
+    return {
+      kind: 'chat', prompt: b.query, models: [b.model ?? ctx.config.compare.defaultChatModel], tier: b.tier,
+      conversationId: b.conversation_id ?? undefined, history: historyFromSeed('conversation_history' in b ? b.conversation_history : undefined),
+      fingerprint: b.browser_fingerprint ?? undefined,
+    };
+  };
 
   for (const path of ['/compare', '/api/compare']) {
-    app.post(path, async (request) => answerWhole(await ctx.comparisons.start(compareRequest(request.body))));
+    app.post(path, async (request) => answerWhole(await ctx.comparisons.start(compareRequest(request))));
   }
 
   for (const path of ['/compare-stream', '/api/compare-stream']) {
     app.post(path, async (request, reply) => {
       // Re-sending the POST with Last-Event-ID resumes that comparison instead of starting another.
       if (await resume(request, reply)) return;
-      const handle = await ctx.comparisons.start(compareRequest(request.body));
+      const handle = await ctx.comparisons.start(compareRequest(request));
       return streamNew(reply, handle);
     });
   }
 
-  app.post('/chat', async (request) => {
-    const handle = await ctx.comparisons.start(chatRequest(parseInput(seedChatBody, request.body)));
+  const chat = async (request: FastifyRequest) => {
+    const handle = await ctx.comparisons.start(chatRequest(request));
     const done = await handle.done;
     const result = done.results[0]!;
     const failed = result.status === 'failed' || result.status === 'cancelled';
@@ -46,17 +65,22 @@ export function seedRoutes(app: FastifyInstance, ctx: AppContext): void {
       comparison_id: handle.id, conversation_id: handle.conversationId,
       usage: { input_tokens: result.inputTokens ?? 0, output_tokens: result.outputTokens ?? 0 }, metadata: seedMetadata(done),
     };
-  });
+  };
+  app.post('/chat', chat);
+  app.get(`${BALI_ZERO}/chat`, chat);
+  app.post(`${BALI_ZERO}/chat`, chat);
 
-  const chatStream = async (request: FastifyRequest, reply: FastifyReply, input: unknown, schema: typeof seedChatBody | typeof seedChatQuery) => {
+  const chatStream = async (request: FastifyRequest, reply: FastifyReply) => {
     if (!ctx.flags.isEnabled('sse_streaming')) {
       throw new TributaryError('feature_flag_disabled', 'Streaming chat is disabled (flag sse_streaming, env ENABLE_SSE_STREAMING).', { flag: 'sse_streaming' });
     }
     if (await resume(request, reply)) return;
-    return streamNew(reply, await ctx.comparisons.start(chatRequest(parseInput(schema, input, request.method === 'GET' ? 'query' : 'body'))));
+    return streamNew(reply, await ctx.comparisons.start(chatRequest(request)));
   };
-  app.get('/chat-stream', (request, reply) => chatStream(request, reply, request.query, seedChatQuery));
-  app.post('/chat-stream', (request, reply) => chatStream(request, reply, request.body, seedChatBody));
+  for (const path of ['/chat-stream', `${BALI_ZERO}/chat-stream`]) {
+    app.get(path, chatStream);
+    app.post(path, chatStream);
+  }
 
   async function answerWhole(handle: ComparisonHandle) {
     const done = await handle.done;
