@@ -37,12 +37,23 @@ export interface App {
 
 /** Assembles an un-started server from a config. No global state: tests build many. */
 export async function buildApp(config: Config, opts: AppOptions = {}): Promise<App> {
+  const { durability } = config;
   const store = await openStore({
     dataDir: config.dataDir,
     databaseUrl: config.database.url,
     schema: config.database.schema,
     flushIntervalMs: config.usage.flushIntervalMs,
     batchSize: config.usage.batchSize,
+    commitDelayMs: durability.commitDelayMs,
+    maxPendingBytes: durability.maxPendingBytes,
+    minRetryMs: durability.retryMinMs,
+    maxRetryMs: durability.retryMaxMs,
+    sqliteSynchronous: durability.sqliteSynchronous,
+    startupTimeoutMs: durability.startupRetryMs,
+    // Said once, before any logger exists; the final failure is the CLI's one line.
+    onStartupRetry: (err, attempt) => {
+      if (attempt === 1) console.error(`Waiting for the database (${(err as { code?: string }).code ?? (err as Error).message}) for up to ${durability.startupRetryMs} ms`);
+    },
   });
   await store.markInterrupted();
   const fastify = Fastify({
@@ -62,7 +73,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   });
   const hub = new StreamHub(backend, { maxReplay: config.streams.maxReplay, subscriberBufferBytes: config.streams.subscriberBufferBytes });
   const comparisons = new ComparisonService({
-    hub, catalogue, store, config: config.compare,
+    hub, catalogue, store, config: config.compare, durability,
     onError: (err, comparisonId) => fastify.log.error({ err, comparisonId }, 'comparison failed'),
   });
   const realtime = createRealtime(config.realtime, hub);

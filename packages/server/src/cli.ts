@@ -2,6 +2,12 @@ import { parseArgs } from 'node:util';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import type { ConfigInput } from './config/schema.js';
+import { DataDirError } from './store/data-dir-lock.js';
+import { DatabaseUnreachableError } from './store/open-store.js';
+
+class StartError extends Error {
+  override name = 'StartError';
+}
 
 const USAGE = `Usage: tributary serve [--port N] [--host H] [--data-dir DIR] [--config FILE]
 
@@ -33,7 +39,17 @@ async function serve(argv: string[]): Promise<void> {
   if (values['data-dir'] !== undefined) overrides.dataDir = values['data-dir'];
   const config = loadConfig({ file: values.config, overrides });
   const app = await buildApp(config);
-  const url = await app.listen();
+  let url: string;
+  try {
+    url = await app.listen();
+  } catch (err) {
+    await app.close().catch(() => undefined);
+    const code = (err as { code?: string }).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+      throw new StartError(`Cannot listen on ${config.server.host}:${config.server.port}: ${code === 'EADDRINUSE' ? 'the port is already in use' : code}.`);
+    }
+    throw err;
+  }
   console.log(`Tributary listening on ${url} (data: ${config.database.url ? 'PostgreSQL' : `${config.dataDir}/tributary.db`})`);
 
   let stopping = false;
@@ -66,6 +82,11 @@ export async function main(argv: string[]): Promise<void> {
     if (err instanceof ConfigError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
       console.error((err as Error).message);
       process.exit(2);
+    }
+    // Start-up failures an operator fixes (port, data directory, database): one line, no stack.
+    if (err instanceof StartError || err instanceof DataDirError || err instanceof DatabaseUnreachableError) {
+      console.error(`tributary: ${(err as Error).message}`);
+      process.exit(1);
     }
     throw err;
   }

@@ -375,7 +375,7 @@ describe.each(backends)('store on $name', (backend) => {
 
   test('values a database would reject for good are cleaned when queued, not retried forever', async () => {
     const store = await open(backend.fresh());
-    store.saveComparisonStart(start('cmp_nul', { prompt: 'a\u0000b' }));
+    store.saveComparisonStart(start('cmp_nul', { prompt: 'a\u0000b\ud800c' }));
     store.saveComparisonStart(start('cmp_nul')); // a duplicate start is ignored, not a key violation
     store.saveComparisonEnd('cmp_nul', end({
       processingTimeMs: 10.4,
@@ -383,8 +383,8 @@ describe.each(backends)('store on $name', (backend) => {
     }));
     await store.flush();
     const stored = await store.getComparison('cmp_nul');
-    // PostgreSQL text cannot hold NUL; SQLite can.
-    expect(stored?.prompt).toBe(backend.name === 'postgres' ? 'ab' : 'a\u0000b');
+    // PostgreSQL text cannot hold NUL and UTF-8 has no lone surrogate: both become U+FFFD, on both dialects.
+    expect(stored?.prompt).toBe('a\uFFFDb\uFFFDc');
     expect(stored?.processingTimeMs).toBe(10);
     expect(stored?.results[0]).toMatchObject({ ttftMs: 13, durationMs: 100, tokensPerSecond: undefined });
   });

@@ -4,8 +4,10 @@ import type { Config, TierName } from '../config/schema.js';
 import { TributaryError } from '../errors.js';
 import type { ModelCatalogue } from '../llm/catalogue.js';
 import type { StreamHub } from '../streams/hub.js';
+import type { LogEvent } from '../streams/types.js';
 import type { ComparisonRecord, ConversationMessage, ModelResultRecord, Store } from '../store/types.js';
 import { contextFor } from './context.js';
+import { checkStorable, checkpointer } from './durability.js';
 import { comparisonTopic, type ComparisonEvents, type ComparisonSummary } from './events.js';
 import { runModel, type ModelState } from './model-run.js';
 
@@ -53,10 +55,13 @@ const newId = (prefix: string) => `${prefix}_${randomBytes(12).toString('base64u
  */
 export class ComparisonService {
   private readonly running = new Map<string, Running>();
+  /** Final events of interrupted comparisons being published (one per comparison, however many streams ask). */
+  private readonly ending = new Map<string, Promise<LogEvent>>();
 
   constructor(
     private readonly deps: {
       hub: StreamHub; catalogue: ModelCatalogue; store: Store; config: Config['compare'];
+      durability: Config['durability'];
       onError?: (err: unknown, comparisonId: string) => void;
     },
   ) {}
@@ -66,6 +71,12 @@ export class ComparisonService {
     const { config, store, hub, catalogue } = this.deps;
     const prompt = request.prompt;
     if (prompt.trim() === '') throw new TributaryError('empty_prompt');
+    checkStorable(prompt, request.history);
+    if (!store.hasWriteRoom()) {
+      throw new TributaryError('unavailable', 'The database is unavailable and the write budget is spent; retry later.', {
+        dependency: 'database', retryAfterSeconds: this.deps.durability.retryAfterSeconds,
+      });
+    }
     const models = [...new Set(request.models)];
     if (models.length > config.maxModels) {
       throw new TributaryError('too_many_models', `At most ${config.maxModels} models per request; got ${models.length}.`, { max: config.maxModels });
@@ -107,7 +118,15 @@ export class ComparisonService {
     const runs = models.map((model, i) =>
       runModel(states[i]!, catalogue.resolve(model)?.provider, {
         messages: contexts[i]!.messages, maxOutputTokens: tier.maxOutputTokens, tier: request.tier, signal: abort.signal,
-      }, publish),
+      }, publish, {
+        onText: checkpointer(this.deps.durability, (state, outputTokens) =>
+          store.saveCheckpoint(id, i, { model, status: 'running', text: state.text, outputTokens })),
+        // Acknowledged means durable: model.done / model.error waits for this result's commit.
+        beforeEnd: (result) => {
+          store.saveModelResult(id, i, result);
+          return store.committed();
+        },
+      }),
     );
     const done = Promise.all(runs).then(async (results) => {
       const status: 'completed' | 'cancelled' = abort.signal.aborted ? 'cancelled' : 'completed';
@@ -123,6 +142,8 @@ export class ComparisonService {
       // A conversation brought by the client is stored with the new turn; a stored one already is.
       const brought = request.conversationId ? [] : request.history ?? [];
       this.record(record, brought, results, status, finishedAt, summary);
+      // The comparison, its messages and usage row are committed before anyone is told it is done.
+      await store.committed();
       await publish('comparison.done', { status, summary }, true);
       return { ...summary, status, results };
     }).finally(() => this.running.delete(id));
@@ -176,9 +197,47 @@ export class ComparisonService {
       id, conversationId: stored.conversationId, kind: stored.kind, tier: stored.tier, status: stored.status,
       models: stored.models.map((model) => {
         const result = stored.results.find((r) => r.model === model);
-        return { model, status: result?.status ?? 'failed', text: result?.text ?? '', result };
+        // A model of an interrupted comparison with no checkpoint had produced nothing yet.
+        const missing = stored.status === 'interrupted' ? 'interrupted' : 'failed';
+        return { model, status: result?.status ?? missing, text: result?.text ?? '', result };
       }),
     };
+  }
+
+  /**
+   * The final event of a comparison a crash interrupted, published to its topic once (after a
+   * restart its topic is new), marking every model that had not finished as interrupted.
+   */
+  interruptedEnd(snapshot: ComparisonSnapshot): Promise<LogEvent> {
+    const { id } = snapshot;
+    let ending = this.ending.get(id);
+    if (!ending) {
+      ending = this.publishInterruptedEnd(snapshot).finally(() => this.ending.delete(id));
+      this.ending.set(id, ending);
+    }
+    return ending;
+  }
+
+  private async publishInterruptedEnd(snapshot: ComparisonSnapshot): Promise<LogEvent> {
+    const { hub } = this.deps;
+    const topic = comparisonTopic(snapshot.id);
+    const existing = await hub.recover(topic, { from: 'start' });
+    if (existing.finished && existing.recovered && existing.events.length > 0) return existing.events.at(-1)!;
+    const stored = await this.deps.store.getComparison(snapshot.id);
+    const ok = snapshot.models.filter((m) => m.status === 'ok' || m.status === 'truncated').length;
+    const data: ComparisonEvents['comparison.done'] = {
+      status: 'interrupted',
+      interrupted: snapshot.models.filter((m) => m.status === 'interrupted').map((m) => m.model),
+      summary: {
+        inputLength: stored?.prompt.length ?? 0,
+        modelsRequested: snapshot.models.length,
+        modelsSuccessful: ok,
+        modelsFailed: snapshot.models.length - ok,
+        processingTimeMs: stored?.processingTimeMs ?? 0,
+        finishedAt: (stored?.finishedAt ?? stored?.createdAt ?? new Date()).toISOString(),
+      },
+    };
+    return hub.publish(topic, 'comparison.done', data, { final: true });
   }
 
   /** Waits for running comparisons up to `graceMs`, then cancels the rest and waits for them to end. */

@@ -1,5 +1,9 @@
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ERROR_CATALOGUE, TributaryError, type ErrorCode } from '../errors.js';
+import { isDatabaseOutage } from '../store/outage.js';
+
+/** Retry-After on a 503 whose cause did not say (a database outage). */
+const OUTAGE_RETRY_AFTER_SECONDS = 5;
 
 /** Fastify's own errors, mapped onto the catalogue. */
 const FASTIFY_CODES: Record<string, ErrorCode> = {
@@ -21,6 +25,8 @@ export function installErrorHandling(app: FastifyInstance, fallback: { current?:
       reply.raw.destroy();
       return;
     }
+    const retryAfter = error.details?.retryAfterSeconds;
+    if (typeof retryAfter === 'number') reply.header('Retry-After', String(retryAfter));
     reply.code(error.status).send(error.toJSON());
   });
 
@@ -39,6 +45,12 @@ export function toTributaryError(err: FastifyError | TributaryError, log: Fastif
   }
   if ((err as SyntaxError).name === 'SyntaxError' && err.statusCode === 400) {
     return new TributaryError('invalid_json', `The request body is not valid JSON: ${err.message}`);
+  }
+  if (isDatabaseOutage(err)) {
+    log.warn({ err: { code: (err as { code?: string }).code, message: err.message } }, 'database unavailable');
+    return new TributaryError('unavailable', 'The database is unavailable; retry later.', {
+      dependency: 'database', retryAfterSeconds: OUTAGE_RETRY_AFTER_SECONDS,
+    });
   }
   log.error({ err }, 'unhandled error');
   return new TributaryError('internal_error');

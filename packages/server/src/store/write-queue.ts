@@ -19,6 +19,8 @@ export interface WriteQueueOptions<T> {
   apply(batch: T[]): Promise<void>;
   /** Rows an item writes; batches are cut by rows. */
   rowsOf(item: T): number;
+  /** Rough bytes an item holds while queued (the memory budget counts them). */
+  bytesOf?: ((item: T) => number) | undefined;
   flushIntervalMs: number;
   batchSize: number;
   logger?: StoreLogger | undefined;
@@ -26,6 +28,8 @@ export interface WriteQueueOptions<T> {
   /** First retry delay after a failed batch; doubles per failure up to maxRetryMs. */
   minRetryMs?: number | undefined;
   maxRetryMs?: number | undefined;
+  /** Group commit: once someone waits for a commit, the next batch starts after at most this long. */
+  commitDelayMs?: number | undefined;
 }
 
 export class QueueClosedError extends Error {
@@ -43,7 +47,10 @@ export class QueueClosedError extends Error {
 export class WriteQueue<T> {
   private readonly items: T[] = [];
   private rows = 0;
+  private bytes = 0;
   private pushed = 0;
+  /** Callers of committed(), in order of their target (pushed only grows). */
+  private readonly waiters: { target: number; resolve(): void; reject(err: Error): void }[] = [];
   private applied = 0;
   private failures = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -63,6 +70,11 @@ export class WriteQueue<T> {
     return this.rows;
   }
 
+  /** Rough bytes held by queued items. */
+  get pendingBytes(): number {
+    return this.bytes;
+  }
+
   assertOpen(): void {
     if (this.closed) throw new QueueClosedError();
   }
@@ -71,8 +83,26 @@ export class WriteQueue<T> {
     this.assertOpen();
     this.items.push(item);
     this.rows += this.opts.rowsOf(item);
+    this.bytes += this.opts.bytesOf?.(item) ?? 0;
     this.pushed += 1;
     this.schedule();
+  }
+
+  /**
+   * Resolves once everything pushed so far is committed (group commit: callers arriving
+   * together share one transaction). Unlike flush() it does not fail with a batch: a failing
+   * database is retried in the background and this waits for the retry that succeeds. Rejects
+   * only if the queue is closed with those items unwritten.
+   */
+  committed(): Promise<void> {
+    const target = this.pushed;
+    if (this.applied >= target) return Promise.resolve();
+    const waiting = new Promise<void>((resolve, reject) => this.waiters.push({ target, resolve, reject }));
+    // While failing, the backoff timer owns the next attempt.
+    if (this.failures === 0 && !(this.timer && this.timerIsImmediate)) {
+      this.setTimer(this.opts.commitDelayMs ?? 0, true);
+    }
+    return waiting;
   }
 
   /**
@@ -103,11 +133,13 @@ export class WriteQueue<T> {
     }
     this.clearTimer();
     const lost = this.rows;
+    for (const w of this.waiters.splice(0)) w.reject(new QueueClosedError());
     if (lost > 0) {
       // Shutting down with the database still failing: the only alternative is never exiting.
       this.opts.logger?.error({ rows: lost, items: this.items.length }, 'store closed with unwritten rows; they are lost');
       this.items.length = 0;
       this.rows = 0;
+      this.bytes = 0;
     }
     return lost;
   }
@@ -175,7 +207,9 @@ export class WriteQueue<T> {
     }
     this.items.splice(0, count);
     this.rows -= rows;
+    if (this.opts.bytesOf) for (const item of batch) this.bytes -= this.opts.bytesOf(item);
     this.applied += count;
+    while (this.waiters.length > 0 && this.waiters[0]!.target <= this.applied) this.waiters.shift()!.resolve();
     if (this.failures > 0) {
       // Recovered (perhaps by a flush): don't leave the rest waiting on a long backoff timer.
       this.failures = 0;
