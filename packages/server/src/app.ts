@@ -50,9 +50,9 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
     maxRetryMs: durability.retryMaxMs,
     sqliteSynchronous: durability.sqliteSynchronous,
     startupTimeoutMs: durability.startupRetryMs,
-    // Said once, before any logger exists; the final failure is the CLI's one line.
+    // Said once (stdout, before any logger exists); a final failure is the CLI's one stderr line.
     onStartupRetry: (err, attempt) => {
-      if (attempt === 1) console.error(`Waiting for the database (${(err as { code?: string }).code ?? (err as Error).message}) for up to ${durability.startupRetryMs} ms`);
+      if (attempt === 1) console.log(`Waiting for the database (${(err as { code?: string }).code ?? (err as Error).message}) for up to ${durability.startupRetryMs} ms`);
     },
   });
   await store.markInterrupted();

@@ -50,7 +50,6 @@ async function serve(argv: string[]): Promise<void> {
     }
     throw err;
   }
-  console.log(`Tributary listening on ${url} (data: ${config.database.url ? 'PostgreSQL' : `${config.dataDir}/tributary.db`})`);
 
   let stopping = false;
   const stop = (signal: string) => {
@@ -67,6 +66,8 @@ async function serve(argv: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // Said only once a stop signal is handled: whoever waits for this line may signal at once.
+  console.log(`Tributary listening on ${url} (data: ${config.database.url ? 'PostgreSQL' : `${config.dataDir}/tributary.db`})`);
 }
 
 export async function main(argv: string[]): Promise<void> {
