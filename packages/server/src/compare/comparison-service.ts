@@ -115,20 +115,12 @@ export class ComparisonService {
     });
 
     const started = performance.now();
-    const runs = models.map((model, i) =>
-      runModel(states[i]!, catalogue.resolve(model)?.provider, {
-        messages: contexts[i]!.messages, maxOutputTokens: tier.maxOutputTokens, tier: request.tier, signal: abort.signal,
-      }, publish, {
-        onText: checkpointer(this.deps.durability, (state, outputTokens) =>
-          store.saveCheckpoint(id, i, { model, status: 'running', text: state.text, outputTokens })),
-        // Acknowledged means durable: model.done / model.error waits for this result's commit.
-        beforeEnd: (result) => {
-          store.saveModelResult(id, i, result);
-          return store.committed();
-        },
-      }),
-    );
-    const done = Promise.all(runs).then(async (results) => {
+    // The last model to end queues the comparison's own rows with its result, so one commit
+    // makes both durable: its `done` and `comparison.done` then go out back to back.
+    let unfinished = models.length;
+    let ended: { status: 'completed' | 'cancelled'; summary: ComparisonSummary } | undefined;
+    const end = () => {
+      const results = states.map((s) => s.result!);
       const status: 'completed' | 'cancelled' = abort.signal.aborted ? 'cancelled' : 'completed';
       const finishedAt = new Date();
       const summary: ComparisonSummary = {
@@ -142,6 +134,24 @@ export class ComparisonService {
       // A conversation brought by the client is stored with the new turn; a stored one already is.
       const brought = request.conversationId ? [] : request.history ?? [];
       this.record(record, brought, results, status, finishedAt, summary);
+      ended = { status, summary };
+    };
+    const runs = models.map((model, i) =>
+      runModel(states[i]!, catalogue.resolve(model)?.provider, {
+        messages: contexts[i]!.messages, maxOutputTokens: tier.maxOutputTokens, tier: request.tier, signal: abort.signal,
+      }, publish, {
+        onText: checkpointer(this.deps.durability, (state, outputTokens) =>
+          store.saveCheckpoint(id, i, { model, status: 'running', text: state.text, outputTokens })),
+        // Acknowledged means durable: model.done / model.error waits for this result's commit.
+        beforeEnd: (result) => {
+          store.saveModelResult(id, i, result);
+          if (--unfinished === 0) end();
+          return store.committed();
+        },
+      }),
+    );
+    const done = Promise.all(runs).then(async (results) => {
+      const { status, summary } = ended!;
       // The comparison, its messages and usage row are committed before anyone is told it is done.
       await store.committed();
       await publish('comparison.done', { status, summary }, true);

@@ -53,7 +53,8 @@ export class WriteQueue<T> {
   private readonly waiters: { target: number; resolve(): void; reject(err: Error): void }[] = [];
   private applied = 0;
   private failures = 0;
-  private timer: NodeJS.Timeout | undefined;
+  /** The next attempt: a timeout, or (delay 0) an immediate, which skips the timers' 1 ms floor. */
+  private timer: { cancel(): void } | undefined;
   private timerIsImmediate = false;
   private inFlight: Promise<void> | undefined;
   private closed = false;
@@ -150,7 +151,7 @@ export class WriteQueue<T> {
     const immediate = this.rows >= this.opts.batchSize;
     if (this.timer) {
       if (!immediate || this.timerIsImmediate) return;
-      clearTimeout(this.timer);
+      this.timer.cancel();
     }
     this.setTimer(immediate ? 0 : this.opts.flushIntervalMs, immediate);
   }
@@ -158,14 +159,21 @@ export class WriteQueue<T> {
   private setTimer(delayMs: number, immediate: boolean): void {
     this.clearTimer();
     this.timerIsImmediate = immediate;
-    this.timer = setTimeout(() => {
+    const fire = () => {
       this.timer = undefined;
       void this.drain();
-    }, delayMs);
+    };
+    if (delayMs === 0) {
+      const handle = setImmediate(fire);
+      this.timer = { cancel: () => clearImmediate(handle) };
+    } else {
+      const handle = setTimeout(fire, delayMs);
+      this.timer = { cancel: () => clearTimeout(handle) };
+    }
   }
 
   private clearTimer(): void {
-    if (this.timer) clearTimeout(this.timer);
+    this.timer?.cancel();
     this.timer = undefined;
   }
 
