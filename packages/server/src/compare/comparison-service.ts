@@ -257,9 +257,14 @@ export class ComparisonService {
     const all = Promise.allSettled(pending.map((r) => r.handle.done));
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<'expired'>((resolve) => (timer = setTimeout(() => resolve('expired'), graceMs)));
-    if ((await Promise.race([all, expired])) === 'expired') for (const r of pending) r.abort.abort();
+    if ((await Promise.race([all, expired])) === 'expired') {
+      for (const r of pending) r.abort.abort();
+      // Cancelled models end at once, but each final event waits for its commit: with the
+      // database down that wait lasts until the store closes (and refuses it), so stop waiting.
+      const stuck = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+      await Promise.race([all, stuck]);
+    }
     clearTimeout(timer);
-    await all;
   }
 
   private record(

@@ -77,7 +77,8 @@ export class KyselyStore implements Store {
 
   saveCheckpoint(comparisonId: string, position: number, checkpoint: CheckpointRecord): boolean {
     if (!this.hasWriteRoom()) return false;
-    this.queue.push(this.ops.result(comparisonId, position, checkpoint));
+    // A checkpoint not yet written is replaced by the newer one, not queued beside it.
+    this.queue.push(this.ops.result(comparisonId, position, checkpoint), `checkpoint:${comparisonId}:${position}`);
     return true;
   }
 

@@ -61,7 +61,8 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
 
 /** Retries `fn` while the database is unreachable, with doubling backoff, until the start deadline. */
 async function retryOutage<T>(opts: OpenStoreOptions, fn: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + (opts.startupTimeoutMs ?? 0);
+  // A local SQLite file that fails to open will not heal by waiting: only a server is retried.
+  const deadline = Date.now() + (opts.databaseUrl ? opts.startupTimeoutMs ?? 0 : 0);
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn();

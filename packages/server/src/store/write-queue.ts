@@ -46,6 +46,12 @@ export class QueueClosedError extends Error {
  */
 export class WriteQueue<T> {
   private readonly items: T[] = [];
+  /** Bytes of each queued item, as counted when it was queued. */
+  private readonly sizes: number[] = [];
+  /** Keyed items still queued: key → the item's number (items[number - applied]). */
+  private readonly keyed = new Map<string, number>();
+  /** Items at the head taken by the batch being written (never replaced). */
+  private taken = 0;
   private rows = 0;
   private bytes = 0;
   private pushed = 0;
@@ -80,11 +86,27 @@ export class WriteQueue<T> {
     if (this.closed) throw new QueueClosedError();
   }
 
-  push(item: T): void {
+  /**
+   * Queues an item. With a `key`, an item of that key still waiting (not yet taken by a batch)
+   * is replaced in place instead: a checkpoint supersedes the one before it.
+   */
+  push(item: T, key?: string): void {
     this.assertOpen();
+    const size = this.opts.bytesOf?.(item) ?? 0;
+    const queued = key === undefined ? undefined : this.keyed.get(key);
+    const index = queued === undefined ? -1 : queued - this.applied;
+    if (index >= this.taken && index < this.items.length) {
+      this.rows += this.opts.rowsOf(item) - this.opts.rowsOf(this.items[index]!);
+      this.bytes += size - this.sizes[index]!;
+      this.items[index] = item;
+      this.sizes[index] = size;
+      return;
+    }
+    if (key !== undefined) this.keyed.set(key, this.pushed);
     this.items.push(item);
+    this.sizes.push(size);
     this.rows += this.opts.rowsOf(item);
-    this.bytes += this.opts.bytesOf?.(item) ?? 0;
+    this.bytes += size;
     this.pushed += 1;
     this.schedule();
   }
@@ -139,6 +161,8 @@ export class WriteQueue<T> {
       // Shutting down with the database still failing: the only alternative is never exiting.
       this.opts.logger?.error({ rows: lost, items: this.items.length }, 'store closed with unwritten rows; they are lost');
       this.items.length = 0;
+      this.sizes.length = 0;
+      this.keyed.clear();
       this.rows = 0;
       this.bytes = 0;
     }
@@ -203,9 +227,11 @@ export class WriteQueue<T> {
     }
     const batch = this.items.slice(0, count);
     const started = performance.now();
+    this.taken = count;
     try {
       await this.opts.apply(batch);
     } catch (error) {
+      this.taken = 0;
       this.failures += 1;
       const retryInMs = this.retryDelay();
       if (!this.closed) this.setTimer(retryInMs, false);
@@ -213,10 +239,12 @@ export class WriteQueue<T> {
       this.opts.onBatch?.({ items: count, rows, ok: false, durationMs: performance.now() - started, failures: this.failures, error });
       throw error;
     }
+    this.taken = 0;
     this.items.splice(0, count);
+    for (const size of this.sizes.splice(0, count)) this.bytes -= size;
     this.rows -= rows;
-    if (this.opts.bytesOf) for (const item of batch) this.bytes -= this.opts.bytesOf(item);
     this.applied += count;
+    for (const [key, number] of this.keyed) if (number < this.applied) this.keyed.delete(key);
     while (this.waiters.length > 0 && this.waiters[0]!.target <= this.applied) this.waiters.shift()!.resolve();
     if (this.failures > 0) {
       // Recovered (perhaps by a flush): don't leave the rest waiting on a long backoff timer.

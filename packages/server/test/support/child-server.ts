@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const BIN = fileURLToPath(new URL('../../bin/tributary.js', import.meta.url));
+/** The CLI under test; TRIBUTARY_TEST_BIN runs these tests against another build (e.g. the commit before a fix). */
+export const BIN = process.env.TRIBUTARY_TEST_BIN ?? fileURLToPath(new URL('../../bin/tributary.js', import.meta.url));
 
 export interface ChildServer {
   url: string;
