@@ -250,7 +250,7 @@ export class ComparisonService {
     return hub.publish(topic, 'comparison.done', data, { final: true });
   }
 
-  /** Waits for running comparisons up to `graceMs`, then cancels the rest and waits for them to end. */
+  /** Waits for running comparisons up to `graceMs`, then cancels the rest and waits up to `graceMs` more for them to end. */
   async close(graceMs: number): Promise<void> {
     const pending = [...this.running.values()];
     if (pending.length === 0) return;

@@ -1,3 +1,5 @@
+/** Any character that might need work: the cheap test that lets ordinary text through untouched. */
+const SUSPECT = /[\u0000\uD800-\uDFFF]/;
 /** A lone surrogate: UTF-8 (what both databases store) has no form for it. */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
@@ -6,6 +8,7 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
  * and both would turn a lone surrogate into U+FFFD. Each becomes U+FFFD here, on both.
  */
 export function storedText(value: string): string {
+  if (!SUSPECT.test(value)) return value; // every token passes here: keep the common case one scan
   return value.replace(LONE_SURROGATE, '\uFFFD').replaceAll('\u0000', '\uFFFD');
 }
 
