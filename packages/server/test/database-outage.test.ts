@@ -24,7 +24,7 @@ describe.skipIf(!pgUp)('PostgreSQL unreachable, then back', () => {
       database: { url: target.toString(), schema },
       demo: { speed: 1, models: { 'demo/fast': { name: 'Fast', firstTokenMs: 0, tokensPerSecond: 400, answerTokens: 30 } } },
       // A small budget so the test reaches it: each comparison queues a few hundred bytes.
-      durability: { retryMinMs: 50, retryMaxMs: 200, maxPendingBytes: 4_000, checkpointTokens: 1_000 },
+      durability: { retryMinMs: 50, retryMaxMs: 200, maxPendingBytes: 4_000, checkpointTokens: 1_000, ackTimeoutMs: 300 },
     });
   });
   afterAll(async () => {
@@ -49,6 +49,12 @@ describe.skipIf(!pgUp)('PostgreSQL unreachable, then back', () => {
     expect(ready.status).toBe(503);
     expect(ready.headers.get('retry-after')).toMatch(/^\d+$/);
     expect(await ready.json()).toMatchObject({ code: 'unavailable', dependency: 'database' });
+
+    // A non-streaming answer does not hang on the outage: 503 naming the comparison, stored later.
+    const waited = await postJson(`${server.url}/compare`, { input_data: 'During the outage, whole.', models: ['demo/fast'] });
+    expect(waited.status).toBe(503);
+    expect(waited.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(waited.json).toMatchObject({ code: 'unavailable', dependency: 'database', comparison_id: expect.stringMatching(/^cmp_/) });
 
     // Writes are accepted and queued while the budget lasts; their final events wait for the commit.
     const streams: Promise<SseResult>[] = [];
@@ -90,7 +96,9 @@ describe.skipIf(!pgUp)('PostgreSQL unreachable, then back', () => {
       const streamedText = ended[i]!.messages.filter((m) => m.event === 'model.delta').map((m) => m.json.text).join('');
       expect(stored.models[0].text).toBe(streamedText);
     }
-    expect((await server.app.ctx.store.monitoring()).successful).toBe(1 + ids.length);
+    const late = await (await fetch(`${server.url}/v1/comparisons/${waited.json.comparison_id}`)).json();
+    expect(late.status).toBe('completed');
+    expect((await server.app.ctx.store.monitoring()).successful).toBe(2 + ids.length);
     const after = await postJson(`${server.url}/compare`, { input_data: 'After the outage.', models: ['demo/fast'] });
     expect(after.status).toBe(200);
   });

@@ -28,6 +28,8 @@ export interface ComparisonHandle {
   topic: string;
   /** Resolves when every model has ended and the final event is published. */
   done: Promise<ComparisonSummary & { status: 'completed' | 'cancelled'; results: ModelResultRecord[] }>;
+  /** Resolves when every model has ended (its results queued); `done` follows once they are committed. */
+  modelsEnded: Promise<void>;
 }
 
 /** A comparison's state as a late or resuming client should see it. */
@@ -119,6 +121,8 @@ export class ComparisonService {
     // makes both durable: its `done` and `comparison.done` then go out back to back.
     let unfinished = models.length;
     let ended: { status: 'completed' | 'cancelled'; summary: ComparisonSummary } | undefined;
+    let modelsEnded!: () => void;
+    const allEnded = new Promise<void>((resolve) => (modelsEnded = resolve));
     const end = () => {
       const results = states.map((s) => s.result!);
       const status: 'completed' | 'cancelled' = abort.signal.aborted ? 'cancelled' : 'completed';
@@ -135,6 +139,7 @@ export class ComparisonService {
       const brought = request.conversationId ? [] : request.history ?? [];
       this.record(record, brought, results, status, finishedAt, summary);
       ended = { status, summary };
+      modelsEnded();
     };
     const runs = models.map((model, i) =>
       runModel(states[i]!, catalogue.resolve(model)?.provider, {
@@ -159,9 +164,30 @@ export class ComparisonService {
     }).finally(() => this.running.delete(id));
     // Callers that stream rather than wait never await `done`; a failure must not crash the process.
     done.catch((err: unknown) => this.deps.onError?.(err, id));
-    const handle: ComparisonHandle = { id, conversationId, topic, done };
+    const handle: ComparisonHandle = { id, conversationId, topic, done, modelsEnded: allEnded };
     this.running.set(id, { handle, abort, record, states });
     return handle;
+  }
+
+  /**
+   * The whole answer of a non-streaming request: `done`, or — when the models have ended but
+   * their commit waits on an unavailable database for longer than `ackTimeoutMs` — a 503
+   * naming the comparison, whose results are stored once the database is back.
+   */
+  async answer(handle: ComparisonHandle): Promise<Awaited<ComparisonHandle['done']>> {
+    await Promise.race([handle.modelsEnded, handle.done]);
+    let timer: NodeJS.Timeout | undefined;
+    const { ackTimeoutMs, retryAfterSeconds } = this.deps.durability;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new TributaryError('unavailable', 'The answer is ready but the database is unavailable; it is stored when the database is back.', {
+        dependency: 'database', retryAfterSeconds, comparison_id: handle.id, conversation_id: handle.conversationId,
+      })), ackTimeoutMs);
+    });
+    try {
+      return await Promise.race([handle.done, late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Stops every model of a running comparison now. False if it is not running. */

@@ -177,6 +177,8 @@ export const configSchema = z.strictObject({
     startupRetryMs: z.number().int().min(0).default(30_000),
     /** SQLite `synchronous` in WAL mode: normal survives a process crash; full also a power loss. */
     sqliteSynchronous: z.enum(['normal', 'full']).default('normal'),
+    /** Non-streaming /compare and /chat: how long an answer waits for its commit before 503. */
+    ackTimeoutMs: z.number().int().positive().default(10_000),
     /** Retry-After (seconds) sent with 503 unavailable. */
     retryAfterSeconds: z.number().int().positive().default(5),
   }).prefault({}),

@@ -38,7 +38,7 @@ export function seedRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   app.post('/chat', async (request) => {
     const handle = await ctx.comparisons.start(chatRequest(parseInput(seedChatBody, request.body)));
-    const done = await handle.done;
+    const done = await ctx.comparisons.answer(handle);
     const result = done.results[0]!;
     const failed = result.status === 'failed' || result.status === 'cancelled';
     return {
@@ -59,7 +59,7 @@ export function seedRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.post('/chat-stream', (request, reply) => chatStream(request, reply, request.body, seedChatBody));
 
   async function answerWhole(handle: ComparisonHandle) {
-    const done = await handle.done;
+    const done = await ctx.comparisons.answer(handle);
     const results: Record<string, string> = {};
     const errors: Record<string, { code: string; message: string }> = {};
     for (const r of done.results) {
