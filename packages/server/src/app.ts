@@ -49,6 +49,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
     minRetryMs: durability.retryMinMs,
     maxRetryMs: durability.retryMaxMs,
     sqliteSynchronous: durability.sqliteSynchronous,
+    closeTimeoutMs: durability.closeTimeoutMs,
     startupTimeoutMs: durability.startupRetryMs,
     // Said once (stdout, before any logger exists); a final failure is the CLI's one stderr line.
     onStartupRetry: (err, attempt) => {

@@ -103,3 +103,37 @@ describe.skipIf(!pgUp)('PostgreSQL unreachable, then back', () => {
     expect(after.status).toBe(200);
   });
 });
+
+describe.skipIf(!pgUp)('shutting down while PostgreSQL is unreachable', () => {
+  it('ends within its bounds: grace, cancel, then the store gives up its queue; nothing unwritten was acknowledged', async () => {
+    const schema = randomSchema();
+    const target = new URL(TEST_DATABASE_URL);
+    const proxy = await tcpSwitch(target.hostname, Number(target.port || 5432));
+    target.host = `127.0.0.1:${proxy.port}`;
+    const server = await startServer({
+      database: { url: target.toString(), schema },
+      server: { shutdownGraceMs: 200 },
+      demo: { speed: 1, models: { 'demo/fast': { name: 'Fast', firstTokenMs: 0, tokensPerSecond: 400, answerTokens: 30 } } },
+      durability: { retryMinMs: 50, retryMaxMs: 100, closeTimeoutMs: 300 },
+    });
+    try {
+      proxy.cut();
+      const started = await postJson(`${server.url}/v1/comparisons`, { prompt: 'Cut off.', models: ['demo/fast'] });
+      expect(started.status).toBe(201);
+      const stream = sseRequest(`${server.url}/v1/comparisons/${started.json.id}/stream`, { method: 'GET' });
+      await new Promise((r) => setTimeout(r, 300)); // the model has ended; its done waits for the commit
+      const t0 = Date.now();
+      await server.close();
+      expect(Date.now() - t0).toBeLessThan(5_000);
+      const result = await stream;
+      const events = result.messages.map((m) => m.event);
+      expect(events).toContain('model.delta');
+      expect(events).not.toContain('model.done'); // never written, so never acknowledged
+      expect(events).not.toContain('comparison.done');
+    } finally {
+      await server.close();
+      await proxy.close();
+      await dropSchema(schema);
+    }
+  });
+});

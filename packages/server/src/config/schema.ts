@@ -177,6 +177,8 @@ export const configSchema = z.strictObject({
     startupRetryMs: z.number().int().min(0).default(30_000),
     /** SQLite `synchronous` in WAL mode: normal survives a process crash; full also a power loss. */
     sqliteSynchronous: z.enum(['normal', 'full']).default('normal'),
+    /** On shutdown, how long queued writes are retried against a failing database before they are given up (and logged). */
+    closeTimeoutMs: z.number().int().min(0).default(10_000),
     /** Non-streaming /compare and /chat: how long an answer waits for its commit before 503. */
     ackTimeoutMs: z.number().int().positive().default(10_000),
     /** Retry-After (seconds) sent with 503 unavailable. */
