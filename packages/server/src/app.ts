@@ -85,7 +85,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   };
 
   const notFoundFallback: { current?: NotFoundFallback } = {};
-  installErrorHandling(fastify, notFoundFallback);
+  installErrorHandling(fastify, notFoundFallback, { retryAfterSeconds: durability.retryAfterSeconds });
   metaRoutes(fastify, ctx);
   comparisonRoutes(fastify, ctx);
   seedRoutes(fastify, ctx);

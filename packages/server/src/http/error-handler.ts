@@ -2,9 +2,6 @@ import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, Fa
 import { ERROR_CATALOGUE, TributaryError, type ErrorCode } from '../errors.js';
 import { isDatabaseOutage } from '../store/outage.js';
 
-/** Retry-After on a 503 whose cause did not say (a database outage). */
-const OUTAGE_RETRY_AFTER_SECONDS = 5;
-
 /** Fastify's own errors, mapped onto the catalogue. */
 const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_json',
@@ -18,14 +15,19 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
 export type NotFoundFallback = (request: FastifyRequest, reply: FastifyReply) => boolean;
 
 /** Every error leaves as `{ code, message, ...details }` with the catalogue's status. */
-export function installErrorHandling(app: FastifyInstance, fallback: { current?: NotFoundFallback } = {}): void {
+export function installErrorHandling(
+  app: FastifyInstance,
+  fallback: { current?: NotFoundFallback } = {},
+  /** Retry-After of a 503 `unavailable` whose cause did not name one (a database outage). */
+  opts: { retryAfterSeconds?: number } = {},
+): void {
   app.setErrorHandler((err: FastifyError | TributaryError, request, reply) => {
     const error = toTributaryError(err, request.log);
     if (reply.sent || reply.raw.headersSent) {
       reply.raw.destroy();
       return;
     }
-    const retryAfter = error.details?.retryAfterSeconds;
+    const retryAfter = error.details?.retryAfterSeconds ?? (error.code === 'unavailable' ? opts.retryAfterSeconds : undefined);
     if (typeof retryAfter === 'number') reply.header('Retry-After', String(retryAfter));
     reply.code(error.status).send(error.toJSON());
   });
@@ -48,9 +50,7 @@ export function toTributaryError(err: FastifyError | TributaryError, log: Fastif
   }
   if (isDatabaseOutage(err)) {
     log.warn({ err: { code: (err as { code?: string }).code, message: err.message } }, 'database unavailable');
-    return new TributaryError('unavailable', 'The database is unavailable; retry later.', {
-      dependency: 'database', retryAfterSeconds: OUTAGE_RETRY_AFTER_SECONDS,
-    });
+    return new TributaryError('unavailable', 'The database is unavailable; retry later.', { dependency: 'database' });
   }
   log.error({ err }, 'unhandled error');
   return new TributaryError('internal_error');
