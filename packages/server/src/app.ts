@@ -38,12 +38,24 @@ export interface App {
 
 /** Assembles an un-started server from a config. No global state: tests build many. */
 export async function buildApp(config: Config, opts: AppOptions = {}): Promise<App> {
+  const { durability } = config;
   const store = await openStore({
     dataDir: config.dataDir,
     databaseUrl: config.database.url,
     schema: config.database.schema,
     flushIntervalMs: config.usage.flushIntervalMs,
     batchSize: config.usage.batchSize,
+    commitDelayMs: durability.commitDelayMs,
+    maxPendingBytes: durability.maxPendingBytes,
+    minRetryMs: durability.retryMinMs,
+    maxRetryMs: durability.retryMaxMs,
+    sqliteSynchronous: durability.sqliteSynchronous,
+    closeTimeoutMs: durability.closeTimeoutMs,
+    startupTimeoutMs: durability.startupRetryMs,
+    // Said once (stdout, before any logger exists); a final failure is the CLI's one stderr line.
+    onStartupRetry: (err, attempt) => {
+      if (attempt === 1) console.log(`Waiting for the database (${(err as { code?: string }).code ?? (err as Error).message}) for up to ${durability.startupRetryMs} ms`);
+    },
   });
   await store.markInterrupted();
   const fastify = Fastify({
@@ -63,7 +75,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   });
   const hub = new StreamHub(backend, { maxReplay: config.streams.maxReplay, subscriberBufferBytes: config.streams.subscriberBufferBytes });
   const comparisons = new ComparisonService({
-    hub, catalogue, store, config: config.compare,
+    hub, catalogue, store, config: config.compare, durability,
     onError: (err, comparisonId) => fastify.log.error({ err, comparisonId }, 'comparison failed'),
   });
   const realtime = createRealtime(config.realtime, hub);
@@ -74,7 +86,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   };
 
   const notFoundFallback: { current?: NotFoundFallback } = {};
-  installErrorHandling(fastify, notFoundFallback);
+  installErrorHandling(fastify, notFoundFallback, { retryAfterSeconds: durability.retryAfterSeconds });
   await installCors(fastify, config.server.cors);
   metaRoutes(fastify, ctx);
   comparisonRoutes(fastify, ctx);

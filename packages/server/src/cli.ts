@@ -4,6 +4,12 @@ import { ConfigError, loadConfig } from './config/load.js';
 import type { Config, ConfigInput } from './config/schema.js';
 import { ensureSecrets, type Secrets } from './config/secrets.js';
 import { issueToken } from './realtime/auth.js';
+import { DataDirError } from './store/data-dir-lock.js';
+import { DatabaseUnreachableError } from './store/open-store.js';
+
+class StartError extends Error {
+  override name = 'StartError';
+}
 
 const USAGE = `Usage:
   tributary serve [--port N] [--host H] [--data-dir DIR] [--config FILE]
@@ -42,10 +48,16 @@ async function serve(argv: string[]): Promise<void> {
   const secrets = ensureSecrets(configFrom(values, overrides));
   const { config } = secrets;
   const app = await buildApp(config);
-  const url = await app.listen();
-  console.log(`Tributary listening on ${url} (data: ${config.database.url ? 'PostgreSQL' : `${config.dataDir}/tributary.db`})${secretsNote(secrets)}`);
-  if (secrets.source.publishKey === 'generated') {
-    console.log(`Publish key (shown once; \`tributary key show\` prints it again): ${config.realtime.publishKey}`);
+  let url: string;
+  try {
+    url = await app.listen();
+  } catch (err) {
+    await app.close().catch(() => undefined);
+    const code = (err as { code?: string }).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+      throw new StartError(`Cannot listen on ${config.server.host}:${config.server.port}: ${code === 'EADDRINUSE' ? 'the port is already in use' : code}.`);
+    }
+    throw err;
   }
 
   let stopping = false;
@@ -63,6 +75,11 @@ async function serve(argv: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // Said only once a stop signal is handled: whoever waits for this line may signal at once.
+  console.log(`Tributary listening on ${url} (data: ${config.database.url ? 'PostgreSQL' : `${config.dataDir}/tributary.db`})${secretsNote(secrets)}`);
+  if (secrets.source.publishKey === 'generated') {
+    console.log(`Publish key (shown once; \`tributary key show\` prints it again): ${config.realtime.publishKey}`);
+  }
 }
 
 /** What the start line says of generated secrets (their values stay in the data directory). */
@@ -136,6 +153,11 @@ export async function main(argv: string[]): Promise<void> {
     if (err instanceof ConfigError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_'))) {
       console.error((err as Error).message);
       process.exit(2);
+    }
+    // Start-up failures an operator fixes (port, data directory, database): one line, no stack.
+    if (err instanceof StartError || err instanceof DataDirError || err instanceof DatabaseUnreachableError) {
+      console.error(`tributary: ${(err as Error).message}`);
+      process.exit(1);
     }
     throw err;
   }

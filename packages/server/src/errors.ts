@@ -38,6 +38,8 @@ export const ERROR_CATALOGUE = {
   already_subscribed: { status: 409, message: 'Already subscribed to that channel on this connection.' },
   not_subscribed: { status: 404, message: 'Not subscribed to that channel on this connection.' },
   slow_consumer: { status: 503, message: 'The client did not read fast enough; reconnect and resume.' },
+  // durability and dependencies (issue 11)
+  invalid_text: { status: 400, message: 'Text contains a NUL character or a lone UTF-16 surrogate, which cannot be stored.' },
   // server side
   internal_error: { status: 500, message: 'The server failed to handle the request.' },
   unavailable: { status: 503, message: 'The server is shutting down or a dependency is unavailable.' },

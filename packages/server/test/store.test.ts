@@ -373,9 +373,62 @@ describe.each(backends)('store on $name', (backend) => {
     expect(errors).toEqual([expect.objectContaining({ rows: 2 })]);
   });
 
+  test('committed(): group commit — callers waiting together share one batch, long before the flush timer', async () => {
+    const batches: BatchInfo[] = [];
+    const loc = backend.fresh();
+    const store = await open(loc, { onBatch: (b) => batches.push(b) });
+    store.saveComparisonStart(start('cmp_gc'));
+    store.saveModelResult('cmp_gc', 0, { model: 'demo/fast', status: 'ok', text: 'one' });
+    store.saveModelResult('cmp_gc', 1, { model: 'demo/slow', status: 'failed', text: 'par', errorCode: 'timeout' });
+    const waits = [store.committed(), store.committed(), store.committed()];
+    const t0 = performance.now();
+    await Promise.all(waits);
+    expect(performance.now() - t0).toBeLessThan(5_000); // the flush timer is 60 s
+    expect(batches.filter((b) => b.ok)).toEqual([expect.objectContaining({ items: 3, rows: 3 })]);
+    expect(store.pendingWrites()).toBe(0);
+    // Committed: another connection sees the results (a crash now would keep them).
+    expect((await loc.query("select model_id, status, text from comparison_results where comparison_id = 'cmp_gc' order by position")))
+      .toEqual([{ model_id: 'demo/fast', status: 'ok', text: 'one' }, { model_id: 'demo/slow', status: 'failed', text: 'par' }]);
+    await store.committed(); // nothing queued: resolves at once
+  });
+
+  test('checkpoints of a running model are replaced by its result; at start a leftover one becomes interrupted', async () => {
+    const loc = backend.fresh();
+    const first = await open(loc);
+    first.saveComparisonStart(start('cmp_ck', { models: ['demo/fast', 'demo/slow'] }));
+    expect(first.saveCheckpoint('cmp_ck', 0, { model: 'demo/fast', status: 'running', text: 'Once' })).toBe(true);
+    expect(first.saveCheckpoint('cmp_ck', 1, { model: 'demo/slow', status: 'running', text: 'Long ago' })).toBe(true);
+    first.saveModelResult('cmp_ck', 0, { model: 'demo/fast', status: 'ok', text: 'Once upon a time.' });
+    expect(first.saveCheckpoint('cmp_ck', 1, { model: 'demo/slow', status: 'running', text: 'Long ago there' })).toBe(true);
+    // The second checkpoint of demo/slow replaced its first, still queued: start, 2 checkpoints, 1 result.
+    expect(first.pendingWrites()).toBe(4);
+    await first.committed();
+    // While running, only finished models are results.
+    expect((await first.getComparison('cmp_ck'))?.results.map((r) => [r.model, r.status, r.text])).toEqual([['demo/fast', 'ok', 'Once upon a time.']]);
+    await first.close();
+
+    const second = await open(loc);
+    expect(await second.markInterrupted()).toBe(1);
+    const after = await second.getComparison('cmp_ck');
+    expect(after?.status).toBe('interrupted');
+    expect(after?.results.map((r) => [r.model, r.status, r.text])).toEqual([
+      ['demo/fast', 'ok', 'Once upon a time.'], ['demo/slow', 'interrupted', 'Long ago there'],
+    ]);
+  });
+
+  test('the write budget: past maxPendingBytes, checkpoints are skipped and hasWriteRoom() is false', async () => {
+    const store = await open(backend.fresh(), { maxPendingBytes: 1_000 });
+    expect(store.hasWriteRoom()).toBe(true);
+    store.saveComparisonStart(start('cmp_budget', { prompt: 'x'.repeat(600) }));
+    expect(store.hasWriteRoom()).toBe(false);
+    expect(store.saveCheckpoint('cmp_budget', 0, { model: 'demo/fast', status: 'running', text: 'partial' })).toBe(false);
+    await store.committed();
+    expect(store.hasWriteRoom()).toBe(true);
+  });
+
   test('values a database would reject for good are cleaned when queued, not retried forever', async () => {
     const store = await open(backend.fresh());
-    store.saveComparisonStart(start('cmp_nul', { prompt: 'a\u0000b' }));
+    store.saveComparisonStart(start('cmp_nul', { prompt: 'a\u0000b\ud800c' }));
     store.saveComparisonStart(start('cmp_nul')); // a duplicate start is ignored, not a key violation
     store.saveComparisonEnd('cmp_nul', end({
       processingTimeMs: 10.4,
@@ -383,8 +436,8 @@ describe.each(backends)('store on $name', (backend) => {
     }));
     await store.flush();
     const stored = await store.getComparison('cmp_nul');
-    // PostgreSQL text cannot hold NUL; SQLite can.
-    expect(stored?.prompt).toBe(backend.name === 'postgres' ? 'ab' : 'a\u0000b');
+    // PostgreSQL text cannot hold NUL and UTF-8 has no lone surrogate: both become U+FFFD, on both dialects.
+    expect(stored?.prompt).toBe('a\uFFFDb\uFFFDc');
     expect(stored?.processingTimeMs).toBe(10);
     expect(stored?.results[0]).toMatchObject({ ttftMs: 13, durationMs: 100, tokensPerSecond: undefined });
   });

@@ -4,8 +4,10 @@ import type { Config, TierName } from '../config/schema.js';
 import { TributaryError } from '../errors.js';
 import type { ModelCatalogue } from '../llm/catalogue.js';
 import type { StreamHub } from '../streams/hub.js';
+import type { LogEvent } from '../streams/types.js';
 import type { ComparisonRecord, ConversationMessage, ModelResultRecord, Store } from '../store/types.js';
 import { contextFor } from './context.js';
+import { checkStorable, checkpointer } from './durability.js';
 import { comparisonTopic, type ComparisonEvents, type ComparisonSummary } from './events.js';
 import { runModel, type ModelState } from './model-run.js';
 
@@ -28,6 +30,8 @@ export interface ComparisonHandle {
   topic: string;
   /** Resolves when every model has ended and the final event is published. */
   done: Promise<ComparisonSummary & { status: 'completed' | 'cancelled'; results: ModelResultRecord[] }>;
+  /** Resolves when every model has ended (its results queued); `done` follows once they are committed. */
+  modelsEnded: Promise<void>;
 }
 
 /** A comparison's state as a late or resuming client should see it. */
@@ -55,10 +59,13 @@ const newId = (prefix: string) => `${prefix}_${randomBytes(12).toString('base64u
  */
 export class ComparisonService {
   private readonly running = new Map<string, Running>();
+  /** Final events of interrupted comparisons being published (one per comparison, however many streams ask). */
+  private readonly ending = new Map<string, Promise<LogEvent>>();
 
   constructor(
     private readonly deps: {
       hub: StreamHub; catalogue: ModelCatalogue; store: Store; config: Config['compare'];
+      durability: Config['durability'];
       onError?: (err: unknown, comparisonId: string) => void;
     },
   ) {}
@@ -68,6 +75,12 @@ export class ComparisonService {
     const { config, store, hub, catalogue } = this.deps;
     const prompt = request.prompt;
     if (prompt.trim() === '') throw new TributaryError('empty_prompt');
+    checkStorable(prompt, request.history);
+    if (!store.hasWriteRoom()) {
+      throw new TributaryError('unavailable', 'The database is unavailable and the write budget is spent; retry later.', {
+        dependency: 'database', retryAfterSeconds: this.deps.durability.retryAfterSeconds,
+      });
+    }
     const models = [...new Set(request.models)];
     if (models.length > config.maxModels) {
       throw new TributaryError('too_many_models', `At most ${config.maxModels} models per request; got ${models.length}.`, { max: config.maxModels });
@@ -108,12 +121,14 @@ export class ComparisonService {
     });
 
     const started = performance.now();
-    const runs = models.map((model, i) =>
-      runModel(states[i]!, providers[i], {
-        messages: contexts[i]!.messages, maxOutputTokens: tier.maxOutputTokens, tier: request.tier, signal: abort.signal,
-      }, publish),
-    );
-    const done = Promise.all(runs).then(async (results) => {
+    // The last model to end queues the comparison's own rows with its result, so one commit
+    // makes both durable: its `done` and `comparison.done` then go out back to back.
+    let unfinished = models.length;
+    let ended: { status: 'completed' | 'cancelled'; summary: ComparisonSummary } | undefined;
+    let modelsEnded!: () => void;
+    const allEnded = new Promise<void>((resolve) => (modelsEnded = resolve));
+    const end = () => {
+      const results = states.map((s) => s.result!);
       const status: 'completed' | 'cancelled' = abort.signal.aborted ? 'cancelled' : 'completed';
       const finishedAt = new Date();
       const summary: ComparisonSummary = {
@@ -127,14 +142,56 @@ export class ComparisonService {
       // A conversation brought by the client is stored with the new turn; a stored one already is.
       const brought = request.conversationId ? [] : request.history ?? [];
       this.record(record, brought, results, status, finishedAt, summary);
+      ended = { status, summary };
+      modelsEnded();
+    };
+    const runs = models.map((model, i) =>
+      runModel(states[i]!, providers[i], {
+        messages: contexts[i]!.messages, maxOutputTokens: tier.maxOutputTokens, tier: request.tier, signal: abort.signal,
+      }, publish, {
+        onText: checkpointer(this.deps.durability, (state, outputTokens) =>
+          store.saveCheckpoint(id, i, { model, status: 'running', text: state.text, outputTokens })),
+        // Acknowledged means durable: model.done / model.error waits for this result's commit.
+        beforeEnd: (result) => {
+          store.saveModelResult(id, i, result);
+          if (--unfinished === 0) end();
+          return store.committed();
+        },
+      }),
+    );
+    const done = Promise.all(runs).then(async (results) => {
+      const { status, summary } = ended!;
+      // The comparison, its messages and usage row are committed before anyone is told it is done.
+      await store.committed();
       await publish('comparison.done', { status, summary }, true);
       return { ...summary, status, results };
     }).finally(() => this.running.delete(id));
     // Callers that stream rather than wait never await `done`; a failure must not crash the process.
     done.catch((err: unknown) => this.deps.onError?.(err, id));
-    const handle: ComparisonHandle = { id, conversationId, topic, done };
+    const handle: ComparisonHandle = { id, conversationId, topic, done, modelsEnded: allEnded };
     this.running.set(id, { handle, abort, record, states });
     return handle;
+  }
+
+  /**
+   * The whole answer of a non-streaming request: `done`, or — when the models have ended but
+   * their commit waits on an unavailable database for longer than `ackTimeoutMs` — a 503
+   * naming the comparison, whose results are stored once the database is back.
+   */
+  async answer(handle: ComparisonHandle): Promise<Awaited<ComparisonHandle['done']>> {
+    await Promise.race([handle.modelsEnded, handle.done]);
+    let timer: NodeJS.Timeout | undefined;
+    const { ackTimeoutMs, retryAfterSeconds } = this.deps.durability;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new TributaryError('unavailable', 'The answer is ready but the database is unavailable; it is stored when the database is back.', {
+        dependency: 'database', retryAfterSeconds, comparison_id: handle.id, conversation_id: handle.conversationId,
+      })), ackTimeoutMs);
+    });
+    try {
+      return await Promise.race([handle.done, late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Stops every model of a running comparison now. False if it is not running. */
@@ -180,21 +237,64 @@ export class ComparisonService {
       id, conversationId: stored.conversationId, kind: stored.kind, tier: stored.tier, status: stored.status,
       models: stored.models.map((model) => {
         const result = stored.results.find((r) => r.model === model);
-        return { model, status: result?.status ?? 'failed', text: result?.text ?? '', result };
+        // A model of an interrupted comparison with no checkpoint had produced nothing yet.
+        const missing = stored.status === 'interrupted' ? 'interrupted' : 'failed';
+        return { model, status: result?.status ?? missing, text: result?.text ?? '', result };
       }),
     };
   }
 
-  /** Waits for running comparisons up to `graceMs`, then cancels the rest and waits for them to end. */
+  /**
+   * The final event of a comparison a crash interrupted, published to its topic once (after a
+   * restart its topic is new), marking every model that had not finished as interrupted.
+   */
+  interruptedEnd(snapshot: ComparisonSnapshot): Promise<LogEvent> {
+    const { id } = snapshot;
+    let ending = this.ending.get(id);
+    if (!ending) {
+      ending = this.publishInterruptedEnd(snapshot).finally(() => this.ending.delete(id));
+      this.ending.set(id, ending);
+    }
+    return ending;
+  }
+
+  private async publishInterruptedEnd(snapshot: ComparisonSnapshot): Promise<LogEvent> {
+    const { hub } = this.deps;
+    const topic = comparisonTopic(snapshot.id);
+    const existing = await hub.recover(topic, { from: 'start' });
+    if (existing.finished && existing.recovered && existing.events.length > 0) return existing.events.at(-1)!;
+    const stored = await this.deps.store.getComparison(snapshot.id);
+    const ok = snapshot.models.filter((m) => m.status === 'ok' || m.status === 'truncated').length;
+    const data: ComparisonEvents['comparison.done'] = {
+      status: 'interrupted',
+      interrupted: snapshot.models.filter((m) => m.status === 'interrupted').map((m) => m.model),
+      summary: {
+        inputLength: stored?.prompt.length ?? 0,
+        modelsRequested: snapshot.models.length,
+        modelsSuccessful: ok,
+        modelsFailed: snapshot.models.length - ok,
+        processingTimeMs: stored?.processingTimeMs ?? 0,
+        finishedAt: (stored?.finishedAt ?? stored?.createdAt ?? new Date()).toISOString(),
+      },
+    };
+    return hub.publish(topic, 'comparison.done', data, { final: true });
+  }
+
+  /** Waits for running comparisons up to `graceMs`, then cancels the rest and waits up to `graceMs` more for them to end. */
   async close(graceMs: number): Promise<void> {
     const pending = [...this.running.values()];
     if (pending.length === 0) return;
     const all = Promise.allSettled(pending.map((r) => r.handle.done));
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<'expired'>((resolve) => (timer = setTimeout(() => resolve('expired'), graceMs)));
-    if ((await Promise.race([all, expired])) === 'expired') for (const r of pending) r.abort.abort();
+    if ((await Promise.race([all, expired])) === 'expired') {
+      for (const r of pending) r.abort.abort();
+      // Cancelled models end at once, but each final event waits for its commit: with the
+      // database down that wait lasts until the store closes (and refuses it), so stop waiting.
+      const stuck = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+      await Promise.race([all, stuck]);
+    }
     clearTimeout(timer);
-    await all;
   }
 
   private record(

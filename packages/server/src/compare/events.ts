@@ -34,8 +34,11 @@ export interface ComparisonEvents {
     outputTokens: number;
   };
   'comparison.done': {
-    status: 'completed' | 'cancelled';
+    /** `interrupted`: the server stopped while it ran (sent after a restart, to end its stream). */
+    status: 'completed' | 'cancelled' | 'interrupted';
     summary: ComparisonSummary;
+    /** With `interrupted`: the models that had not finished (their text is the last checkpoint). */
+    interrupted?: string[];
   };
 }
 

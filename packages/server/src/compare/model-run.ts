@@ -1,4 +1,5 @@
 import { ModelError, type GenerationRequest, type Provider } from '../llm/provider.js';
+import { storedText } from '../store/text.js';
 import type { ModelResultRecord } from '../store/types.js';
 import type { ComparisonEvents } from './events.js';
 
@@ -12,21 +13,31 @@ export interface ModelState {
   result?: ModelResultRecord;
 }
 
+export interface ModelHooks {
+  /** After each piece of text (checkpoints). */
+  onText?(state: ModelState, outputTokens: number): void;
+  /** Makes the result durable; the final `model.done` / `model.error` waits for it. */
+  beforeEnd?(result: ModelResultRecord): Promise<void>;
+}
+
 /**
- * Runs one model: start, deltas, then exactly one done or error. Never throws: every failure
- * becomes a classified `model.error`, so one model cannot disturb the others.
+ * Runs one model: start, deltas, then exactly one done or error. Every provider failure
+ * becomes a classified `model.error`, so one model cannot disturb the others; it throws only
+ * when its result cannot be made durable (then no final event is published for it).
  */
 export async function runModel(
   state: ModelState,
   provider: Provider | undefined,
   request: Omit<GenerationRequest, 'model'>,
   publish: Publish,
+  hooks: ModelHooks = {},
 ): Promise<ModelResultRecord> {
   const { model } = state;
   const started = performance.now();
   let firstTokenAt: number | null = null;
   let outputTokens = 0;
   const parts: string[] = [];
+  let final: { type: 'model.done'; data: ComparisonEvents['model.done'] } | { type: 'model.error'; data: ComparisonEvents['model.error'] } | undefined;
   await publish('model.start', { model });
   try {
     if (!provider) throw new ModelError('invalid_model', `Unknown model: ${model}`);
@@ -35,11 +46,14 @@ export async function runModel(
       if (chunk.type === 'reasoning' || chunk.type === 'start') continue; // not part of the answer
       if (chunk.type === 'delta') {
         if (chunk.text === '') continue;
+        // Streamed exactly as it will be stored (NUL and lone surrogates become U+FFFD).
+        const text = storedText(chunk.text);
         firstTokenAt ??= performance.now();
         outputTokens++;
-        parts.push(chunk.text);
-        state.text += chunk.text;
-        await publish('model.delta', { model, text: chunk.text });
+        parts.push(text);
+        state.text += text;
+        hooks.onText?.(state, outputTokens);
+        await publish('model.delta', { model, text });
         continue;
       }
       const durationMs = Math.round(performance.now() - started);
@@ -60,10 +74,10 @@ export async function runModel(
         model, status: done.status, text: parts.join(''), finishReason: done.finishReason,
         inputTokens: chunk.usage.inputTokens, outputTokens: tokens, ttftMs, durationMs, tokensPerSecond: done.tokensPerSecond,
       };
-      await publish('model.done', done);
-      return state.result;
+      final = { type: 'model.done', data: done };
+      break;
     }
-    throw new ModelError('upstream_error', 'The provider ended the stream without finishing it.');
+    if (!final) throw new ModelError('upstream_error', 'The provider ended the stream without finishing it.');
   } catch (err) {
     const error = ModelError.from(err, request.signal);
     const status = error.code === 'cancelled' ? 'cancelled' : 'failed';
@@ -74,7 +88,9 @@ export async function runModel(
       model, status, text: parts.join(''), errorCode: error.code, errorMessage: error.message,
       outputTokens, durationMs, ...(ttftMs !== null ? { ttftMs } : {}),
     };
-    await publish('model.error', { model, status, error: error.describe(), ttftMs, durationMs, outputTokens });
-    return state.result;
+    final = { type: 'model.error', data: { model, status, error: error.describe(), ttftMs, durationMs, outputTokens } };
   }
+  await hooks.beforeEnd?.(state.result!);
+  await publish(final!.type, final!.data);
+  return state.result!;
 }

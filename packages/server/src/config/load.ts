@@ -8,6 +8,7 @@ export const ENV_KEYS: Record<string, { path: string; type: 'string' | 'number' 
   PORT: { path: 'server.port', type: 'number' },
   TRIBUTARY_DATA_DIR: { path: 'dataDir', type: 'string' },
   DATABASE_URL: { path: 'database.url', type: 'string' },
+  TRIBUTARY_DB_STARTUP_RETRY_MS: { path: 'durability.startupRetryMs', type: 'number' },
   TRIBUTARY_MAX_MODELS: { path: 'compare.maxModels', type: 'number' },
   TRIBUTARY_DEMO_SPEED: { path: 'demo.speed', type: 'number' },
   ENABLE_SSE_STREAMING: { path: 'flags.sse_streaming', type: 'boolean' },

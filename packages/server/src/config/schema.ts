@@ -179,6 +179,30 @@ export const configSchema = z.strictObject({
     /** Off: WebSocket upgrades answer 403 and clients fall back to SSE / long-poll. */
     websocket: z.boolean().default(true),
   }).prefault({}),
+  /** Acknowledged means durable: commits before final events, checkpoints, outage budget (docs/configuration.md). */
+  durability: z.strictObject({
+    /** A running model's text is checkpointed after this many new tokens… */
+    checkpointTokens: z.number().int().positive().default(32),
+    /** …or once this long has passed since its last checkpoint (checked as tokens arrive). */
+    checkpointMs: z.number().int().positive().default(1_000),
+    /** Group commit: how long a commit someone waits for may gather other writes. */
+    commitDelayMs: z.number().int().min(0).default(0),
+    /** Bytes queued writes may hold while the database is down; past it new work gets 503. */
+    maxPendingBytes: z.number().int().positive().default(64 * 1024 * 1024),
+    /** First and longest wait between retries of a failed write batch. */
+    retryMinMs: z.number().int().positive().default(100),
+    retryMaxMs: z.number().int().positive().default(5_000),
+    /** At start, keep retrying an unreachable database this long, then exit. */
+    startupRetryMs: z.number().int().min(0).default(30_000),
+    /** SQLite `synchronous` in WAL mode: normal survives a process crash; full also a power loss. */
+    sqliteSynchronous: z.enum(['normal', 'full']).default('normal'),
+    /** On shutdown, how long queued writes are retried against a failing database before they are given up (and logged). */
+    closeTimeoutMs: z.number().int().min(0).default(10_000),
+    /** Non-streaming /compare and /chat: how long an answer waits for its commit before 503. */
+    ackTimeoutMs: z.number().int().positive().default(10_000),
+    /** Retry-After (seconds) sent with 503 unavailable. */
+    retryAfterSeconds: z.number().int().positive().default(5),
+  }).prefault({}),
   usage: z.strictObject({
     flushIntervalMs: z.number().int().positive().default(250),
     batchSize: z.number().int().positive().default(200),

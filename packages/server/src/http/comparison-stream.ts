@@ -31,6 +31,8 @@ export async function streamComparison(
   if (!comparisons.isRunning(id)) {
     const snapshot = await comparisons.snapshot(id);
     if (!snapshot) throw new TributaryError('comparison_not_found', `No comparison ${id}.`);
+    // Interrupted by a crash: its topic ends with a final event marking the unfinished models.
+    const ended = snapshot.status === 'interrupted' ? await comparisons.interruptedEnd(snapshot) : undefined;
     const recovery = await hub.recover(topic, start);
     // The client already holds the final event: 204 tells EventSource to stop reconnecting.
     if (resuming && recovery.recovered && recovery.events.length === 0 && recovery.finished) {
@@ -39,7 +41,12 @@ export async function streamComparison(
     }
     reply.hijack();
     const sse = new SseResponse(reply.raw, { ...deps.sse, inlineRetry: frames.inlineRetry, headers: headersFor(id, snapshot.conversationId) });
-    if (recovery.recovered) {
+    if (ended) {
+      // The streamed events died with the old process: the snapshot holds their text.
+      const reason = recovery.recovered ? 'history_truncated' : recovery.reason;
+      sse.write(frames.recovery({ recovered: false, reason, top: { epoch: ended.epoch, seq: ended.seq } }, snapshot));
+      sse.write(frames.event(ended));
+    } else if (recovery.recovered) {
       if (resuming) sse.write(frames.recovery({ recovered: true, top: recovery.top, replayed: recovery.events.length }));
       for (const event of recovery.events) sse.write(frames.event(event));
     } else {

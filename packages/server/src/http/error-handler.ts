@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ERROR_CATALOGUE, TributaryError, type ErrorCode } from '../errors.js';
+import { isDatabaseOutage } from '../store/outage.js';
 
 /** Fastify's own errors, mapped onto the catalogue. */
 const FASTIFY_CODES: Record<string, ErrorCode> = {
@@ -14,8 +15,12 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
 export type NotFoundFallback = (request: FastifyRequest, reply: FastifyReply) => boolean;
 
 /** Every error leaves as `{ code, message, ...details }` with the catalogue's status. */
-export function installErrorHandling(app: FastifyInstance, fallback: { current?: NotFoundFallback } = {}): void {
-  app.setErrorHandler(errorHandler((error) => error.toJSON()));
+export function installErrorHandling(
+  app: FastifyInstance,
+  fallback: { current?: NotFoundFallback } = {},
+  opts: ErrorHandlerOptions = {},
+): void {
+  app.setErrorHandler(errorHandler((error) => error.toJSON(), opts));
 
   app.setNotFoundHandler((request, reply) => {
     if (fallback.current?.(request, reply)) return;
@@ -26,14 +31,21 @@ export function installErrorHandling(app: FastifyInstance, fallback: { current?:
 /** An error body's shape; the seed routes add FastAPI's `detail` (see `seedErrorBody`). */
 export type ErrorBody = (error: TributaryError) => Record<string, unknown>;
 
+export interface ErrorHandlerOptions {
+  /** Retry-After of a 503 `unavailable` whose cause did not name one (a database outage). */
+  retryAfterSeconds?: number;
+}
+
 /** A Fastify error handler answering with the catalogue's status and `body(error)`. */
-export function errorHandler(body: ErrorBody) {
+export function errorHandler(body: ErrorBody, opts: ErrorHandlerOptions = {}) {
   return (err: FastifyError | TributaryError, request: FastifyRequest, reply: FastifyReply) => {
     const error = toTributaryError(err, request.log);
     if (reply.sent || reply.raw.headersSent) {
       reply.raw.destroy();
       return;
     }
+    const retryAfter = error.details?.retryAfterSeconds ?? (error.code === 'unavailable' ? opts.retryAfterSeconds : undefined);
+    if (typeof retryAfter === 'number') reply.header('Retry-After', String(retryAfter));
     reply.code(error.status).send(body(error));
   };
 }
@@ -50,6 +62,10 @@ export function toTributaryError(err: FastifyError | TributaryError, log: Fastif
   }
   if ((err as SyntaxError).name === 'SyntaxError' && err.statusCode === 400) {
     return new TributaryError('invalid_json', `The request body is not valid JSON: ${err.message}`);
+  }
+  if (isDatabaseOutage(err)) {
+    log.warn({ err: { code: (err as { code?: string }).code, message: err.message } }, 'database unavailable');
+    return new TributaryError('unavailable', 'The database is unavailable; retry later.', { dependency: 'database' });
   }
   log.error({ err }, 'unhandled error');
   return new TributaryError('internal_error');

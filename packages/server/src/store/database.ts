@@ -84,6 +84,8 @@ export interface DatabaseOptions {
   dataDir: string;
   databaseUrl?: string | undefined;
   schema?: string | undefined;
+  /** SQLite `synchronous` (WAL): NORMAL (default) survives a process crash; FULL also a power loss. */
+  sqliteSynchronous?: 'normal' | 'full' | undefined;
   /** Told about errors of idle pooled PostgreSQL connections. */
   onPoolError?: ((err: Error) => void) | undefined;
 }
@@ -103,7 +105,7 @@ export async function openDatabase(opts: DatabaseOptions): Promise<OpenedDatabas
   mkdirSync(opts.dataDir, { recursive: true });
   const file = new SqliteDatabase(join(opts.dataDir, 'tributary.db'), { timeout: 5_000 });
   file.pragma('journal_mode = WAL');
-  file.pragma('synchronous = NORMAL');
+  file.pragma(`synchronous = ${opts.sqliteSynchronous === 'full' ? 'FULL' : 'NORMAL'}`);
   return { db: new Kysely<Database>({ dialect: new SqliteDialect({ database: file }) }), dialect: 'sqlite', schema: undefined };
 }
 
@@ -113,7 +115,8 @@ async function openPostgres(url: string, schema: string | undefined, onPoolError
   if (schema) await createSchema(url, schema);
   // `options` applies search_path at connection start-up, so every pooled connection has it
   // before its first query (an on-connect SET would race the first query).
-  const pool = new pg.Pool({ connectionString: url, max: 10, ...(schema ? { options: `-c search_path=${schema}` } : {}) });
+  // A bounded connect: an unreachable host fails the query (503) instead of holding it forever.
+  const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5_000, ...(schema ? { options: `-c search_path=${schema}` } : {}) });
   // An idle client losing its connection emits 'error' on the pool; unhandled, it would crash the process.
   pool.on('error', (err) => onPoolError?.(err));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
@@ -127,7 +130,7 @@ async function openPostgres(url: string, schema: string | undefined, onPoolError
 }
 
 async function createSchema(url: string, schema: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
   await client.connect();
   try {
     await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);

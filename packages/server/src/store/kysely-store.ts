@@ -3,11 +3,11 @@ import type { ComparisonResultsTable, ComparisonsTable, Database, Dialect } from
 import { runMonitoring } from './monitoring-queries.js';
 import { fromDbTime } from './time.js';
 import type {
-  ComparisonEnd, ComparisonRecord, ComparisonStart, ComparisonStatus, ConversationMessage, ModelOutcome,
+  CheckpointRecord, ComparisonEnd, ComparisonRecord, ComparisonStart, ComparisonStatus, ConversationMessage, ModelOutcome,
   ModelResultRecord, MonitoringFigures, Store, UsageRecord,
 } from './types.js';
 import type { TierName } from '../config/schema.js';
-import { applyOps, rowsOf, WriteOps, type WriteOp } from './write-ops.js';
+import { applyOps, bytesOf, rowsOf, WriteOps, type WriteOp } from './write-ops.js';
 import { WriteQueue, type BatchInfo, type StoreLogger } from './write-queue.js';
 
 export interface KyselyStoreOptions {
@@ -17,6 +17,12 @@ export interface KyselyStoreOptions {
   onBatch?: ((info: BatchInfo) => void) | undefined;
   /** How long close() keeps retrying a failing database before giving up on queued rows. */
   closeTimeoutMs?: number | undefined;
+  /** Bytes queued writes may hold (a database outage) before hasWriteRoom() says no. */
+  maxPendingBytes?: number | undefined;
+  /** Group commit window once someone waits for a commit. */
+  commitDelayMs?: number | undefined;
+  /** Called once the database is closed (releases the data directory's lock). */
+  onClosed?: (() => void) | undefined;
   minRetryMs?: number | undefined;
   maxRetryMs?: number | undefined;
 }
@@ -36,6 +42,8 @@ export class KyselyStore implements Store {
     this.queue = new WriteQueue<WriteOp>({
       apply: (batch) => db.transaction().execute((trx) => applyOps(trx, batch)),
       rowsOf,
+      bytesOf,
+      commitDelayMs: opts.commitDelayMs,
       flushIntervalMs: opts.flushIntervalMs,
       batchSize: opts.batchSize,
       logger: opts.logger,
@@ -61,6 +69,25 @@ export class KyselyStore implements Store {
 
   logUsage(row: UsageRecord): void {
     this.queue.push(this.ops.usage(row));
+  }
+
+  saveModelResult(comparisonId: string, position: number, result: ModelResultRecord): void {
+    this.queue.push(this.ops.result(comparisonId, position, result));
+  }
+
+  saveCheckpoint(comparisonId: string, position: number, checkpoint: CheckpointRecord): boolean {
+    if (!this.hasWriteRoom()) return false;
+    // A checkpoint not yet written is replaced by the newer one, not queued beside it.
+    this.queue.push(this.ops.result(comparisonId, position, checkpoint), `checkpoint:${comparisonId}:${position}`);
+    return true;
+  }
+
+  committed(): Promise<void> {
+    return this.queue.committed();
+  }
+
+  hasWriteRoom(): boolean {
+    return this.queue.pendingBytes < (this.opts.maxPendingBytes ?? Number.POSITIVE_INFINITY);
   }
 
   async getComparison(id: string): Promise<ComparisonRecord | undefined> {
@@ -116,9 +143,13 @@ export class KyselyStore implements Store {
 
   async markInterrupted(): Promise<number> {
     await this.flush();
-    const updated = await this.db.updateTable('comparisons').set({ status: 'interrupted' })
-      .where('status', '=', 'running').executeTakeFirst();
-    return Number(updated.numUpdatedRows);
+    return this.db.transaction().execute(async (trx) => {
+      // Only a running comparison's rows can be checkpoints: its end rewrites all its results.
+      await trx.updateTable('comparison_results').set({ status: 'interrupted' }).where('status', '=', 'running').execute();
+      const updated = await trx.updateTable('comparisons').set({ status: 'interrupted' })
+        .where('status', '=', 'running').executeTakeFirst();
+      return Number(updated.numUpdatedRows);
+    });
   }
 
   async monitoring(): Promise<MonitoringFigures> {
@@ -144,6 +175,7 @@ export class KyselyStore implements Store {
         await this.queue.close(this.opts.closeTimeoutMs ?? 10_000);
       } finally {
         await this.db.destroy();
+        this.opts.onClosed?.();
       }
     })();
     return this.closing;
@@ -162,7 +194,8 @@ function toRecord(row: Selectable<ComparisonsTable>, results: Selectable<Compari
     status: row.status as ComparisonStatus,
     finishedAt: row.finished_at === null ? undefined : fromDbTime(row.finished_at),
     processingTimeMs: row.processing_time_ms ?? undefined,
-    results: results.map(toResult),
+    // A running comparison's checkpoints are not results yet.
+    results: results.filter((r) => r.status !== 'running').map(toResult),
   };
 }
 

@@ -1,7 +1,8 @@
 import type { TierName } from '../config/schema.js';
 
 export type ComparisonStatus = 'running' | 'completed' | 'cancelled' | 'interrupted';
-export type ModelOutcome = 'ok' | 'truncated' | 'failed' | 'cancelled';
+/** `interrupted`: the server stopped (crash, kill) while the model ran; its text is the last checkpoint. */
+export type ModelOutcome = 'ok' | 'truncated' | 'failed' | 'cancelled' | 'interrupted';
 
 export interface ModelResultRecord {
   model: string;
@@ -15,6 +16,11 @@ export interface ModelResultRecord {
   ttftMs?: number | undefined;
   durationMs?: number | undefined;
   tokensPerSecond?: number | undefined;
+}
+
+/** The text a running model has streamed so far, saved so a crash keeps it. */
+export interface CheckpointRecord extends Omit<ModelResultRecord, 'status'> {
+  status: 'running';
 }
 
 export interface ComparisonStart {
@@ -38,7 +44,7 @@ export interface ComparisonRecord extends ComparisonStart {
   status: ComparisonStatus;
   finishedAt?: Date | undefined;
   processingTimeMs?: number | undefined;
-  /** In the order of `models`; empty while running. */
+  /** In the order of `models`; while running, only the models that have finished. */
   results: ModelResultRecord[];
 }
 
@@ -84,6 +90,17 @@ export interface Store {
   saveComparisonEnd(id: string, end: ComparisonEnd): void;
   appendMessages(conversationId: string, messages: ConversationMessage[]): void;
   logUsage(row: UsageRecord): void;
+  /** One model's final result at `position` (its index in `models`), before the comparison ends. */
+  saveModelResult(comparisonId: string, position: number, result: ModelResultRecord): void;
+  /** A running model's text so far; false (and nothing queued) when the write budget is spent. */
+  saveCheckpoint(comparisonId: string, position: number, checkpoint: CheckpointRecord): boolean;
+  /**
+   * Resolves once every write queued before the call is committed (group commit). A failing
+   * database is retried meanwhile; this waits for it rather than failing.
+   */
+  committed(): Promise<void>;
+  /** False while queued writes hold more than the write budget (new work should be refused). */
+  hasWriteRoom(): boolean;
 
   getComparison(id: string): Promise<ComparisonRecord | undefined>;
   listComparisons(opts: { limit: number; conversationId?: string }): Promise<ComparisonRecord[]>;
@@ -91,7 +108,10 @@ export interface Store {
   deleteComparison(id: string): Promise<boolean>;
   /** All messages of a conversation in order, or undefined if it has none. */
   getConversation(id: string): Promise<ConversationMessage[] | undefined>;
-  /** Comparisons left `running` by a crash become `interrupted` (called once at start). */
+  /**
+   * Comparisons left `running` by a crash become `interrupted` (called once at start), and so
+   * do their models' checkpoints (keeping the text saved so far).
+   */
   markInterrupted(): Promise<number>;
   monitoring(): Promise<MonitoringFigures>;
 

@@ -1,12 +1,14 @@
 import type { Insertable, Transaction } from 'kysely';
 import type { ComparisonResultsTable, ComparisonsTable, Database, DbTime, Dialect, UsageLogTable } from './database.js';
+import { storedText } from './text.js';
 import { toDbTime } from './time.js';
-import type { ComparisonEnd, ComparisonStart, ConversationMessage, UsageRecord } from './types.js';
+import type { CheckpointRecord, ComparisonEnd, ComparisonStart, ConversationMessage, ModelResultRecord, UsageRecord } from './types.js';
 
 /**
  * A queued write, already turned into column values when it is queued: the caller may reuse
  * or mutate its objects afterwards, and anything that could make a batch fail for good
  * (fractional integers, NUL bytes on PostgreSQL) is cleaned here rather than retried forever.
+ * Text is normalised the same way on both dialects (see storedText), so both store the same.
  */
 export type WriteOp =
   | { kind: 'comparison.start'; row: Insertable<ComparisonsTable> }
@@ -24,7 +26,9 @@ export type WriteOp =
       createdAt: DbTime;
       messages: { comparison_id: string; role: string; model_id: string | null; content: string }[];
     }
-  | { kind: 'usage'; row: Insertable<UsageLogTable> };
+  | { kind: 'usage'; row: Insertable<UsageLogTable> }
+  /** One model's result (final, or a checkpoint of a running model), replacing any earlier one. */
+  | { kind: 'result'; row: Insertable<ComparisonResultsTable> };
 
 /** Rows an op writes (what pendingWrites() counts and batches are cut by). */
 export function rowsOf(op: WriteOp): number {
@@ -33,6 +37,19 @@ export function rowsOf(op: WriteOp): number {
     case 'comparison.end': return 1 + op.results.length;
     case 'messages': return op.messages.length;
     case 'usage': return 1;
+    case 'result': return 1;
+  }
+}
+
+/** Rough bytes an op holds while queued: its text, plus a fixed cost per row. */
+export function bytesOf(op: WriteOp): number {
+  const perRow = 256;
+  switch (op.kind) {
+    case 'comparison.start': return perRow + 2 * op.row.prompt.length;
+    case 'comparison.end': return perRow + op.results.reduce((n, r) => n + perRow + 2 * r.text.length, 0);
+    case 'messages': return op.messages.reduce((n, m) => n + perRow + 2 * m.content.length, 0);
+    case 'usage': return perRow;
+    case 'result': return perRow + 2 * op.row.text.length;
   }
 }
 
@@ -65,21 +82,30 @@ export class WriteOps {
       finishedAt: toDbTime(this.dialect, end.finishedAt),
       processingTimeMs: int(end.processingTimeMs) ?? 0,
       // Position is the index in `results`, which callers give in the order of `models`.
-      results: end.results.map((r, position) => ({
-        comparison_id: id,
-        model_id: r.model,
-        position,
-        status: r.status,
-        text: this.text(r.text),
-        error_code: this.optionalText(r.errorCode),
-        error_message: this.optionalText(r.errorMessage),
-        finish_reason: this.optionalText(r.finishReason),
-        input_tokens: int(r.inputTokens),
-        output_tokens: int(r.outputTokens),
-        ttft_ms: int(r.ttftMs),
-        duration_ms: int(r.durationMs),
-        tokens_per_second: real(r.tokensPerSecond),
-      })),
+      results: end.results.map((r, position) => this.resultRow(id, position, r)),
+    };
+  }
+
+  /** A model's result at `position` (its index in the comparison's models); status `running` for a checkpoint. */
+  result(comparisonId: string, position: number, r: ModelResultRecord | CheckpointRecord): WriteOp {
+    return { kind: 'result', row: this.resultRow(comparisonId, position, r) };
+  }
+
+  private resultRow(comparisonId: string, position: number, r: ModelResultRecord | CheckpointRecord): Insertable<ComparisonResultsTable> {
+    return {
+      comparison_id: comparisonId,
+      model_id: r.model,
+      position,
+      status: r.status,
+      text: this.text(r.text),
+      error_code: this.optionalText(r.errorCode),
+      error_message: this.optionalText(r.errorMessage),
+      finish_reason: this.optionalText(r.finishReason),
+      input_tokens: int(r.inputTokens),
+      output_tokens: int(r.outputTokens),
+      ttft_ms: int(r.ttftMs),
+      duration_ms: int(r.durationMs),
+      tokens_per_second: real(r.tokensPerSecond),
     };
   }
 
@@ -117,9 +143,8 @@ export class WriteOps {
     };
   }
 
-  /** PostgreSQL rejects NUL in text, which would fail the batch on every retry. */
   private text(value: string): string {
-    return this.dialect === 'postgres' && value.includes('\u0000') ? value.replaceAll('\u0000', '') : value;
+    return storedText(value);
   }
 
   private optionalText(value: string | undefined): string | null {
@@ -148,6 +173,7 @@ export async function applyOps(trx: Transaction<Database>, ops: WriteOp[]): Prom
     }
     if (op.kind === 'comparison.end') await applyEnd(trx, op);
     else if (op.kind === 'messages') await applyMessages(trx, op);
+    else if (op.kind === 'result') await applyResult(trx, op);
     i += 1;
   }
 }
@@ -161,6 +187,13 @@ async function applyEnd(trx: Transaction<Database>, op: Extract<WriteOp, { kind:
   if (Number(updated.numUpdatedRows) === 0) return;
   await trx.deleteFrom('comparison_results').where('comparison_id', '=', op.id).execute();
   await insertChunked(op.results, (rows) => trx.insertInto('comparison_results').values(rows).execute());
+}
+
+async function applyResult(trx: Transaction<Database>, op: Extract<WriteOp, { kind: 'result' }>): Promise<void> {
+  const { comparison_id, position, ...rest } = op.row;
+  await trx.insertInto('comparison_results').values(op.row)
+    .onConflict((oc) => oc.columns(['comparison_id', 'position']).doUpdateSet(rest))
+    .execute();
 }
 
 async function applyMessages(trx: Transaction<Database>, op: Extract<WriteOp, { kind: 'messages' }>): Promise<void> {

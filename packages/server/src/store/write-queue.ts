@@ -19,6 +19,8 @@ export interface WriteQueueOptions<T> {
   apply(batch: T[]): Promise<void>;
   /** Rows an item writes; batches are cut by rows. */
   rowsOf(item: T): number;
+  /** Rough bytes an item holds while queued (the memory budget counts them). */
+  bytesOf?: ((item: T) => number) | undefined;
   flushIntervalMs: number;
   batchSize: number;
   logger?: StoreLogger | undefined;
@@ -26,6 +28,8 @@ export interface WriteQueueOptions<T> {
   /** First retry delay after a failed batch; doubles per failure up to maxRetryMs. */
   minRetryMs?: number | undefined;
   maxRetryMs?: number | undefined;
+  /** Group commit: once someone waits for a commit, the next batch starts after at most this long. */
+  commitDelayMs?: number | undefined;
 }
 
 export class QueueClosedError extends Error {
@@ -42,11 +46,21 @@ export class QueueClosedError extends Error {
  */
 export class WriteQueue<T> {
   private readonly items: T[] = [];
+  /** Bytes of each queued item, as counted when it was queued. */
+  private readonly sizes: number[] = [];
+  /** Keyed items still queued: key → the item's number (items[number - applied]). */
+  private readonly keyed = new Map<string, number>();
+  /** Items at the head taken by the batch being written (never replaced). */
+  private taken = 0;
   private rows = 0;
+  private bytes = 0;
   private pushed = 0;
+  /** Callers of committed(), in order of their target (pushed only grows). */
+  private readonly waiters: { target: number; resolve(): void; reject(err: Error): void }[] = [];
   private applied = 0;
   private failures = 0;
-  private timer: NodeJS.Timeout | undefined;
+  /** The next attempt: a timeout, or (delay 0) an immediate, which skips the timers' 1 ms floor. */
+  private timer: { cancel(): void } | undefined;
   private timerIsImmediate = false;
   private inFlight: Promise<void> | undefined;
   private closed = false;
@@ -63,16 +77,55 @@ export class WriteQueue<T> {
     return this.rows;
   }
 
+  /** Rough bytes held by queued items. */
+  get pendingBytes(): number {
+    return this.bytes;
+  }
+
   assertOpen(): void {
     if (this.closed) throw new QueueClosedError();
   }
 
-  push(item: T): void {
+  /**
+   * Queues an item. With a `key`, an item of that key still waiting (not yet taken by a batch)
+   * is replaced in place instead: a checkpoint supersedes the one before it.
+   */
+  push(item: T, key?: string): void {
     this.assertOpen();
+    const size = this.opts.bytesOf?.(item) ?? 0;
+    const queued = key === undefined ? undefined : this.keyed.get(key);
+    const index = queued === undefined ? -1 : queued - this.applied;
+    if (index >= this.taken && index < this.items.length) {
+      this.rows += this.opts.rowsOf(item) - this.opts.rowsOf(this.items[index]!);
+      this.bytes += size - this.sizes[index]!;
+      this.items[index] = item;
+      this.sizes[index] = size;
+      return;
+    }
+    if (key !== undefined) this.keyed.set(key, this.pushed);
     this.items.push(item);
+    this.sizes.push(size);
     this.rows += this.opts.rowsOf(item);
+    this.bytes += size;
     this.pushed += 1;
     this.schedule();
+  }
+
+  /**
+   * Resolves once everything pushed so far is committed (group commit: callers arriving
+   * together share one transaction). Unlike flush() it does not fail with a batch: a failing
+   * database is retried in the background and this waits for the retry that succeeds. Rejects
+   * only if the queue is closed with those items unwritten.
+   */
+  committed(): Promise<void> {
+    const target = this.pushed;
+    if (this.applied >= target) return Promise.resolve();
+    const waiting = new Promise<void>((resolve, reject) => this.waiters.push({ target, resolve, reject }));
+    // While failing, the backoff timer owns the next attempt.
+    if (this.failures === 0 && !(this.timer && this.timerIsImmediate)) {
+      this.setTimer(this.opts.commitDelayMs ?? 0, true);
+    }
+    return waiting;
   }
 
   /**
@@ -103,11 +156,15 @@ export class WriteQueue<T> {
     }
     this.clearTimer();
     const lost = this.rows;
+    for (const w of this.waiters.splice(0)) w.reject(new QueueClosedError());
     if (lost > 0) {
       // Shutting down with the database still failing: the only alternative is never exiting.
       this.opts.logger?.error({ rows: lost, items: this.items.length }, 'store closed with unwritten rows; they are lost');
       this.items.length = 0;
+      this.sizes.length = 0;
+      this.keyed.clear();
       this.rows = 0;
+      this.bytes = 0;
     }
     return lost;
   }
@@ -118,7 +175,7 @@ export class WriteQueue<T> {
     const immediate = this.rows >= this.opts.batchSize;
     if (this.timer) {
       if (!immediate || this.timerIsImmediate) return;
-      clearTimeout(this.timer);
+      this.timer.cancel();
     }
     this.setTimer(immediate ? 0 : this.opts.flushIntervalMs, immediate);
   }
@@ -126,14 +183,21 @@ export class WriteQueue<T> {
   private setTimer(delayMs: number, immediate: boolean): void {
     this.clearTimer();
     this.timerIsImmediate = immediate;
-    this.timer = setTimeout(() => {
+    const fire = () => {
       this.timer = undefined;
       void this.drain();
-    }, delayMs);
+    };
+    if (delayMs === 0) {
+      const handle = setImmediate(fire);
+      this.timer = { cancel: () => clearImmediate(handle) };
+    } else {
+      const handle = setTimeout(fire, delayMs);
+      this.timer = { cancel: () => clearTimeout(handle) };
+    }
   }
 
   private clearTimer(): void {
-    if (this.timer) clearTimeout(this.timer);
+    this.timer?.cancel();
     this.timer = undefined;
   }
 
@@ -163,9 +227,11 @@ export class WriteQueue<T> {
     }
     const batch = this.items.slice(0, count);
     const started = performance.now();
+    this.taken = count;
     try {
       await this.opts.apply(batch);
     } catch (error) {
+      this.taken = 0;
       this.failures += 1;
       const retryInMs = this.retryDelay();
       if (!this.closed) this.setTimer(retryInMs, false);
@@ -173,9 +239,13 @@ export class WriteQueue<T> {
       this.opts.onBatch?.({ items: count, rows, ok: false, durationMs: performance.now() - started, failures: this.failures, error });
       throw error;
     }
+    this.taken = 0;
     this.items.splice(0, count);
+    for (const size of this.sizes.splice(0, count)) this.bytes -= size;
     this.rows -= rows;
     this.applied += count;
+    for (const [key, number] of this.keyed) if (number < this.applied) this.keyed.delete(key);
+    while (this.waiters.length > 0 && this.waiters[0]!.target <= this.applied) this.waiters.shift()!.resolve();
     if (this.failures > 0) {
       // Recovered (perhaps by a flush): don't leave the rest waiting on a long backoff timer.
       this.failures = 0;

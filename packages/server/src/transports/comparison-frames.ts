@@ -65,7 +65,7 @@ export function toSeed(e: LogEvent): Record<string, unknown> {
     }
     case 'comparison.done': {
       const d = e.data as ComparisonEvents['comparison.done'];
-      return { type: 'complete', status: d.status, metadata: seedMetadata(d.summary) };
+      return { type: 'complete', status: d.status, metadata: seedMetadata(d.summary), ...(d.interrupted ? { interrupted: d.interrupted } : {}) };
     }
     default:
       return { type: e.type, ...(e.data as object) };

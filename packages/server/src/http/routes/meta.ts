@@ -14,7 +14,11 @@ export function metaRoutes(app: FastifyInstance, ctx: AppContext): void {
       await ctx.store.ping();
       return { status: 'ready', database: ctx.store.dialect };
     } catch (err) {
-      return reply.code(503).send({ code: 'unavailable', message: `Database unavailable: ${(err as Error).message}` });
+      const retryAfter = ctx.config.durability.retryAfterSeconds;
+      return reply.code(503).header('Retry-After', String(retryAfter)).send({
+        code: 'unavailable', message: `Database unavailable: ${(err as Error).message}`,
+        dependency: 'database', database: ctx.store.dialect, pendingWrites: ctx.store.pendingWrites(), retryAfterSeconds: retryAfter,
+      });
     }
   });
 

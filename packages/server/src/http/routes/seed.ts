@@ -20,7 +20,7 @@ const BALI_ZERO = '/api/v2/bali-zero';
 export function seedRoutes(app: FastifyInstance, ctx: AppContext): void {
   // Its own scope: errors here also carry FastAPI's `detail`.
   app.register(async (scope) => {
-    scope.setErrorHandler(errorHandler(seedErrorBody));
+    scope.setErrorHandler(errorHandler(seedErrorBody, { retryAfterSeconds: ctx.config.durability.retryAfterSeconds }));
     seedScope(scope, ctx);
   });
 }
@@ -57,7 +57,7 @@ function seedScope(app: FastifyInstance, ctx: AppContext): void {
 
   const chat = async (request: FastifyRequest) => {
     const handle = await ctx.comparisons.start(chatRequest(request));
-    const done = await handle.done;
+    const done = await ctx.comparisons.answer(handle);
     const result = done.results[0]!;
     const failed = result.status === 'failed' || result.status === 'cancelled';
     return {
@@ -83,7 +83,7 @@ function seedScope(app: FastifyInstance, ctx: AppContext): void {
   }
 
   async function answerWhole(handle: ComparisonHandle) {
-    const done = await handle.done;
+    const done = await ctx.comparisons.answer(handle);
     const results: Record<string, string> = {};
     const errors: Record<string, { code: string; message: string }> = {};
     for (const r of done.results) {
