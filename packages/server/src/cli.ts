@@ -45,7 +45,7 @@ async function serve(argv: string[]): Promise<void> {
     overrides.server = { port: Number.isInteger(port) ? port : (values.port as unknown as number) };
   }
   if (values.host !== undefined) overrides.server = { ...overrides.server, host: values.host };
-  const secrets = ensureSecrets(configFrom(values, overrides));
+  const secrets = secretsForServe(configFrom(values, overrides));
   const { config } = secrets;
   const app = await buildApp(config);
   let url: string;
@@ -79,6 +79,17 @@ async function serve(argv: string[]): Promise<void> {
   console.log(`Tributary listening on ${url} (data: ${config.database.url ? 'PostgreSQL' : `${config.dataDir}/tributary.db`})${secretsNote(secrets)}`);
   if (secrets.source.publishKey === 'generated') {
     console.log(`Publish key (shown once; \`tributary key show\` prints it again): ${config.realtime.publishKey}`);
+  }
+}
+
+/** The secrets `serve` starts with; a data directory they cannot be kept in stops the start in one line. */
+function secretsForServe(config: Config): Secrets {
+  try {
+    return ensureSecrets(config);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (typeof code === 'string' && code.startsWith('E')) throw new StartError(`Cannot use data directory ${config.dataDir}: ${(err as Error).message}`);
+    throw err;
   }
 }
 
