@@ -15,6 +15,9 @@ import { ModelCatalogue } from './llm/catalogue.js';
 import { buildProviders } from './llm/build-providers.js';
 import type { Provider } from './llm/provider.js';
 import { Flags } from './ops/flags.js';
+import { OpsMetrics } from './ops/metrics.js';
+import { observeRequests } from './http/observe-requests.js';
+import { opsRoutes } from './http/routes/ops.js';
 import { createRealtime } from './realtime/realtime.js';
 import { openStore } from './store/open-store.js';
 import { StreamHub } from './streams/hub.js';
@@ -52,28 +55,39 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
     logController: new LogController({ disableRequestLogging: config.log.level !== 'debug' && config.log.level !== 'trace' }),
   });
   const warn = (message: string) => fastify.log.warn(message);
-  const providers = opts.providers ?? buildProviders(config, warn);
-  const catalogue = new ModelCatalogue(providers, warn);
+  let catalogue: ModelCatalogue | undefined;
+  const metrics = config.ops.metricsEnabled
+    ? new OpsMetrics((id) => {
+      const info = catalogue?.resolve(id)?.info;
+      return info && { model: info.id, provider: info.provider };
+    })
+    : undefined;
+  const built = opts.providers ?? buildProviders(config, warn);
+  const providers = metrics ? built.map((p) => metrics.instrument(p)) : built;
+  catalogue = new ModelCatalogue(providers, warn);
   await catalogue.refresh();
   catalogue.refreshEvery(config.catalogue.refreshSeconds * 1000);
   const { history } = config.streams;
   const backend = new MemoryBackend(() => ({ size: history.size, ttlMs: history.ttlSeconds * 1000 }), {
     maxTotalEvents: config.streams.maxEventsTotal,
   });
-  const hub = new StreamHub(backend, { maxReplay: config.streams.maxReplay, subscriberBufferBytes: config.streams.subscriberBufferBytes });
+  const hub = new StreamHub(backend, { maxReplay: config.streams.maxReplay, subscriberBufferBytes: config.streams.subscriberBufferBytes }, metrics?.hubObserver);
   const comparisons = new ComparisonService({
     hub, catalogue, store, config: config.compare,
     onError: (err, comparisonId) => fastify.log.error({ err, comparisonId }, 'comparison failed'),
   });
   const realtime = createRealtime(config.realtime, hub);
+  metrics?.exposeRealtime(realtime.metrics);
   const ctx: AppContext = {
-    config, hub, comparisons, catalogue, store, flags: new Flags(config.flags), startedAt: new Date(), realtime,
+    config, hub, comparisons, catalogue, store, flags: new Flags(config.flags), startedAt: new Date(), realtime, ops: { metrics },
     stream: { hub, comparisons, sse: { retryMs: config.streams.sseRetryMs, heartbeatMs: config.streams.sseHeartbeatMs } },
     gateway: new ChatCompletions({ catalogue, tiers: config.compare.tiers }),
   };
 
   const notFoundFallback: { current?: NotFoundFallback } = {};
   installErrorHandling(fastify, notFoundFallback);
+  observeRequests(fastify, config, metrics);
+  opsRoutes(fastify, ctx);
   metaRoutes(fastify, ctx);
   comparisonRoutes(fastify, ctx);
   seedRoutes(fastify, ctx);

@@ -78,6 +78,7 @@ export class RealtimeWebSockets {
         return;
       }
       socket.on('error', destroySocket);
+      this.opts.access.metrics.attempt(kind === 'native' ? 'websocket' : 'seed');
       if (this.closing) return refuse(socket, 'unavailable', 'The server is restarting; reconnect shortly.');
       if (!this.opts.enabled()) return refuse(socket, 'feature_flag_disabled', 'WebSocket is disabled by a feature flag (websocket); use SSE or long-poll.', { flag: 'websocket' });
       this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(kind, ws as ConnectionSocket, socket, req, url)); // our `WebSocket` class
