@@ -14,7 +14,9 @@ import { seedRoutes } from './http/routes/seed.js';
 import { ModelCatalogue } from './llm/catalogue.js';
 import { buildProviders } from './llm/build-providers.js';
 import type { Provider } from './llm/provider.js';
-import { Flags } from './ops/flags.js';
+import { Flags, InProcessFlagBus } from './ops/flags.js';
+import { FlagService } from './ops/flag-service.js';
+import { identityKeyOf } from './ops/identity-key.js';
 import { OpsMetrics } from './ops/metrics.js';
 import { observeRequests } from './http/observe-requests.js';
 import { opsRoutes } from './http/routes/ops.js';
@@ -77,9 +79,13 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
     onError: (err, comparisonId) => fastify.log.error({ err, comparisonId }, 'comparison failed'),
   });
   const realtime = createRealtime(config.realtime, hub);
+  const flags = new Flags(config.flags);
+  const flagService = new FlagService(flags, store.opsData, new InProcessFlagBus());
+  await flagService.start();
+  const identityKey = (request: Parameters<typeof identityKeyOf>[0]) => identityKeyOf(request, config.ops.anonymousCookieSecret);
   metrics?.exposeRealtime(realtime.metrics);
   const ctx: AppContext = {
-    config, hub, comparisons, catalogue, store, flags: new Flags(config.flags), startedAt: new Date(), realtime, ops: { metrics },
+    config, hub, comparisons, catalogue, store, flags, startedAt: new Date(), realtime, ops: { metrics, flagService, identityKeyOf: identityKey },
     stream: { hub, comparisons, sse: { retryMs: config.streams.sseRetryMs, heartbeatMs: config.streams.sseHeartbeatMs } },
     gateway: new ChatCompletions({ catalogue, tiers: config.compare.tiers }),
   };
@@ -94,7 +100,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   openaiGatewayRoutes(fastify, ctx);
   clientConfigRoutes(fastify, ctx);
   realtimeRoutes(fastify, ctx);
-  const websockets = realtimeWebSockets(realtime, ctx.flags);
+  const websockets = realtimeWebSockets(realtime, flags, identityKey);
   websockets.attach(fastify.server);
   if (config.web.enabled) notFoundFallback.current = await serveWebApp(fastify, config.web.dir);
 
@@ -116,6 +122,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
         realtime.publisher.close(); // what was accepted is in the log; clients get it, then 1012
         await websockets.close();
         await hub.close();
+        await flagService.close();
         // Streams have ended; a socket that never sent a request would hold close() until its headers timeout.
         await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, 2_000).unref())]);
         fastify.server.closeAllConnections();

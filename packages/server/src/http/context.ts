@@ -3,6 +3,8 @@ import type { Config } from '../config/schema.js';
 import type { ModelCatalogue } from '../llm/catalogue.js';
 import type { ChatCompletions } from '../gateway/chat-completions.js';
 import type { Flags } from '../ops/flags.js';
+import type { FlagService } from '../ops/flag-service.js';
+import type { RequestLike } from '../ops/identity-key.js';
 import type { OpsMetrics } from '../ops/metrics.js';
 import type { Realtime } from '../realtime/realtime.js';
 import type { StreamHub } from '../streams/hub.js';
@@ -21,6 +23,11 @@ export interface AppContext {
   realtime: Realtime;
   gateway: ChatCompletions;
   startedAt: Date;
-  /** Metrics (undefined when `ops.metricsEnabled` is off), later alerts and the flag service. */
-  ops: { metrics: OpsMetrics | undefined };
+  /** Metrics (undefined when `ops.metricsEnabled` is off), runtime flags, alerts. */
+  ops: {
+    metrics: OpsMetrics | undefined;
+    flagService: FlagService;
+    /** The identity flags bucket by (identity refines `identityKeyOf`). */
+    identityKeyOf(request: RequestLike): string;
+  };
 }

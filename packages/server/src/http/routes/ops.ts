@@ -1,9 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import { TributaryError } from '../../errors.js';
-import { bearerMatches } from '../admin.js';
+import { bearerMatches, requireAdmin } from '../admin.js';
 import type { AppContext } from '../context.js';
+import { auditQuery, flagParams, flagUpdateBody } from '../ops-schemas.js';
+import { parseInput } from '../validate.js';
 
-/** Prometheus exposition at `/metrics`, behind an optional bearer token. */
+/** Prometheus `/metrics`, the caller's evaluated flags, and the admin API of flags. */
 export function opsRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.get('/metrics', async (request, reply) => {
     const { metrics } = ctx.ops;
@@ -14,5 +16,28 @@ export function opsRoutes(app: FastifyInstance, ctx: AppContext): void {
     }
     const { contentType, body } = await metrics.scrape();
     return reply.header('Content-Type', contentType).header('Cache-Control', 'no-store').send(body);
+  });
+
+  app.get('/v1/flags', async (request, reply) => {
+    reply.header('Cache-Control', 'no-store');
+    return { flags: ctx.flags.evaluateAll(ctx.ops.identityKeyOf(request.raw)) };
+  });
+
+  app.get('/v1/admin/flags', async (request) => {
+    requireAdmin(request, ctx.config);
+    return { flags: ctx.flags.list() };
+  });
+
+  app.put('/v1/admin/flags/:name', async (request) => {
+    const { actor } = requireAdmin(request, ctx.config);
+    const { name } = parseInput(flagParams, request.params, 'path');
+    const body = parseInput(flagUpdateBody, request.body);
+    return { name, ...(await ctx.ops.flagService.update(name, body, actor)) };
+  });
+
+  app.get('/v1/admin/audit', async (request) => {
+    requireAdmin(request, ctx.config);
+    const { limit } = parseInput(auditQuery, request.query, 'query');
+    return { entries: await ctx.store.opsData.auditTrail(limit) };
   });
 }
