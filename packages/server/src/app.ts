@@ -18,6 +18,8 @@ import { Flags, InProcessFlagBus } from './ops/flags.js';
 import { FlagService } from './ops/flag-service.js';
 import { identityKeyOf } from './ops/identity-key.js';
 import { OpsMetrics } from './ops/metrics.js';
+import { OpsSignals } from './ops/signals.js';
+import { Alerts, alertWebhook } from './ops/alerts.js';
 import { observeRequests } from './http/observe-requests.js';
 import { opsRoutes } from './http/routes/ops.js';
 import { createRealtime } from './realtime/realtime.js';
@@ -58,11 +60,12 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   });
   const warn = (message: string) => fastify.log.warn(message);
   let catalogue: ModelCatalogue | undefined;
+  const signals = new OpsSignals(config.ops.alerts.windowSeconds * 1000);
   const metrics = config.ops.metricsEnabled
     ? new OpsMetrics((id) => {
       const info = catalogue?.resolve(id)?.info;
       return info && { model: info.id, provider: info.provider };
-    })
+    }, signals)
     : undefined;
   const built = opts.providers ?? buildProviders(config, warn);
   const providers = metrics ? built.map((p) => metrics.instrument(p)) : built;
@@ -84,8 +87,13 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   await flagService.start();
   const identityKey = (request: Parameters<typeof identityKeyOf>[0]) => identityKeyOf(request, config.ops.anonymousCookieSecret);
   metrics?.exposeRealtime(realtime.metrics);
+  const alerts = new Alerts(config.ops.alerts, signals, realtime.metrics);
+  const { webhookUrl } = config.ops.alerts;
+  if (webhookUrl) alerts.onChange(alertWebhook(webhookUrl, (err) => fastify.log.warn({ err }, 'alert webhook failed')));
+  alerts.onChange((alert) => fastify.log.warn({ alert: alert.name, state: alert.state, value: alert.value }, 'alert'));
+  if (metrics) alerts.start();
   const ctx: AppContext = {
-    config, hub, comparisons, catalogue, store, flags, startedAt: new Date(), realtime, ops: { metrics, flagService, identityKeyOf: identityKey },
+    config, hub, comparisons, catalogue, store, flags, startedAt: new Date(), realtime, ops: { metrics, signals, alerts, flagService, identityKeyOf: identityKey },
     stream: { hub, comparisons, sse: { retryMs: config.streams.sseRetryMs, heartbeatMs: config.streams.sseHeartbeatMs } },
     gateway: new ChatCompletions({ catalogue, tiers: config.compare.tiers }),
   };
@@ -123,6 +131,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
         await websockets.close();
         await hub.close();
         await flagService.close();
+        alerts.stop();
         // Streams have ended; a socket that never sent a request would hold close() until its headers timeout.
         await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, 2_000).unref())]);
         fastify.server.closeAllConnections();

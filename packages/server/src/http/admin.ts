@@ -14,6 +14,15 @@ export function requireAdmin(request: FastifyRequest, config: Config): { actor: 
   return { actor: 'admin-token' };
 }
 
+/** Monitoring reads (`/metrics`, alerts): open unless `ops.metricsToken` is set; then it, or the admin token. */
+export function requireMonitoring(request: FastifyRequest, config: Config): void {
+  const token = config.ops.metricsToken;
+  if (!token) return;
+  const auth = request.headers.authorization;
+  if (bearerMatches(auth, token) || (config.ops.adminToken && bearerMatches(auth, config.ops.adminToken))) return;
+  throw new TributaryError('unauthorized', 'Monitoring needs Authorization: Bearer <metrics token>.');
+}
+
 /** The class of caller a log line names (never who): identity refines it. */
 export function identityClassOf(request: FastifyRequest, config: Config): 'admin' | 'bearer' | 'anonymous' {
   const auth = request.headers.authorization;

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { TributaryError } from '../../errors.js';
-import { bearerMatches, requireAdmin } from '../admin.js';
+import { requireAdmin, requireMonitoring } from '../admin.js';
 import type { AppContext } from '../context.js';
 import { auditQuery, flagParams, flagUpdateBody } from '../ops-schemas.js';
 import { parseInput } from '../validate.js';
@@ -10,12 +10,14 @@ export function opsRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.get('/metrics', async (request, reply) => {
     const { metrics } = ctx.ops;
     if (!metrics) throw new TributaryError('metrics_disabled');
-    const token = ctx.config.ops.metricsToken;
-    if (token && !bearerMatches(request.headers.authorization, token)) {
-      throw new TributaryError('unauthorized', '/metrics needs Authorization: Bearer <metrics token>.');
-    }
+    requireMonitoring(request, ctx.config);
     const { contentType, body } = await metrics.scrape();
     return reply.header('Content-Type', contentType).header('Cache-Control', 'no-store').send(body);
+  });
+
+  app.get('/v1/alerts', async (request) => {
+    requireMonitoring(request, ctx.config);
+    return { alerts: ctx.ops.alerts.list() };
   });
 
   app.get('/v1/flags', async (request, reply) => {
