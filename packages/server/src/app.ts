@@ -20,6 +20,7 @@ import { identityKeyOf } from './ops/identity-key.js';
 import { OpsMetrics } from './ops/metrics.js';
 import { OpsSignals } from './ops/signals.js';
 import { Alerts, alertWebhook } from './ops/alerts.js';
+import { OpsSnapshots } from './ops/snapshot.js';
 import { observeRequests } from './http/observe-requests.js';
 import { opsRoutes } from './http/routes/ops.js';
 import { createRealtime } from './realtime/realtime.js';
@@ -91,7 +92,14 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   const { webhookUrl } = config.ops.alerts;
   if (webhookUrl) alerts.onChange(alertWebhook(webhookUrl, (err) => fastify.log.warn({ err }, 'alert webhook failed')));
   alerts.onChange((alert) => fastify.log.warn({ alert: alert.name, state: alert.state, value: alert.value }, 'alert'));
-  if (metrics) alerts.start();
+  const snapshots = new OpsSnapshots({ hub, signals, realtime: realtime.metrics, flags, alerts }, config.ops.snapshotIntervalMs);
+  if (metrics) {
+    alerts.start();
+    // The dashboard's feed changes as soon as a flag or an alert does, not only on the next tick.
+    alerts.onChange(() => void snapshots.publish().catch(() => undefined));
+    flags.onChange(() => void snapshots.publish().catch(() => undefined));
+    snapshots.start();
+  }
   const ctx: AppContext = {
     config, hub, comparisons, catalogue, store, flags, startedAt: new Date(), realtime, ops: { metrics, signals, alerts, flagService, identityKeyOf: identityKey },
     stream: { hub, comparisons, sse: { retryMs: config.streams.sseRetryMs, heartbeatMs: config.streams.sseHeartbeatMs } },
@@ -126,12 +134,13 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
     close() {
       closing ??= (async () => {
         const stopped = fastify.close(); // refuse new requests at once; streams drain below
+        alerts.stop();
+        snapshots.stop();
         await comparisons.close(config.server.shutdownGraceMs);
         realtime.publisher.close(); // what was accepted is in the log; clients get it, then 1012
         await websockets.close();
         await hub.close();
         await flagService.close();
-        alerts.stop();
         // Streams have ended; a socket that never sent a request would hold close() until its headers timeout.
         await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, 2_000).unref())]);
         fastify.server.closeAllConnections();

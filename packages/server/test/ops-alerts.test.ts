@@ -54,17 +54,18 @@ describe('alerts', () => {
   it('error rate above 1 % (demo/flaky) fires, then clears once the window holds only successes; both go to the webhook', async () => {
     const hook = await webhookReceiver();
     try {
-      server = await startServer({ demo, ops: { alerts: { windowSeconds: 1, evaluateIntervalMs: 50, minSamples: 4, webhookUrl: hook.url } } });
+      server = await startServer({ demo, ops: { alerts: { windowSeconds: 2, evaluateIntervalMs: 50, minSamples: 4, webhookUrl: hook.url } } });
       expect((await alert('error_rate')).state).toBe('ok');
       for (const prompt of failingPrompts(3)) await compare(prompt, ['demo/tiny', 'demo/flaky']);
       await expect.poll(async () => (await alert('error_rate')).state, { timeout: 5_000 }).toBe('firing');
-      const firing = await alert('error_rate');
-      expect(firing).toMatchObject({ threshold: 1, unit: '%', value: 50 });
+      // Once every run is counted: 3 failures of 6 runs.
+      await expect.poll(async () => (await alert('error_rate')).value).toBe(50);
+      expect(await alert('error_rate')).toMatchObject({ state: 'firing', threshold: 1, unit: '%' });
       await expect.poll(() => hook.received.length).toBe(1);
       expect(hook.received[0]).toMatchObject({ method: 'POST', type: 'application/json', body: { source: 'tributary', alert: { name: 'error_rate', state: 'firing' } } });
 
-      // The failures leave the 1-s window; only successes remain.
-      await new Promise((r) => setTimeout(r, 1_100));
+      // The failures leave the 2-s window; only successes remain.
+      await new Promise((r) => setTimeout(r, 2_100));
       for (let i = 0; i < 4; i++) await compare(`fine ${i}`, ['demo/tiny']);
       await expect.poll(async () => (await alert('error_rate')).state, { timeout: 5_000 }).toBe('resolved');
       expect((await alert('error_rate')).value).toBe(0);

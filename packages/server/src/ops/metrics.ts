@@ -14,6 +14,7 @@ export interface StreamSignals {
   added(seconds: number): void;
   outcome(model: string, ok: boolean, code: string): void;
   tokens(count: number): void;
+  resumed(recovered: boolean): void;
 }
 
 const OTHER = { model: 'other', provider: 'other' };
@@ -90,7 +91,10 @@ export class OpsMetrics {
       if (type === 'model.done' || type === 'model.error') return this.ended(event);
       if (type === 'comparison.done') this.runs.delete(event.topic);
     },
-    resumed: (_topic, recovered) => this.reconnects.labels(recovered ? 'true' : 'false').inc(),
+    resumed: (_topic, recovered) => {
+      this.reconnects.labels(recovered ? 'true' : 'false').inc();
+      this.signals?.resumed(recovered);
+    },
   };
 
   /** Counts a finished HTTP request under its route pattern (never the URL: ids would be unbounded). */

@@ -9,7 +9,7 @@ export class OpsSignals implements StreamSignals {
   readonly ttftMs: SampleWindow;
   readonly addedMs: SampleWindow;
   readonly gapMs: SampleWindow;
-  readonly totals = { ok: 0, errors: 0, cancelled: 0, tokens: 0, rateLimited: 0 };
+  readonly totals = { ok: 0, errors: 0, cancelled: 0, tokens: 0, rateLimited: 0, reconnects: 0 };
   /** Errors by classification since start (bounded: error codes are a closed set). */
   readonly errorsByCode = new Map<string, number>();
   /** model → runs and errors since start, for the dashboard's per-model table. */
@@ -48,6 +48,10 @@ export class OpsSignals implements StreamSignals {
 
   tokens(count: number): void {
     this.totals.tokens += count;
+  }
+
+  resumed(): void {
+    this.totals.reconnects++;
   }
 
   /** The hook identity's rate limiter calls on each rejection. */

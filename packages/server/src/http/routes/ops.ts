@@ -1,6 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import { TributaryError } from '../../errors.js';
 import { requireAdmin, requireMonitoring } from '../admin.js';
+import { OPS_TOPIC } from '../../ops/snapshot.js';
+import { encodeOnce } from '../../streams/encode-once.js';
+import { encodeSseFrame } from '../../transports/sse-frame.js';
+import { SseResponse, SseSink } from '../../transports/sse-stream.js';
 import type { AppContext } from '../context.js';
 import { auditQuery, flagParams, flagUpdateBody } from '../ops-schemas.js';
 import { parseInput } from '../validate.js';
@@ -37,9 +41,22 @@ export function opsRoutes(app: FastifyInstance, ctx: AppContext): void {
     return { name, ...(await ctx.ops.flagService.update(name, body, actor)) };
   });
 
+  // The dashboard's feed: the ops:metrics topic of the hub, recent snapshots first (history), then live.
+  app.get('/v1/admin/ops/stream', async (request, reply) => {
+    requireAdmin(request, ctx.config);
+    reply.hijack();
+    const sse = new SseResponse(reply.raw, ctx.stream.sse);
+    const sink = new SseSink(sse, opsFrame);
+    const subscription = await ctx.hub.subscribe(OPS_TOPIC, { from: 'start' }, sink);
+    reply.raw.on('close', () => subscription.close());
+    if (reply.raw.destroyed) subscription.close();
+  });
+
   app.get('/v1/admin/audit', async (request) => {
     requireAdmin(request, ctx.config);
     const { limit } = parseInput(auditQuery, request.query, 'query');
     return { entries: await ctx.store.opsData.auditTrail(limit) };
   });
 }
+
+const opsFrame = encodeOnce((e) => encodeSseFrame({ id: String(e.seq), event: e.type, data: JSON.stringify(e.data) }));
