@@ -32,6 +32,8 @@ import { realtimeWebSockets } from './transports/ws-server.js';
 export interface AppOptions {
   /** Replaces the providers built from config (tests wrap the demo provider to observe it). */
   providers?: Provider[];
+  /** Where log lines go instead of stdout (tests read them). */
+  logStream?: { write(line: string): void };
 }
 
 export interface App {
@@ -54,7 +56,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   });
   await store.markInterrupted();
   const fastify = Fastify({
-    logger: { level: config.log.level },
+    logger: { level: config.log.level, ...(opts.logStream ? { stream: opts.logStream } : {}) },
     bodyLimit: config.server.bodyLimitBytes,
     // Per-request lines only when debugging: a streaming server's requests are long and many.
     logController: new LogController({ disableRequestLogging: config.log.level !== 'debug' && config.log.level !== 'trace' }),

@@ -34,7 +34,7 @@ async function serve(argv: string[]): Promise<void> {
   const config = loadConfig({ file: values.config, overrides });
   const app = await buildApp(config);
   const url = await app.listen();
-  console.log(`Tributary listening on ${url} (data: ${config.database.url ? 'PostgreSQL' : `${config.dataDir}/tributary.db`})`);
+  app.fastify.log.child({}, { level: config.log.level === 'silent' ? 'silent' : 'info' }).info({ url }, `Tributary listening on ${url} (data: ${config.database.url ? 'PostgreSQL' : `${config.dataDir}/tributary.db`})`);
 
   let stopping = false;
   const stop = (signal: string) => {
