@@ -8,6 +8,7 @@ const BENCHMARKS = [
   ['compare-fanout', () => import('./compare-fanout.js')],
   ['realtime-fanout', () => import('./realtime-fanout.js')],
   ['gateway-overhead', () => import('./gateway-overhead.js')],
+  ['ops-overhead', () => import('./ops-overhead.js')],
 ];
 
 const resultsDir = fileURLToPath(new URL('./results/', import.meta.url));

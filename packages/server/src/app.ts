@@ -94,7 +94,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   const { webhookUrl } = config.ops.alerts;
   if (webhookUrl) alerts.onChange(alertWebhook(webhookUrl, (err) => fastify.log.warn({ err }, 'alert webhook failed')));
   alerts.onChange((alert) => fastify.log.warn({ alert: alert.name, state: alert.state, value: alert.value }, 'alert'));
-  const snapshots = new OpsSnapshots({ hub, signals, realtime: realtime.metrics, flags, alerts }, config.ops.snapshotIntervalMs);
+  const snapshots = new OpsSnapshots({ hub, signals, realtime: realtime.metrics, flags, alerts, gaps: metrics?.gap }, config.ops.snapshotIntervalMs);
   if (metrics) {
     alerts.start();
     // The dashboard's feed changes as soon as a flag or an alert does, not only on the next tick.

@@ -1,8 +1,9 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { GenerationChunk, Provider } from '../llm/provider.js';
 import type { RealtimeMetrics, TransportName } from '../realtime/metrics.js';
 import type { HubObserver } from '../streams/hub.js';
 import type { LogEvent } from '../streams/types.js';
+import { SeriesHistogram, type HistogramSeries } from './series-histogram.js';
 
 /** Catalogue labels of a model id, or undefined for one the catalogue does not know (→ `other`). */
 export type ModelLabels = (modelId: string) => { model: string; provider: string } | undefined;
@@ -10,7 +11,6 @@ export type ModelLabels = (modelId: string) => { model: string; provider: string
 /** What the windows of alerts and the dashboard are fed with, beside the Prometheus series. */
 export interface StreamSignals {
   ttft(model: string, seconds: number): void;
-  gap(seconds: number): void;
   added(seconds: number): void;
   outcome(model: string, ok: boolean, code: string): void;
   tokens(count: number): void;
@@ -25,8 +25,8 @@ interface Run {
   labels: { model: string; provider: string };
   startedAt: number;
   lastDeltaAt: number;
-  ttft: Histogram.Internal<'model' | 'provider'>;
-  gap: Histogram.Internal<'model' | 'provider'>;
+  ttft: HistogramSeries;
+  gap: HistogramSeries;
 }
 
 /**
@@ -35,13 +35,14 @@ interface Run {
  */
 export class OpsMetrics {
   readonly registry = new Registry();
-  private readonly ttft: Histogram<'model' | 'provider'>;
-  private readonly gap: Histogram<'model' | 'provider'>;
-  private readonly added: Histogram<'model' | 'provider'>;
+  private readonly ttft: SeriesHistogram;
+  /** Also read by the dashboard for inter-token percentiles (bucket bounds). */
+  readonly gap: SeriesHistogram;
+  private readonly added: SeriesHistogram;
   private readonly outcomes: Counter<'model' | 'provider' | 'outcome'>;
   private readonly tokens: Counter<'model' | 'provider' | 'kind'>;
   private readonly reconnects: Counter<'recovered'>;
-  private readonly http: Histogram<'method' | 'route' | 'status'>;
+  private readonly http: SeriesHistogram;
   /** topic → model → run; entries leave when the model ends. */
   private readonly runs = new Map<string, Map<string, Run>>();
   private readonly children = new Map<string, Pick<Run, 'ttft' | 'gap'>>();
@@ -49,19 +50,15 @@ export class OpsMetrics {
   constructor(private readonly labelsOf: ModelLabels, private readonly signals?: StreamSignals) {
     const registers = [this.registry];
     const modelLabels = ['model', 'provider'] as const;
-    this.ttft = new Histogram({
-      name: 'tributary_ttft_seconds', help: 'Time to first token of a model run, from its start to the first token in the log.',
-      labelNames: modelLabels, buckets: [0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers,
-    });
-    this.gap = new Histogram({
-      name: 'tributary_inter_token_gap_seconds', help: 'Time between two consecutive tokens of a model run.',
-      labelNames: modelLabels, buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers,
-    });
-    this.added = new Histogram({
-      name: 'tributary_gateway_added_latency_seconds',
-      help: "Time Tributary adds to a model's first token: from the provider yielding it to the next read (published to every subscriber or written).",
-      labelNames: modelLabels, buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.15, 0.5], registers,
-    });
+    const histogram = (name: string, help: string, labels: readonly string[], buckets: number[]) =>
+      new SeriesHistogram(name, help, labels, buckets, this.registry);
+    this.ttft = histogram('tributary_ttft_seconds', 'Time to first token of a model run, from its start to the first token in the log.',
+      modelLabels, [0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10, 30]);
+    this.gap = histogram('tributary_inter_token_gap_seconds', 'Time between two consecutive tokens of a model run.',
+      modelLabels, [0.0001, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]);
+    this.added = histogram('tributary_gateway_added_latency_seconds',
+      "Time Tributary adds to a model's first token: from the provider yielding it to the next read (published to every subscriber or written).",
+      modelLabels, [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.15, 0.5]);
     this.outcomes = new Counter({
       name: 'tributary_stream_outcomes_total', help: 'Model runs by outcome: ok, truncated, or the error classification.',
       labelNames: [...modelLabels, 'outcome'], registers,
@@ -74,10 +71,8 @@ export class OpsMetrics {
       name: 'tributary_reconnects_total', help: 'Subscriptions that resumed from a position, by whether the gap was recovered.',
       labelNames: ['recovered'], registers,
     });
-    this.http = new Histogram({
-      name: 'tributary_http_request_duration_seconds', help: 'HTTP request duration by route pattern and status (streams: until the response ends).',
-      labelNames: ['method', 'route', 'status'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60], registers,
-    });
+    this.http = histogram('tributary_http_request_duration_seconds', 'HTTP request duration by route pattern and status (streams: until the response ends).',
+      ['method', 'route', 'status'], [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60]);
     for (const recovered of ['true', 'false']) this.reconnects.labels(recovered).inc(0);
     collectDefaultMetrics({ register: this.registry, prefix: 'tributary_' });
   }
@@ -99,7 +94,7 @@ export class OpsMetrics {
 
   /** Counts a finished HTTP request under its route pattern (never the URL: ids would be unbounded). */
   httpRequest(method: string, route: string, status: number, seconds: number): void {
-    this.http.labels(method, route, String(status)).observe(seconds);
+    this.http.series(method, route, String(status)).observe(seconds);
   }
 
   /** Exposes the realtime hub's own counters at scrape time, so the hot path counts once. */
@@ -131,7 +126,7 @@ export class OpsMetrics {
   instrument(provider: Provider): Provider {
     const added = (model: string, seconds: number) => {
       const labels = this.labelsOf(model) ?? OTHER;
-      this.added.labels(labels.model, labels.provider).observe(seconds);
+      this.added.series(labels.model, labels.provider).observe(seconds);
       this.signals?.added(seconds);
     };
     return {
@@ -153,7 +148,7 @@ export class OpsMetrics {
     const key = `${labels.provider}\u0000${labels.model}`;
     let c = this.children.get(key);
     if (!c) {
-      c = { ttft: this.ttft.labels(labels.model, labels.provider), gap: this.gap.labels(labels.model, labels.provider) };
+      c = { ttft: this.ttft.series(labels.model, labels.provider), gap: this.gap.series(labels.model, labels.provider) };
       this.children.set(key, c);
     }
     return c;
@@ -175,9 +170,7 @@ export class OpsMetrics {
       run.ttft.observe(seconds);
       this.signals?.ttft(run.labels.model, seconds);
     } else {
-      const seconds = (now - run.lastDeltaAt) / 1000;
-      run.gap.observe(seconds);
-      this.signals?.gap(seconds);
+      run.gap.observe((now - run.lastDeltaAt) / 1000);
     }
     run.lastDeltaAt = now;
   }

@@ -8,7 +8,6 @@ import { SampleWindow } from './windows.js';
 export class OpsSignals implements StreamSignals {
   readonly ttftMs: SampleWindow;
   readonly addedMs: SampleWindow;
-  readonly gapMs: SampleWindow;
   readonly totals = { ok: 0, errors: 0, cancelled: 0, tokens: 0, rateLimited: 0, reconnects: 0 };
   /** Errors by classification since start (bounded: error codes are a closed set). */
   readonly errorsByCode = new Map<string, number>();
@@ -18,16 +17,11 @@ export class OpsSignals implements StreamSignals {
   constructor(windowMs: number) {
     this.ttftMs = new SampleWindow(windowMs);
     this.addedMs = new SampleWindow(windowMs);
-    this.gapMs = new SampleWindow(windowMs, 5_000);
   }
 
   ttft(model: string, seconds: number): void {
     this.ttftMs.add(seconds * 1000);
     this.model(model).lastTtftMs = Math.round(seconds * 1000);
-  }
-
-  gap(seconds: number): void {
-    this.gapMs.add(seconds * 1000);
   }
 
   added(seconds: number): void {

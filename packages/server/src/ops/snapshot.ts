@@ -3,6 +3,7 @@ import type { RealtimeMetrics } from '../realtime/metrics.js';
 import type { StreamHub } from '../streams/hub.js';
 import type { Alerts, AlertStatus } from './alerts.js';
 import type { Flags, FlagRule } from './flags.js';
+import type { SeriesHistogram } from './series-histogram.js';
 import type { OpsSignals } from './signals.js';
 import { percentile } from './windows.js';
 
@@ -12,6 +13,7 @@ export const OPS_TOPIC = 'ops:metrics';
 export interface OpsSnapshot {
   at: number;
   ttftMs: { p50: number | null; p95: number | null; p99: number | null; samples: number };
+  /** Upper bounds of the histogram buckets holding them, over the last interval. */
   gapMs: { p50: number | null; p95: number | null; p99: number | null };
   addedMsP95: number | null;
   errorRatePercent: number | null;
@@ -37,10 +39,10 @@ export interface OpsSnapshot {
 export class OpsSnapshots {
   private timer: NodeJS.Timeout | undefined;
   private readonly loop: IntervalHistogram = monitorEventLoopDelay({ resolution: 20 });
-  private last = { at: Date.now(), tokens: 0, events: 0 };
+  private last: { at: number; tokens: number; events: number; gaps: Float64Array } = { at: Date.now(), tokens: 0, events: 0, gaps: new Float64Array(0) };
 
   constructor(
-    private readonly deps: { hub: StreamHub; signals: OpsSignals; realtime: RealtimeMetrics; flags: Flags; alerts: Alerts },
+    private readonly deps: { hub: StreamHub; signals: OpsSignals; realtime: RealtimeMetrics; flags: Flags; alerts: Alerts; gaps?: SeriesHistogram | undefined },
     private readonly intervalMs: number,
   ) {}
 
@@ -64,14 +66,20 @@ export class OpsSnapshots {
   take(now = Date.now()): OpsSnapshot {
     const { signals, realtime, flags, alerts } = this.deps;
     const ttft = signals.ttftMs.sorted(now);
-    const gap = signals.gapMs.sorted(now);
+    // Inter-token gaps: one per token, so from the histogram's buckets over the interval (no per-token window).
+    const gaps = this.deps.gaps?.totals() ?? new Float64Array(0);
+    const interval = gaps.map((n, i) => n - (this.last.gaps[i] ?? 0));
+    const gap = (p: number) => {
+      const v = this.deps.gaps?.percentileOf(interval, p) ?? null;
+      return v === null || v === Infinity ? null : v * 1000;
+    };
     const seconds = Math.max(0.001, (now - this.last.at) / 1000);
     const events = realtime.eventsDelivered;
     const alertList = alerts.list();
     const snapshot: OpsSnapshot = {
       at: now,
       ttftMs: { p50: round(percentile(ttft, 50)), p95: round(percentile(ttft, 95)), p99: round(percentile(ttft, 99)), samples: ttft.length },
-      gapMs: { p50: round(percentile(gap, 50)), p95: round(percentile(gap, 95)), p99: round(percentile(gap, 99)) },
+      gapMs: { p50: round(gap(50)), p95: round(gap(95)), p99: round(gap(99)) },
       addedMsP95: round(percentile(signals.addedMs.sorted(now), 95)),
       // The alert's reading: over the same sliding window the rule judges.
       errorRatePercent: alertList.find((a) => a.name === 'error_rate')?.value ?? null,
@@ -90,7 +98,7 @@ export class OpsSnapshots {
       alerts: alertList,
     };
     this.loop.reset();
-    this.last = { at: now, tokens: signals.totals.tokens, events };
+    this.last = { at: now, tokens: signals.totals.tokens, events, gaps };
     return snapshot;
   }
 }
