@@ -5,6 +5,7 @@ import { loadConfig } from '../src/config/load.js';
 import { bucketOf, Flags } from '../src/ops/flags.js';
 import { identityKeyOf, signAnonymousId } from '../src/ops/identity-key.js';
 import { dropSchema, postgresAvailable, randomSchema, TEST_DATABASE_URL } from './support/postgres.js';
+import { Scrape } from './support/prometheus.js';
 import { publishN, RawWs, startRealtimeServer } from './support/realtime.js';
 import { startServer, type TestServer } from './support/server.js';
 
@@ -98,6 +99,11 @@ describe('flags at runtime', () => {
     await put(url, 'realtime_ws', { enabled: true, rollout: 0, allow: ['ip:127.0.0.1'] });
     expect((await evaluated(url)).realtime_ws).toBe(true);
     (await RawWs.native(url)).close();
+    // Clients a flag turned away are not failed connections (the connection-success alert).
+    const scrape = await Scrape.of(url);
+    expect(scrape.value('tributary_connection_attempts_total', { transport: 'websocket' })).toBe(2);
+    expect(scrape.value('tributary_connection_attempts_total', { transport: 'seed' })).toBe(0);
+    expect(scrape.value('tributary_connection_successes_total', { transport: 'websocket' })).toBe(2);
 
     // sse_streaming off: the seed's streaming route refuses and client-config tells the web app to use /compare.
     await put(url, 'sse_streaming', { enabled: false, rollout: 100 });

@@ -81,7 +81,6 @@ export class RealtimeWebSockets {
         return;
       }
       socket.on('error', destroySocket);
-      this.opts.access.metrics.attempt(kind === 'native' ? 'websocket' : 'seed');
       if (this.closing) return refuse(socket, 'unavailable', 'The server is restarting; reconnect shortly.');
       if (!this.opts.enabled()) return refuse(socket, 'feature_flag_disabled', 'WebSocket is disabled by a feature flag (websocket); use SSE or long-poll.', { flag: 'websocket' });
       if (!this.opts.admitted(req)) {
@@ -89,6 +88,8 @@ export class RealtimeWebSockets {
         this.wss.handleUpgrade(req, socket, head, (ws) => ws.close(CLOSE.rolloutExcluded, 'realtime_ws: not in rollout; use SSE or long-poll'));
         return;
       }
+      // Counted past the flags: a client a flag turns away was not failed (connection success alert).
+      this.opts.access.metrics.attempt(kind === 'native' ? 'websocket' : 'seed');
       this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(kind, ws as ConnectionSocket, socket, req, url)); // our `WebSocket` class
     });
   }
