@@ -14,14 +14,8 @@ import { seedRoutes } from './http/routes/seed.js';
 import { ModelCatalogue } from './llm/catalogue.js';
 import { buildProviders } from './llm/build-providers.js';
 import type { Provider } from './llm/provider.js';
-import { Flags, InProcessFlagBus } from './ops/flags.js';
-import { FlagService } from './ops/flag-service.js';
-import { identityKeyOf } from './ops/identity-key.js';
-import { OpsMetrics } from './ops/metrics.js';
-import { OpsSignals } from './ops/signals.js';
-import { Alerts, alertWebhook } from './ops/alerts.js';
-import { OpsSnapshots } from './ops/snapshot.js';
 import { observeRequests } from './http/observe-requests.js';
+import { observeStreams, startOps } from './ops/ops.js';
 import { opsRoutes } from './http/routes/ops.js';
 import { createRealtime } from './realtime/realtime.js';
 import { openStore } from './store/open-store.js';
@@ -63,13 +57,8 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   });
   const warn = (message: string) => fastify.log.warn(message);
   let catalogue: ModelCatalogue | undefined;
-  const signals = new OpsSignals(config.ops.alerts.windowSeconds * 1000);
-  const metrics = config.ops.metricsEnabled
-    ? new OpsMetrics((id) => {
-      const info = catalogue?.resolve(id)?.info;
-      return info && { model: info.id, provider: info.provider };
-    }, signals)
-    : undefined;
+  const observation = observeStreams(config, (id) => catalogue?.resolve(id)?.info);
+  const { metrics } = observation;
   const built = opts.providers ?? buildProviders(config, warn);
   const providers = metrics ? built.map((p) => metrics.instrument(p)) : built;
   catalogue = new ModelCatalogue(providers, warn);
@@ -85,25 +74,9 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
     onError: (err, comparisonId) => fastify.log.error({ err, comparisonId }, 'comparison failed'),
   });
   const realtime = createRealtime(config.realtime, hub);
-  const flags = new Flags(config.flags);
-  const flagService = new FlagService(flags, store.opsData, new InProcessFlagBus());
-  await flagService.start();
-  const identityKey = (request: Parameters<typeof identityKeyOf>[0]) => identityKeyOf(request, config.ops.anonymousCookieSecret);
-  metrics?.exposeRealtime(realtime.metrics);
-  const alerts = new Alerts(config.ops.alerts, signals, realtime.metrics);
-  const { webhookUrl } = config.ops.alerts;
-  if (webhookUrl) alerts.onChange(alertWebhook(webhookUrl, (err) => fastify.log.warn({ err }, 'alert webhook failed')));
-  alerts.onChange((alert) => fastify.log.warn({ alert: alert.name, state: alert.state, value: alert.value }, 'alert'));
-  const snapshots = new OpsSnapshots({ hub, signals, realtime: realtime.metrics, flags, alerts, gaps: metrics?.gap }, config.ops.snapshotIntervalMs);
-  if (metrics) {
-    alerts.start();
-    // The dashboard's feed changes as soon as a flag or an alert does, not only on the next tick.
-    alerts.onChange(() => void snapshots.publish().catch(() => undefined));
-    flags.onChange(() => void snapshots.publish().catch(() => undefined));
-    snapshots.start();
-  }
+  const ops = await startOps(config, observation, { hub, realtime: realtime.metrics, store: store.opsData, log: fastify.log });
   const ctx: AppContext = {
-    config, hub, comparisons, catalogue, store, flags, startedAt: new Date(), realtime, ops: { metrics, signals, alerts, flagService, identityKeyOf: identityKey },
+    config, hub, comparisons, catalogue, store, flags: ops.flags, startedAt: new Date(), realtime, ops,
     stream: { hub, comparisons, sse: { retryMs: config.streams.sseRetryMs, heartbeatMs: config.streams.sseHeartbeatMs } },
     gateway: new ChatCompletions({ catalogue, tiers: config.compare.tiers }),
   };
@@ -118,7 +91,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   openaiGatewayRoutes(fastify, ctx);
   clientConfigRoutes(fastify, ctx);
   realtimeRoutes(fastify, ctx);
-  const websockets = realtimeWebSockets(realtime, flags, identityKey);
+  const websockets = realtimeWebSockets(realtime, ops.flags, ops.identityKeyOf);
   websockets.attach(fastify.server);
   if (config.web.enabled) notFoundFallback.current = await serveWebApp(fastify, config.web.dir);
 
@@ -136,13 +109,11 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
     close() {
       closing ??= (async () => {
         const stopped = fastify.close(); // refuse new requests at once; streams drain below
-        alerts.stop();
-        snapshots.stop();
+        await ops.close();
         await comparisons.close(config.server.shutdownGraceMs);
         realtime.publisher.close(); // what was accepted is in the log; clients get it, then 1012
         await websockets.close();
         await hub.close();
-        await flagService.close();
         // Streams have ended; a socket that never sent a request would hold close() until its headers timeout.
         await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, 2_000).unref())]);
         fastify.server.closeAllConnections();
