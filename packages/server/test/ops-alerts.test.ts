@@ -98,6 +98,18 @@ describe('alerts', () => {
     expect((await alert('connection_success')).value).toBe(0);
   });
 
+  it('rate-limit violations above 10 per hour fire, through the hook identity\'s limiter calls', async () => {
+    server = await startServer({ ops: { alerts: { evaluateIntervalMs: 20 } } });
+    for (let i = 0; i < 10; i++) server.app.ctx.ops.rateLimited('anonymous');
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await alert('rate_limit_violations')).state).toBe('ok'); // 10 is the threshold, not above it
+    server.app.ctx.ops.rateLimited('key');
+    await expect.poll(async () => (await alert('rate_limit_violations')).state).toBe('firing');
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metrics).toContain('tributary_rate_limit_rejections_total{class="anonymous"} 10');
+    expect(metrics).toContain('tributary_rate_limit_rejections_total{class="key"} 1');
+  });
+
   it('/v1/alerts follows the metrics token when one is set', async () => {
     server = await startServer({ ops: { metricsToken: 'metrics-token-0123456789' } });
     const res = await fetch(`${server.url}/v1/alerts`);

@@ -42,6 +42,7 @@ export class OpsMetrics {
   private readonly outcomes: Counter<'model' | 'provider' | 'outcome'>;
   private readonly tokens: Counter<'model' | 'provider' | 'kind'>;
   private readonly reconnects: Counter<'recovered'>;
+  private readonly rateLimits: Counter<'class'>;
   private readonly http: SeriesHistogram;
   /** topic → model → run; entries leave when the model ends. */
   private readonly runs = new Map<string, Map<string, Run>>();
@@ -73,6 +74,10 @@ export class OpsMetrics {
     });
     this.http = histogram('tributary_http_request_duration_seconds', 'HTTP request duration by route pattern and status (streams: until the response ends).',
       ['method', 'route', 'status'], [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60]);
+    this.rateLimits = new Counter({
+      name: 'tributary_rate_limit_rejections_total', help: 'Requests refused by the rate limiter, by identity class.',
+      labelNames: ['class'], registers,
+    });
     for (const recovered of ['true', 'false']) this.reconnects.labels(recovered).inc(0);
     collectDefaultMetrics({ register: this.registry, prefix: 'tributary_' });
   }
@@ -91,6 +96,11 @@ export class OpsMetrics {
       this.signals?.resumed(recovered);
     },
   };
+
+  /** A rate-limit rejection (identity's limiter calls `Ops.rateLimited`). */
+  rateLimited(identityClass: string): void {
+    this.rateLimits.labels(identityClass).inc();
+  }
 
   /** Counts a finished HTTP request under its route pattern (never the URL: ids would be unbounded). */
   httpRequest(method: string, route: string, status: number, seconds: number): void {

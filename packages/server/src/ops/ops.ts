@@ -42,6 +42,8 @@ export interface Ops extends Observation {
   alerts: Alerts;
   /** The identity flags bucket by (identity refines `identityKeyOf`). */
   identityKeyOf(request: RequestLike): string;
+  /** The hook of identity's rate limiter: one call per rejection (class: anonymous, user, key, …). */
+  rateLimited(identityClass: string): void;
   close(): Promise<void>;
 }
 
@@ -72,6 +74,10 @@ export async function startOps(
   return {
     metrics, signals, flags, flagService, alerts,
     identityKeyOf: (request) => identityKeyOf(request, config.ops.anonymousCookieSecret),
+    rateLimited(identityClass) {
+      metrics?.rateLimited(identityClass);
+      signals.rateLimited();
+    },
     async close() {
       alerts.stop();
       snapshots.stop();

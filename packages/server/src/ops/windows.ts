@@ -40,9 +40,12 @@ export function percentile(sorted: number[], p: number): number | null {
  * counters stay where they are counted; nothing extra on the hot path).
  */
 export class GrowthWindow {
-  private readings: Array<{ at: number; value: number }> = [];
+  private readings: Array<{ at: number; value: number }>;
 
-  constructor(private readonly windowMs: number) {}
+  /** `start`: the counter's value now (the counters this reads start at 0 with the app). */
+  constructor(private readonly windowMs: number, start = 0) {
+    this.readings = [{ at: Date.now(), value: start }];
+  }
 
   /** Records the counter's current value; returns its growth over the window. */
   read(value: number, now = Date.now()): number {
