@@ -15,6 +15,7 @@ import { ModelCatalogue } from './llm/catalogue.js';
 import { buildProviders } from './llm/build-providers.js';
 import type { Provider } from './llm/provider.js';
 import { observeRequests } from './http/observe-requests.js';
+import type { FlagChangeBus } from './ops/flags.js';
 import { observeStreams, startOps } from './ops/ops.js';
 import { opsRoutes } from './http/routes/ops.js';
 import { createRealtime } from './realtime/realtime.js';
@@ -26,6 +27,8 @@ import { realtimeWebSockets } from './transports/ws-server.js';
 export interface AppOptions {
   /** Replaces the providers built from config (tests wrap the demo provider to observe it). */
   providers?: Provider[];
+  /** How flag changes reach the other nodes (default: this process only; tests share one between apps). */
+  flagBus?: FlagChangeBus;
   /** Where log lines go instead of stdout (tests read them). */
   logStream?: { write(line: string): void };
 }
@@ -74,7 +77,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
     onError: (err, comparisonId) => fastify.log.error({ err, comparisonId }, 'comparison failed'),
   });
   const realtime = createRealtime(config.realtime, hub);
-  const ops = await startOps(config, observation, { hub, realtime: realtime.metrics, store: store.opsData, log: fastify.log });
+  const ops = await startOps(config, observation, { hub, realtime: realtime.metrics, store: store.opsData, log: fastify.log, flagBus: opts.flagBus });
   const ctx: AppContext = {
     config, hub, comparisons, catalogue, store, flags: ops.flags, startedAt: new Date(), realtime, ops,
     stream: { hub, comparisons, sse: { retryMs: config.streams.sseRetryMs, heartbeatMs: config.streams.sseHeartbeatMs } },

@@ -2,7 +2,7 @@ import WebSocket from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RealtimeClient, type WebSocketConstructor } from '../../client/src/index.js';
 import { loadConfig } from '../src/config/load.js';
-import { bucketOf, Flags } from '../src/ops/flags.js';
+import { bucketOf, Flags, InProcessFlagBus } from '../src/ops/flags.js';
 import { identityKeyOf, signAnonymousId } from '../src/ops/identity-key.js';
 import { dropSchema, postgresAvailable, randomSchema, TEST_DATABASE_URL } from './support/postgres.js';
 import { Scrape } from './support/prometheus.js';
@@ -126,6 +126,21 @@ describe('flags at runtime', () => {
     expect(await evaluated(server.url)).toEqual({ sse_streaming: false, websocket: true, realtime_ws: true });
     expect((await (await fetch(`${server.url}/v1/admin/flags`, { headers: admin })).json()).flags)
       .toContainEqual({ name: 'realtime_ws', enabled: true, rollout: 0, allow: ['ip:127.0.0.1'], deny: [] });
+  });
+
+  it('a change reaches every node sharing the change bus (the cluster design; Redis comes with scale-out)', async () => {
+    const bus = new InProcessFlagBus();
+    server = await startServer({ ops: { adminToken: ADMIN } }, { flagBus: bus });
+    const other = await startServer({}, { flagBus: bus });
+    try {
+      expect((await evaluated(other.url)).realtime_ws).toBe(true);
+      expect((await put(server.url, 'realtime_ws', { enabled: false, rollout: 100 })).status).toBe(200);
+      expect((await evaluated(other.url)).realtime_ws).toBe(false);
+      const refused = await RawWs.open(`${other.url.replace(/^http/, 'ws')}/v1/ws`);
+      expect((await refused.closed).code).toBe(4010);
+    } finally {
+      await other.close();
+    }
   });
 
   it('admin routes answer admin_disabled without a configured token', async () => {

@@ -41,8 +41,8 @@ export class FlagService {
     return rule;
   }
 
+  /** Stops listening; the bus belongs to whoever made it (several apps may share one). */
   async close(): Promise<void> {
     this.unsubscribe?.();
-    await this.bus.close?.();
   }
 }

@@ -4,7 +4,7 @@ import type { StreamHub } from '../streams/hub.js';
 import type { OpsStore } from '../store/types.js';
 import { Alerts, alertWebhook } from './alerts.js';
 import { FlagService } from './flag-service.js';
-import { Flags, InProcessFlagBus } from './flags.js';
+import { Flags, InProcessFlagBus, type FlagChangeBus } from './flags.js';
 import { identityKeyOf, type RequestLike } from './identity-key.js';
 import { OpsMetrics } from './metrics.js';
 import { OpsSignals } from './signals.js';
@@ -51,11 +51,11 @@ export interface Ops extends Observation {
 export async function startOps(
   config: Config,
   observation: Observation,
-  deps: { hub: StreamHub; realtime: RealtimeMetrics; store: OpsStore; log: OpsLog },
+  deps: { hub: StreamHub; realtime: RealtimeMetrics; store: OpsStore; log: OpsLog; flagBus?: FlagChangeBus | undefined },
 ): Promise<Ops> {
   const { metrics, signals } = observation;
   const flags = new Flags(config.flags);
-  const flagService = new FlagService(flags, deps.store, new InProcessFlagBus());
+  const flagService = new FlagService(flags, deps.store, deps.flagBus ?? new InProcessFlagBus());
   await flagService.start();
   metrics?.exposeRealtime(deps.realtime);
   const alerts = new Alerts(config.ops.alerts, signals, deps.realtime);
