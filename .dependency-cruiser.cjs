@@ -32,7 +32,7 @@ module.exports = {
     ...mayImport('streams', {}),
     ...mayImport('config', {}),
     ...mayImport('store', { types: ['config/'] }),
-    ...mayImport('ops', { types: ['config/'] }),
+    ...mayImport('ops', { values: ['errors\\.ts'], types: ['config/', 'streams/', 'realtime/', 'llm/', 'store/types\\.ts'] }),
     ...mayImport('llm', { values: ['errors\\.ts'], types: ['config/'] }),
     // llm/upstream/ is inside llm/: the llm rule above covers it; this one keeps it below the dialects.
     ...mayImport('llm/upstream', { values: ['llm/provider\\.ts', 'errors\\.ts'], types: ['config/'] }),

@@ -9,6 +9,7 @@ const BENCHMARKS = [
   ['realtime-fanout', () => import('./realtime-fanout.js')],
   ['gateway-overhead', () => import('./gateway-overhead.js')],
   ['durable-latency', () => import('./durable-latency.js')],
+  ['ops-overhead', () => import('./ops-overhead.js')],
 ];
 
 const resultsDir = fileURLToPath(new URL('./results/', import.meta.url));

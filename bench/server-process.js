@@ -5,7 +5,7 @@
  * stamping demo provider. Answers the parent over IPC: clock, begin/end of a measurement
  * window, and the yield stamps.
  *
- * argv[2]: JSON { target, dataDir?, models: { [id]: DemoModelConfig } }
+ * argv[2]: JSON { target, dataDir?, models: { [id]: DemoModelConfig }, overrides?: ConfigInput (Tributary only) }
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { watchBacklog } from './lib/backlog-watch.js';
@@ -17,7 +17,7 @@ import { watchGc } from './lib/gc-watch.js';
 import { StampingProvider } from './lib/stamping-provider.js';
 
 const ELD_RESOLUTION_MS = 10;
-const { target, dataDir, models } = JSON.parse(process.argv[2]);
+const { target, dataDir, models, overrides = {} } = JSON.parse(process.argv[2]);
 
 // Leave at once if the parent goes away (crash, Ctrl-C): never outlive the bench.
 process.on('disconnect', () => process.exit(0));
@@ -37,7 +37,7 @@ async function startTributary() {
   const { loadConfig } = await import('../packages/server/dist/config/load.js');
   const config = loadConfig({
     env: {},
-    overrides: { server: { host: '127.0.0.1', port: 0 }, dataDir, log: { level: 'silent' }, demo: { speed: 1, models } },
+    overrides: { ...overrides, server: { host: '127.0.0.1', port: 0 }, dataDir, log: { level: 'silent' }, demo: { speed: 1, models } },
   });
   const app = await buildApp(config, { providers: [provider] });
   const url = await app.listen();

@@ -5,6 +5,6 @@ export {
   type ModelInfo, type TierLimits, type ClientConfig, type ModelResult, type ComparisonRecord,
   type ComparisonSnapshot, type ConversationMessage, type WholeComparison,
 } from './comparisons.js';
-export { RealtimeClient, type RealtimeOptions, type RealtimeSubscription, type SubscribeOptions } from './realtime/client.js';
+export { CLOSE_ROLLOUT_EXCLUDED, RealtimeClient, type RealtimeOptions, type RealtimeSubscription, type SubscribeOptions } from './realtime/client.js';
 export { Backoff, type BackoffOptions } from './realtime/backoff.js';
 export type { ChannelEvent, ConnectionState, Position, Recovery, TransportName, WebSocketConstructor, WebSocketLike } from './realtime/types.js';

@@ -15,7 +15,10 @@ import { seedRoutes } from './http/routes/seed.js';
 import { ModelCatalogue } from './llm/catalogue.js';
 import { bareIdProviders, buildProviders } from './llm/build-providers.js';
 import type { Provider } from './llm/provider.js';
-import { Flags } from './ops/flags.js';
+import { observeRequests } from './http/observe-requests.js';
+import type { FlagChangeBus } from './ops/flags.js';
+import { observeStreams, startOps } from './ops/ops.js';
+import { opsRoutes } from './http/routes/ops.js';
 import { createRealtime } from './realtime/realtime.js';
 import { openStore } from './store/open-store.js';
 import { StreamHub } from './streams/hub.js';
@@ -25,6 +28,10 @@ import { realtimeWebSockets } from './transports/ws-server.js';
 export interface AppOptions {
   /** Replaces the providers built from config (tests wrap the demo provider to observe it). */
   providers?: Provider[];
+  /** How flag changes reach the other nodes (default: this process only; tests share one between apps). */
+  flagBus?: FlagChangeBus;
+  /** Where log lines go instead of stdout (tests read them). */
+  logStream?: { write(line: string): void };
 }
 
 export interface App {
@@ -59,28 +66,33 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   });
   await store.markInterrupted();
   const fastify = Fastify({
-    logger: { level: config.log.level },
+    logger: { level: config.log.level, ...(opts.logStream ? { stream: opts.logStream } : {}) },
     bodyLimit: config.server.bodyLimitBytes,
     // Per-request lines only when debugging: a streaming server's requests are long and many.
     logController: new LogController({ disableRequestLogging: config.log.level !== 'debug' && config.log.level !== 'trace' }),
   });
   const warn = (message: string) => fastify.log.warn(message);
-  const providers = opts.providers ?? buildProviders(config, warn);
-  const catalogue = new ModelCatalogue(providers, warn, { aliases: config.models.aliases, bareIdProviders: bareIdProviders(config) });
+  let catalogue: ModelCatalogue | undefined;
+  const observation = observeStreams(config, (id) => catalogue?.resolve(id)?.info);
+  const { metrics } = observation;
+  const built = opts.providers ?? buildProviders(config, warn);
+  const providers = metrics ? built.map((p) => metrics.instrument(p)) : built;
+  catalogue = new ModelCatalogue(providers, warn, { aliases: config.models.aliases, bareIdProviders: bareIdProviders(config) });
   await catalogue.refresh();
   catalogue.refreshEvery(config.catalogue.refreshSeconds * 1000);
   const { history } = config.streams;
   const backend = new MemoryBackend(() => ({ size: history.size, ttlMs: history.ttlSeconds * 1000 }), {
     maxTotalEvents: config.streams.maxEventsTotal,
   });
-  const hub = new StreamHub(backend, { maxReplay: config.streams.maxReplay, subscriberBufferBytes: config.streams.subscriberBufferBytes });
+  const hub = new StreamHub(backend, { maxReplay: config.streams.maxReplay, subscriberBufferBytes: config.streams.subscriberBufferBytes }, metrics?.hubObserver);
   const comparisons = new ComparisonService({
     hub, catalogue, store, config: config.compare, durability,
     onError: (err, comparisonId) => fastify.log.error({ err, comparisonId }, 'comparison failed'),
   });
   const realtime = createRealtime(config.realtime, hub);
+  const ops = await startOps(config, observation, { hub, realtime: realtime.metrics, store: store.opsData, log: fastify.log, flagBus: opts.flagBus });
   const ctx: AppContext = {
-    config, hub, comparisons, catalogue, store, flags: new Flags(config.flags), startedAt: new Date(), realtime,
+    config, hub, comparisons, catalogue, store, flags: ops.flags, startedAt: new Date(), realtime, ops,
     stream: { hub, comparisons, sse: { retryMs: config.streams.sseRetryMs, heartbeatMs: config.streams.sseHeartbeatMs } },
     gateway: new ChatCompletions({ catalogue, tiers: config.compare.tiers }),
   };
@@ -88,13 +100,15 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   const notFoundFallback: { current?: NotFoundFallback } = {};
   installErrorHandling(fastify, notFoundFallback, { retryAfterSeconds: durability.retryAfterSeconds });
   await installCors(fastify, config.server.cors);
+  observeRequests(fastify, config, metrics);
+  opsRoutes(fastify, ctx);
   metaRoutes(fastify, ctx);
   comparisonRoutes(fastify, ctx);
   seedRoutes(fastify, ctx);
   openaiGatewayRoutes(fastify, ctx);
   clientConfigRoutes(fastify, ctx);
   realtimeRoutes(fastify, ctx);
-  const websockets = realtimeWebSockets(realtime, ctx.flags);
+  const websockets = realtimeWebSockets(realtime, ops.flags, ops.identityKeyOf);
   websockets.attach(fastify.server);
   if (config.web.enabled) notFoundFallback.current = await serveWebApp(fastify, config.web.dir);
 
@@ -112,6 +126,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
     close() {
       closing ??= (async () => {
         const stopped = fastify.close(); // refuse new requests at once; streams drain below
+        await ops.close();
         await comparisons.close(config.server.shutdownGraceMs);
         realtime.publisher.close(); // what was accepted is in the log; clients get it, then 1012
         await websockets.close();

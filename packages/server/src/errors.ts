@@ -40,6 +40,10 @@ export const ERROR_CATALOGUE = {
   slow_consumer: { status: 503, message: 'The client did not read fast enough; reconnect and resume.' },
   // durability and dependencies (issue 11)
   invalid_text: { status: 400, message: 'Text contains a NUL character or a lone UTF-16 surrogate, which cannot be stored.' },
+  // ops: admin API, flags, metrics
+  admin_disabled: { status: 403, message: 'The admin API is not configured (TRIBUTARY_ADMIN_TOKEN).' },
+  flag_not_found: { status: 404, message: 'No such feature flag.' },
+  metrics_disabled: { status: 404, message: 'Metrics are turned off (ops.metricsEnabled).' },
   // server side
   internal_error: { status: 500, message: 'The server failed to handle the request.' },
   unavailable: { status: 503, message: 'The server is shutting down or a dependency is unavailable.' },

@@ -57,9 +57,12 @@ const FACTORIES = { websocket: webSocketTransport, sse: sseTransport, poll: poll
  * channel from its own position after any drop, never hands an event twice, and says
  * `recovered: false` when the server could not fill a gap.
  */
+/** Close code of a WebSocket refused because the client is outside the `realtime_ws` rollout. */
+export const CLOSE_ROLLOUT_EXCLUDED = 4010;
+
 export class RealtimeClient {
   private readonly subs = new Map<string, SubState>();
-  private readonly chain: TransportName[];
+  private chain: TransportName[];
   private readonly backoff: Backoff;
   private readonly listeners = new Set<Listener>();
   private readonly fetchImpl: typeof fetch;
@@ -197,11 +200,17 @@ export class RealtimeClient {
     clearInterval(this.watchdog);
     if (this.stateValue === 'closed') return;
     const changedChannels = info.reason === 'channels changed';
+    // Outside the server's WebSocket rollout: the answer holds for this client's life, so stop asking.
+    const excluded = info.code === CLOSE_ROLLOUT_EXCLUDED && this.chain.length > 1;
+    if (excluded) {
+      this.chain = this.chain.filter((t) => t !== 'websocket');
+      this.chainIndex = 0;
+    }
     // A transport that never opened (blocked, disabled by flag, refused) hands over to the next one;
     // one that stopped because a channel was refused retries at once with the rest.
-    if (!info.opened && !changedChannels) this.chainIndex++;
-    const wrapped = !info.opened && this.chainIndex % this.chain.length === 0;
-    const delay = changedChannels ? 0 : info.opened || wrapped ? this.backoff.next() : 0;
+    if (!info.opened && !changedChannels && !excluded) this.chainIndex++;
+    const wrapped = !info.opened && !excluded && this.chainIndex % this.chain.length === 0;
+    const delay = changedChannels || excluded ? 0 : info.opened || wrapped ? this.backoff.next() : 0;
     this.setState('reconnecting');
     this.timer = setTimeout(() => {
       this.timer = undefined;

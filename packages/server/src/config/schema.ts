@@ -66,6 +66,17 @@ const provider = z.strictObject({
   keepAliveMs: z.number().int().positive().default(30_000),
 });
 
+const FLAG_NAME = /^[a-z][a-z0-9_]{0,63}$/;
+
+/** A rollout rule: identities in `allow` are in, in `deny` out, the rest by a sticky bucket below `rollout` %. */
+export const flagRule = z.strictObject({
+  enabled: z.boolean().default(true),
+  rollout: z.number().min(0).max(100).default(100),
+  allow: z.array(z.string().min(1).max(200)).max(1_000).default([]),
+  deny: z.array(z.string().min(1).max(200)).max(1_000).default([]),
+});
+const flag = z.union([z.boolean(), flagRule]);
+
 export const configSchema = z.strictObject({
   server: z.strictObject({
     host: z.string().min(1).default('127.0.0.1'),
@@ -174,10 +185,50 @@ export const configSchema = z.strictObject({
     /** Folder of the built app; unset means packages/web/dist beside the server. */
     dir: z.string().min(1).optional(),
   }).prefault({}),
-  flags: z.strictObject({
-    sse_streaming: z.boolean().default(true),
-    /** Off: WebSocket upgrades answer 403 and clients fall back to SSE / long-poll. */
-    websocket: z.boolean().default(true),
+  /**
+   * Feature flags: `true`/`false`, or a rollout rule. Changed at runtime through the admin API
+   * (persisted; the stored state wins over this at start). More flags may be defined here.
+   */
+  flags: z.object({
+    sse_streaming: flag.default(true),
+    /** Off: WebSocket upgrades answer 403 and clients fall back to SSE / long-poll (kill switch). */
+    websocket: flag.default(true),
+    /** Who gets the WebSocket transports; a client outside it is closed with 4010 and falls back. */
+    realtime_ws: flag.default(true),
+  }).catchall(flag).superRefine((flags, ctx) => {
+    for (const name of Object.keys(flags)) {
+      if (!FLAG_NAME.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: `flag names match ${FLAG_NAME}` });
+    }
+  }).prefault({}),
+  ops: z.strictObject({
+    /** Prometheus series at `/metrics`; off, nothing is observed (the bench compares both). */
+    metricsEnabled: z.boolean().default(true),
+    /** Bearer token `/metrics` requires; unset means open (keep it on a private network). */
+    metricsToken: z.string().min(16).optional(),
+    /** Bearer token of the admin API and dashboard (until identity brings admin users); unset disables them. */
+    adminToken: z.string().min(16).optional(),
+    /** HMAC secret of the signed anonymous cookie `tributary_anon` that flag rollout buckets by. */
+    anonymousCookieSecret: z.string().min(16).optional(),
+    /** How often the `ops:metrics` snapshot is published to the dashboard. */
+    snapshotIntervalMs: z.number().int().positive().default(2_000),
+    alerts: z.strictObject({
+      /** Sliding window the rules look at. */
+      windowSeconds: z.number().positive().default(300),
+      evaluateIntervalMs: z.number().int().positive().default(10_000),
+      /** Fewest model runs / connections in the window before a rate rule may fire. */
+      minSamples: z.number().int().min(1).default(20),
+      gatewayAddedP95Ms: z.number().positive().default(150),
+      /** End-to-end TTFT p95 target (model time included). */
+      ttftP95Ms: z.number().positive().default(3_000),
+      errorRatePercent: z.number().min(0).max(100).default(1),
+      connectionSuccessPercent: z.number().min(0).max(100).default(95),
+      rateLimitViolationsPerHour: z.number().min(0).default(10),
+      memoryPercent: z.number().min(0).max(100).default(80),
+      /** Memory limit RSS is compared with; unset turns the memory rule off. */
+      memoryLimitBytes: z.number().int().positive().optional(),
+      /** Firing and resolved states are POSTed here as JSON. */
+      webhookUrl: z.url({ protocol: /^https?$/ }).optional(),
+    }).prefault({}),
   }).prefault({}),
   /** Acknowledged means durable: commits before final events, checkpoints, outage budget (docs/configuration.md). */
   durability: z.strictObject({
@@ -216,4 +267,5 @@ export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 export type TierName = keyof Config['compare']['tiers'];
 export type DemoModelConfig = z.infer<typeof demoModel>;
+export type FlagRule = z.infer<typeof flagRule>;
 export type ProviderConfig = z.infer<typeof provider>;

@@ -3,6 +3,7 @@ import type { Config } from '../config/schema.js';
 import type { ModelCatalogue } from '../llm/catalogue.js';
 import type { ChatCompletions } from '../gateway/chat-completions.js';
 import type { Flags } from '../ops/flags.js';
+import type { Ops } from '../ops/ops.js';
 import type { Realtime } from '../realtime/realtime.js';
 import type { StreamHub } from '../streams/hub.js';
 import type { Store } from '../store/types.js';
@@ -20,4 +21,6 @@ export interface AppContext {
   realtime: Realtime;
   gateway: ChatCompletions;
   startedAt: Date;
+  /** Metrics (undefined when `ops.metricsEnabled` is off), runtime flags, alerts. */
+  ops: Ops;
 }

@@ -19,6 +19,9 @@ export class RealtimeMetrics {
   /** Largest send buffer seen on a connection when it was cut as a slow consumer. */
   peakSlowConsumerBufferBytes = 0;
   private readonly active: Record<TransportName, number> = { websocket: 0, seed: 0, sse: 0, poll: 0 };
+  /** Connection requests that reached a transport (before authentication), and those that connected. */
+  readonly attempts: Record<TransportName, number> = { websocket: 0, seed: 0, sse: 0, poll: 0 };
+  readonly successes: Record<TransportName, number> = { websocket: 0, seed: 0, sse: 0, poll: 0 };
   private readonly orgs = new Map<string, number>();
 
   constructor(private readonly hub: StreamHub) {}
@@ -26,6 +29,7 @@ export class RealtimeMetrics {
   /** Counts a connection until the returned function is called (once). */
   connected(transport: TransportName, identity: Identity): () => void {
     this.totalConnections++;
+    this.successes[transport]++;
     this.active[transport]++;
     if (identity.org) this.orgs.set(identity.org, (this.orgs.get(identity.org) ?? 0) + 1);
     let done = false;
@@ -39,6 +43,14 @@ export class RealtimeMetrics {
         else this.orgs.set(identity.org, n);
       }
     };
+  }
+
+  attempt(transport: TransportName): void {
+    this.attempts[transport]++;
+  }
+
+  activeBy(transport: TransportName): number {
+    return this.active[transport];
   }
 
   slowConsumer(bufferedBytes: number): void {

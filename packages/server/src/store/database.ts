@@ -78,6 +78,27 @@ export interface Database {
   comparisons: ComparisonsTable;
   comparison_results: ComparisonResultsTable;
   usage_log: UsageLogTable;
+  feature_flags: FeatureFlagsTable;
+  ops_audit: OpsAuditTable;
+}
+
+// ops (0005_ops): runtime flag state and the audit trail of admin changes.
+export interface FeatureFlagsTable {
+  name: string;
+  /** JSON of the rule: enabled, rollout, allow, deny. */
+  rule: string;
+  updated_at: DbTime;
+  updated_by: string;
+}
+
+export interface OpsAuditTable {
+  id: Generated<number>;
+  at: DbTime;
+  actor: string;
+  action: string;
+  target: string;
+  /** JSON. */
+  detail: string;
 }
 
 export interface DatabaseOptions {

@@ -7,6 +7,7 @@ import type {
   ModelResultRecord, MonitoringFigures, Store, UsageRecord,
 } from './types.js';
 import type { TierName } from '../config/schema.js';
+import { KyselyOpsStore } from './ops-store.js';
 import { applyOps, bytesOf, rowsOf, WriteOps, type WriteOp } from './write-ops.js';
 import { WriteQueue, type BatchInfo, type StoreLogger } from './write-queue.js';
 
@@ -32,6 +33,7 @@ export class KyselyStore implements Store {
   private readonly queue: WriteQueue<WriteOp>;
   private readonly ops: WriteOps;
   private closing: Promise<void> | undefined;
+  readonly opsData: KyselyOpsStore;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -39,6 +41,7 @@ export class KyselyStore implements Store {
     private readonly opts: KyselyStoreOptions,
   ) {
     this.ops = new WriteOps(dialect);
+    this.opsData = new KyselyOpsStore(db, dialect);
     this.queue = new WriteQueue<WriteOp>({
       apply: (batch) => db.transaction().execute((trx) => applyOps(trx, batch)),
       rowsOf,

@@ -85,6 +85,24 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('usage_log_created_at_idx').on('usage_log').column('created_at').execute();
       },
     },
+    '0005_ops': {
+      async up(db: Kysely<any>) {
+        await db.schema.createTable('feature_flags')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('rule', 'text', (c) => c.notNull())
+          .addColumn('updated_at', time, (c) => c.notNull())
+          .addColumn('updated_by', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createTable('ops_audit')
+          .addColumn('id', autoId, (c) => (dialect === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey()))
+          .addColumn('at', time, (c) => c.notNull())
+          .addColumn('actor', 'text', (c) => c.notNull())
+          .addColumn('action', 'text', (c) => c.notNull())
+          .addColumn('target', 'text', (c) => c.notNull())
+          .addColumn('detail', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

@@ -84,8 +84,35 @@ export interface MonitoringFigures {
  * Persistence. Writes are queued and applied in order, in batches, off the streaming path;
  * reads see every write queued before them (they flush first). close() flushes.
  */
+/** A flag's runtime rule as stored (the shape of `FlagRule`; the store does not interpret it). */
+export interface StoredFlag {
+  name: string;
+  rule: { enabled: boolean; rollout: number; allow: string[]; deny: string[] };
+  updatedAt: Date;
+  updatedBy: string;
+}
+
+/** One admin change. Identity's audit table will take these over. */
+export interface AuditRecord {
+  at: Date;
+  actor: string;
+  action: string;
+  target: string;
+  detail: Record<string, unknown>;
+}
+
+export interface OpsStore {
+  loadFlags(): Promise<StoredFlag[]>;
+  saveFlag(flag: StoredFlag): Promise<void>;
+  audit(record: AuditRecord): Promise<void>;
+  /** Newest first. */
+  auditTrail(limit: number): Promise<AuditRecord[]>;
+}
+
 export interface Store {
   readonly dialect: 'sqlite' | 'postgres';
+  /** Flags and audit (ops/). */
+  readonly opsData: OpsStore;
   saveComparisonStart(start: ComparisonStart): void;
   saveComparisonEnd(id: string, end: ComparisonEnd): void;
   appendMessages(conversationId: string, messages: ConversationMessage[]): void;

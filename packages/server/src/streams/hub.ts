@@ -28,6 +28,14 @@ export interface Subscription {
   close(): void;
 }
 
+/** Sees what passes through the hub (metrics); called synchronously, so it must be cheap. */
+export interface HubObserver {
+  /** After the event is in the log and handed to local subscribers. */
+  published(event: LogEvent): void;
+  /** A subscription that asked to resume from a position, with the answer it got. */
+  resumed(topic: string, recovered: boolean): void;
+}
+
 /** One subscription as the hub holds it; also the handle its owner closes (one object per subscription). */
 class Subscriber implements Subscription {
   lastSeq = 0;
@@ -70,11 +78,14 @@ export class StreamHub {
   constructor(
     readonly backend: StreamBackend,
     private readonly limits: { maxReplay: number; subscriberBufferBytes: number },
+    private readonly observer?: HubObserver,
   ) {}
 
   async publish<T>(topic: string, type: string, data: T, opts: { final?: boolean } = {}): Promise<LogEvent<T>> {
     this.counters.published++;
-    return (await this.backend.publish(topic, type, data, opts.final ?? false)) as LogEvent<T>;
+    const event = (await this.backend.publish(topic, type, data, opts.final ?? false)) as LogEvent<T>;
+    this.observer?.published(event);
+    return event;
   }
 
   /** Recovery without subscribing (e.g. long-poll, or a finished topic's replay check). */
@@ -96,6 +107,7 @@ export class StreamHub {
         this.remove(topic, sub, 'shutdown');
         return subscription;
       }
+      if (start.from === 'position') this.observer?.resumed(topic, recovery.recovered);
       if (recovery.recovered) {
         sub.lastSeq = recovery.top.seq - recovery.events.length;
         sink.open({ recovered: true, top: recovery.top, replayed: recovery.events.length });

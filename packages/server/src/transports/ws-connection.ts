@@ -20,6 +20,8 @@ export const CLOSE = {
   handshakeTimeout: 4003,
   slowConsumer: 4008,
   pingTimeout: 4009,
+  /** The client is outside the `realtime_ws` rollout: use SSE or long-poll (do not retry WebSocket). */
+  rolloutExcluded: 4010,
 } as const;
 
 /** What every connection of one endpoint shares (one object, not one per connection). */

@@ -12,14 +12,17 @@ import { deflateWindowBits, PreparedMessage } from './ws-frames.js';
 import { serveNative, type NativeOptions } from './ws-native.js';
 import { serveSeed } from './ws-seed.js';
 import type { Flags } from '../ops/flags.js';
+import type { RequestLike } from '../ops/identity-key.js';
 import type { Realtime } from '../realtime/realtime.js';
 
 export const WS_PATHS = { native: '/v1/ws', seed: '/v2/realtime/stream' } as const;
 
 export interface WsServerOptions {
   access: ChannelAccess;
-  /** Read per upgrade: the `websocket` feature flag. */
+  /** Read per upgrade: the `websocket` feature flag (off: the upgrade is refused with 403). */
   enabled: () => boolean;
+  /** Read per upgrade: whether this client is in the `realtime_ws` rollout (out: closed with 4010 after the handshake). */
+  admitted: (req: IncomingMessage) => boolean;
   pingIntervalMs: number;
   seedPingIntervalMs: number;
   compressionThresholdBytes: number;
@@ -80,6 +83,13 @@ export class RealtimeWebSockets {
       socket.on('error', destroySocket);
       if (this.closing) return refuse(socket, 'unavailable', 'The server is restarting; reconnect shortly.');
       if (!this.opts.enabled()) return refuse(socket, 'feature_flag_disabled', 'WebSocket is disabled by a feature flag (websocket); use SSE or long-poll.', { flag: 'websocket' });
+      if (!this.opts.admitted(req)) {
+        // A close code, not an HTTP refusal: browsers cannot read a refused handshake's status.
+        this.wss.handleUpgrade(req, socket, head, (ws) => ws.close(CLOSE.rolloutExcluded, 'realtime_ws: not in rollout; use SSE or long-poll'));
+        return;
+      }
+      // Counted past the flags: a client a flag turns away was not failed (connection success alert).
+      this.opts.access.metrics.attempt(kind === 'native' ? 'websocket' : 'seed');
       this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(kind, ws as ConnectionSocket, socket, req, url)); // our `WebSocket` class
     });
   }
@@ -153,11 +163,12 @@ function refuse(socket: Duplex, code: ErrorCode, message: string, extra: Record<
 }
 
 /** The WebSocket endpoints of an app, from its config and flags. */
-export function realtimeWebSockets(realtime: Realtime, flags: Flags): RealtimeWebSockets {
+export function realtimeWebSockets(realtime: Realtime, flags: Flags, identityKeyOf: (req: RequestLike) => string): RealtimeWebSockets {
   const c = realtime.config;
   return new RealtimeWebSockets({
     access: realtime.access,
     enabled: () => flags.isEnabled('websocket'),
+    admitted: (req) => flags.evaluate('realtime_ws', identityKeyOf(req)),
     pingIntervalMs: c.pingIntervalMs,
     seedPingIntervalMs: c.seedPingIntervalMs,
     compressionThresholdBytes: c.compressionThresholdBytes,

@@ -3,9 +3,9 @@ import type { AppContext } from '../context.js';
 
 /** What a client needs to shape its requests: limits, tiers and the flags it honours. */
 export function clientConfigRoutes(app: FastifyInstance, ctx: AppContext): void {
-  app.get('/v1/client-config', async () => ({
+  app.get('/v1/client-config', async (request) => ({
     maxModels: ctx.config.compare.maxModels,
     tiers: ctx.config.compare.tiers,
-    flags: { sse_streaming: ctx.flags.isEnabled('sse_streaming') },
+    flags: { sse_streaming: ctx.flags.evaluate('sse_streaming', ctx.ops.identityKeyOf(request.raw)) },
   }));
 }

@@ -24,6 +24,7 @@ export function realtimeRoutes(app: FastifyInstance, ctx: AppContext): void {
   });
 
   app.get('/v1/subscribe', async (request, reply) => {
+    realtime.metrics.attempt('sse');
     const query = parseInput(subscribeQuery, request.query, 'query');
     const identity = await realtime.auth.identify(tokenOf(request, query.token));
     const channels = checkChannels(realtime.access, identity, splitChannels(query.channels));
@@ -36,6 +37,7 @@ export function realtimeRoutes(app: FastifyInstance, ctx: AppContext): void {
   });
 
   app.get('/v1/poll', async (request, reply) => {
+    realtime.metrics.attempt('poll');
     const query = parseInput(pollQuery, request.query, 'query');
     const identity = await realtime.auth.identify(tokenOf(request, query.token));
     const channels = checkChannels(realtime.access, identity, splitChannels(query.channels));

@@ -1,0 +1,30 @@
+import type { FastifyInstance } from 'fastify';
+import type { Config } from '../config/schema.js';
+import type { OpsMetrics } from '../ops/metrics.js';
+import { identityClassOf } from './admin.js';
+
+/**
+ * One observation per request when its response ends (streams included, hijacked or not): the
+ * duration histogram under the route pattern, and one `info` log line. Never a body, never a URL
+ * beyond its pattern: prompts and completions stay out of logs and labels.
+ */
+export function observeRequests(app: FastifyInstance, config: Config, metrics: OpsMetrics | undefined): void {
+  const logLines = config.log.level !== 'silent';
+  if (!metrics && !logLines) return;
+  app.addHook('onRequest', (request, reply, done) => {
+    const started = performance.now();
+    reply.raw.once('close', () => {
+      const seconds = (performance.now() - started) / 1000;
+      const route = request.routeOptions.url ?? 'unmatched';
+      const status = reply.raw.headersSent ? reply.raw.statusCode : 499; // 499: the client left before an answer
+      metrics?.httpRequest(request.method, route, status, seconds);
+      if (logLines) {
+        request.log.info({
+          reqId: request.id, method: request.method, route, status,
+          durationMs: Math.round(seconds * 10_000) / 10, identity: identityClassOf(request, config),
+        }, 'request');
+      }
+    });
+    done();
+  });
+}

@@ -1,0 +1,62 @@
+import type { FastifyInstance } from 'fastify';
+import { TributaryError } from '../../errors.js';
+import { requireAdmin, requireMonitoring } from '../admin.js';
+import { OPS_TOPIC } from '../../ops/snapshot.js';
+import { encodeOnce } from '../../streams/encode-once.js';
+import { encodeSseFrame } from '../../transports/sse-frame.js';
+import { SseResponse, SseSink } from '../../transports/sse-stream.js';
+import type { AppContext } from '../context.js';
+import { auditQuery, flagParams, flagUpdateBody } from '../ops-schemas.js';
+import { parseInput } from '../validate.js';
+
+/** Prometheus `/metrics`, the caller's evaluated flags, and the admin API of flags. */
+export function opsRoutes(app: FastifyInstance, ctx: AppContext): void {
+  app.get('/metrics', async (request, reply) => {
+    const { metrics } = ctx.ops;
+    if (!metrics) throw new TributaryError('metrics_disabled');
+    requireMonitoring(request, ctx.config);
+    const { contentType, body } = await metrics.scrape();
+    return reply.header('Content-Type', contentType).header('Cache-Control', 'no-store').send(body);
+  });
+
+  app.get('/v1/alerts', async (request) => {
+    requireMonitoring(request, ctx.config);
+    return { alerts: ctx.ops.alerts.list() };
+  });
+
+  app.get('/v1/flags', async (request, reply) => {
+    reply.header('Cache-Control', 'no-store');
+    return { flags: ctx.flags.evaluateAll(ctx.ops.identityKeyOf(request.raw)) };
+  });
+
+  app.get('/v1/admin/flags', async (request) => {
+    requireAdmin(request, ctx.config);
+    return { flags: ctx.flags.list() };
+  });
+
+  app.put('/v1/admin/flags/:name', async (request) => {
+    const { actor } = requireAdmin(request, ctx.config);
+    const { name } = parseInput(flagParams, request.params, 'path');
+    const body = parseInput(flagUpdateBody, request.body);
+    return { name, ...(await ctx.ops.flagService.update(name, body, actor)) };
+  });
+
+  // The dashboard's feed: the ops:metrics topic of the hub, recent snapshots first (history), then live.
+  app.get('/v1/admin/ops/stream', async (request, reply) => {
+    requireAdmin(request, ctx.config);
+    reply.hijack();
+    const sse = new SseResponse(reply.raw, ctx.stream.sse);
+    const sink = new SseSink(sse, opsFrame);
+    const subscription = await ctx.hub.subscribe(OPS_TOPIC, { from: 'start' }, sink);
+    reply.raw.on('close', () => subscription.close());
+    if (reply.raw.destroyed) subscription.close();
+  });
+
+  app.get('/v1/admin/audit', async (request) => {
+    requireAdmin(request, ctx.config);
+    const { limit } = parseInput(auditQuery, request.query, 'query');
+    return { entries: await ctx.store.opsData.auditTrail(limit) };
+  });
+}
+
+const opsFrame = encodeOnce((e) => encodeSseFrame({ id: String(e.seq), event: e.type, data: JSON.stringify(e.data) }));

@@ -1,0 +1,48 @@
+import { TributaryError } from '../errors.js';
+import type { OpsStore } from '../store/types.js';
+import { audit } from './audit.js';
+import type { FlagChangeBus, FlagRule, Flags } from './flags.js';
+
+/** A change as the admin API takes it: omitted lists keep their current value. */
+export interface FlagUpdate {
+  enabled: boolean;
+  rollout: number;
+  allow?: string[] | undefined;
+  deny?: string[] | undefined;
+}
+
+/**
+ * Runtime flag changes: persisted, audited, then announced on the bus; every node (this one
+ * included) applies what the bus delivers, so a cluster converges without a restart.
+ */
+export class FlagService {
+  private unsubscribe: (() => void) | undefined;
+
+  constructor(private readonly flags: Flags, private readonly store: OpsStore, private readonly bus: FlagChangeBus) {}
+
+  /** Applies the stored state over the config's (the last admin change wins across restarts), then listens. */
+  async start(): Promise<void> {
+    for (const stored of await this.store.loadFlags()) {
+      if (this.flags.has(stored.name)) this.flags.apply({ name: stored.name, rule: stored.rule });
+    }
+    this.unsubscribe = this.bus.subscribe((change) => this.flags.apply(change));
+  }
+
+  async update(name: string, update: FlagUpdate, actor: string): Promise<FlagRule> {
+    const before = this.flags.list().find((f) => f.name === name);
+    if (!before) throw new TributaryError('flag_not_found', `No feature flag ${name}.`, { flag: name });
+    const rule: FlagRule = {
+      enabled: update.enabled, rollout: update.rollout, allow: update.allow ?? before.allow, deny: update.deny ?? before.deny,
+    };
+    await this.store.saveFlag({ name, rule, updatedAt: new Date(), updatedBy: actor });
+    const { name: _, ...previous } = before;
+    await audit(this.store, { actor, action: 'flag.update', target: name, detail: { before: previous, after: rule } });
+    await this.bus.publish({ name, rule });
+    return rule;
+  }
+
+  /** Stops listening; the bus belongs to whoever made it (several apps may share one). */
+  async close(): Promise<void> {
+    this.unsubscribe?.();
+  }
+}

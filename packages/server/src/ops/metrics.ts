@@ -1,0 +1,226 @@
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import type { GenerationChunk, Provider } from '../llm/provider.js';
+import type { RealtimeMetrics, TransportName } from '../realtime/metrics.js';
+import type { HubObserver } from '../streams/hub.js';
+import type { LogEvent } from '../streams/types.js';
+import { SeriesHistogram, type HistogramSeries } from './series-histogram.js';
+
+/** Catalogue labels of a model id, or undefined for one the catalogue does not know (→ `other`). */
+export type ModelLabels = (modelId: string) => { model: string; provider: string } | undefined;
+
+/** What the windows of alerts and the dashboard are fed with, beside the Prometheus series. */
+export interface StreamSignals {
+  ttft(model: string, seconds: number): void;
+  added(seconds: number): void;
+  outcome(model: string, ok: boolean, code: string): void;
+  tokens(count: number): void;
+  resumed(recovered: boolean): void;
+}
+
+const OTHER = { model: 'other', provider: 'other' };
+const TRANSPORTS: TransportName[] = ['websocket', 'seed', 'sse', 'poll'];
+
+/** One model's run in one comparison, as the hub observer follows it. */
+interface Run {
+  labels: { model: string; provider: string };
+  startedAt: number;
+  lastDeltaAt: number;
+  ttft: HistogramSeries;
+  gap: HistogramSeries;
+}
+
+/**
+ * The Prometheus series of one app, in its own registry (tests build many apps). Streams are
+ * observed from the hub's published events; the realtime counters are read at scrape time.
+ */
+export class OpsMetrics {
+  readonly registry = new Registry();
+  private readonly ttft: SeriesHistogram;
+  /** Also read by the dashboard for inter-token percentiles (bucket bounds). */
+  readonly gap: SeriesHistogram;
+  private readonly added: SeriesHistogram;
+  private readonly outcomes: Counter<'model' | 'provider' | 'outcome'>;
+  private readonly tokens: Counter<'model' | 'provider' | 'kind'>;
+  private readonly reconnects: Counter<'recovered'>;
+  private readonly rateLimits: Counter<'class'>;
+  private readonly http: SeriesHistogram;
+  /** topic → model → run; entries leave when the model ends. */
+  private readonly runs = new Map<string, Map<string, Run>>();
+  private readonly children = new Map<string, Pick<Run, 'ttft' | 'gap'>>();
+
+  constructor(private readonly labelsOf: ModelLabels, private readonly signals?: StreamSignals) {
+    const registers = [this.registry];
+    const modelLabels = ['model', 'provider'] as const;
+    const histogram = (name: string, help: string, labels: readonly string[], buckets: number[]) =>
+      new SeriesHistogram(name, help, labels, buckets, this.registry);
+    this.ttft = histogram('tributary_ttft_seconds', 'Time to first token of a model run, from its start to the first token in the log.',
+      modelLabels, [0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10, 30]);
+    this.gap = histogram('tributary_inter_token_gap_seconds', 'Time between two consecutive tokens of a model run.',
+      modelLabels, [0.0001, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]);
+    this.added = histogram('tributary_gateway_added_latency_seconds',
+      "Time Tributary adds to a model's first token: from the provider yielding it to the next read (published to every subscriber or written).",
+      modelLabels, [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.15, 0.5]);
+    this.outcomes = new Counter({
+      name: 'tributary_stream_outcomes_total', help: 'Model runs by outcome: ok, truncated, or the error classification.',
+      labelNames: [...modelLabels, 'outcome'], registers,
+    });
+    this.tokens = new Counter({
+      name: 'tributary_usage_tokens_total', help: 'Tokens reported by providers, input and output.',
+      labelNames: [...modelLabels, 'kind'], registers,
+    });
+    this.reconnects = new Counter({
+      name: 'tributary_reconnects_total', help: 'Subscriptions that resumed from a position, by whether the gap was recovered.',
+      labelNames: ['recovered'], registers,
+    });
+    this.http = histogram('tributary_http_request_duration_seconds', 'HTTP request duration by route pattern and status (streams: until the response ends).',
+      ['method', 'route', 'status'], [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60]);
+    this.rateLimits = new Counter({
+      name: 'tributary_rate_limit_rejections_total', help: 'Requests refused by the rate limiter, by identity class.',
+      labelNames: ['class'], registers,
+    });
+    for (const recovered of ['true', 'false']) this.reconnects.labels(recovered).inc(0);
+    collectDefaultMetrics({ register: this.registry, prefix: 'tributary_' });
+  }
+
+  /** Feeds the series from the hub: one map lookup per token, no allocation. */
+  readonly hubObserver: HubObserver = {
+    published: (event) => {
+      const type = event.type;
+      if (type === 'model.delta') return this.delta(event as LogEvent<{ model: string }>);
+      if (type === 'model.start') return this.started(event as LogEvent<{ model: string }>);
+      if (type === 'model.done' || type === 'model.error') return this.ended(event);
+      if (type === 'comparison.done') this.runs.delete(event.topic);
+    },
+    resumed: (_topic, recovered) => {
+      this.reconnects.labels(recovered ? 'true' : 'false').inc();
+      this.signals?.resumed(recovered);
+    },
+  };
+
+  /** A rate-limit rejection (identity's limiter calls `Ops.rateLimited`). */
+  rateLimited(identityClass: string): void {
+    this.rateLimits.labels(identityClass).inc();
+  }
+
+  /** Counts a finished HTTP request under its route pattern (never the URL: ids would be unbounded). */
+  httpRequest(method: string, route: string, status: number, seconds: number): void {
+    this.http.series(method, route, String(status)).observe(seconds);
+  }
+
+  /** Exposes the realtime hub's own counters at scrape time, so the hot path counts once. */
+  exposeRealtime(metrics: RealtimeMetrics): void {
+    const registers = [this.registry];
+    const perTransport = (name: string, help: string, read: (t: TransportName) => number, type: 'counter' | 'gauge') => {
+      const Metric = type === 'counter' ? Counter : Gauge;
+      new Metric({
+        name, help, labelNames: ['transport'], registers,
+        collect(this: Counter<'transport'> | Gauge<'transport'>) {
+          this.reset();
+          for (const t of TRANSPORTS) (this as Gauge<'transport'>).labels(t).inc(read(t));
+        },
+      });
+    };
+    perTransport('tributary_connections_active', 'Open realtime connections by transport.', (t) => metrics.activeBy(t), 'gauge');
+    perTransport('tributary_connection_attempts_total', 'Realtime connection requests by transport (before authentication).', (t) => metrics.attempts[t], 'counter');
+    perTransport('tributary_connection_successes_total', 'Realtime connections established by transport.', (t) => metrics.successes[t], 'counter');
+    const counter = (name: string, help: string, read: () => number) =>
+      new Counter({ name, help, registers, collect(this: Counter) { this.reset(); this.inc(read()); } });
+    counter('tributary_events_published_total', 'Events published to realtime channels.', () => metrics.published);
+    counter('tributary_events_delivered_total', 'Realtime events handed to connections.', () => metrics.eventsDelivered);
+    counter('tributary_compressed_messages_total', 'Deflated frames handed to WebSocket connections.', () => metrics.compressedMessages);
+    counter('tributary_slow_consumer_disconnects_total', 'Realtime connections cut for not reading fast enough.', () => metrics.slowConsumerDisconnects);
+    counter('tributary_missed_events_replayed_total', 'Events replayed to resuming realtime subscribers.', () => metrics.missedEventsReplayed);
+  }
+
+  /** Wraps a provider to time the first token's way through Tributary; later chunks pass straight through. */
+  instrument(provider: Provider): Provider {
+    const added = (model: string, seconds: number) => {
+      const labels = this.labelsOf(model) ?? OTHER;
+      this.added.series(labels.model, labels.provider).observe(seconds);
+      this.signals?.added(seconds);
+    };
+    return {
+      id: provider.id,
+      listModels: () => provider.listModels(),
+      ...(provider.close ? { close: () => provider.close!() } : {}),
+      stream(request) {
+        const inner = provider.stream(request);
+        return { [Symbol.asyncIterator]: () => firstTokenTimer(inner[Symbol.asyncIterator](), (s) => added(request.model, s)) };
+      },
+    };
+  }
+
+  async scrape(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+
+  private child(labels: { model: string; provider: string }): Pick<Run, 'ttft' | 'gap'> {
+    const key = `${labels.provider}\u0000${labels.model}`;
+    let c = this.children.get(key);
+    if (!c) {
+      c = { ttft: this.ttft.series(labels.model, labels.provider), gap: this.gap.series(labels.model, labels.provider) };
+      this.children.set(key, c);
+    }
+    return c;
+  }
+
+  private started(event: LogEvent<{ model: string }>): void {
+    let byModel = this.runs.get(event.topic);
+    if (!byModel) this.runs.set(event.topic, (byModel = new Map()));
+    const labels = this.labelsOf(event.data.model) ?? OTHER;
+    byModel.set(event.data.model, { labels, startedAt: performance.now(), lastDeltaAt: 0, ...this.child(labels) });
+  }
+
+  private delta(event: LogEvent<{ model: string }>): void {
+    const run = this.runs.get(event.topic)?.get(event.data.model);
+    if (!run) return;
+    const now = performance.now();
+    if (run.lastDeltaAt === 0) {
+      const seconds = (now - run.startedAt) / 1000;
+      run.ttft.observe(seconds);
+      this.signals?.ttft(run.labels.model, seconds);
+    } else {
+      run.gap.observe((now - run.lastDeltaAt) / 1000);
+    }
+    run.lastDeltaAt = now;
+  }
+
+  private ended(event: LogEvent): void {
+    const data = event.data as { model: string; status: string; usage?: { inputTokens: number; outputTokens: number }; outputTokens?: number; error?: { code: string } };
+    const byModel = this.runs.get(event.topic);
+    const labels = byModel?.get(data.model)?.labels ?? this.labelsOf(data.model) ?? OTHER;
+    byModel?.delete(data.model);
+    const outcome = data.error?.code ?? data.status;
+    this.outcomes.labels(labels.model, labels.provider, outcome).inc();
+    this.signals?.outcome(labels.model, !data.error, outcome);
+    const input = data.usage?.inputTokens ?? 0;
+    const output = data.usage?.outputTokens ?? data.outputTokens ?? 0;
+    if (input) this.tokens.labels(labels.model, labels.provider, 'input').inc(input);
+    if (output) this.tokens.labels(labels.model, labels.provider, 'output').inc(output);
+    this.signals?.tokens(input + output);
+  }
+}
+
+/**
+ * An iterator over `inner` that reports the time between the first text delta leaving it and
+ * the consumer asking for the next chunk; after that, `next` is a plain call through.
+ */
+function firstTokenTimer(inner: AsyncIterator<GenerationChunk>, report: (seconds: number) => void): AsyncIterator<GenerationChunk> {
+  let firstAt = -1; // -1: waiting for the first delta; then its time; 0: reported
+  return {
+    next() {
+      if (firstAt === 0) return inner.next();
+      if (firstAt > 0) {
+        report((performance.now() - firstAt) / 1000);
+        firstAt = 0;
+        return inner.next();
+      }
+      return inner.next().then((r) => {
+        if (!r.done && r.value.type === 'delta' && r.value.text !== '') firstAt = performance.now();
+        return r;
+      });
+    },
+    return: (value?: unknown) => inner.return?.(value) ?? Promise.resolve({ done: true, value: undefined }),
+    throw: (err?: unknown) => inner.throw?.(err) ?? Promise.reject(err),
+  };
+}
