@@ -1,3 +1,4 @@
+import fastifyCookie from '@fastify/cookie';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { ComparisonService } from './compare/comparison-service.js';
 import type { Config } from './config/schema.js';
@@ -8,6 +9,10 @@ import { serveWebApp } from './http/web-app.js';
 import { comparisonRoutes } from './http/routes/comparisons.js';
 import { metaRoutes } from './http/routes/meta.js';
 import { realtimeRoutes } from './http/routes/realtime.js';
+import { accountRoutes } from './http/routes/account.js';
+import { adminRoutes } from './http/routes/admin.js';
+import { authRoutes } from './http/routes/auth.js';
+import { createIdentity } from './identity/identity.js';
 import { openaiGatewayRoutes } from './http/routes/openai-gateway.js';
 import { ChatCompletions } from './gateway/chat-completions.js';
 import { seedRoutes } from './http/routes/seed.js';
@@ -50,11 +55,18 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
     bodyLimit: config.server.bodyLimitBytes,
     // Per-request lines only when debugging: a streaming server's requests are long and many.
     logController: new LogController({ disableRequestLogging: config.log.level !== 'debug' && config.log.level !== 'trace' }),
+    // X-Forwarded-For counts only from these peers (request.ip is the client's, for limits).
+    trustProxy: config.identity.trustedProxies.length > 0 ? config.identity.trustedProxies : false,
   });
+  await fastify.register(fastifyCookie);
   const warn = (message: string) => fastify.log.warn(message);
   const providers = opts.providers ?? buildProviders(config, warn);
   const catalogue = new ModelCatalogue(providers, warn);
   await catalogue.refresh();
+  const identity = await createIdentity(config, store, {
+    pricingOf: (model) => catalogue.resolve(model)?.info.pricing,
+    onError: (err) => fastify.log.error({ err }, 'identity maintenance failed'),
+  });
   catalogue.refreshEvery(config.catalogue.refreshSeconds * 1000);
   const { history } = config.streams;
   const backend = new MemoryBackend(() => ({ size: history.size, ttlMs: history.ttlSeconds * 1000 }), {
@@ -64,12 +76,14 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   const comparisons = new ComparisonService({
     hub, catalogue, store, config: config.compare,
     onError: (err, comparisonId) => fastify.log.error({ err, comparisonId }, 'comparison failed'),
+    costOf: identity.costOf,
   });
-  const realtime = createRealtime(config.realtime, hub);
+  const realtime = createRealtime(config.realtime, hub, identity.connectionSubject);
   const ctx: AppContext = {
     config, hub, comparisons, catalogue, store, flags: new Flags(config.flags), startedAt: new Date(), realtime,
     stream: { hub, comparisons, sse: { retryMs: config.streams.sseRetryMs, heartbeatMs: config.streams.sseHeartbeatMs } },
     gateway: new ChatCompletions({ catalogue, tiers: config.compare.tiers }),
+    identity,
   };
 
   const notFoundFallback: { current?: NotFoundFallback } = {};
@@ -80,6 +94,9 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   openaiGatewayRoutes(fastify, ctx);
   clientConfigRoutes(fastify, ctx);
   realtimeRoutes(fastify, ctx);
+  authRoutes(fastify, ctx);
+  accountRoutes(fastify, ctx);
+  adminRoutes(fastify, ctx);
   const websockets = realtimeWebSockets(realtime, ctx.flags);
   websockets.attach(fastify.server);
   if (config.web.enabled) notFoundFallback.current = await serveWebApp(fastify, config.web.dir);
@@ -108,6 +125,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
         await stopped;
         await catalogue.close();
         await backend.close();
+        identity.close();
         await store.close();
       })();
       return closing;

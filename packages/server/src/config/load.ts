@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { configSchema, type Config, type ConfigInput } from './schema.js';
 
 /** Environment variables and the config path each one sets. The one place env is read. */
-export const ENV_KEYS: Record<string, { path: string; type: 'string' | 'number' | 'boolean' }> = {
+export const ENV_KEYS: Record<string, { path: string; type: 'string' | 'number' | 'boolean' | 'list' }> = {
   HOST: { path: 'server.host', type: 'string' },
   PORT: { path: 'server.port', type: 'number' },
   TRIBUTARY_DATA_DIR: { path: 'dataDir', type: 'string' },
@@ -24,6 +24,14 @@ export const ENV_KEYS: Record<string, { path: string; type: 'string' | 'number' 
   OPENAI_BASE_URL: { path: 'providers.openai.baseUrl', type: 'string' },
   ANTHROPIC_API_KEY: { path: 'providers.anthropic.apiKey', type: 'string' },
   ANTHROPIC_BASE_URL: { path: 'providers.anthropic.baseUrl', type: 'string' },
+  TRIBUTARY_AUTH_SECRET: { path: 'identity.authSecret', type: 'string' },
+  TRIBUTARY_ANONYMOUS: { path: 'identity.anonymous', type: 'boolean' },
+  TRIBUTARY_TRUSTED_PROXIES: { path: 'identity.trustedProxies', type: 'list' },
+  TRIBUTARY_ADMIN_EMAIL: { path: 'identity.adminEmail', type: 'string' },
+  TRIBUTARY_ADMIN_PASSWORD: { path: 'identity.adminPassword', type: 'string' },
+  TRIBUTARY_ANON_RESPONSES_PER_DAY: { path: 'identity.limits.anonymous.responsesPerDay', type: 'number' },
+  TRIBUTARY_ANON_MAX_MODELS: { path: 'identity.limits.anonymous.maxModels', type: 'number' },
+  TRIBUTARY_AUDIT_RETENTION_DAYS: { path: 'identity.audit.retentionDays', type: 'number' },
 };
 
 export class ConfigError extends Error {
@@ -82,7 +90,8 @@ function from(path: string, sources: Map<string, string>): string {
   return source ? ` (from ${source})` : '';
 }
 
-function coerce(raw: string, type: 'string' | 'number' | 'boolean'): unknown {
+function coerce(raw: string, type: 'string' | 'number' | 'boolean' | 'list'): unknown {
+  if (type === 'list') return raw.split(',').map((item) => item.trim()).filter(Boolean);
   if (type === 'number') return /^-?\d+(\.\d+)?$/.test(raw.trim()) ? Number(raw) : raw;
   if (type === 'boolean') {
     const v = raw.trim().toLowerCase();

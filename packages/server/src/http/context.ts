@@ -3,6 +3,7 @@ import type { Config } from '../config/schema.js';
 import type { ModelCatalogue } from '../llm/catalogue.js';
 import type { ChatCompletions } from '../gateway/chat-completions.js';
 import type { Flags } from '../ops/flags.js';
+import type { Identity } from '../identity/identity.js';
 import type { Realtime } from '../realtime/realtime.js';
 import type { StreamHub } from '../streams/hub.js';
 import type { Store } from '../store/types.js';
@@ -19,5 +20,6 @@ export interface AppContext {
   stream: ComparisonStreamDeps;
   realtime: Realtime;
   gateway: ChatCompletions;
+  identity: Identity;
   startedAt: Date;
 }

@@ -21,6 +21,7 @@ export function installErrorHandling(app: FastifyInstance, fallback: { current?:
       reply.raw.destroy();
       return;
     }
+    if (error.headers) reply.headers(error.headers);
     reply.code(error.status).send(error.toJSON());
   });
 

@@ -13,12 +13,17 @@ export const seedHistory = z
   .array(z.strictObject({ role: z.enum(['user', 'assistant']), content, model_id: modelId.nullish() }))
   .max(1_000);
 
+/** A credential where EventSource and WebSocket clients cannot send headers (http/identity.ts reads it). */
+const accessToken = z.string().min(1).max(4096).optional();
+
 export const seedCompareBody = z.strictObject({
   input_data: content,
   models,
   tier: tier.default('standard'),
   conversation_history: seedHistory.optional(),
   conversation_id: id.optional(),
+  /** CompareAI's browser fingerprint: an extra anonymous rate-limit bucket. */
+  browser_fingerprint: z.string().min(1).max(512).optional(),
 });
 
 export const seedChatBody = z.strictObject({
@@ -41,6 +46,7 @@ export const seedChatQuery = z.strictObject({
   model: modelId.optional(),
   tier: tier.default('standard'),
   conversation_id: id.optional(),
+  access_token: accessToken,
   ...RESUME_QUERY,
 });
 
@@ -57,7 +63,7 @@ export const listQuery = z.strictObject({
   conversationId: id.optional(),
 });
 
-export const streamQuery = z.strictObject(RESUME_QUERY);
+export const streamQuery = z.strictObject({ ...RESUME_QUERY, access_token: accessToken });
 
 export const idParams = z.strictObject({ id });
 
@@ -80,8 +86,8 @@ export const publishBody = publishItem;
 export const publishBatchBody = z.strictObject({ events: z.array(publishItem).min(1) });
 const channelList = z.string().min(1).max(8192);
 const token = z.string().max(8192).optional();
-export const subscribeQuery = z.strictObject({ channels: channelList, token, lastEventId: z.string().max(4096).optional() });
+export const subscribeQuery = z.strictObject({ channels: channelList, token, access_token: accessToken, lastEventId: z.string().max(4096).optional() });
 export const pollQuery = z.strictObject({
-  channels: channelList, token, cursor: z.string().max(4096).optional(),
+  channels: channelList, token, access_token: accessToken, cursor: z.string().max(4096).optional(),
   timeoutMs: z.coerce.number().int().min(0).optional(),
 });

@@ -5,6 +5,7 @@ import { BodyWriter } from '../../transports/body-writer.js';
 import { SSE_HEADERS } from '../../transports/sse-frame.js';
 import type { AppContext } from '../context.js';
 import { toTributaryError } from '../error-handler.js';
+import { admitModels } from '../identity.js';
 import { chatCompletionBody } from '../openai-schemas.js';
 import { parseInput } from '../validate.js';
 
@@ -27,7 +28,8 @@ export function openaiGatewayRoutes(app: FastifyInstance, ctx: AppContext): void
     reply.raw.on('close', () => {
       if (!reply.raw.writableFinished) abort.abort();
     });
-    const run = ctx.gateway.start(input, abort.signal);
+    // One model response, charged before the upstream is called (given back for an unknown model).
+    const run = await admitModels(request, reply, ctx, { scope: 'chat', models: [input.model], tier: 'standard' }, async () => ctx.gateway.start(input, abort.signal));
     if (!input.stream) return run.whole();
 
     let out: BodyWriter | undefined;
@@ -53,7 +55,8 @@ export function openaiGatewayRoutes(app: FastifyInstance, ctx: AppContext): void
 }
 
 function sendError(reply: FastifyReply, err: unknown): void {
-  const { status, body, retryAfterSeconds } = toOpenAIError(err);
+  const { status, body, retryAfterSeconds, headers } = toOpenAIError(err);
   if (retryAfterSeconds !== undefined) reply.header('retry-after', String(retryAfterSeconds));
+  if (headers) reply.headers(headers);
   reply.code(status).send(body);
 }
