@@ -86,7 +86,8 @@ export class DbLimitStore implements LimitStore {
   }
 
   async forget(subject: string): Promise<void> {
-    await this.db.deleteFrom('limit_counters').where('bucket', 'like', `%:${subject.replace(/[%_]/g, '')}:%`).execute();
+    const pattern = `%:${subject.replace(/[\\%_]/g, (c) => `\\${c}`)}:%`;
+    await this.db.deleteFrom('limit_counters').where(sql<boolean>`bucket like ${pattern} escape '\\'`).execute();
   }
 }
 
