@@ -7,7 +7,9 @@ import './styles.css';
 // The console loads on first visit only: the compare workspace's first load stays as small as before.
 const EventsConsole = lazy(() => import('./events/EventsConsole').then((m) => ({ default: m.EventsConsole })));
 
-const TITLES = { compare: 'Tributary · Compare', events: 'Tributary · Events' } as const;
+const AccountPage = lazy(() => import('./account/AccountPage').then((m) => ({ default: m.AccountPage })));
+
+const TITLES = { compare: 'Tributary · Compare', events: 'Tributary · Events', account: 'Tributary · Account' } as const;
 
 /** Both pages stay mounted once opened, so a running comparison and live subscriptions survive switching tabs. */
 function Root() {
@@ -20,6 +22,13 @@ function Root() {
   return (
     <>
       <div className="page" hidden={route !== 'compare'}><App /></div>
+      {route === 'account' && (
+        <div className="page">
+          <Suspense fallback={<main className="boot"><p className="muted">Loading…</p></main>}>
+            <AccountPage />
+          </Suspense>
+        </div>
+      )}
       {consoleOpened && (
         <div className="page" hidden={route !== 'events'}>
           <Suspense fallback={<main className="boot"><p className="muted">Loading the events console…</p></main>}>
