@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../src/config/schema.js';
 import { DATABASES, dropDatabase } from './support/backends.js';
 import { createKey, signUp } from './support/identity.js';
-import { TOKEN_SECRET } from './support/realtime.js';
+import { RawWs, TOKEN_SECRET } from './support/realtime.js';
 import { startServer, type TestServer } from './support/server.js';
 import { postJson } from './support/sse-client.js';
 
@@ -165,6 +165,21 @@ describe.each(DATABASES)('identity and credentials over HTTP on $name', ({ datab
     expect(sse.headers.get('content-type')).toContain('text/event-stream');
     abort.abort();
     expect((await postJson(`${url}/v1/tokens/connection`, {})).json.code).toBe('authentication_required');
+
+    // WebSocket: the key in a header, the access token in the query, the session cookie; each reads user:<id>.
+    const viaHeader = await RawWs.native(url, undefined, { headers: bearer(key) });
+    const viaQuery = await RawWs.open(`${url.replace(/^http/, 'ws')}/v1/ws?access_token=${user.accessToken}`);
+    viaQuery.send({ type: 'connect', version: 1 });
+    expect((await viaQuery.next((m) => m.type === 'connected' || m.type === 'error')).type).toBe('connected');
+    const viaCookie = await RawWs.native(url, undefined, { headers: { cookie: `tributary_access=${user.accessToken}` } });
+    for (const ws of [viaHeader, viaQuery, viaCookie]) {
+      ws.send({ type: 'subscribe', id: 's', channel });
+      expect(await ws.next((m) => m.id === 's')).toMatchObject({ type: 'subscribed' });
+      ws.close();
+    }
+    const revoked = await RawWs.open(`${url.replace(/^http/, 'ws')}/v1/ws`, { headers: bearer('trb_unknown000000000000000000000000000') });
+    revoked.send({ type: 'connect', version: 1 });
+    expect(await revoked.next((m) => m.type === 'error')).toMatchObject({ code: 'invalid_key' });
   });
 
   it.runIf(enabled)('with no configured secret one is generated into the data directory (0600)', async () => {

@@ -134,6 +134,22 @@ describe.each(DATABASES)('limits over HTTP on $name', ({ database, enabled }) =>
     expect((await postJson(`${url}/compare`, { input_data: 'Hi', models: ['demo/fast'] }, user.auth)).json).toMatchObject({ code: 'rate_limited', max: 6 });
   });
 
+  it.runIf(enabled)('extended-tier runs and tokens per day are limits of their own', async () => {
+    const { url } = await start({ ...DEFAULTS, limits: { user: { extendedPerDay: 1, tokensPerDay: 100 } } });
+    const user = await signUp(url);
+    const extended = await postJson(`${url}/compare`, { input_data: 'Hi', models: ['demo/fast'], tier: 'extended' }, user.auth);
+    expect(extended.status).toBe(200);
+    // The first request was admitted with tokens left; its answer spent more than the 100 a day.
+    const next = await postJson(`${url}/compare`, { input_data: 'Hi', models: ['demo/fast'], tier: 'extended' }, user.auth);
+    // Counters are checked in bucket order, extended before tokens.
+    expect(next.json).toMatchObject({ code: 'rate_limited', limit: 'extended_per_day', max: 1 });
+    await expect.poll(async () => (await (await fetch(`${url}/v1/me/limits`, { headers: user.auth })).json()).limits.tokens_per_day.used).toBeGreaterThan(100);
+    const standard = await postJson(`${url}/compare`, { input_data: 'Hi', models: ['demo/fast'] }, user.auth);
+    expect(standard.json).toMatchObject({ code: 'rate_limited', limit: 'tokens_per_day', max: 100 });
+    const limits = await (await fetch(`${url}/v1/me/limits`, { headers: user.auth })).json();
+    expect(limits.limits.extended_per_day).toMatchObject({ limit: 1, used: 1, remaining: 0 });
+  });
+
   it.runIf(enabled)('the gateway and realtime publish are limited the same way; TRIBUTARY_ANONYMOUS=off needs a user or key', async () => {
     const { url } = await start({ ...DEFAULTS, anonymous: false, limits: { user: { responsesPerDay: 2, requestsPerMinute: 3 } } }, {
       realtime: { publishKey: 'operator-publish-key-0123456789' },
