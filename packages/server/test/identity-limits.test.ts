@@ -1,4 +1,4 @@
-import OpenAI, { RateLimitError } from 'openai';
+import OpenAI, { AuthenticationError, RateLimitError } from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../src/config/schema.js';
 import { DATABASES, dropDatabase } from './support/backends.js';
@@ -132,6 +132,17 @@ describe.each(DATABASES)('limits over HTTP on $name', ({ database, enabled }) =>
     expect(viaKey.status).toBe(200);
     expect(viaKey.headers.get('ratelimit-remaining')).toBe('0');
     expect((await postJson(`${url}/compare`, { input_data: 'Hi', models: ['demo/fast'] }, user.auth)).json).toMatchObject({ code: 'rate_limited', max: 6 });
+  });
+
+  it.runIf(enabled)('the OpenAI SDK can call as an anonymous visitor only by saying so: apiKey "anonymous"; any other unknown key is refused', async () => {
+    const { url } = await start({ ...DEFAULTS, limits: { anonymous: { responsesPerDay: 1 } } });
+    const anonymous = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'anonymous', maxRetries: 0 });
+    expect((await anonymous.chat.completions.create({ model: 'demo/fast', messages: [{ role: 'user', content: 'Hi' }] })).choices).toHaveLength(1);
+    expect(await anonymous.chat.completions.create({ model: 'demo/fast', messages: [{ role: 'user', content: 'Hi' }] }).catch((e: unknown) => e)).toBeInstanceOf(RateLimitError);
+    const placeholder = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0 });
+    const refused = await placeholder.chat.completions.create({ model: 'demo/fast', messages: [{ role: 'user', content: 'Hi' }] }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(AuthenticationError);
+    expect((refused as AuthenticationError).code).toBe('unauthorized');
   });
 
   it.runIf(enabled)('extended-tier runs and tokens per day are limits of their own', async () => {

@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { Database, Dialect } from '../store/database.js';
 import { fromDbTime, toDbTime } from '../store/time.js';
 import type { AuditRecord, Store } from '../store/types.js';
@@ -60,7 +60,6 @@ export class AuditLog {
     const actors = [`user:${userId}`, ...keyIds.map((k) => `key:${k}`)];
     await this.db.updateTable('audit_log').set({ actor: 'erased', ip: null }).where('actor', 'in', actors).execute();
     await this.db.updateTable('audit_log').set({ target: null }).where((eb) => eb.or([eb('target', '=', userId), eb('target', 'in', keyIds.length ? keyIds : [''])])).execute();
-    await sql`select 1`.execute(this.db);
   }
 
   schedulePurge(intervalMs: number, onError: (err: unknown) => void, extra?: () => Promise<unknown>): void {

@@ -14,6 +14,7 @@ export interface Credentials {
   cookie?: string | undefined;
 }
 
+export const ANONYMOUS_BEARER = 'anonymous';
 const JWT_SHAPE = /^[\w-]*\.[\w-]*\.[\w-]*$/;
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
@@ -30,7 +31,8 @@ export class Authenticator {
 
   async resolve(credentials: Credentials, ip: string): Promise<Caller> {
     const presented = credentials.bearer ?? credentials.query ?? credentials.cookie;
-    if (!presented) return { kind: 'anonymous', ip };
+    // `anonymous` says "no credential" explicitly, for clients that must send one (the OpenAI SDK needs an apiKey).
+    if (!presented || presented === ANONYMOUS_BEARER) return { kind: 'anonymous', ip };
     // The configured TRIBUTARY_PUBLISH_KEY is one publish-scoped key of no user.
     if (this.publishDigest && timingSafeEqual(digest(presented), this.publishDigest)) {
       return { kind: 'key', ip, keyId: 'publish-key', scopes: ['publish'], userId: null, role: 'user', tier: null };

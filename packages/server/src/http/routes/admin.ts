@@ -12,19 +12,25 @@ export function adminRoutes(app: FastifyInstance, ctx: AppContext): void {
   const { identity } = ctx;
 
   app.get('/v1/admin/usage', async (request) => {
-    await authorize(request, ctx, 'admin');
+    const caller = await authorize(request, ctx, 'admin');
     const { days } = parseInput(usageQuery, request.query, 'query');
     const lines = await identity.usage.lines({ days });
+    identity.audit.record({ actor: actorOf(caller), action: 'admin.usage_read', outcome: 'ok', requestId: request.id, details: { days } });
     return { days, lines, totals: usageTotals(lines) };
   });
 
   app.get('/v1/admin/audit', async (request) => {
-    await authorize(request, ctx, 'admin');
-    return identity.audit.list(parseInput(auditQuery, request.query, 'query'));
+    const caller = await authorize(request, ctx, 'admin');
+    const query = parseInput(auditQuery, request.query, 'query');
+    const page = await identity.audit.list(query);
+    // Recorded after the read, so a page never shows its own row.
+    identity.audit.record({ actor: actorOf(caller), action: 'admin.audit_read', outcome: 'ok', requestId: request.id });
+    return page;
   });
 
   app.get('/v1/admin/users', async (request) => {
-    await authorize(request, ctx, 'admin');
+    const caller = await authorize(request, ctx, 'admin');
+    identity.audit.record({ actor: actorOf(caller), action: 'admin.users_read', outcome: 'ok', requestId: request.id });
     return { users: await identity.accounts.listUsers(1_000) };
   });
 
