@@ -11,7 +11,7 @@ import { startServer, type TestServer } from './support/server.js';
 import { postJson } from './support/sse-client.js';
 
 const SECRET = 'identity-test-secret-0123456789-abcdefgh';
-const IDENTITY: ConfigInput['identity'] = { authSecret: SECRET, scrypt: { cost: 1024 }, login: { maxFailuresPerAccount: 3, maxFailuresPerIp: 6, windowSeconds: 900 } };
+const IDENTITY: ConfigInput['identity'] = { authSecret: SECRET, scrypt: { cost: 1024 }, login: { maxFailuresPerAccount: 3, maxFailuresPerIp: 6, windowSeconds: 900, maxRegistrationsPerIpPerDay: 3 } };
 
 const get = async (url: string, headers: Record<string, string> = {}) => {
   const res = await fetch(url, { headers });
@@ -50,6 +50,10 @@ describe.each(DATABASES)('identity and credentials over HTTP on $name', ({ datab
     expect(login.status).toBe(200);
     expect(login.json.expiresIn).toBe(900);
     expect((await get(`${url}/v1/me`)).json.code).toBe('authentication_required');
+    // Each account brings the user limits, so one IP creates only so many a day (3 here; the taken email counted).
+    expect((await postJson(`${url}/v1/auth/register`, { email: 'carol@example.test', password: 'a good password' })).status).toBe(201);
+    const fourth = await postJson(`${url}/v1/auth/register`, { email: 'dave@example.test', password: 'a good password' });
+    expect(fourth).toMatchObject({ status: 429, json: { code: 'rate_limited', limit: 'registrations_per_day', max: 3 } });
   });
 
   it.runIf(enabled)('expired, tampered, alg:none, wrong-secret, revoked and wrong-scope credentials are refused with precise codes', async () => {

@@ -111,6 +111,8 @@ const identity = z.strictObject({
     maxFailuresPerAccount: z.number().int().positive().default(5),
     maxFailuresPerIp: z.number().int().positive().default(20),
     windowSeconds: z.number().int().positive().default(900),
+    /** Accounts one IP may create per UTC day (each account brings the user limits). */
+    maxRegistrationsPerIpPerDay: z.number().int().positive().default(10),
   }).prefault({}),
   limits: z.strictObject({
     anonymous: classLimits({ requestsPerMinute: 30, responsesPerDay: 10, maxModels: 3, extendedPerDay: 0, tokensPerDay: 100_000 }),

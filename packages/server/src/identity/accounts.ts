@@ -57,6 +57,7 @@ export class Accounts {
     if (password.length < this.config.minPasswordLength) {
       throw new TributaryError('weak_password', `Use at least ${this.config.minPasswordLength} characters.`, { minLength: this.config.minPasswordLength });
     }
+    if (role === 'user') await this.chargeRegistration(ip);
     const id = newId('usr');
     const now = new Date();
     try {
@@ -69,6 +70,15 @@ export class Accounts {
     }
     this.onEvent({ action: 'auth.register', userId: id }, ip);
     return { id, email, role, tier: null, createdAt: now.toISOString(), lastLoginAt: null };
+  }
+
+  /** Every account brings the user limits: one IP may create only so many a day. */
+  private async chargeRegistration(ip: string): Promise<void> {
+    const now = Date.now();
+    const dayEnd = Math.floor(now / 86_400_000) * 86_400_000 + 86_400_000;
+    const limit = this.config.login.maxRegistrationsPerIpPerDay;
+    const result = await this.counters.consume([{ bucket: `register:${ip}:accounts:d${dayEnd}`, amount: 1, limit, windowEnd: dayEnd }]);
+    if (!result.allowed) throw quotaError('registrations_per_day', limit, result.count, 1, dayEnd, now);
   }
 
   /** Throttled per account and per IP (failures in a window); a throttled attempt is not even checked. */

@@ -4,7 +4,7 @@ import { TributaryError } from '../errors.js';
 import type { Charge, LimitStore } from './limit-store.js';
 import type { Caller } from './types.js';
 
-export type LimitName = 'requests_per_minute' | 'responses_per_day' | 'extended_per_day' | 'tokens_per_day' | 'login_failures';
+export type LimitName = 'requests_per_minute' | 'responses_per_day' | 'extended_per_day' | 'tokens_per_day' | 'login_failures' | 'registrations_per_day';
 
 /** What a request will spend, known before any provider call. */
 export interface Spend {
@@ -33,7 +33,7 @@ function windowOf(now: number, span: typeof MINUTE | typeof DAY): Window {
   return { suffix, end: start + span };
 }
 
-const LIMITS: { name: Exclude<LimitName, 'login_failures'>; field: keyof ClassLimits; span: typeof MINUTE | typeof DAY; counter: string }[] = [
+const LIMITS: { name: Exclude<LimitName, 'login_failures' | 'registrations_per_day'>; field: keyof ClassLimits; span: typeof MINUTE | typeof DAY; counter: string }[] = [
   { name: 'requests_per_minute', field: 'requestsPerMinute', span: MINUTE, counter: 'requests' },
   { name: 'responses_per_day', field: 'responsesPerDay', span: DAY, counter: 'responses' },
   { name: 'extended_per_day', field: 'extendedPerDay', span: DAY, counter: 'extended' },
@@ -191,6 +191,7 @@ const DESCRIPTION: Record<LimitName, string> = {
   extended_per_day: 'extended-tier requests a day',
   tokens_per_day: 'tokens a day',
   login_failures: 'failed sign-ins (per account and per IP)',
+  registrations_per_day: 'accounts created from one IP a day',
 };
 
 export function quotaError(name: LimitName, max: number, used: number, requested: number, windowEnd: number, now: number): TributaryError {

@@ -170,7 +170,12 @@ export async function migrate(db: Kysely<Database>, dialect: Dialect, schema: st
     // several schemas in one database (tests) it would find another schema's table.
     ...(schema ? { migrationTableSchema: schema } : {}),
   });
-  const { error, results } = await migrator.migrateToLatest();
+  let { error, results } = await migrator.migrateToLatest();
+  // Kysely's introspection lists the tables of every schema; one dropped meanwhile (another
+  // process's, e.g. tests sharing a database) fails it with 42P01 before any migration ran.
+  for (let attempt = 0; error && (error as { code?: string }).code === '42P01' && !results?.length && attempt < 3; attempt++) {
+    ({ error, results } = await migrator.migrateToLatest());
+  }
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName;
     throw new Error(`Database migration ${failed ?? ''} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });

@@ -61,8 +61,9 @@ export function comparisonRoutes(app: FastifyInstance, ctx: AppContext): void {
   /** Explicit stop (a network drop never cancels): every model ends `cancelled` at once. `?purge=true` also deletes it. */
   app.delete('/v1/comparisons/:id', async (request, reply) => {
     const { id } = parseInput(idParams, request.params, 'path');
+    const { purge } = parseInput(deleteQuery, request.query, 'query');
     await assertComparisonOwner(request, ctx, id);
-    if (parseInput(deleteQuery, request.query, 'query').purge) {
+    if (purge) {
       if (!(await ctx.comparisons.purge(id))) throw new TributaryError('comparison_not_found', `No comparison ${id}.`);
       return { id, status: 'deleted' };
     }
