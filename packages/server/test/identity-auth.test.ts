@@ -184,6 +184,7 @@ describe.each(DATABASES)('identity and credentials over HTTP on $name', ({ datab
     const revoked = await RawWs.open(`${url.replace(/^http/, 'ws')}/v1/ws`, { headers: bearer('trb_unknown000000000000000000000000000') });
     revoked.send({ type: 'connect', version: 1 });
     expect(await revoked.next((m) => m.type === 'error')).toMatchObject({ code: 'invalid_key' });
+    revoked.close();
   });
 
   it.runIf(enabled)('with no configured secret one is generated into the data directory (0600)', async () => {
