@@ -135,10 +135,13 @@ export class Accounts {
     this.onEvent({ action: 'auth.logout', userId }, ip);
   }
 
-  /** Throws unless the session is live (an access token dies with its session). */
-  async checkSession(sessionId: string): Promise<void> {
-    const s = await this.db.selectFrom('sessions').select(['revoked_at']).where('id', '=', sessionId).executeTakeFirst();
-    if (!s || s.revoked_at !== null) throw new TributaryError('token_revoked');
+  /** The user of a live session (one query: an access token dies with its session); `token_revoked` otherwise. */
+  async sessionUser(sessionId: string, userId: string): Promise<User> {
+    const row = await this.db.selectFrom('sessions').innerJoin('users', 'users.id', 'sessions.user_id')
+      .select(['users.id', 'users.email', 'users.role', 'users.tier', 'users.created_at', 'users.last_login_at', 'sessions.revoked_at'])
+      .where('sessions.id', '=', sessionId).executeTakeFirst();
+    if (!row || row.revoked_at !== null || row.id !== userId) throw new TributaryError('token_revoked');
+    return toUser(row);
   }
 
   async getUser(id: string): Promise<User | undefined> {
@@ -203,7 +206,7 @@ export function normaliseEmail(email: string): string {
   return email.trim().toLowerCase();
 }
 
-function toUser(row: { id: string; email: string; role: string; tier: string | null; created_at: string | Date; last_login_at: string | Date | null }): User {
+export function toUser(row: { id: string; email: string; role: string; tier: string | null; created_at: string | Date; last_login_at: string | Date | null }): User {
   return {
     id: row.id, email: row.email, role: row.role === 'admin' ? 'admin' : 'user', tier: row.tier,
     createdAt: fromDbTime(row.created_at).toISOString(), lastLoginAt: row.last_login_at === null ? null : fromDbTime(row.last_login_at).toISOString(),

@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import { TributaryError } from '../errors.js';
 import type { Database, Dialect } from '../store/database.js';
 import { fromDbTime, toDbTime } from '../store/time.js';
+import { toUser, type User } from './accounts.js';
 import { newId, secretToken, sha256 } from './ids.js';
 import { SCOPES, type Scope } from './types.js';
 
@@ -10,8 +11,8 @@ export const KEY_PREFIX = 'trb_';
 
 export interface ApiKeyInfo { id: string; name: string; prefix: string; scopes: Scope[]; createdAt: string; lastUsedAt: string | null; revokedAt: string | null }
 
-/** A key as the authenticator sees it. */
-export interface ResolvedKey { id: string; userId: string; scopes: Scope[] }
+/** A key as the authenticator sees it, with its user. */
+export interface ResolvedKey { id: string; scopes: Scope[]; user: User }
 
 /** API keys: `trb_` + 256 random bits, stored as SHA-256 and looked up by it; shown once. */
 export class ApiKeys {
@@ -46,11 +47,15 @@ export class ApiKeys {
   /** Throws `invalid_key` or `key_revoked`. */
   async resolve(key: string): Promise<ResolvedKey> {
     const digest = sha256(key);
-    const row = await this.db.selectFrom('api_keys').select(['id', 'user_id', 'key_hash', 'scopes', 'revoked_at']).where('key_hash', '=', digest).executeTakeFirst();
+    // One query: the key and its user (an erased user's keys are gone with it).
+    const row = await this.db.selectFrom('api_keys').innerJoin('users', 'users.id', 'api_keys.user_id')
+      .select(['api_keys.id as key_id', 'api_keys.key_hash', 'api_keys.scopes', 'api_keys.revoked_at',
+        'users.id', 'users.email', 'users.role', 'users.tier', 'users.created_at', 'users.last_login_at'])
+      .where('api_keys.key_hash', '=', digest).executeTakeFirst();
     // The lookup is by hash; the compare is constant-time anyway, so no timing depends on the key.
     if (!row || !timingSafeEqual(Buffer.from(row.key_hash), Buffer.from(digest))) throw new TributaryError('invalid_key');
     if (row.revoked_at !== null) throw new TributaryError('key_revoked');
-    return { id: row.id, userId: row.user_id, scopes: JSON.parse(row.scopes) as Scope[] };
+    return { id: row.key_id, scopes: JSON.parse(row.scopes) as Scope[], user: toUser(row) };
   }
 
   async ids(userId: string): Promise<string[]> {

@@ -38,16 +38,12 @@ export class Authenticator {
       return { kind: 'key', ip, keyId: 'publish-key', scopes: ['publish'], userId: null, role: 'user', tier: null };
     }
     if (presented.startsWith(KEY_PREFIX)) {
-      const key = await this.keys.resolve(presented);
-      const user = await this.accounts.getUser(key.userId);
-      if (!user) throw new TributaryError('invalid_key');
-      return { kind: 'key', ip, keyId: key.id, scopes: key.scopes, userId: user.id, role: user.role, tier: user.tier };
+      const { id, scopes, user } = await this.keys.resolve(presented);
+      return { kind: 'key', ip, keyId: id, scopes, userId: user.id, role: user.role, tier: user.tier };
     }
     if (!JWT_SHAPE.test(presented)) throw new TributaryError('unauthorized', 'The credential is neither an API key nor an access token of this server.');
     const claims = await this.accounts.tokens.verify(presented);
-    await this.accounts.checkSession(claims.sessionId);
-    const user = await this.accounts.getUser(claims.userId);
-    if (!user) throw new TributaryError('token_revoked');
+    const user = await this.accounts.sessionUser(claims.sessionId, claims.userId);
     return { kind: 'user', ip, userId: user.id, role: user.role, tier: user.tier, sessionId: claims.sessionId };
   }
 }
