@@ -134,6 +134,24 @@ describe.each(DATABASES)('limits over HTTP on $name', ({ database, enabled }) =>
     expect((await postJson(`${url}/compare`, { input_data: 'Hi', models: ['demo/fast'] }, user.auth)).json).toMatchObject({ code: 'rate_limited', max: 6 });
   });
 
+  it.runIf(enabled)('an API key can carry limits of its own, on top of its user\'s', async () => {
+    const { url } = await start({ ...DEFAULTS, limits: { user: { responsesPerDay: 5 } } });
+    const user = await signUp(url);
+    const res = await postJson(`${url}/v1/keys`, { name: 'ci', scopes: ['compare'], limits: { responsesPerDay: 2, maxModels: 1 } }, user.auth);
+    expect(res.status).toBe(201);
+    expect(res.json.limits).toEqual({ responsesPerDay: 2, maxModels: 1 });
+    const key = { Authorization: `Bearer ${res.json.key}` };
+    expect((await postJson(`${url}/compare`, { input_data: 'Hi', models: ['demo/fast', 'demo/slow'] }, key)).json).toMatchObject({ code: 'too_many_models', max: 1 });
+    const first = await postJson(`${url}/compare`, { input_data: 'Hi', models: ['demo/fast'] }, key);
+    expect(first.headers.get('ratelimit-remaining')).toBe('1'); // the key's 2, tighter than the user's 5
+    expect((await postJson(`${url}/compare`, { input_data: 'Hi', models: ['demo/fast'] }, key)).status).toBe(200);
+    expect((await postJson(`${url}/compare`, { input_data: 'Hi', models: ['demo/fast'] }, key)).json).toMatchObject({ code: 'rate_limited', max: 2 });
+    expect((await (await fetch(`${url}/v1/me/limits`, { headers: key })).json()).limits.responses_per_day).toMatchObject({ limit: 2, remaining: 0 });
+    // The user's own budget was spent by the key too: 2 of 5 used.
+    expect((await (await fetch(`${url}/v1/me/limits`, { headers: user.auth })).json()).limits.responses_per_day).toMatchObject({ limit: 5, used: 2 });
+    expect((await postJson(`${url}/v1/keys`, { name: 'x', scopes: ['compare'], limits: { responsesPerDay: -1 } }, user.auth)).json).toMatchObject({ code: 'invalid_field' });
+  });
+
   it.runIf(enabled)('the OpenAI SDK can call as an anonymous visitor only by saying so: apiKey "anonymous"; any other unknown key is refused', async () => {
     const { url } = await start({ ...DEFAULTS, limits: { anonymous: { responsesPerDay: 1 } } });
     const anonymous = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'anonymous', maxRetries: 0 });

@@ -78,8 +78,8 @@ const classLimits = (d: LimitDefaults) => z.strictObject({
   tokensPerDay: z.number().int().positive().nullable().default(d.tokensPerDay),
 }).prefault({});
 
-/** A tier overrides the `user` class field by field. */
-const tierLimits = z.strictObject({
+/** A tier overrides the `user` class field by field (an API key's own limits have the same shape). */
+export const tierLimits = z.strictObject({
   requestsPerMinute: z.number().int().positive().nullable().optional(),
   responsesPerDay: z.number().int().positive().nullable().optional(),
   maxModels: z.number().int().positive().nullable().optional(),

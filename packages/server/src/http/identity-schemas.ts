@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { tierLimits } from '../config/schema.js';
 import { SCOPES } from '../identity/types.js';
 
 export const credentialsBody = z.strictObject({
@@ -17,6 +18,8 @@ export const refreshBody = z.strictObject({
 export const createKeyBody = z.strictObject({
   name: z.string().trim().min(1).max(100),
   scopes: z.array(z.enum(SCOPES)).min(1).max(SCOPES.length),
+  /** The key's own limits, on top of its user's (LiteLLM-style per-key budgets). */
+  limits: tierLimits.optional(),
 });
 
 export const keyParams = z.strictObject({ id: z.string().min(1).max(100) });

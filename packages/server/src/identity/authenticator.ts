@@ -38,8 +38,8 @@ export class Authenticator {
       return { kind: 'key', ip, keyId: 'publish-key', scopes: ['publish'], userId: null, role: 'user', tier: null };
     }
     if (presented.startsWith(KEY_PREFIX)) {
-      const { id, scopes, user } = await this.keys.resolve(presented);
-      return { kind: 'key', ip, keyId: id, scopes, userId: user.id, role: user.role, tier: user.tier };
+      const { id, scopes, limits, user } = await this.keys.resolve(presented);
+      return { kind: 'key', ip, keyId: id, scopes, limits, userId: user.id, role: user.role, tier: user.tier };
     }
     if (!JWT_SHAPE.test(presented)) throw new TributaryError('unauthorized', 'The credential is neither an API key nor an access token of this server.');
     const claims = await this.accounts.tokens.verify(presented);

@@ -22,6 +22,11 @@ export interface LimitState {
   resetAt: string;
 }
 
+interface Budget { subject: string; limits: ClassLimits }
+
+const NO_LIMITS: ClassLimits = { requestsPerMinute: null, responsesPerDay: null, maxModels: null, extendedPerDay: null, tokensPerDay: null };
+const defined = <T extends object>(o: T) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+
 const MINUTE = 60_000;
 const DAY = 86_400_000;
 
@@ -41,7 +46,8 @@ const LIMITS: { name: Exclude<LimitName, 'login_failures' | 'registrations_per_d
 ];
 
 /**
- * Limits per class (anonymous, user and its tier; a key spends its user's): requests per
+ * Limits per class (anonymous, user and its tier; a key spends its user's, and its own when
+ * it has some): requests per
  * minute, model responses per day, models per request, extended-tier runs per day, tokens per
  * day. A request is admitted or refused as a whole before any provider call.
  */
@@ -62,28 +68,36 @@ export class Quotas {
   }
 
   /**
-   * The counters a caller spends: its user's (keys share them), or the client IP plus the
-   * fingerprint when one is sent (both must have room, so a fingerprint never escapes the IP).
+   * The counters a caller spends, each with its limits: the user's (a key's too, plus the key's
+   * own when it has limits), or the client IP plus the fingerprint when one is sent. Every one
+   * must have room, so neither a fingerprint nor a key ever escapes the limits above it.
    */
-  subjects(caller: Caller, fingerprint?: string): string[] {
-    if (caller.kind === 'user' || (caller.kind === 'key' && caller.userId)) return [`user:${caller.userId}`];
-    if (caller.kind === 'key') return [`key:${caller.keyId}`];
-    const subjects = [`ip:${caller.ip}`];
-    if (fingerprint) subjects.push(`fp:${fingerprintHash(fingerprint)}`);
-    return subjects;
+  budgets(caller: Caller, fingerprint?: string): Budget[] {
+    const { limits } = this.classOf(caller);
+    if (caller.kind === 'anonymous') {
+      const budgets = [{ subject: `ip:${caller.ip}`, limits }];
+      if (fingerprint) budgets.push({ subject: `fp:${fingerprintHash(fingerprint)}`, limits });
+      return budgets;
+    }
+    if (caller.kind === 'user') return [{ subject: `user:${caller.userId}`, limits }];
+    const budgets = [{ subject: caller.userId ? `user:${caller.userId}` : `key:${caller.keyId}`, limits }];
+    if (caller.userId && caller.limits) budgets.push({ subject: `key:${caller.keyId}`, limits: { ...NO_LIMITS, ...defined(caller.limits) } });
+    return budgets;
   }
 
   /** Checks the models-per-request limit, then charges every counter at once or throws `rate_limited`. Returns headers to send. */
   async admit(caller: Caller, spend: Spend, now = Date.now()): Promise<Record<string, string>> {
-    const { name: className, limits } = this.classOf(caller);
-    if (limits.maxModels !== null && spend.responses > limits.maxModels) {
+    const className = this.classOf(caller).name;
+    const budgets = this.budgets(caller, spend.fingerprint);
+    const maxModels = Math.min(...budgets.map((b) => b.limits.maxModels ?? Infinity));
+    if (spend.responses > maxModels) {
       this.onViolation?.(caller, 'max_models');
-      throw new TributaryError('too_many_models', `${className === 'anonymous' ? 'Anonymous requests' : 'Your requests'} may name at most ${limits.maxModels} models; got ${spend.responses}.`, {
-        max: limits.maxModels, requested: spend.responses, class: className,
+      throw new TributaryError('too_many_models', `${className === 'anonymous' ? 'Anonymous requests' : 'Your requests'} may name at most ${maxModels} models; got ${spend.responses}.`, {
+        max: maxModels, requested: spend.responses, class: className,
       });
     }
     const charges: (Charge & { name: LimitName })[] = [];
-    for (const subject of this.subjects(caller, spend.fingerprint)) {
+    for (const { subject, limits } of budgets) {
       for (const l of LIMITS) {
         const limit = limits[l.field];
         if (limit === null) continue;
@@ -105,7 +119,7 @@ export class Quotas {
     }
     const responses = charges.findIndex((c) => c.name === 'responses_per_day');
     if (responses < 0) return {};
-    // Several subjects (IP, fingerprint): report the tightest.
+    // Several counters (IP and fingerprint, user and key): report the tightest.
     let tightest = responses;
     charges.forEach((c, i) => {
       if (c.name === 'responses_per_day' && c.limit - result.counts[i]! < charges[tightest]!.limit - result.counts[tightest]!) tightest = i;
@@ -116,10 +130,9 @@ export class Quotas {
 
   /** Gives back what admit() charged, for a request refused by validation after it. */
   async refund(caller: Caller, spend: Spend, now = Date.now()): Promise<void> {
-    const { limits } = this.classOf(caller);
     const charges: Charge[] = [];
-    for (const subject of this.subjects(caller, spend.fingerprint)) {
-      const day = windowOf(now, DAY);
+    const day = windowOf(now, DAY);
+    for (const { subject, limits } of this.budgets(caller, spend.fingerprint)) {
       if (limits.responsesPerDay !== null) charges.push({ bucket: `${subject}:responses:${day.suffix}`, amount: -spend.responses, limit: Infinity, windowEnd: day.end });
       if (limits.extendedPerDay !== null && spend.extended) charges.push({ bucket: `${subject}:extended:${day.suffix}`, amount: -1, limit: Infinity, windowEnd: day.end });
     }
@@ -128,37 +141,42 @@ export class Quotas {
 
   /** Charges one request against the requests-per-minute limit only (realtime publish). */
   async admitRequest(caller: Caller, now = Date.now()): Promise<void> {
-    const limit = this.classOf(caller).limits.requestsPerMinute;
-    if (limit === null) return;
     const w = windowOf(now, MINUTE);
-    const charges = this.subjects(caller).map((s) => ({ bucket: `${s}:requests:${w.suffix}`, amount: 1, limit, windowEnd: w.end }));
+    const charges = this.budgets(caller).filter((b) => b.limits.requestsPerMinute !== null)
+      .map((b) => ({ bucket: `${b.subject}:requests:${w.suffix}`, amount: 1, limit: b.limits.requestsPerMinute!, windowEnd: w.end }));
+    if (charges.length === 0) return;
     const result = await this.store.consume(charges);
     if (!result.allowed) {
       this.onViolation?.(caller, 'requests_per_minute');
-      throw quotaError('requests_per_minute', limit, result.count, 1, w.end, now);
+      throw quotaError('requests_per_minute', charges[result.index]!.limit, result.count, 1, w.end, now);
     }
   }
 
-  /** Counts tokens a finished request used against the daily token limit. */
+  /** Counts tokens a finished request used against the daily token limits. */
   async addTokens(caller: Caller, tokens: number, fingerprint?: string, now = Date.now()): Promise<void> {
-    if (tokens <= 0 || this.classOf(caller).limits.tokensPerDay === null) return;
+    if (tokens <= 0) return;
     const w = windowOf(now, DAY);
-    await this.store.consume(this.subjects(caller, fingerprint).map((s) => ({ bucket: `${s}:tokens:${w.suffix}`, amount: tokens, limit: Infinity, windowEnd: w.end })));
+    const charges = this.budgets(caller, fingerprint).filter((b) => b.limits.tokensPerDay !== null)
+      .map((b) => ({ bucket: `${b.subject}:tokens:${w.suffix}`, amount: tokens, limit: Infinity, windowEnd: w.end }));
+    if (charges.length > 0) await this.store.consume(charges);
   }
 
-  /** Every limit of the caller's class with what is used and left now (per subject, the tightest). */
+  /** Every limit of the caller with what is used and left now (of several counters, the tightest). */
   async state(caller: Caller, fingerprint?: string, now = Date.now()): Promise<{ class: string; maxModels: number | null; limits: Partial<Record<LimitName, LimitState>> }> {
-    const { name, limits } = this.classOf(caller);
-    const subjects = this.subjects(caller, fingerprint);
+    const budgets = this.budgets(caller, fingerprint);
     const out: Partial<Record<LimitName, LimitState>> = {};
     for (const l of LIMITS) {
-      const limit = limits[l.field];
-      if (limit === null) continue;
       const w = windowOf(now, l.span);
-      const used = Math.max(...(await this.store.get(subjects.map((s) => `${s}:${l.counter}:${w.suffix}`))));
-      out[l.name] = { limit, used, remaining: Math.max(0, limit - used), resetAt: new Date(w.end).toISOString() };
+      const capped = budgets.filter((b) => b.limits[l.field] !== null);
+      const used = await this.store.get(capped.map((b) => `${b.subject}:${l.counter}:${w.suffix}`));
+      capped.forEach((b, i) => {
+        const limit = b.limits[l.field]!;
+        const remaining = Math.max(0, limit - used[i]!);
+        if (!out[l.name] || remaining < out[l.name]!.remaining) out[l.name] = { limit, used: used[i]!, remaining, resetAt: new Date(w.end).toISOString() };
+      });
     }
-    return { class: name, maxModels: limits.maxModels, limits: out };
+    const maxModels = Math.min(...budgets.map((b) => b.limits.maxModels ?? Infinity));
+    return { class: this.classOf(caller).name, maxModels: Number.isFinite(maxModels) ? maxModels : null, limits: out };
   }
 
   /** Model responses counted today for one anonymous subject (the seed's status route). */

@@ -1,3 +1,5 @@
+import type { TierLimits } from '../config/schema.js';
+
 export const SCOPES = ['compare', 'chat', 'publish', 'admin'] as const;
 export type Scope = (typeof SCOPES)[number];
 export type Role = 'user' | 'admin';
@@ -10,6 +12,8 @@ export type Caller =
       kind: 'key'; ip: string; keyId: string; scopes: readonly Scope[];
       /** null for the configured publish key, which belongs to no user. */
       userId: string | null; role: Role; tier: string | null;
+      /** The key's own limits, on top of its user's. */
+      limits?: TierLimits | null;
     };
 
 /** The owner recorded on what a caller starts: its user, or null when anonymous. */

@@ -118,6 +118,8 @@ export interface ApiKeysTable {
   prefix: string;
   /** JSON array. */
   scopes: string;
+  /** JSON object of the key's own limits (on top of its user's), or null. */
+  limits: string | null;
   created_at: DbTime;
   last_used_at: DbTime | null;
   revoked_at: DbTime | null;

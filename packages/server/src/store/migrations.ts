@@ -125,6 +125,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
           .addColumn('key_hash', 'text', (c) => c.notNull().unique())
           .addColumn('prefix', 'text', (c) => c.notNull())
           .addColumn('scopes', 'text', (c) => c.notNull())
+          .addColumn('limits', 'text')
           .addColumn('created_at', time, (c) => c.notNull())
           .addColumn('last_used_at', time)
           .addColumn('revoked_at', time)

@@ -68,7 +68,7 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
     const body = parseInput(createKeyBody, request.body);
     const { scopes } = body;
     if (scopes.includes('admin') && caller.role !== 'admin') throw new TributaryError('forbidden', 'Only an admin may create a key with the admin scope.');
-    const key = await identity.keys.create(caller.userId, body.name, scopes);
+    const key = await identity.keys.create(caller.userId, body.name, scopes, body.limits ?? null);
     identity.audit.record({ actor: actorOf(caller), action: 'key.create', target: key.id, outcome: 'ok', requestId: request.id, details: { scopes } });
     return reply.code(201).send(key);
   });
