@@ -163,6 +163,18 @@ describe.each(DATABASES)('limits over HTTP on $name', ({ database, enabled }) =>
     expect((refused as AuthenticationError).code).toBe('unauthorized');
   });
 
+  it.runIf(enabled)('gateway completions count their tokens against the daily token limit', async () => {
+    const { url } = await start({ ...DEFAULTS, limits: { user: { tokensPerDay: 50 } } });
+    const { key } = await createKey(url, await signUp(url), ['chat']);
+    const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: key, maxRetries: 0 });
+    const first = await client.chat.completions.create({ model: 'demo/fast', messages: [{ role: 'user', content: 'Hi' }] });
+    expect(first.usage!.total_tokens).toBeGreaterThan(50);
+    await expect.poll(async () => (await client.chat.completions.create({ model: 'demo/fast', messages: [{ role: 'user', content: 'Hi' }] }).catch((e: unknown) => e)) instanceof RateLimitError).toBe(true);
+    const refused = await client.chat.completions.create({ model: 'demo/fast', messages: [{ role: 'user', content: 'Hi' }], stream: true }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(RateLimitError);
+    expect((refused as RateLimitError).error).toMatchObject({ code: 'rate_limited' });
+  });
+
   it.runIf(enabled)('extended-tier runs and tokens per day are limits of their own', async () => {
     const { url } = await start({ ...DEFAULTS, limits: { user: { extendedPerDay: 1, tokensPerDay: 100 } } });
     const user = await signUp(url);

@@ -5,7 +5,7 @@ import { BodyWriter } from '../../transports/body-writer.js';
 import { SSE_HEADERS } from '../../transports/sse-frame.js';
 import type { AppContext } from '../context.js';
 import { toTributaryError } from '../error-handler.js';
-import { admitModels } from '../identity.js';
+import { admitModels, callerOf } from '../identity.js';
 import { chatCompletionBody } from '../openai-schemas.js';
 import { parseInput } from '../validate.js';
 
@@ -30,7 +30,10 @@ export function openaiGatewayRoutes(app: FastifyInstance, ctx: AppContext): void
     });
     // One model response, charged before the upstream is called (given back for an unknown model).
     const run = await admitModels(request, reply, ctx, { scope: 'chat', models: [input.model], tier: 'standard' }, async () => ctx.gateway.start(input, abort.signal));
-    if (!input.stream) return run.whole();
+    const countTokens = () => {
+      if (run.tokens) void callerOf(request, ctx).then((caller) => ctx.identity.quotas.addTokens(caller, run.tokens!)).catch((err: unknown) => request.log.warn({ err }, 'token count failed'));
+    };
+    if (!input.stream) return run.whole().finally(countTokens);
 
     let out: BodyWriter | undefined;
     const sink: ChunkSink = {
@@ -46,6 +49,7 @@ export function openaiGatewayRoutes(app: FastifyInstance, ctx: AppContext): void
     try {
       await run.pipe(input.stream_options?.include_usage === true, sink);
       out!.end('data: [DONE]\n\n');
+      countTokens();
     } catch (err) {
       if (!out) throw err; // before the first chunk: a real HTTP status
       // After the headers, an error travels as a data event (the SDK raises it as an APIError).
