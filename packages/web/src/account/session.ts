@@ -109,6 +109,7 @@ export function refusalMessage(err: unknown): string {
       : body.limit === 'requests_per_minute' ? `all ${body.max} requests for this minute` : `your ${body.limit?.replaceAll('_', ' ')} (${body.max})`;
     return `Limit reached: you have used ${what}. It resets at ${at}.${auth.user ? '' : ' Sign in (Account tab) for more.'}`;
   }
+  if (err.code === 'authentication_required') return `${err.message} This server does not serve anonymous visitors: sign in on the Account tab.`;
   if (err.code === 'too_many_models' && body?.class === 'anonymous') return `${err.message} Sign in (Account tab) to compare more at once.`;
   return err.message;
 }
