@@ -162,6 +162,16 @@ describe.each(DATABASES)('ownership, export, erasure and audit on $name', ({ dat
     expect((await get(`${url}/v1/admin/audit`, adminAuth)).json.rows).toEqual([]);
   });
 
+  it.runIf(enabled)('the scheduled purge removes audit rows past their retention', async () => {
+    db = database();
+    // One second of retention, a purge every 300 ms.
+    server = await startServer({ database: db, identity: { ...IDENTITY, audit: { retentionDays: 1 / 86_400, purgeIntervalMinutes: 0.005 } } });
+    await postJson(`${server.url}/v1/auth/login`, { email: 'nobody@example.test', password: 'nope' });
+    const { audit } = server.app.ctx.identity;
+    expect((await audit.list({ action: 'auth.login_failed', limit: 10 })).rows).toHaveLength(1);
+    await expect.poll(async () => (await audit.list({ action: 'auth.login_failed', limit: 10 })).rows.length, { timeout: 10_000, interval: 200 }).toBe(0);
+  });
+
   it.runIf(enabled)('audit rows queued at shutdown are all written', async () => {
     db = database();
     server = await startServer({ database: db, identity: IDENTITY, usage: { flushIntervalMs: 60_000, batchSize: 10_000 } });
