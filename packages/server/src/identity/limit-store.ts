@@ -42,7 +42,7 @@ export class DbLimitStore implements LimitStore {
   constructor(private readonly db: Kysely<Database>) {}
 
   async consume(charges: Charge[]): Promise<ConsumeResult> {
-    const order = charges.map((c, i) => i).sort((a, b) => (charges[a]!.bucket < charges[b]!.bucket ? -1 : 1));
+    const order = charges.map((_, i) => i).sort((a, b) => (charges[a]!.bucket < charges[b]!.bucket ? -1 : 1));
     const refused = new Refused();
     try {
       return await this.db.transaction().execute(async (trx) => {
