@@ -70,6 +70,10 @@ describe.each(DATABASES)('limits over HTTP on $name', ({ database, enabled }) =>
     // A request the service refuses after admission (empty prompt) gives its charge back.
     expect((await postJson(`${url}/compare`, { input_data: '   ', models: ['demo/fast'] })).status).toBe(400);
     expect((await (await fetch(`${url}/rate-limit-status`)).json()).ip_usage_count).toBe(0);
+    // The extended tier is for users by default (anonymous extendedPerDay 0).
+    const extended = await postJson(`${url}/compare`, { input_data: 'Hi', models: ['demo/fast'], tier: 'extended' });
+    expect(extended.json).toMatchObject({ code: 'rate_limited', limit: 'extended_per_day', max: 0 });
+    expect(extended.json.message).toMatch(/sign in/);
   });
 
   it.runIf(enabled)('20 parallel requests cannot overshoot a quota', async () => {

@@ -50,8 +50,9 @@ export class DbLimitStore implements LimitStore {
         for (const i of order) {
           const c = charges[i]!;
           if (c.amount > c.limit) {
-            const [count] = await this.get([c.bucket]);
-            throw refused.at(i, count ?? 0);
+            // Through the transaction: on SQLite another query would wait for it forever.
+            const row = await trx.selectFrom('limit_counters').select('count').where('bucket', '=', c.bucket).executeTakeFirst();
+            throw refused.at(i, Number(row?.count ?? 0));
           }
           const capped = Number.isFinite(c.limit);
           const { rows } = await sql<{ count: number | string }>`

@@ -216,7 +216,9 @@ export function quotaError(name: LimitName, max: number, used: number, requested
   const retryAfter = Math.max(1, Math.ceil((windowEnd - now) / 1000));
   const resetAt = new Date(windowEnd).toISOString();
   const left = Math.max(0, max - used);
-  const message = name === 'responses_per_day'
+  const message = max === 0
+    ? `No ${DESCRIPTION[name]} are allowed for this caller (limit 0): sign in or ask for a higher tier.`
+    : name === 'responses_per_day'
     ? `Daily limit of ${max} model responses reached: this request needs ${requested} and ${left} remain. The limit resets at ${resetAt}.`
     : `Limit of ${max} ${DESCRIPTION[name]} reached; it resets at ${resetAt}.`;
   return new TributaryError('rate_limited', message, { limit: name, max, used, remaining: left, requested, resetAt, retryAfterSeconds: retryAfter }, {
