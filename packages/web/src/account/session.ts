@@ -103,6 +103,7 @@ export const auth = new AuthSession();
 export function refusalMessage(err: unknown): string {
   if (!(err instanceof TributaryApiError)) return (err as Error).message;
   const body = err.body as { limit?: string; max?: number; resetAt?: string; class?: string } | undefined;
+  if (err.code === 'rate_limited' && body?.max === 0) return err.message;
   if (err.code === 'rate_limited' && body?.resetAt) {
     const at = new Date(body.resetAt).toLocaleString();
     const what = body.limit === 'responses_per_day' ? `all ${body.max} model responses for today`
