@@ -11,7 +11,7 @@ import { startServer, type TestServer } from './support/server.js';
 import { postJson } from './support/sse-client.js';
 
 const SECRET = 'identity-test-secret-0123456789-abcdefgh';
-const IDENTITY: ConfigInput['identity'] = { authSecret: SECRET, scrypt: { cost: 1024 }, login: { maxFailuresPerAccount: 3, maxFailuresPerIp: 6, windowSeconds: 900, maxRegistrationsPerIpPerDay: 3 } };
+const IDENTITY: ConfigInput['identity'] = { authSecret: SECRET, scrypt: { cost: 1024 }, refreshReuseGraceSeconds: 0, login: { maxFailuresPerAccount: 3, maxFailuresPerIp: 6, windowSeconds: 900, maxRegistrationsPerIpPerDay: 3 } };
 
 const get = async (url: string, headers: Record<string, string> = {}) => {
   const res = await fetch(url, { headers });
@@ -106,6 +106,17 @@ describe.each(DATABASES)('identity and credentials over HTTP on $name', ({ datab
     expect((await postJson(`${url}/v1/auth/refresh`, { refreshToken: second.json.refreshToken })).json.code).toBe('token_revoked');
     expect((await get(`${url}/v1/me`, bearer(second.json.accessToken))).json.code).toBe('token_revoked');
     expect((await postJson(`${url}/v1/auth/refresh`, { refreshToken: 'rt_unknown' })).json.code).toBe('invalid_token');
+  });
+
+  it.runIf(enabled)('two tabs refreshing at once: the loser is refused but the session lives (reuse grace)', async () => {
+    const { url } = await start({}, { ...IDENTITY, refreshReuseGraceSeconds: 10 });
+    const user = await signUp(url);
+    const both = await Promise.all([0, 1].map(() => postJson(`${url}/v1/auth/refresh`, { refreshToken: user.refreshToken })));
+    expect(both.map((r) => r.status).sort()).toEqual([200, 401]);
+    const winner = both.find((r) => r.status === 200)!;
+    expect(both.find((r) => r.status === 401)!.json.code).toBe('invalid_token');
+    expect((await get(`${url}/v1/me`, bearer(winner.json.accessToken))).status).toBe(200);
+    expect((await postJson(`${url}/v1/auth/refresh`, { refreshToken: winner.json.refreshToken })).status).toBe(200);
   });
 
   it.runIf(enabled)('sign-in brute force is throttled per account and per IP', async () => {

@@ -10,7 +10,7 @@ import { startServer, type TestServer } from './support/server.js';
 import { postJson } from './support/sse-client.js';
 
 const ADMIN = { email: 'root@example.test', password: 'root password 1' };
-const IDENTITY: ConfigInput['identity'] = { scrypt: { cost: 1024 }, adminEmail: ADMIN.email, adminPassword: ADMIN.password, limits: { anonymous: { responsesPerDay: 50, maxModels: 3 } } };
+const IDENTITY: ConfigInput['identity'] = { scrypt: { cost: 1024 }, refreshReuseGraceSeconds: 0, adminEmail: ADMIN.email, adminPassword: ADMIN.password, limits: { anonymous: { responsesPerDay: 50, maxModels: 3 } } };
 const PROMPT = 'PRIVATE-PROMPT-7f3a: my secret plan';
 
 const get = async (url: string, headers: Record<string, string> = {}) => {

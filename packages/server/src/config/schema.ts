@@ -92,6 +92,11 @@ const identity = z.strictObject({
   authSecret: z.string().min(32).optional(),
   accessTokenTtlSeconds: z.number().int().positive().default(900),
   refreshTokenTtlSeconds: z.number().int().positive().default(30 * 24 * 3600),
+  /**
+   * A refresh token presented again within this many seconds of its rotation is refused but
+   * not treated as theft (two tabs refreshing at once); later, reuse revokes the session.
+   */
+  refreshReuseGraceSeconds: z.number().min(0).default(10),
   /** scrypt cost (N, a power of two), block size and parallelism; N=16384,r=8 uses 16 MiB per hash. */
   scrypt: z.strictObject({
     cost: z.number().int().min(2).refine((n) => (n & (n - 1)) === 0, 'must be a power of two').default(16_384),

@@ -121,6 +121,7 @@ export class Accounts {
       ? await this.db.updateTable('refresh_tokens').set({ used_at: this.time(new Date()) }).where('token_hash', '=', hash).where('used_at', 'is', null).executeTakeFirst()
       : undefined;
     if (!spent || Number(spent.numUpdatedRows) === 0) {
+      if (await this.justRotated(hash)) throw new TributaryError('invalid_token', 'This refresh token was rotated moments ago (another tab?); the newest one is in effect.');
       await this.revokeSession(row.session_id);
       this.onEvent({ action: 'auth.refresh_reuse', userId: row.user_id, sessionId: row.session_id }, ip);
       throw new TributaryError('refresh_reused');
@@ -128,6 +129,13 @@ export class Accounts {
     const user = await this.getUser(row.user_id);
     if (!user) throw new TributaryError('token_revoked');
     return this.issue(user, row.session_id, fromDbTime(row.expires_at));
+  }
+
+  private async justRotated(hash: string): Promise<boolean> {
+    const row = await this.db.selectFrom('refresh_tokens').select('used_at').where('token_hash', '=', hash).executeTakeFirst();
+    const grace = this.config.refreshReuseGraceSeconds * 1000;
+    // SQLite keeps whole seconds: count the rotation's second as a whole.
+    return grace > 0 && !!row?.used_at && Date.now() - fromDbTime(row.used_at).getTime() < grace + (this.dialect === 'sqlite' ? 1000 : 0);
   }
 
   async logout(sessionId: string, userId: string, ip: string): Promise<void> {

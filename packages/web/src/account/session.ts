@@ -23,7 +23,15 @@ export class AuthSession {
 
   getVersion = (): number => this.version;
 
-  async init(): Promise<void> {
+  private initialising: Promise<void> | undefined;
+
+  /** Once per page (React may run effects twice). */
+  init(): Promise<void> {
+    this.initialising ??= this.load();
+    return this.initialising;
+  }
+
+  private async load(): Promise<void> {
     try {
       this.user = await api<User>('GET', '/v1/me');
     } catch (err) {
@@ -73,7 +81,12 @@ export class AuthSession {
     try {
       this.started(await api<{ user: User; expiresIn: number }>('POST', '/v1/auth/refresh', {}));
     } catch {
-      this.ended();
+      // Another tab may have rotated the shared cookies a moment ago: the session may still be live.
+      try {
+        this.started({ user: await api<User>('GET', '/v1/me'), expiresIn: 60 });
+      } catch {
+        this.ended();
+      }
     }
   }
 
