@@ -83,7 +83,9 @@ describe.each(DATABASES)('identity and credentials over HTTP on $name', ({ datab
     expect((await get(`${url}/v1/admin/audit`)).json.code).toBe('authentication_required');
     expect((await fetch(`${url}/v1/keys/${id}`, { method: 'DELETE', headers: user.auth })).status).toBe(200);
     expect((await postJson(`${url}/v1/publish`, { channel: 'public:x', data: 1 }, bearer(key))).json.code).toBe('key_revoked');
-    expect((await get(`${url}/v1/keys`, user.auth)).json.keys[0]).toMatchObject({ id, scopes: ['publish'] });
+    const listed = (await get(`${url}/v1/keys`, user.auth)).json.keys[0];
+    expect(listed).toMatchObject({ id, scopes: ['publish'] });
+    expect(Date.parse(listed.lastUsedAt)).toBeGreaterThan(Date.now() - 60_000); // the publish above used it
     expect(JSON.stringify((await get(`${url}/v1/keys`, user.auth)).json)).not.toContain(key);
 
     // Signing out revokes the session: its still-unexpired access token is refused.

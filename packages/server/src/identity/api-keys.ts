@@ -50,13 +50,21 @@ export class ApiKeys {
     const digest = sha256(key);
     // One query: the key and its user (an erased user's keys are gone with it).
     const row = await this.db.selectFrom('api_keys').innerJoin('users', 'users.id', 'api_keys.user_id')
-      .select(['api_keys.id as key_id', 'api_keys.key_hash', 'api_keys.scopes', 'api_keys.limits', 'api_keys.revoked_at',
+      .select(['api_keys.id as key_id', 'api_keys.key_hash', 'api_keys.scopes', 'api_keys.limits', 'api_keys.revoked_at', 'api_keys.last_used_at',
         'users.id', 'users.email', 'users.role', 'users.tier', 'users.created_at', 'users.last_login_at'])
       .where('api_keys.key_hash', '=', digest).executeTakeFirst();
     // The lookup is by hash; the compare is constant-time anyway, so no timing depends on the key.
     if (!row || !timingSafeEqual(Buffer.from(row.key_hash), Buffer.from(digest))) throw new TributaryError('invalid_key');
     if (row.revoked_at !== null) throw new TributaryError('key_revoked');
+    this.touch(row.key_id, row.last_used_at);
     return { id: row.key_id, scopes: JSON.parse(row.scopes) as Scope[], limits: row.limits ? JSON.parse(row.limits) as TierLimits : null, user: toUser(row) };
+  }
+
+  /** Records use at most once a minute per key, off the request's path. */
+  private touch(id: string, lastUsed: string | Date | null): void {
+    const now = new Date();
+    if (lastUsed !== null && now.getTime() - fromDbTime(lastUsed).getTime() < 60_000) return;
+    this.db.updateTable('api_keys').set({ last_used_at: toDbTime(this.dialect, now) }).where('id', '=', id).execute().catch(() => undefined);
   }
 
   async ids(userId: string): Promise<string[]> {

@@ -162,6 +162,7 @@ function Keys() {
               <th scope="row">{k.name}</th>
               <td><code>{k.prefix}…</code></td>
               <td>{k.scopes.join(', ')}</td>
+              <td className="muted small">{k.lastUsedAt ? `used ${new Date(k.lastUsedAt).toLocaleString()}` : 'never used'}</td>
               <td>{k.revokedAt ? <span className="muted">revoked</span> : <button type="button" onClick={() => void revoke(k.id)}>Revoke</button>}</td>
             </tr>
           ))}

@@ -8,7 +8,7 @@ export interface Limits {
   maxModels: number | null;
   limits: Partial<Record<'requests_per_minute' | 'responses_per_day' | 'extended_per_day' | 'tokens_per_day', LimitState>>;
 }
-export interface ApiKey { id: string; name: string; prefix: string; scopes: string[]; createdAt: string; revokedAt: string | null; key?: string }
+export interface ApiKey { id: string; name: string; prefix: string; scopes: string[]; createdAt: string; lastUsedAt: string | null; revokedAt: string | null; key?: string }
 export interface UsageLine { day: string; model: string; responses: number; inputTokens: number; outputTokens: number; costUsd: number }
 
 /** Same-origin JSON calls; the session travels in the HttpOnly cookies the server sets. */
