@@ -46,8 +46,8 @@ export function App() {
   }, [authVersion, workspace]);
 
   useEffect(() => {
-    auth.init().catch(() => undefined);
-    Promise.all([client.clientConfig(), client.models()]).then(([config, models]) => {
+    // The session first: resuming an owned comparison needs the refreshed access cookie.
+    Promise.all([client.clientConfig(), client.models(), auth.init().catch(() => undefined)]).then(([config, models]) => {
       const byId = new Map(models.models.map((m) => [m.id, m]));
       streamingFlag.current = config.flags.sse_streaming;
       setCatalogue({ config, groups: models.models_by_provider, byId });

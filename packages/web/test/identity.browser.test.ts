@@ -20,7 +20,7 @@ const remaining = (page: Page) => page.getByTestId('responses-left').getAttribut
 describe.runIf(chromiumAvailable())('accounts in the web app (Chromium)', () => {
   const rig = browserRigPerTest();
 
-  it('signs up, compares and sees the responses left drop, creates a key, signs out; a refusal is explained', async () => {
+  it('signs up, compares and sees the responses left drop, creates a key, survives a lost access cookie, signs out; a refusal is explained', async () => {
     const page = await rig.open('/#/account', {
       identity: { scrypt: { cost: 1024 }, limits: { anonymous: { responsesPerDay: 3 }, user: { responsesPerDay: 6 } } },
     });
@@ -47,6 +47,12 @@ describe.runIf(chromiumAvailable())('accounts in the web app (Chromium)', () => 
     await expect.poll(() => page.getByTestId('keys').locator('tr').count()).toBe(1);
     await expect.poll(() => page.locator('section[aria-label="Usage"] tbody tr').count()).toBe(2);
     await screenshot(page, 'account');
+
+    // The access cookie is short-lived; after it is gone a reload refreshes the session from the refresh cookie.
+    await rig.browser!.context.clearCookies({ name: 'tributary_access' });
+    await page.reload();
+    await expect.poll(() => page.getByTestId('account-email').textContent()).toContain('browser@example.test');
+    expect((await rig.browser!.context.cookies()).some((c) => c.name === 'tributary_access' && c.httpOnly)).toBe(true);
 
     await page.getByRole('button', { name: 'Sign out' }).click();
     await expect.poll(() => page.getByRole('button', { name: 'Sign up' }).count()).toBe(1);
