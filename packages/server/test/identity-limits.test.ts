@@ -219,3 +219,19 @@ describe.each(DATABASES)('limits over HTTP on $name', ({ database, enabled }) =>
     expect((await postJson(`${url}/v1/publish`, { channel: 'public:x', data: 1 }, { Authorization: 'Bearer operator-publish-key-0123456789' })).status).toBe(200);
   });
 });
+
+describe('limits with the memory LimitStore (identity.limitStore: "memory")', () => {
+  it('the same admission over HTTP: parallel requests cannot overshoot, the refusal carries its headers', async () => {
+    const server = await startServer({ identity: { ...DEFAULTS, limitStore: 'memory', limits: { anonymous: { responsesPerDay: 5 } } } });
+    try {
+      const answers = await Promise.all(Array.from({ length: 20 }, () => postJson(`${server.url}/compare`, { input_data: 'Hi', models: ['demo/fast'] })));
+      expect(answers.filter((a) => a.status === 200)).toHaveLength(5);
+      const refused = answers.find((a) => a.status === 429)!;
+      expect(refused.json).toMatchObject({ code: 'rate_limited', limit: 'responses_per_day', max: 5 });
+      expect(refused.headers.get('ratelimit-remaining')).toBe('0');
+      expect((await (await fetch(`${server.url}/rate-limit-status`)).json()).ip_usage_count).toBe(5);
+    } finally {
+      await server.close();
+    }
+  });
+});

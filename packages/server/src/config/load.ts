@@ -32,6 +32,7 @@ export const ENV_KEYS: Record<string, { path: string; type: 'string' | 'number' 
   TRIBUTARY_ANON_RESPONSES_PER_DAY: { path: 'identity.limits.anonymous.responsesPerDay', type: 'number' },
   TRIBUTARY_ANON_MAX_MODELS: { path: 'identity.limits.anonymous.maxModels', type: 'number' },
   TRIBUTARY_AUDIT_RETENTION_DAYS: { path: 'identity.audit.retentionDays', type: 'number' },
+  TRIBUTARY_LIMIT_STORE: { path: 'identity.limitStore', type: 'string' },
 };
 
 export class ConfigError extends Error {

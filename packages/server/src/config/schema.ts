@@ -106,6 +106,8 @@ const identity = z.strictObject({
   minPasswordLength: z.number().int().min(1).default(8),
   /** Off: every model route needs a user or an API key. */
   anonymous: z.boolean().default(true),
+  /** Where limit counters live: the database (shared by every node) or this process's memory (single node, no write per request). */
+  limitStore: z.enum(['database', 'memory']).default('database'),
   /** Peers (IPs or CIDRs) whose X-Forwarded-For is believed; none by default. */
   trustedProxies: z.array(z.string().min(1)).default([]),
   /** The first admin, created (or promoted) at start. */

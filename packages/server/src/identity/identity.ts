@@ -7,6 +7,7 @@ import { AUDIENCE } from './access-tokens.js';
 import { AuditLog } from './audit.js';
 import { Authenticator } from './authenticator.js';
 import { DbLimitStore, type LimitStore } from './limit-store.js';
+import { MemoryLimitStore } from './limit-store-memory.js';
 import { Privacy } from './privacy.js';
 import { Quotas } from './quotas.js';
 import { secretFrom } from './secret.js';
@@ -39,7 +40,7 @@ export async function createIdentity(
 ): Promise<Identity> {
   const { db, dialect } = store;
   const ic = config.identity;
-  const counters = new DbLimitStore(db);
+  const counters: LimitStore = ic.limitStore === 'memory' ? new MemoryLimitStore() : new DbLimitStore(db);
   const audit = new AuditLog(store, db, dialect, ic.audit.retentionDays);
   const onEvent = (e: AccountEvent, ip: string) => {
     const userId = 'userId' in e ? e.userId : null;
