@@ -1,7 +1,8 @@
 /**
  * What identity and limits add to `POST /compare-stream` time to first byte: the same server
  * build with every limit off (anonymous) against every limit on (anonymous: IP counters; with
- * an API key: key lookup, its user, the user's counters). Requests alternate between the three
+ * an API key: key lookup, its user, the user's counters; and with the memory LimitStore).
+ * Requests alternate between the four
  * so drift hits all alike. Also sign-ins per second with the shipped scrypt settings, next to
  * the cost of one hash. Env: BENCH_IDENTITY_REQUESTS (per scenario, 2000), BENCH_LOGIN_SECONDS (3).
  */
@@ -25,9 +26,13 @@ const LOGIN_CONCURRENCY = 4;
 const GOALS = { p50: 0.3, p99: 1 };
 
 export async function run({ cleanup, resultsDir }) {
-  const dirs = [0, 1].map(() => mkdtempSync(join(tmpdir(), 'tributary-bench-id-')));
+  const dirs = [0, 1, 2].map(() => mkdtempSync(join(tmpdir(), 'tributary-bench-id-')));
   cleanup.add(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
-  const [off, on] = await Promise.all(['off', 'on'].map((limits, i) => startChild(cleanup, { dataDir: dirs[i], limits })));
+  const [off, on, memory] = await Promise.all([
+    startChild(cleanup, { dataDir: dirs[0], limits: 'off' }),
+    startChild(cleanup, { dataDir: dirs[1], limits: 'on' }),
+    startChild(cleanup, { dataDir: dirs[2], limits: 'on', store: 'memory' }),
+  ]);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
   cleanup.add(() => agent.destroy());
 
@@ -35,6 +40,7 @@ export async function run({ cleanup, resultsDir }) {
     { name: 'limits off, anonymous', port: off.ready.port, headers: {} },
     { name: 'limits on, anonymous', port: on.ready.port, headers: {} },
     { name: 'limits on, API key', port: on.ready.port, headers: { authorization: `Bearer ${on.ready.key}` } },
+    { name: 'limits on (memory counters), anonymous', port: memory.ready.port, headers: {} },
   ];
   for (let i = 0; i < WARMUP; i++) for (const s of scenarios) await ttfb(agent, s);
   const samples = scenarios.map(() => []);
@@ -54,12 +60,15 @@ export async function run({ cleanup, resultsDir }) {
   }));
 
   // The same path measured inside the server process, free of the HTTP round trip's noise.
-  on.child.send({ type: 'micro', n: REQUESTS });
-  const micro = await new Promise((resolve) => on.child.on('message', (m) => m.type === 'micro' && resolve(m.samples)));
-  const inProcess = Object.entries(micro).map(([caller, times]) => {
-    const s = summarize(times);
-    return { caller, calls: s.count, p50: round(s.p50), p99: round(s.p99) };
-  });
+  const inProcess = [];
+  for (const [label, { child }] of [['database', on], ['memory', memory]]) {
+    child.send({ type: 'micro', n: REQUESTS });
+    const micro = await new Promise((resolve) => child.on('message', (m) => m.type === 'micro' && resolve(m.samples)));
+    for (const [caller, times] of Object.entries(micro)) {
+      const s = summarize(times);
+      inProcess.push({ caller: `${caller}, ${label} counters`, calls: s.count, p50: round(s.p50), p99: round(s.p99) });
+    }
+  }
 
   const login = await loginRate(on.ready.port, agent);
   const { scrypt: settings } = on.ready;
@@ -74,7 +83,7 @@ export async function run({ cleanup, resultsDir }) {
     environment: environment(),
   };
   writeResults(resultsDir, result);
-  await Promise.all([off, on].map(({ child }) => new Promise((resolve) => { child.send('close'); child.once('exit', resolve); setTimeout(resolve, 5_000); })));
+  await Promise.all([off, on, memory].map(({ child }) => new Promise((resolve) => { child.send('close'); child.once('exit', resolve); setTimeout(resolve, 5_000); })));
 }
 
 async function startChild(cleanup, args) {
@@ -155,7 +164,7 @@ function writeResults(dir, result) {
     '',
     ...result.ttfb.filter((r) => r.addedMs).map((r) => `- ${r.scenario}: added p50 ${verdict(r.addedMs.p50, GOALS.p50)}, p99 ${verdict(r.addedMs.p99, GOALS.p99)}.`),
     '',
-    'The added path alone, timed inside the limits-on server (authenticate + charge every counter, SQLite):',
+    'The added path alone, timed inside the limits-on servers (authenticate + charge every counter; SQLite or memory counters):',
     '',
     '| caller | calls | p50 / p99 ms |',
     '|---|---|---|',

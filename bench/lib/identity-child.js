@@ -2,13 +2,13 @@
  * Forked child for bench/identity-overhead.js: one Tributary app, every limit off or every
  * limit on (set so high none refuses), a tiny demo model; the limits-on one mints an API key.
  * Each app has its own process, so one's batched writes never stall the other's requests.
- * argv[2]: JSON { dataDir, limits: 'on' | 'off' }
+ * argv[2]: JSON { dataDir, limits: 'on' | 'off', store?: 'database' | 'memory' }
  */
 import { buildApp } from '../../packages/server/dist/app.js';
 import { loadConfig } from '../../packages/server/dist/config/load.js';
 
 process.on('disconnect', () => process.exit(0));
-const { dataDir, limits } = JSON.parse(process.argv[2]);
+const { dataDir, limits, store = 'database' } = JSON.parse(process.argv[2]);
 const OFF = { requestsPerMinute: null, responsesPerDay: null, maxModels: null, extendedPerDay: null, tokensPerDay: null };
 const ON = { requestsPerMinute: 1e9, responsesPerDay: 1e9, maxModels: 12, extendedPerDay: 1e9, tokensPerDay: 1e12 };
 const models = { 'demo/tiny': { name: 'Tiny', firstTokenMs: 0, tokensPerSecond: 100_000, answerTokens: 5 } };
@@ -18,7 +18,7 @@ async function start(dataDir, limits) {
     env: {},
     overrides: {
       server: { host: '127.0.0.1', port: 0 }, dataDir, log: { level: 'silent' }, demo: { models },
-      identity: { limits: { anonymous: limits, user: limits } },
+      identity: { limitStore: store, limits: { anonymous: limits, user: limits } },
     },
   });
   const app = await buildApp(config);
