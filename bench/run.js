@@ -10,6 +10,7 @@ const BENCHMARKS = [
   ['gateway-overhead', () => import('./gateway-overhead.js')],
   ['durable-latency', () => import('./durable-latency.js')],
   ['ops-overhead', () => import('./ops-overhead.js')],
+  ['identity-overhead', () => import('./identity-overhead.js')],
 ];
 
 const resultsDir = fileURLToPath(new URL('./results/', import.meta.url));

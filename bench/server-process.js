@@ -17,6 +17,7 @@ import { watchGc } from './lib/gc-watch.js';
 import { StampingProvider } from './lib/stamping-provider.js';
 
 const ELD_RESOLUTION_MS = 10;
+const NO_LIMITS = { requestsPerMinute: null, responsesPerDay: null, maxModels: null, extendedPerDay: null, tokensPerDay: null };
 const { target, dataDir, models, overrides = {} } = JSON.parse(process.argv[2]);
 
 // Leave at once if the parent goes away (crash, Ctrl-C): never outlive the bench.
@@ -37,7 +38,8 @@ async function startTributary() {
   const { loadConfig } = await import('../packages/server/dist/config/load.js');
   const config = loadConfig({
     env: {},
-    overrides: { ...overrides, server: { host: '127.0.0.1', port: 0 }, dataDir, log: { level: 'silent' }, demo: { speed: 1, models } },
+    // Limits off: this bench measures streaming, not quotas (bench/identity-overhead.js measures those).
+    overrides: { ...overrides, server: { host: '127.0.0.1', port: 0 }, dataDir, log: { level: 'silent' }, demo: { speed: 1, models }, identity: { limits: { anonymous: NO_LIMITS } } },
   });
   const app = await buildApp(config, { providers: [provider] });
   const url = await app.listen();

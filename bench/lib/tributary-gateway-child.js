@@ -8,6 +8,8 @@ const config = loadConfig({
   env: {},
   overrides: {
     server: { host: '127.0.0.1', port: 0 }, dataDir, log: { level: 'silent' },
+    // Limits off: this bench measures the gateway hop, not quotas (bench/identity-overhead.js does).
+    identity: { limits: { anonymous: { requestsPerMinute: null, responsesPerDay: null, maxModels: null, extendedPerDay: null, tokensPerDay: null } } },
     providers: { mock: { dialect: 'openai', baseUrl: upstream, apiKey: 'sk-bench', listModels: false, models: [{ id: 'bench' }] } },
   },
 });

@@ -1,3 +1,4 @@
+import fastifyCookie from '@fastify/cookie';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { ComparisonService } from './compare/comparison-service.js';
 import type { Config } from './config/schema.js';
@@ -9,6 +10,10 @@ import { serveWebApp } from './http/web-app.js';
 import { comparisonRoutes } from './http/routes/comparisons.js';
 import { metaRoutes } from './http/routes/meta.js';
 import { realtimeRoutes } from './http/routes/realtime.js';
+import { accountRoutes } from './http/routes/account.js';
+import { adminRoutes } from './http/routes/admin.js';
+import { authRoutes } from './http/routes/auth.js';
+import { createIdentity } from './identity/identity.js';
 import { openaiGatewayRoutes } from './http/routes/openai-gateway.js';
 import { ChatCompletions } from './gateway/chat-completions.js';
 import { seedRoutes } from './http/routes/seed.js';
@@ -70,7 +75,10 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
     bodyLimit: config.server.bodyLimitBytes,
     // Per-request lines only when debugging: a streaming server's requests are long and many.
     logController: new LogController({ disableRequestLogging: config.log.level !== 'debug' && config.log.level !== 'trace' }),
+    // X-Forwarded-For counts only from these peers (request.ip is the client's, for limits).
+    trustProxy: config.identity.trustedProxies.length > 0 ? config.identity.trustedProxies : false,
   });
+  await fastify.register(fastifyCookie);
   const warn = (message: string) => fastify.log.warn(message);
   let catalogue: ModelCatalogue | undefined;
   const observation = observeStreams(config, (id) => catalogue?.resolve(id)?.info);
@@ -79,6 +87,10 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   const providers = metrics ? built.map((p) => metrics.instrument(p)) : built;
   catalogue = new ModelCatalogue(providers, warn, { aliases: config.models.aliases, bareIdProviders: bareIdProviders(config) });
   await catalogue.refresh();
+  const identity = await createIdentity(config, store, {
+    pricingOf: (model) => catalogue.resolve(model)?.info.pricing,
+    onError: (err) => fastify.log.error({ err }, 'identity maintenance failed'),
+  });
   catalogue.refreshEvery(config.catalogue.refreshSeconds * 1000);
   const { history } = config.streams;
   const backend = new MemoryBackend(() => ({ size: history.size, ttlMs: history.ttlSeconds * 1000 }), {
@@ -88,13 +100,17 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   const comparisons = new ComparisonService({
     hub, catalogue, store, config: config.compare, durability,
     onError: (err, comparisonId) => fastify.log.error({ err, comparisonId }, 'comparison failed'),
+    costOf: identity.costOf,
   });
-  const realtime = createRealtime(config.realtime, hub);
-  const ops = await startOps(config, observation, { hub, realtime: realtime.metrics, store: store.opsData, log: fastify.log, flagBus: opts.flagBus });
+  const realtime = createRealtime(config.realtime, hub, identity.connectionSubject);
+  const ops = await startOps(config, observation, { hub, realtime: realtime.metrics, store: store.opsData, log: fastify.log, flagBus: opts.flagBus,
+    audit: (row) => identity.audit.record(row),
+  });
   const ctx: AppContext = {
     config, hub, comparisons, catalogue, store, flags: ops.flags, startedAt: new Date(), realtime, ops,
     stream: { hub, comparisons, sse: { retryMs: config.streams.sseRetryMs, heartbeatMs: config.streams.sseHeartbeatMs } },
     gateway: new ChatCompletions({ catalogue, tiers: config.compare.tiers }),
+    identity,
   };
 
   const notFoundFallback: { current?: NotFoundFallback } = {};
@@ -108,6 +124,9 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   openaiGatewayRoutes(fastify, ctx);
   clientConfigRoutes(fastify, ctx);
   realtimeRoutes(fastify, ctx);
+  authRoutes(fastify, ctx);
+  accountRoutes(fastify, ctx);
+  adminRoutes(fastify, ctx);
   const websockets = realtimeWebSockets(realtime, ops.flags, ops.identityKeyOf);
   websockets.attach(fastify.server);
   if (config.web.enabled) notFoundFallback.current = await serveWebApp(fastify, config.web.dir);
@@ -137,6 +156,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
         await stopped;
         await catalogue.close();
         await backend.close();
+        identity.close();
         await store.close();
       })();
       return closing;

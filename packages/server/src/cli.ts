@@ -1,4 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { TributaryError } from './errors.js';
+import { adminCreate, usageReport } from './identity/commands.js';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import type { Config, ConfigInput } from './config/schema.js';
@@ -18,7 +20,11 @@ const USAGE = `Usage:
   tributary token --sub SUBJECT [--org ORG] [--channels a,b] [--ttl 1h] [--data-dir DIR] [--config FILE]
       Prints a connection token (JWT HS256) signed with the server's token secret.
   tributary key show [--data-dir DIR] [--config FILE]
-      Prints the publish key (POST /v1/publish: Authorization: Bearer <key>).`;
+      Prints the publish key (POST /v1/publish: Authorization: Bearer <key>).
+  tributary admin create --email E [--data-dir DIR] [--config FILE]
+      Makes (or promotes) an admin account; the password is read from stdin.
+  tributary usage [--days N] [--json] [--data-dir DIR] [--config FILE]
+      Prints usage by day, user and model.`;
 
 /** Options every command takes: where the config and the data directory are. */
 const CONFIG_OPTIONS = {
@@ -34,6 +40,8 @@ const COMMANDS: Record<string, Command> = {
   serve,
   token,
   'key show': keyShow,
+  'admin create': adminCreateCommand,
+  usage: usageCommand,
 };
 
 async function serve(argv: string[]): Promise<void> {
@@ -161,7 +169,7 @@ export async function main(argv: string[]): Promise<void> {
     }
   } catch (err) {
     const code = (err as { code?: string }).code;
-    if (err instanceof ConfigError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_'))) {
+    if (err instanceof ConfigError || err instanceof TributaryError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_'))) {
       console.error((err as Error).message);
       process.exit(2);
     }
@@ -172,4 +180,27 @@ export async function main(argv: string[]): Promise<void> {
     }
     throw err;
   }
+}
+
+/** `admin create` and `usage`: run against the configured database, no server. */
+async function adminCreateCommand(argv: string[]): Promise<void> {
+  const values = parse(argv, { email: { type: 'string' } });
+  if (!values) return;
+  if (!values.email) throw new ConfigError('tributary admin create: --email E is required (the password is read from stdin)');
+  const password = (await readStdin()).replace(/\r?\n$/, '');
+  console.log(await adminCreate(configFrom(values), values.email, password));
+}
+
+async function usageCommand(argv: string[]): Promise<void> {
+  const values = parse(argv, { days: { type: 'string' }, json: { type: 'boolean' } });
+  if (!values) return;
+  const days = values.days === undefined ? 30 : Number(values.days);
+  if (!Number.isInteger(days) || days < 1) throw new ConfigError('--days must be a positive integer');
+  console.log(await usageReport(configFrom(values), days, (values.json as unknown) === true));
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
 }

@@ -41,15 +41,29 @@ export const ERROR_CATALOGUE = {
   // durability and dependencies (issue 11)
   invalid_text: { status: 400, message: 'Text contains a NUL character or a lone UTF-16 surrogate, which cannot be stored.' },
   // ops: admin API, flags, metrics
-  admin_disabled: { status: 403, message: 'The admin API is not configured (TRIBUTARY_ADMIN_TOKEN).' },
   flag_not_found: { status: 404, message: 'No such feature flag.' },
   metrics_disabled: { status: 404, message: 'Metrics are turned off (ops.metricsEnabled).' },
+  // identity: credentials, scopes, accounts, keys (docs/identity.md)
+  authentication_required: { status: 401, message: 'Sign in or send an API key (Authorization: Bearer …).' },
+  token_expired: { status: 401, message: 'The access token has expired; refresh it.' },
+  token_revoked: { status: 401, message: 'The session was signed out or revoked.' },
+  invalid_key: { status: 401, message: 'No such API key.' },
+  key_revoked: { status: 401, message: 'The API key was revoked.' },
+  refresh_reused: { status: 401, message: 'A refresh token was used twice; the whole session is revoked.' },
+  invalid_credentials: { status: 401, message: 'Wrong email or password.' },
+  insufficient_scope: { status: 403, message: 'The credential lacks the scope this route needs.' },
+  forbidden: { status: 403, message: 'Only an admin may do this.' },
+  email_taken: { status: 409, message: 'An account with this email exists.' },
+  weak_password: { status: 400, message: 'The password is too short.' },
+  key_not_found: { status: 404, message: 'No such API key.' },
+  user_not_found: { status: 404, message: 'No such user.' },
   // server side
   internal_error: { status: 500, message: 'The server failed to handle the request.' },
   unavailable: { status: 503, message: 'The server is shutting down or a dependency is unavailable.' },
   // per-model failures (sent inside streams, and in `errors` of non-streaming answers)
   invalid_model: { status: 400, message: 'Unknown model.' },
   auth: { status: 502, message: 'The provider rejected the credentials.' },
+  // Also a quota of ours (identity/quotas.ts): then `limit` names which one and `resetAt` when it resets.
   rate_limited: { status: 429, message: 'The provider is rate limiting requests.' },
   timeout: { status: 504, message: 'The provider did not answer in time.' },
   upstream_error: { status: 502, message: 'The provider failed.' },
@@ -65,11 +79,14 @@ export type ErrorCode = keyof typeof ERROR_CATALOGUE;
 export class TributaryError extends Error {
   readonly code: ErrorCode;
   readonly details: Record<string, unknown> | undefined;
-  constructor(code: ErrorCode, message?: string, details?: Record<string, unknown>) {
+  /** Response headers the error carries (Retry-After, RateLimit-*). */
+  readonly headers: Record<string, string> | undefined;
+  constructor(code: ErrorCode, message?: string, details?: Record<string, unknown>, headers?: Record<string, string>) {
     super(message ?? ERROR_CATALOGUE[code].message);
     this.name = 'TributaryError';
     this.code = code;
     this.details = details;
+    this.headers = headers;
   }
   get status(): number {
     return ERROR_CATALOGUE[this.code].status;

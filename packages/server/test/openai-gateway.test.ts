@@ -1,6 +1,7 @@
 import OpenAI, { APIError } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DemoProvider } from '../src/llm/demo-provider.js';
+import { createKey, signUp } from './support/identity.js';
 import { startMocks } from './support/mock-providers.js';
 import { startServer, type TestServer } from './support/server.js';
 import { ANSWER_PIECES, MOCK_INPUT_TOKENS } from './support/wire-formats.js';
@@ -14,7 +15,9 @@ describe('OpenAI-compatible gateway, driven by the official openai SDK', () => {
   beforeAll(async () => {
     mocks = await startMocks();
     server = await startServer({ providers: mocks.config, demo: { speed: 20 } });
-    client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+    // A presented credential must be valid (issue 10): the SDK authenticates with a real key.
+    const { key } = await createKey(server.url, await signUp(server.url), ['chat']);
+    client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: key, maxRetries: 0 });
   });
   afterAll(async () => {
     await server?.close();

@@ -143,10 +143,19 @@ describe('flags at runtime', () => {
     }
   });
 
-  it('admin routes answer admin_disabled without a configured token', async () => {
-    server = await startServer();
-    const res = await put(server.url, 'realtime_ws', { enabled: false, rollout: 0 });
-    expect([res.status, (await res.json()).code]).toEqual([403, 'admin_disabled']);
+  it('admin routes take an admin user when no admin token is configured, and refuse everyone else', async () => {
+    server = await startServer({ identity: { adminEmail: 'ops@example.test', adminPassword: 'ops admin password' } });
+    const body = JSON.stringify({ enabled: false, rollout: 0 });
+    const anonymous = await fetch(`${server.url}/v1/admin/flags/realtime_ws`, { method: 'PUT', headers: { 'Content-Type': 'application/json' }, body });
+    expect([anonymous.status, (await anonymous.json()).code]).toEqual([401, 'authentication_required']);
+    const login = await (await fetch(`${server.url}/v1/auth/login`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email: 'ops@example.test', password: 'ops admin password' }),
+    })).json();
+    const res = await fetch(`${server.url}/v1/admin/flags/realtime_ws`, { method: 'PUT', headers: { Authorization: `Bearer ${login.accessToken}`, 'Content-Type': 'application/json' }, body });
+    expect(res.status).toBe(200);
+    expect(await (await fetch(`${server.url}/v1/flags`)).json()).toMatchObject({ flags: { realtime_ws: false } });
+    const audit = await (await fetch(`${server.url}/v1/admin/audit?action=flag.update`, { headers: { Authorization: `Bearer ${login.accessToken}` } })).json();
+    expect(audit.rows).toEqual([expect.objectContaining({ action: 'flag.update', target: 'realtime_ws' })]);
   });
 
   it('the SDK outside realtime_ws falls back to SSE at once and stays there', async () => {

@@ -1,5 +1,7 @@
 import { TributaryClient, type ClientConfig, type ModelInfo, type Tier } from '@tributary/client';
 import { useCallback, useEffect, useRef, useState, useSyncExternalStore } from 'react';
+import { LimitsBadge } from './account/LimitsBadge';
+import { auth, refusalMessage } from './account/session';
 import { HistoryPanel } from './components/HistoryPanel';
 import { ModelCard } from './components/ModelCard';
 import { ModelPicker } from './components/ModelPicker';
@@ -33,8 +35,19 @@ export function App() {
   const [historyOpen, setHistoryOpen] = useState(false);
   const [historyKey, setHistoryKey] = useState(0);
 
+  // Signing out (or in as someone else) starts a fresh conversation: the last one belongs to the account.
+  const authVersion = useSyncExternalStore(auth.subscribe, auth.getVersion);
+  const userRef = useRef<string | null | undefined>(undefined);
   useEffect(() => {
-    Promise.all([client.clientConfig(), client.models()]).then(([config, models]) => {
+    if (!auth.ready && auth.user === undefined) return;
+    const id = auth.user?.id ?? null;
+    if (userRef.current !== undefined && userRef.current !== id) workspace.clear();
+    userRef.current = id;
+  }, [authVersion, workspace]);
+
+  useEffect(() => {
+    // The session first: resuming an owned comparison needs the refreshed access cookie.
+    Promise.all([client.clientConfig(), client.models(), auth.init().catch(() => undefined)]).then(([config, models]) => {
       const byId = new Map(models.models.map((m) => [m.id, m]));
       streamingFlag.current = config.flags.sse_streaming;
       setCatalogue({ config, groups: models.models_by_provider, byId });
@@ -82,8 +95,10 @@ export function App() {
       setHistoryKey((k) => k + 1);
       return true;
     } catch (err) {
-      setActionError((err as Error).message);
+      setActionError(refusalMessage(err));
       return false;
+    } finally {
+      void auth.refreshLimits();
     }
   };
   const cancel = () => {
@@ -96,6 +111,7 @@ export function App() {
       <header className="topbar">
         <h1><span className="logo" aria-hidden="true">≋</span> Tributary</h1>
         <NavTabs current="compare" />
+        <LimitsBadge />
         <span className={`mode ${streaming ? 'mode-stream' : 'mode-whole'}`} data-testid="mode">
           {streaming ? 'Streaming' : 'Streaming is off: answers arrive whole'}
         </span>
@@ -130,7 +146,7 @@ export function App() {
             onCancel={cancel}
             onNew={() => workspace.clear()}
           />
-          {actionError && <p className="error" role="alert">{actionError}</p>}
+          {actionError && <p className="error" role="alert" data-testid="action-error">{actionError}</p>}
 
           {hidden.size > 0 && (
             <div className="hidden-bar" aria-label="Hidden cards">

@@ -8,8 +8,9 @@ import './styles.css';
 const EventsConsole = lazy(() => import('./events/EventsConsole').then((m) => ({ default: m.EventsConsole })));
 
 const OpsDashboard = lazy(() => import('./ops/OpsDashboard').then((m) => ({ default: m.OpsDashboard })));
+const AccountPage = lazy(() => import('./account/AccountPage').then((m) => ({ default: m.AccountPage })));
 
-const TITLES = { compare: 'Tributary · Compare', events: 'Tributary · Events', ops: 'Tributary · Ops' } as const;
+const TITLES = { compare: 'Tributary · Compare', events: 'Tributary · Events', ops: 'Tributary · Ops', account: 'Tributary · Account' } as const;
 
 /** Both pages stay mounted once opened, so a running comparison and live subscriptions survive switching tabs. */
 function Root() {
@@ -24,6 +25,13 @@ function Root() {
   return (
     <>
       <div className="page" hidden={route !== 'compare'}><App /></div>
+      {route === 'account' && (
+        <div className="page">
+          <Suspense fallback={<main className="boot"><p className="muted">Loading…</p></main>}>
+            <AccountPage />
+          </Suspense>
+        </div>
+      )}
       {consoleOpened && (
         <div className="page" hidden={route !== 'events'}>
           <Suspense fallback={<main className="boot"><p className="muted">Loading the events console…</p></main>}>

@@ -1,9 +1,13 @@
 import { useSyncExternalStore } from 'react';
 
-/** The app's pages, addressed by the URL hash so the server needs no routes for them: `/` compare, `#/events` the console, `#/ops` the dashboard. */
-export type Route = 'compare' | 'events' | 'ops';
+/**
+ * The app's pages, addressed by the URL hash so the server needs no routes for them: `/` compare,
+ * `#/events` the console, `#/ops` the dashboard, `#/account` the account.
+ */
+const PAGES = ['events', 'ops', 'account'] as const;
+export type Route = 'compare' | (typeof PAGES)[number];
 
-export const routeOf = (hash: string): Route => (/^#\/events\b/.test(hash) ? 'events' : /^#\/ops\b/.test(hash) ? 'ops' : 'compare');
+export const routeOf = (hash: string): Route => PAGES.find((page) => hash === `#/${page}` || hash.startsWith(`#/${page}/`) || hash.startsWith(`#/${page}?`)) ?? 'compare';
 
 const onHashChange = (notify: () => void) => {
   window.addEventListener('hashchange', notify);

@@ -22,6 +22,9 @@ export interface CompareRequest {
   history?: { role: 'user' | 'assistant'; content: string; modelId: string | null }[] | undefined;
   /** The seed clients' `browser_fingerprint`: identity's key for anonymous limits. */
   fingerprint?: string | undefined;
+  /** Who started it: the owning user (null: anonymous) and the API key used, for ownership and usage. */
+  owner?: string | null | undefined;
+  keyId?: string | null | undefined;
 }
 
 export interface ComparisonHandle {
@@ -67,6 +70,8 @@ export class ComparisonService {
       hub: StreamHub; catalogue: ModelCatalogue; store: Store; config: Config['compare'];
       durability: Config['durability'];
       onError?: (err: unknown, comparisonId: string) => void;
+      /** Estimated USD cost of a model's tokens, for usage rows. */
+      costOf?: (model: string, inputTokens: number, outputTokens: number) => number;
     },
   ) {}
 
@@ -110,6 +115,7 @@ export class ComparisonService {
     const states: ModelState[] = models.map((model) => ({ model, status: 'running', text: '' }));
     const record: ComparisonRecord = {
       id, conversationId, kind: request.kind, tier: request.tier, prompt, models, createdAt, status: 'running', results: [],
+      owner: request.owner ?? null,
     };
     store.saveComparisonStart(record);
 
@@ -141,7 +147,7 @@ export class ComparisonService {
       };
       // A conversation brought by the client is stored with the new turn; a stored one already is.
       const brought = request.conversationId ? [] : request.history ?? [];
-      this.record(record, brought, results, status, finishedAt, summary);
+      this.record(record, brought, results, status, finishedAt, summary, request.keyId ?? null);
       ended = { status, summary };
       modelsEnded();
     };
@@ -214,6 +220,21 @@ export class ComparisonService {
 
   isRunning(id: string): boolean {
     return this.running.has(id);
+  }
+
+  /** Cancels a user's running comparisons and waits for them to end (erasure). */
+  async cancelOwned(owner: string): Promise<void> {
+    const runs = [...this.running.values()].filter((r) => r.record.owner === owner);
+    for (const r of runs) r.abort.abort();
+    await Promise.allSettled(runs.map((r) => r.handle.done));
+  }
+
+  /** Who owns a comparison: a user id, null (anonymous), undefined (unknown). */
+  async ownerOf(id: string): Promise<string | null | undefined> {
+    const run = this.running.get(id);
+    if (run) return run.record.owner ?? null;
+    const stored = await this.deps.store.getComparison(id);
+    return stored ? stored.owner ?? null : undefined;
   }
 
   /** The state of a running comparison, as of now. */
@@ -304,6 +325,7 @@ export class ComparisonService {
     status: 'completed' | 'cancelled',
     finishedAt: Date,
     summary: ComparisonSummary,
+    keyId: string | null,
   ): void {
     const { store } = this.deps;
     store.saveComparisonEnd(record.id, { status, finishedAt, processingTimeMs: summary.processingTimeMs, results });
@@ -316,11 +338,16 @@ export class ComparisonService {
     }
     store.appendMessages(record.conversationId, messages);
     const modelTokens: Record<string, { input: number; output: number }> = {};
-    for (const r of results) modelTokens[r.model] = { input: r.inputTokens ?? 0, output: r.outputTokens ?? 0 };
+    let costUsd = 0;
+    for (const r of results) {
+      modelTokens[r.model] = { input: r.inputTokens ?? 0, output: r.outputTokens ?? 0 };
+      costUsd += this.deps.costOf?.(r.model, r.inputTokens ?? 0, r.outputTokens ?? 0) ?? 0;
+    }
     store.logUsage({
       comparisonId: record.id, kind: record.kind, inputLength: summary.inputLength,
       modelsRequested: summary.modelsRequested, modelsSuccessful: summary.modelsSuccessful, modelsFailed: summary.modelsFailed,
       modelsUsed: [...record.models].sort(), processingTimeMs: summary.processingTimeMs, modelTokens, createdAt: finishedAt,
+      owner: record.owner ?? null, keyId, costUsd,
     });
   }
 }

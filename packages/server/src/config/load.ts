@@ -35,6 +35,15 @@ export const ENV_KEYS: Record<string, { path: string; type: 'string' | 'number' 
   OPENAI_BASE_URL: { path: 'providers.openai.baseUrl', type: 'string' },
   ANTHROPIC_API_KEY: { path: 'providers.anthropic.apiKey', type: 'string' },
   ANTHROPIC_BASE_URL: { path: 'providers.anthropic.baseUrl', type: 'string' },
+  TRIBUTARY_AUTH_SECRET: { path: 'identity.authSecret', type: 'string' },
+  TRIBUTARY_ANONYMOUS: { path: 'identity.anonymous', type: 'boolean' },
+  TRIBUTARY_TRUSTED_PROXIES: { path: 'identity.trustedProxies', type: 'list' },
+  TRIBUTARY_ADMIN_EMAIL: { path: 'identity.adminEmail', type: 'string' },
+  TRIBUTARY_ADMIN_PASSWORD: { path: 'identity.adminPassword', type: 'string' },
+  TRIBUTARY_ANON_RESPONSES_PER_DAY: { path: 'identity.limits.anonymous.responsesPerDay', type: 'number' },
+  TRIBUTARY_ANON_MAX_MODELS: { path: 'identity.limits.anonymous.maxModels', type: 'number' },
+  TRIBUTARY_AUDIT_RETENTION_DAYS: { path: 'identity.audit.retentionDays', type: 'number' },
+  TRIBUTARY_LIMIT_STORE: { path: 'identity.limitStore', type: 'string' },
 };
 
 export class ConfigError extends Error {

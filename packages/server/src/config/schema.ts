@@ -76,6 +76,76 @@ export const flagRule = z.strictObject({
   deny: z.array(z.string().min(1).max(200)).max(1_000).default([]),
 });
 const flag = z.union([z.boolean(), flagRule]);
+type LimitDefaults = { requestsPerMinute: number | null; responsesPerDay: number | null; maxModels: number | null; extendedPerDay: number | null; tokensPerDay: number | null };
+
+/** One limit class, each field defaulted on its own; null is no limit. */
+const classLimits = (d: LimitDefaults) => z.strictObject({
+  requestsPerMinute: z.number().int().positive().nullable().default(d.requestsPerMinute),
+  /** Model responses per UTC day: a request naming 3 models uses 3. */
+  responsesPerDay: z.number().int().positive().nullable().default(d.responsesPerDay),
+  maxModels: z.number().int().positive().nullable().default(d.maxModels),
+  /** Requests on the extended tier per UTC day. */
+  extendedPerDay: z.number().int().min(0).nullable().default(d.extendedPerDay),
+  /** Input + output tokens per UTC day (checked before a request, counted after it). */
+  tokensPerDay: z.number().int().positive().nullable().default(d.tokensPerDay),
+}).prefault({});
+
+/** A tier overrides the `user` class field by field (an API key's own limits have the same shape). */
+export const tierLimits = z.strictObject({
+  requestsPerMinute: z.number().int().positive().nullable().optional(),
+  responsesPerDay: z.number().int().positive().nullable().optional(),
+  maxModels: z.number().int().positive().nullable().optional(),
+  extendedPerDay: z.number().int().min(0).nullable().optional(),
+  tokensPerDay: z.number().int().positive().nullable().optional(),
+});
+
+const identity = z.strictObject({
+  /** HS256 secret of access tokens; unset means one generated into <dataDir>/auth-secret (0600) at first start. */
+  authSecret: z.string().min(32).optional(),
+  accessTokenTtlSeconds: z.number().int().positive().default(900),
+  refreshTokenTtlSeconds: z.number().int().positive().default(30 * 24 * 3600),
+  /**
+   * A refresh token presented again within this many seconds of its rotation is refused but
+   * not treated as theft (two tabs refreshing at once); later, reuse revokes the session.
+   */
+  refreshReuseGraceSeconds: z.number().min(0).default(10),
+  /** scrypt cost (N, a power of two), block size and parallelism; N=16384,r=8 uses 16 MiB per hash. */
+  scrypt: z.strictObject({
+    cost: z.number().int().min(2).refine((n) => (n & (n - 1)) === 0, 'must be a power of two').default(16_384),
+    blockSize: z.number().int().positive().default(8),
+    parallelization: z.number().int().positive().default(1),
+  }).prefault({}),
+  minPasswordLength: z.number().int().min(1).default(8),
+  /** Off: every model route needs a user or an API key. */
+  anonymous: z.boolean().default(true),
+  /** Where limit counters live: the database (shared by every node) or this process's memory (single node, no write per request). */
+  limitStore: z.enum(['database', 'memory']).default('database'),
+  /** Peers (IPs or CIDRs) whose X-Forwarded-For is believed; none by default. */
+  trustedProxies: z.array(z.string().min(1)).default([]),
+  /** The first admin, created (or promoted) at start. */
+  adminEmail: z.email().optional(),
+  adminPassword: z.string().min(1).optional(),
+  /** Failed sign-ins allowed per window, per account and per client IP. */
+  login: z.strictObject({
+    maxFailuresPerAccount: z.number().int().positive().default(5),
+    maxFailuresPerIp: z.number().int().positive().default(20),
+    windowSeconds: z.number().int().positive().default(900),
+    /** Accounts one IP may create per UTC day (each account brings the user limits). */
+    maxRegistrationsPerIpPerDay: z.number().int().positive().default(10),
+  }).prefault({}),
+  limits: z.strictObject({
+    anonymous: classLimits({ requestsPerMinute: 30, responsesPerDay: 10, maxModels: 3, extendedPerDay: 0, tokensPerDay: 100_000 }),
+    user: classLimits({ requestsPerMinute: 120, responsesPerDay: 200, maxModels: 12, extendedPerDay: 20, tokensPerDay: 2_000_000 }),
+    /** Named tiers an admin can give a user; each overrides `user` field by field. */
+    tiers: z.record(z.string().regex(/^[a-z0-9_-]+$/), tierLimits).default({}),
+  }).prefault({}),
+  /** USD per million tokens by model id, for usage cost estimates (a provider model's own pricing is used otherwise). */
+  pricing: z.record(z.string(), z.strictObject({ inputPerMillion: z.number().min(0), outputPerMillion: z.number().min(0) })).default({}),
+  audit: z.strictObject({
+    retentionDays: z.number().positive().default(90),
+    purgeIntervalMinutes: z.number().positive().default(60),
+  }).prefault({}),
+});
 
 export const configSchema = z.strictObject({
   server: z.strictObject({
@@ -258,6 +328,7 @@ export const configSchema = z.strictObject({
     flushIntervalMs: z.number().int().positive().default(250),
     batchSize: z.number().int().positive().default(200),
   }).prefault({}),
+  identity: identity.prefault({}),
   log: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   }).prefault({}),
@@ -269,3 +340,6 @@ export type TierName = keyof Config['compare']['tiers'];
 export type DemoModelConfig = z.infer<typeof demoModel>;
 export type FlagRule = z.infer<typeof flagRule>;
 export type ProviderConfig = z.infer<typeof provider>;
+export type IdentityConfig = z.infer<typeof identity>;
+export type ClassLimits = LimitDefaults;
+export type TierLimits = z.infer<typeof tierLimits>;

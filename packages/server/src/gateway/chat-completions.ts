@@ -55,6 +55,8 @@ export class CompletionRun {
   // randomUUID draws from a cached pool: a synchronous randomBytes here cost ~65 µs of each request's path to the upstream (measured).
   readonly id = `chatcmpl-${randomUUID().replaceAll('-', '')}`;
   readonly created = Math.floor(Date.now() / 1000);
+  /** Tokens of the finished run (for the caller's daily token limit); undefined until it finishes. */
+  tokens: number | undefined;
 
   constructor(private readonly provider: Provider, private readonly request: GenerationRequest) {}
 
@@ -74,6 +76,7 @@ export class CompletionRun {
     for await (const chunk of this.provider.stream(this.request)) {
       let text: string;
       if (chunk.type === 'finish') {
+        this.tokens = chunk.usage.inputTokens + (chunk.usage.outputTokens || deltas);
         const tail = [choice(first ? ROLE_DELTA : '{}', JSON.stringify(chunk.finishReason))];
         if (includeUsage) tail.push(`${prefix}[],"usage":${JSON.stringify(openaiUsage(chunk.usage, deltas))}}`);
         for (const t of tail) if (!sink.write(t)) await sink.drained();
@@ -106,6 +109,7 @@ export class CompletionRun {
         deltas++;
       } else if (chunk.type === 'reasoning') reasoning += chunk.text;
       else if (chunk.type === 'finish') {
+        this.tokens = chunk.usage.inputTokens + (chunk.usage.outputTokens || deltas);
         return {
           id: this.id, object: 'chat.completion', created: this.created, model: this.request.model, system_fingerprint: null,
           choices: [{

@@ -6,6 +6,8 @@ export interface OpenAIErrorReply {
   body: { error: { message: string; type: string; param: string | null; code: ErrorCode } };
   /** Seconds for a `Retry-After` header, when the upstream said. */
   retryAfterSeconds?: number;
+  /** Headers the error carries (a quota's Retry-After and RateLimit-*). */
+  headers?: Record<string, string>;
 }
 
 /** Statuses that differ from the catalogue's, to match what OpenAI clients expect. */
@@ -24,6 +26,7 @@ export function toOpenAIError(err: unknown): OpenAIErrorReply {
     status,
     body: { error: { message: error.message, type: errorType(status), param, code: error.code } },
     ...(retryAfterMs !== undefined ? { retryAfterSeconds: Math.ceil(retryAfterMs / 1000) } : {}),
+    ...(error.headers ? { headers: error.headers } : {}),
   };
 }
 

@@ -2,16 +2,18 @@ import { timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { Config } from '../config/schema.js';
 import { TributaryError } from '../errors.js';
+import { actorOf } from '../identity/types.js';
+import type { AppContext } from './context.js';
+import { authorize } from './identity.js';
 
 /**
- * The one admin guard of the admin API and dashboard. For now: the configured `ops.adminToken`
- * as a bearer token; identity replaces this function with admin users and API keys.
+ * The one admin guard of the ops API and dashboard: an admin user or an `admin`-scoped key, or
+ * the configured `ops.adminToken` as a bearer token (for automation without an account).
  */
-export function requireAdmin(request: FastifyRequest, config: Config): { actor: string } {
-  const token = config.ops.adminToken;
-  if (!token) throw new TributaryError('admin_disabled');
-  if (!bearerMatches(request.headers.authorization, token)) throw new TributaryError('unauthorized', 'An admin bearer token is required.');
-  return { actor: 'admin-token' };
+export async function requireAdmin(request: FastifyRequest, ctx: AppContext): Promise<{ actor: string }> {
+  const token = ctx.config.ops.adminToken;
+  if (token && bearerMatches(request.headers.authorization, token)) return { actor: 'admin-token' };
+  return { actor: actorOf(await authorize(request, ctx, 'admin')) };
 }
 
 /** Monitoring reads (`/metrics`, alerts): open unless `ops.metricsToken` is set; then it, or the admin token. */

@@ -4,6 +4,7 @@ import type { ModelCatalogue } from '../llm/catalogue.js';
 import type { ChatCompletions } from '../gateway/chat-completions.js';
 import type { Flags } from '../ops/flags.js';
 import type { Ops } from '../ops/ops.js';
+import type { Identity } from '../identity/identity.js';
 import type { Realtime } from '../realtime/realtime.js';
 import type { StreamHub } from '../streams/hub.js';
 import type { Store } from '../store/types.js';
@@ -20,6 +21,7 @@ export interface AppContext {
   stream: ComparisonStreamDeps;
   realtime: Realtime;
   gateway: ChatCompletions;
+  identity: Identity;
   startedAt: Date;
   /** Metrics (undefined when `ops.metricsEnabled` is off), runtime flags, alerts. */
   ops: Ops;

@@ -44,8 +44,9 @@ export function errorHandler(body: ErrorBody, opts: ErrorHandlerOptions = {}) {
       reply.raw.destroy();
       return;
     }
+    if (error.headers) reply.headers(error.headers);
     const retryAfter = error.details?.retryAfterSeconds ?? (error.code === 'unavailable' ? opts.retryAfterSeconds : undefined);
-    if (typeof retryAfter === 'number') reply.header('Retry-After', String(retryAfter));
+    if (typeof retryAfter === 'number' && !reply.hasHeader('Retry-After')) reply.header('Retry-After', String(retryAfter));
     reply.code(error.status).send(body(error));
   };
 }

@@ -12,4 +12,4 @@ export const flagUpdateBody = z.strictObject({
 
 export const flagParams = z.strictObject({ name: z.string().regex(/^[a-z][a-z0-9_]{0,63}$/) });
 
-export const auditQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(500).default(50) });
+

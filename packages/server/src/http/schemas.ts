@@ -19,8 +19,10 @@ export const seedHistory = z
 
 // CompareAI's app sends its own numeric conversation ids; ours are strings.
 const seedConversationId = z.union([id, z.number().int().transform(String)]).nullish();
-/** Identity uses it for anonymous limits; CompareAI's script sends null when it has none. */
-const fingerprint = z.string().max(65_536).nullish();
+/** CompareAI's browser fingerprint: an extra anonymous rate-limit bucket; its script sends null when it has none. */
+const fingerprint = z.string().max(512).nullish();
+/** A credential where EventSource and WebSocket clients cannot send headers (http/identity.ts reads it). */
+const accessToken = z.string().min(1).max(4096).optional();
 
 export const seedCompareBody = z.object({
   input_data: content,
@@ -53,6 +55,7 @@ export const seedChatQuery = z.object({
   tier: tier.default('standard'),
   conversation_id: seedConversationId,
   browser_fingerprint: fingerprint,
+  access_token: accessToken,
   ...RESUME_QUERY,
 });
 
@@ -69,7 +72,7 @@ export const listQuery = z.strictObject({
   conversationId: id.optional(),
 });
 
-export const streamQuery = z.strictObject(RESUME_QUERY);
+export const streamQuery = z.strictObject({ ...RESUME_QUERY, access_token: accessToken });
 
 export const idParams = z.strictObject({ id });
 
@@ -92,8 +95,8 @@ export const publishBody = publishItem;
 export const publishBatchBody = z.strictObject({ events: z.array(publishItem).min(1) });
 const channelList = z.string().min(1).max(8192);
 const token = z.string().max(8192).optional();
-export const subscribeQuery = z.strictObject({ channels: channelList, token, lastEventId: z.string().max(4096).optional() });
+export const subscribeQuery = z.strictObject({ channels: channelList, token, access_token: accessToken, lastEventId: z.string().max(4096).optional() });
 export const pollQuery = z.strictObject({
-  channels: channelList, token, cursor: z.string().max(4096).optional(),
+  channels: channelList, token, access_token: accessToken, cursor: z.string().max(4096).optional(),
   timeoutMs: z.coerce.number().int().min(0).optional(),
 });

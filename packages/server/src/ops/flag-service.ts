@@ -1,6 +1,5 @@
 import { TributaryError } from '../errors.js';
-import type { OpsStore } from '../store/types.js';
-import { audit } from './audit.js';
+import type { AuditRecord, OpsStore } from '../store/types.js';
 import type { FlagChangeBus, FlagRule, Flags } from './flags.js';
 
 /** A change as the admin API takes it: omitted lists keep their current value. */
@@ -18,7 +17,13 @@ export interface FlagUpdate {
 export class FlagService {
   private unsubscribe: (() => void) | undefined;
 
-  constructor(private readonly flags: Flags, private readonly store: OpsStore, private readonly bus: FlagChangeBus) {}
+  constructor(
+    private readonly flags: Flags,
+    private readonly store: OpsStore,
+    private readonly bus: FlagChangeBus,
+    /** The audit trail (identity's); never holds more than names and rules. */
+    private readonly audit: (row: Omit<AuditRecord, 'at'>) => void,
+  ) {}
 
   /** Applies the stored state over the config's (the last admin change wins across restarts), then listens. */
   async start(): Promise<void> {
@@ -36,7 +41,7 @@ export class FlagService {
     };
     await this.store.saveFlag({ name, rule, updatedAt: new Date(), updatedBy: actor });
     const { name: _, ...previous } = before;
-    await audit(this.store, { actor, action: 'flag.update', target: name, detail: { before: previous, after: rule } });
+    this.audit({ actor, action: 'flag.update', target: name, outcome: 'ok', details: { before: previous, after: rule } });
     await this.bus.publish({ name, rule });
     return rule;
   }

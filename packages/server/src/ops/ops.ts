@@ -1,7 +1,7 @@
 import type { Config } from '../config/schema.js';
 import type { RealtimeMetrics } from '../realtime/metrics.js';
 import type { StreamHub } from '../streams/hub.js';
-import type { OpsStore } from '../store/types.js';
+import type { AuditRecord, OpsStore } from '../store/types.js';
 import { Alerts, alertWebhook } from './alerts.js';
 import { FlagService } from './flag-service.js';
 import { Flags, InProcessFlagBus, type FlagChangeBus } from './flags.js';
@@ -51,11 +51,14 @@ export interface Ops extends Observation {
 export async function startOps(
   config: Config,
   observation: Observation,
-  deps: { hub: StreamHub; realtime: RealtimeMetrics; store: OpsStore; log: OpsLog; flagBus?: FlagChangeBus | undefined },
+  deps: {
+    hub: StreamHub; realtime: RealtimeMetrics; store: OpsStore; log: OpsLog; flagBus?: FlagChangeBus | undefined;
+    audit: (row: Omit<AuditRecord, 'at'>) => void;
+  },
 ): Promise<Ops> {
   const { metrics, signals } = observation;
   const flags = new Flags(config.flags);
-  const flagService = new FlagService(flags, deps.store, deps.flagBus ?? new InProcessFlagBus());
+  const flagService = new FlagService(flags, deps.store, deps.flagBus ?? new InProcessFlagBus(), deps.audit);
   await flagService.start();
   metrics?.exposeRealtime(deps.realtime);
   const alerts = new Alerts(config.ops.alerts, signals, deps.realtime);

@@ -18,6 +18,11 @@ export interface AuthOptions {
   tokenSecret: string | undefined;
   publishKey: string | undefined;
   anonymousPublic: boolean;
+  /**
+   * Other credentials a connection may present (identity/'s access tokens and API keys):
+   * their identity, undefined when the token is not one of them, or a coded throw.
+   */
+  resolveCredential?: ((token: string) => Promise<Identity | undefined>) | undefined;
 }
 
 /**
@@ -36,6 +41,8 @@ export class RealtimeAuth {
   /** The identity of a token, ANONYMOUS for none; throws `invalid_token` for a bad one. */
   async identify(token: string | undefined | null): Promise<Identity> {
     if (token === undefined || token === null || token === '') return ANONYMOUS;
+    const other = await this.opts.resolveCredential?.(token);
+    if (other) return other;
     if (!this.secret) throw new TributaryError('invalid_token', 'This server accepts no connection tokens (TRIBUTARY_TOKEN_SECRET is not set).');
     try {
       const { payload } = await jwtVerify(token, this.secret, { algorithms: ['HS256'], requiredClaims: ['sub', 'exp'] });
@@ -51,6 +58,13 @@ export class RealtimeAuth {
       const expired = err instanceof joseErrors.JWTExpired;
       throw new TributaryError('invalid_token', expired ? 'The connection token has expired.' : `The connection token is invalid: ${(err as Error).message}`);
     }
+  }
+
+  /** A connection token for a subject (POST /v1/tokens/connection); `unavailable` without a token secret. */
+  async mint(identity: Identity, ttlSeconds: number): Promise<string> {
+    if (!this.secret) throw new TributaryError('unavailable', 'Connection tokens need TRIBUTARY_TOKEN_SECRET.');
+    return new SignJWT({ ...(identity.org ? { org: identity.org } : {}), ...(identity.channels ? { channels: identity.channels } : {}) })
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setSubject(identity.sub ?? '').setIssuedAt().setExpirationTime(`${ttlSeconds}s`).sign(this.secret);
   }
 
   /** Throws `channel_forbidden` unless the identity may read the channel. */

@@ -1,7 +1,7 @@
 import type { Config } from '../config/schema.js';
 import type { StreamHub } from '../streams/hub.js';
 import type { ChannelAccess } from './access.js';
-import { RealtimeAuth } from './auth.js';
+import { RealtimeAuth, type AuthOptions } from './auth.js';
 import { RealtimeMetrics } from './metrics.js';
 import { PublishService } from './publish-service.js';
 
@@ -14,8 +14,8 @@ export interface Realtime {
   config: Config['realtime'];
 }
 
-export function createRealtime(config: Config['realtime'], hub: StreamHub): Realtime {
-  const auth = new RealtimeAuth({ tokenSecret: config.tokenSecret, publishKey: config.publishKey, anonymousPublic: config.anonymousPublic });
+export function createRealtime(config: Config['realtime'], hub: StreamHub, resolveCredential?: AuthOptions['resolveCredential']): Realtime {
+  const auth = new RealtimeAuth({ tokenSecret: config.tokenSecret, publishKey: config.publishKey, anonymousPublic: config.anonymousPublic, resolveCredential });
   const metrics = new RealtimeMetrics(hub);
   const publisher = new PublishService(hub, metrics, {
     maxEventBytes: config.maxEventBytes, maxBatch: config.maxBatch,

@@ -38,6 +38,8 @@ export interface ComparisonsTable {
   created_at: DbTime;
   finished_at: DbTime | null;
   processing_time_ms: number | null;
+  /** The user who started it (directly or by API key); null for anonymous. */
+  owner: string | null;
 }
 
 export interface ComparisonResultsTable {
@@ -70,6 +72,79 @@ export interface UsageLogTable {
   model_tokens: string;
   processing_time_ms: number;
   created_at: DbTime;
+  /** Who spent it: user id (null when anonymous or erased) and the API key used, if any. */
+  owner: string | null;
+  key_id: string | null;
+  input_tokens: number;
+  output_tokens: number;
+  /** Estimate from the price table, USD. */
+  cost_usd: number;
+}
+
+export interface UsersTable {
+  id: string;
+  email: string;
+  password_hash: string;
+  role: string;
+  tier: string | null;
+  created_at: DbTime;
+  last_login_at: DbTime | null;
+}
+
+/** One signed-in session = one refresh-token family. */
+export interface SessionsTable {
+  id: string;
+  user_id: string;
+  created_at: DbTime;
+  expires_at: DbTime;
+  revoked_at: DbTime | null;
+}
+
+export interface RefreshTokensTable {
+  /** SHA-256 of the token, hex. */
+  token_hash: string;
+  session_id: string;
+  created_at: DbTime;
+  used_at: DbTime | null;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  user_id: string;
+  name: string;
+  /** SHA-256 of the key, hex (looked up by it). */
+  key_hash: string;
+  /** First characters of the key, for lists. */
+  prefix: string;
+  /** JSON array. */
+  scopes: string;
+  /** JSON object of the key's own limits (on top of its user's), or null. */
+  limits: string | null;
+  created_at: DbTime;
+  last_used_at: DbTime | null;
+  revoked_at: DbTime | null;
+}
+
+export interface LimitCountersTable {
+  /** Names the subject, the limit and its window, e.g. `ip:1.2.3.4:responses:d20261130`. */
+  bucket: string;
+  count: number;
+  /** Epoch ms when the window ends (purge). */
+  window_end: number | string;
+}
+
+export interface AuditLogTable {
+  id: Generated<number | string>;
+  at: DbTime;
+  actor: string;
+  action: string;
+  target: string | null;
+  outcome: string;
+  request_id: string | null;
+  /** Only on security events (sign-in, refresh reuse, limit violations). */
+  ip: string | null;
+  /** JSON object of non-personal details; never prompt or completion text. */
+  details: string | null;
 }
 
 export interface Database {
@@ -78,27 +153,22 @@ export interface Database {
   comparisons: ComparisonsTable;
   comparison_results: ComparisonResultsTable;
   usage_log: UsageLogTable;
+  users: UsersTable;
+  sessions: SessionsTable;
+  refresh_tokens: RefreshTokensTable;
+  api_keys: ApiKeysTable;
+  limit_counters: LimitCountersTable;
+  audit_log: AuditLogTable;
   feature_flags: FeatureFlagsTable;
-  ops_audit: OpsAuditTable;
 }
 
-// ops (0005_ops): runtime flag state and the audit trail of admin changes.
+// ops (0005_ops): runtime flag state (its changes go to identity's audit_log).
 export interface FeatureFlagsTable {
   name: string;
   /** JSON of the rule: enabled, rollout, allow, deny. */
   rule: string;
   updated_at: DbTime;
   updated_by: string;
-}
-
-export interface OpsAuditTable {
-  id: Generated<number>;
-  at: DbTime;
-  actor: string;
-  action: string;
-  target: string;
-  /** JSON. */
-  detail: string;
 }
 
 export interface DatabaseOptions {

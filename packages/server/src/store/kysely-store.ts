@@ -3,7 +3,7 @@ import type { ComparisonResultsTable, ComparisonsTable, Database, Dialect } from
 import { runMonitoring } from './monitoring-queries.js';
 import { fromDbTime } from './time.js';
 import type {
-  CheckpointRecord, ComparisonEnd, ComparisonRecord, ComparisonStart, ComparisonStatus, ConversationMessage, ModelOutcome,
+  AuditRecord, CheckpointRecord, ComparisonEnd, ComparisonRecord, ComparisonStart, ComparisonStatus, ConversationMessage, ModelOutcome,
   ModelResultRecord, MonitoringFigures, Store, UsageRecord,
 } from './types.js';
 import type { TierName } from '../config/schema.js';
@@ -36,7 +36,8 @@ export class KyselyStore implements Store {
   readonly opsData: KyselyOpsStore;
 
   constructor(
-    private readonly db: Kysely<Database>,
+    /** Read and written directly by identity/ (accounts and counters must not wait in the queue). */
+    readonly db: Kysely<Database>,
     readonly dialect: Dialect,
     private readonly opts: KyselyStoreOptions,
   ) {
@@ -93,6 +94,10 @@ export class KyselyStore implements Store {
     return this.queue.pendingBytes < (this.opts.maxPendingBytes ?? Number.POSITIVE_INFINITY);
   }
 
+  logAudit(row: AuditRecord): void {
+    this.queue.push(this.ops.audit(row));
+  }
+
   async getComparison(id: string): Promise<ComparisonRecord | undefined> {
     await this.flush();
     const row = await this.db.selectFrom('comparisons').selectAll().where('id', '=', id).executeTakeFirst();
@@ -102,10 +107,11 @@ export class KyselyStore implements Store {
     return toRecord(row, results);
   }
 
-  async listComparisons(opts: { limit: number; conversationId?: string }): Promise<ComparisonRecord[]> {
+  async listComparisons(opts: { limit: number; conversationId?: string | undefined; owner?: string | null | undefined }): Promise<ComparisonRecord[]> {
     await this.flush();
     let query = this.db.selectFrom('comparisons').selectAll();
     if (opts.conversationId !== undefined) query = query.where('conversation_id', '=', opts.conversationId);
+    if (opts.owner !== undefined) query = opts.owner === null ? query.where('owner', 'is', null) : query.where('owner', '=', opts.owner);
     // created_at has one-second resolution on SQLite; id breaks ties so pages are stable.
     const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(opts.limit).execute();
     if (rows.length === 0) return [];
@@ -142,6 +148,12 @@ export class KyselyStore implements Store {
       modelId: r.model_id,
       comparisonId: r.comparison_id,
     }));
+  }
+
+  async conversationOwner(id: string): Promise<string | null | undefined> {
+    await this.flush();
+    const row = await this.db.selectFrom('comparisons').select('owner').where('conversation_id', '=', id).limit(1).executeTakeFirst();
+    return row ? row.owner : undefined;
   }
 
   async markInterrupted(): Promise<number> {
@@ -197,6 +209,7 @@ function toRecord(row: Selectable<ComparisonsTable>, results: Selectable<Compari
     status: row.status as ComparisonStatus,
     finishedAt: row.finished_at === null ? undefined : fromDbTime(row.finished_at),
     processingTimeMs: row.processing_time_ms ?? undefined,
+    owner: row.owner ?? undefined,
     // A running comparison's checkpoints are not results yet.
     results: results.filter((r) => r.status !== 'running').map(toResult),
   };

@@ -85,6 +85,73 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('usage_log_created_at_idx').on('usage_log').column('created_at').execute();
       },
     },
+    '0003_identity': {
+      async up(db: Kysely<any>) {
+        await db.schema.alterTable('comparisons').addColumn('owner', 'text').execute();
+        await db.schema.createIndex('comparisons_owner_idx').on('comparisons').columns(['owner', 'created_at']).execute();
+        for (const [name, type, dflt] of [['owner', 'text', null], ['key_id', 'text', null], ['input_tokens', 'integer', 0], ['output_tokens', 'integer', 0], ['cost_usd', real, 0]] as const) {
+          await db.schema.alterTable('usage_log').addColumn(name, type, (c) => (dflt === null ? c : c.notNull().defaultTo(dflt))).execute();
+        }
+        await db.schema.createIndex('usage_log_owner_idx').on('usage_log').columns(['owner', 'created_at']).execute();
+
+        await db.schema.createTable('users')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('email', 'text', (c) => c.notNull().unique())
+          .addColumn('password_hash', 'text', (c) => c.notNull())
+          .addColumn('role', 'text', (c) => c.notNull())
+          .addColumn('tier', 'text')
+          .addColumn('created_at', time, (c) => c.notNull())
+          .addColumn('last_login_at', time)
+          .execute();
+        await db.schema.createTable('sessions')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('user_id', 'text', (c) => c.notNull())
+          .addColumn('created_at', time, (c) => c.notNull())
+          .addColumn('expires_at', time, (c) => c.notNull())
+          .addColumn('revoked_at', time)
+          .execute();
+        await db.schema.createIndex('sessions_user_idx').on('sessions').column('user_id').execute();
+        await db.schema.createTable('refresh_tokens')
+          .addColumn('token_hash', 'text', (c) => c.primaryKey())
+          .addColumn('session_id', 'text', (c) => c.notNull())
+          .addColumn('created_at', time, (c) => c.notNull())
+          .addColumn('used_at', time)
+          .execute();
+        await db.schema.createIndex('refresh_tokens_session_idx').on('refresh_tokens').column('session_id').execute();
+        await db.schema.createTable('api_keys')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('user_id', 'text', (c) => c.notNull())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('key_hash', 'text', (c) => c.notNull().unique())
+          .addColumn('prefix', 'text', (c) => c.notNull())
+          .addColumn('scopes', 'text', (c) => c.notNull())
+          .addColumn('limits', 'text')
+          .addColumn('created_at', time, (c) => c.notNull())
+          .addColumn('last_used_at', time)
+          .addColumn('revoked_at', time)
+          .execute();
+        await db.schema.createIndex('api_keys_user_idx').on('api_keys').column('user_id').execute();
+        await db.schema.createTable('limit_counters')
+          .addColumn('bucket', 'text', (c) => c.primaryKey())
+          .addColumn('count', 'bigint', (c) => c.notNull())
+          .addColumn('window_end', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('limit_counters_window_idx').on('limit_counters').column('window_end').execute();
+        await db.schema.createTable('audit_log')
+          .addColumn('id', autoId, (c) => (dialect === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey()))
+          .addColumn('at', time, (c) => c.notNull())
+          .addColumn('actor', 'text', (c) => c.notNull())
+          .addColumn('action', 'text', (c) => c.notNull())
+          .addColumn('target', 'text')
+          .addColumn('outcome', 'text', (c) => c.notNull())
+          .addColumn('request_id', 'text')
+          .addColumn('ip', 'text')
+          .addColumn('details', 'text')
+          .execute();
+        await db.schema.createIndex('audit_log_at_idx').on('audit_log').column('at').execute();
+        await db.schema.createIndex('audit_log_actor_idx').on('audit_log').columns(['actor', 'at']).execute();
+      },
+    },
     '0005_ops': {
       async up(db: Kysely<any>) {
         await db.schema.createTable('feature_flags')
@@ -92,14 +159,6 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
           .addColumn('rule', 'text', (c) => c.notNull())
           .addColumn('updated_at', time, (c) => c.notNull())
           .addColumn('updated_by', 'text', (c) => c.notNull())
-          .execute();
-        await db.schema.createTable('ops_audit')
-          .addColumn('id', autoId, (c) => (dialect === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey()))
-          .addColumn('at', time, (c) => c.notNull())
-          .addColumn('actor', 'text', (c) => c.notNull())
-          .addColumn('action', 'text', (c) => c.notNull())
-          .addColumn('target', 'text', (c) => c.notNull())
-          .addColumn('detail', 'text', (c) => c.notNull())
           .execute();
       },
     },
@@ -122,7 +181,12 @@ export async function migrate(db: Kysely<Database>, dialect: Dialect, schema: st
     // several schemas in one database (tests) it would find another schema's table.
     ...(schema ? { migrationTableSchema: schema } : {}),
   });
-  const { error, results } = await migrator.migrateToLatest();
+  let { error, results } = await migrator.migrateToLatest();
+  // Kysely's introspection lists the tables of every schema; one dropped meanwhile (another
+  // process's, e.g. tests sharing a database) fails it with 42P01 before any migration ran.
+  for (let attempt = 0; error && (error as { code?: string }).code === '42P01' && !results?.length && attempt < 3; attempt++) {
+    ({ error, results } = await migrator.migrateToLatest());
+  }
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName;
     throw new Error(`Database migration ${failed ?? ''} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });

@@ -3,7 +3,6 @@ import { KyselyStore } from './kysely-store.js';
 import { lockDataDir } from './data-dir-lock.js';
 import { migrate } from './migrations.js';
 import { isDatabaseOutage } from './outage.js';
-import type { Store } from './types.js';
 import type { BatchInfo, StoreLogger } from './write-queue.js';
 
 export interface OpenStoreOptions {
@@ -36,7 +35,7 @@ export interface OpenStoreOptions {
 }
 
 /** Opens the database, brings its schema up to date, and returns the Store over it. */
-export async function openStore(opts: OpenStoreOptions): Promise<Store> {
+export async function openStore(opts: OpenStoreOptions): Promise<KyselyStore> {
   const lock = opts.databaseUrl ? undefined : lockDataDir(opts.dataDir);
   try {
     const { db, dialect, schema } = await retryOutage(opts, () => openDatabase({

@@ -1,9 +1,9 @@
 import type { Kysely } from 'kysely';
 import type { Database, Dialect } from './database.js';
 import { fromDbTime, toDbTime } from './time.js';
-import type { AuditRecord, OpsStore, StoredFlag } from './types.js';
+import type { OpsStore, StoredFlag } from './types.js';
 
-/** Flags and the audit trail: rare, small writes, made at once (not through the batch queue). */
+/** Flags: rare, small writes, made at once (not through the batch queue). */
 export class KyselyOpsStore implements OpsStore {
   constructor(private readonly db: Kysely<Database>, private readonly dialect: Dialect) {}
 
@@ -17,16 +17,5 @@ export class KyselyOpsStore implements OpsStore {
     await this.db.insertInto('feature_flags').values(row)
       .onConflict((oc) => oc.column('name').doUpdateSet({ rule: row.rule, updated_at: row.updated_at, updated_by: row.updated_by }))
       .execute();
-  }
-
-  async audit(record: AuditRecord): Promise<void> {
-    await this.db.insertInto('ops_audit').values({
-      at: toDbTime(this.dialect, record.at), actor: record.actor, action: record.action, target: record.target, detail: JSON.stringify(record.detail),
-    }).execute();
-  }
-
-  async auditTrail(limit: number): Promise<AuditRecord[]> {
-    const rows = await this.db.selectFrom('ops_audit').selectAll().orderBy('id', 'desc').limit(limit).execute();
-    return rows.map((r) => ({ at: fromDbTime(r.at), actor: r.actor, action: r.action, target: r.target, detail: JSON.parse(r.detail) }));
   }
 }

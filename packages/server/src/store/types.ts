@@ -31,6 +31,8 @@ export interface ComparisonStart {
   prompt: string;
   models: string[];
   createdAt: Date;
+  /** The user who started it (directly or by API key); null or absent for anonymous. */
+  owner?: string | null | undefined;
 }
 
 export interface ComparisonEnd {
@@ -69,6 +71,23 @@ export interface UsageRecord {
   /** Per-model token counts, stored as JSON text. */
   modelTokens: Record<string, { input: number; output: number }>;
   createdAt: Date;
+  owner?: string | null | undefined;
+  keyId?: string | null | undefined;
+  /** Estimated cost, USD. */
+  costUsd?: number | undefined;
+}
+
+/** One audit trail row. Never holds prompt or completion text. */
+export interface AuditRecord {
+  at: Date;
+  /** `user:<id>`, `key:<id>`, `anonymous`, `system`. */
+  actor: string;
+  action: string;
+  target?: string | null | undefined;
+  outcome: 'ok' | 'denied' | 'failed';
+  requestId?: string | null | undefined;
+  ip?: string | null | undefined;
+  details?: Record<string, unknown> | undefined;
 }
 
 /** The seed checklist's three monitoring queries over the last 24 hours. */
@@ -92,21 +111,9 @@ export interface StoredFlag {
   updatedBy: string;
 }
 
-/** One admin change. Identity's audit table will take these over. */
-export interface AuditRecord {
-  at: Date;
-  actor: string;
-  action: string;
-  target: string;
-  detail: Record<string, unknown>;
-}
-
 export interface OpsStore {
   loadFlags(): Promise<StoredFlag[]>;
   saveFlag(flag: StoredFlag): Promise<void>;
-  audit(record: AuditRecord): Promise<void>;
-  /** Newest first. */
-  auditTrail(limit: number): Promise<AuditRecord[]>;
 }
 
 export interface Store {
@@ -128,9 +135,13 @@ export interface Store {
   committed(): Promise<void>;
   /** False while queued writes hold more than the write budget (new work should be refused). */
   hasWriteRoom(): boolean;
+  logAudit(row: AuditRecord): void;
 
   getComparison(id: string): Promise<ComparisonRecord | undefined>;
-  listComparisons(opts: { limit: number; conversationId?: string }): Promise<ComparisonRecord[]>;
+  /** `owner` filters (null: anonymous ones only); absent lists all. */
+  listComparisons(opts: { limit: number; conversationId?: string | undefined; owner?: string | null | undefined }): Promise<ComparisonRecord[]>;
+  /** The owner of a stored conversation's comparisons: a user id, null (anonymous), undefined (unknown). */
+  conversationOwner(id: string): Promise<string | null | undefined>;
   /** Removes the comparison and its results; true if it existed. */
   deleteComparison(id: string): Promise<boolean>;
   /** All messages of a conversation in order, or undefined if it has none. */

@@ -1,8 +1,8 @@
 import type { Insertable, Transaction } from 'kysely';
-import type { ComparisonResultsTable, ComparisonsTable, Database, DbTime, Dialect, UsageLogTable } from './database.js';
+import type { AuditLogTable, ComparisonResultsTable, ComparisonsTable, Database, DbTime, Dialect, UsageLogTable } from './database.js';
 import { storedText } from './text.js';
 import { toDbTime } from './time.js';
-import type { CheckpointRecord, ComparisonEnd, ComparisonStart, ConversationMessage, ModelResultRecord, UsageRecord } from './types.js';
+import type { AuditRecord, CheckpointRecord, ComparisonEnd, ComparisonStart, ConversationMessage, ModelResultRecord, UsageRecord } from './types.js';
 
 /**
  * A queued write, already turned into column values when it is queued: the caller may reuse
@@ -28,7 +28,8 @@ export type WriteOp =
     }
   | { kind: 'usage'; row: Insertable<UsageLogTable> }
   /** One model's result (final, or a checkpoint of a running model), replacing any earlier one. */
-  | { kind: 'result'; row: Insertable<ComparisonResultsTable> };
+  | { kind: 'result'; row: Insertable<ComparisonResultsTable> }
+  | { kind: 'audit'; row: Insertable<AuditLogTable> };
 
 /** Rows an op writes (what pendingWrites() counts and batches are cut by). */
 export function rowsOf(op: WriteOp): number {
@@ -38,6 +39,7 @@ export function rowsOf(op: WriteOp): number {
     case 'messages': return op.messages.length;
     case 'usage': return 1;
     case 'result': return 1;
+    case 'audit': return 1;
   }
 }
 
@@ -50,6 +52,7 @@ export function bytesOf(op: WriteOp): number {
     case 'messages': return op.messages.reduce((n, m) => n + perRow + 2 * m.content.length, 0);
     case 'usage': return perRow;
     case 'result': return perRow + 2 * op.row.text.length;
+    case 'audit': return perRow;
   }
 }
 
@@ -70,6 +73,7 @@ export class WriteOps {
         created_at: toDbTime(this.dialect, start.createdAt),
         finished_at: null,
         processing_time_ms: null,
+        owner: start.owner ?? null,
       },
     };
   }
@@ -139,6 +143,27 @@ export class WriteOps {
         model_tokens: JSON.stringify(row.modelTokens),
         processing_time_ms: int(row.processingTimeMs) ?? 0,
         created_at: toDbTime(this.dialect, row.createdAt),
+        owner: row.owner ?? null,
+        key_id: row.keyId ?? null,
+        input_tokens: Object.values(row.modelTokens).reduce((n, t) => n + (int(t.input) ?? 0), 0),
+        output_tokens: Object.values(row.modelTokens).reduce((n, t) => n + (int(t.output) ?? 0), 0),
+        cost_usd: real(row.costUsd) ?? 0,
+      },
+    };
+  }
+
+  audit(row: AuditRecord): WriteOp {
+    return {
+      kind: 'audit',
+      row: {
+        at: toDbTime(this.dialect, row.at),
+        actor: this.text(row.actor),
+        action: row.action,
+        target: row.target == null ? null : this.text(row.target),
+        outcome: row.outcome,
+        request_id: row.requestId ?? null,
+        ip: row.ip ?? null,
+        details: row.details ? this.text(JSON.stringify(row.details)) : null,
       },
     };
   }
@@ -156,11 +181,14 @@ export class WriteOps {
 export async function applyOps(trx: Transaction<Database>, ops: WriteOp[]): Promise<void> {
   for (let i = 0; i < ops.length; ) {
     const op = ops[i]!;
-    if (op.kind === 'usage' || op.kind === 'comparison.start') {
+    if (op.kind === 'usage' || op.kind === 'comparison.start' || op.kind === 'audit') {
       let j = i;
       while (j < ops.length && ops[j]!.kind === op.kind) j += 1;
       const run = ops.slice(i, j);
-      if (op.kind === 'usage') {
+      if (op.kind === 'audit') {
+        await insertChunked(run.map((o) => (o as Extract<WriteOp, { kind: 'audit' }>).row), (rows) =>
+          trx.insertInto('audit_log').values(rows).execute());
+      } else if (op.kind === 'usage') {
         await insertChunked(run.map((o) => (o as Extract<WriteOp, { kind: 'usage' }>).row), (rows) =>
           trx.insertInto('usage_log').values(rows).execute());
       } else {

@@ -117,12 +117,9 @@ export class RealtimeWebSockets {
   private accept(kind: 'native' | 'seed', ws: ConnectionSocket, socket: Duplex, req: IncomingMessage, url: URL): void {
     ws.on('error', terminateWs);
     const conn = new WsConnection(ws, socket, deflateWindowBits(this.extensions.get(req)), this.connectionOptions[kind]);
-    if (kind === 'native') serveNative(conn, this.nativeOptions, url.searchParams.get('token') ?? undefined);
-    else {
-      const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
-      const token = url.searchParams.get('access_token') ?? url.searchParams.get('token') ?? bearer ?? undefined;
-      serveSeed(conn, { access: this.opts.access, handshakeTimeoutMs: this.opts.handshakeTimeoutMs, eventFrame: this.seedFrame, token });
-    }
+    const token = connectionCredential(req, url);
+    if (kind === 'native') serveNative(conn, this.nativeOptions, token);
+    else serveSeed(conn, { access: this.opts.access, handshakeTimeoutMs: this.opts.handshakeTimeoutMs, eventFrame: this.seedFrame, token });
   }
 
   /** One ping frame for every native connection; a client silent for two intervals is dropped. */
@@ -175,4 +172,11 @@ export function realtimeWebSockets(realtime: Realtime, flags: Flags, identityKey
     maxFrameBytes: c.maxFrameBytes,
     handshakeTimeoutMs: c.handshakeTimeoutMs,
   });
+}
+
+/** The upgrade's credential: `?access_token=`, `?token=`, `Authorization: Bearer`, or the web app's access cookie. */
+function connectionCredential(req: IncomingMessage, url: URL): string | undefined {
+  const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+  const cookie = /(?:^|;\s*)tributary_access=([^;]+)/.exec(req.headers.cookie ?? '')?.[1];
+  return url.searchParams.get('access_token') ?? url.searchParams.get('token') ?? bearer ?? cookie ?? undefined;
 }

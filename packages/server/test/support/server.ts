@@ -12,6 +12,13 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+/**
+ * Existing suites make many requests: limits off and cheap password hashing unless a test
+ * passes its own `identity` (identity tests do, and test the real defaults explicitly).
+ */
+const UNLIMITED = { requestsPerMinute: null, responsesPerDay: null, maxModels: null, extendedPerDay: null, tokensPerDay: null };
+export const TEST_IDENTITY = { scrypt: { cost: 1024 }, limits: { anonymous: UNLIMITED, user: UNLIMITED } };
+
 /** A real server on port 0 with its own data dir; demo models sped up unless told otherwise. */
 export async function startServer(overrides: ConfigInput = {}, opts: AppOptions & { env?: NodeJS.ProcessEnv; dataDir?: string } = {}): Promise<TestServer> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'tributary-test-'));
@@ -23,6 +30,7 @@ export async function startServer(overrides: ConfigInput = {}, opts: AppOptions 
       dataDir,
       log: { level: 'silent', ...overrides.log },
       demo: { speed: 10, ...overrides.demo },
+      identity: overrides.identity ?? TEST_IDENTITY,
     },
   });
   const app = await buildApp(config, opts);

@@ -4,6 +4,7 @@ const TABS: { route: Route; href: string; label: string }[] = [
   { route: 'compare', href: '#/', label: 'Compare' },
   { route: 'events', href: '#/events', label: 'Events' },
   { route: 'ops', href: '#/ops', label: 'Ops' },
+  { route: 'account', href: '#/account', label: 'Account' },
 ];
 
 /** Links between the app's pages; the current one is marked for assistive technology too. */

@@ -4,6 +4,8 @@ import { comparisonIdOf } from '../../compare/events.js';
 import { nativeFrames } from '../../transports/comparison-frames.js';
 import type { AppContext } from '../context.js';
 import { streamComparison } from '../comparison-stream.js';
+import { ownerOf } from '../../identity/types.js';
+import { admitModels, assertComparisonOwner, assertConversationOwner, callerOf, countTokens } from '../identity.js';
 import { lastEventIdOf } from '../last-event-id.js';
 import { comparisonBody, deleteQuery, idParams, listQuery, streamQuery } from '../schemas.js';
 import { parseInput } from '../validate.js';
@@ -12,9 +14,15 @@ import { parseInput } from '../validate.js';
 export function comparisonRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.post('/v1/comparisons', async (request, reply) => {
     const body = parseInput(comparisonBody, request.body);
-    const handle = await ctx.comparisons.start({
-      kind: 'compare', prompt: body.prompt, models: body.models, tier: body.tier, conversationId: body.conversationId,
-      history: body.history?.map((m) => ({ role: m.role, content: m.content, modelId: m.model ?? null })),
+    const handle = await admitModels(request, reply, ctx, { scope: 'compare', models: body.models, tier: body.tier }, async (caller) => {
+      await assertConversationOwner(request, ctx, body.conversationId);
+      const started = await ctx.comparisons.start({
+        kind: 'compare', prompt: body.prompt, models: body.models, tier: body.tier, conversationId: body.conversationId,
+        history: body.history?.map((m) => ({ role: m.role, content: m.content, modelId: m.model ?? null })),
+        owner: ownerOf(caller), keyId: caller.kind === 'key' ? caller.keyId : null,
+      });
+      countTokens(request, ctx, caller, started.done);
+      return started;
     });
     if (wantsEventStream(request.headers.accept)) {
       return streamComparison(ctx.stream, reply, { id: handle.id, conversationId: handle.conversationId, start: { from: 'start' }, frames: nativeFrames });
@@ -25,12 +33,14 @@ export function comparisonRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   app.get('/v1/comparisons', async (request) => {
     const query = parseInput(listQuery, request.query, 'query');
-    const items = await ctx.store.listComparisons(query);
+    // Callers see their own comparisons; anonymous callers the anonymous ones.
+    const items = await ctx.store.listComparisons({ ...query, owner: ownerOf(await callerOf(request, ctx)) });
     return { comparisons: items };
   });
 
   app.get('/v1/comparisons/:id', async (request) => {
     const { id } = parseInput(idParams, request.params, 'path');
+    await assertComparisonOwner(request, ctx, id);
     const snapshot = await ctx.comparisons.snapshot(id);
     if (!snapshot) throw new TributaryError('comparison_not_found', `No comparison ${id}.`);
     return snapshot;
@@ -43,6 +53,7 @@ export function comparisonRoutes(app: FastifyInstance, ctx: AppContext): void {
     if (last && comparisonIdOf(last.key) !== id) {
       throw new TributaryError('invalid_last_event_id', 'Last-Event-ID belongs to another stream.');
     }
+    await assertComparisonOwner(request, ctx, id);
     const start = last ? { from: 'position' as const, position: last.position } : { from: 'start' as const };
     return streamComparison(ctx.stream, reply, { id, start, frames: nativeFrames });
   });
@@ -50,7 +61,9 @@ export function comparisonRoutes(app: FastifyInstance, ctx: AppContext): void {
   /** Explicit stop (a network drop never cancels): every model ends `cancelled` at once. `?purge=true` also deletes it. */
   app.delete('/v1/comparisons/:id', async (request, reply) => {
     const { id } = parseInput(idParams, request.params, 'path');
-    if (parseInput(deleteQuery, request.query, 'query').purge) {
+    const { purge } = parseInput(deleteQuery, request.query, 'query');
+    await assertComparisonOwner(request, ctx, id);
+    if (purge) {
       if (!(await ctx.comparisons.purge(id))) throw new TributaryError('comparison_not_found', `No comparison ${id}.`);
       return { id, status: 'deleted' };
     }
@@ -62,6 +75,8 @@ export function comparisonRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   app.get('/v1/conversations/:id', async (request) => {
     const { id } = parseInput(idParams, request.params, 'path');
+    const owner = await ctx.store.conversationOwner(id);
+    if (owner !== undefined) await assertConversationOwner(request, ctx, id);
     const messages = await ctx.store.getConversation(id);
     if (!messages) throw new TributaryError('conversation_not_found', `No conversation ${id}.`);
     return { id, messages };

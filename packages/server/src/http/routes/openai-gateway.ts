@@ -5,6 +5,7 @@ import { BodyWriter } from '../../transports/body-writer.js';
 import { SSE_HEADERS } from '../../transports/sse-frame.js';
 import type { AppContext } from '../context.js';
 import { toTributaryError } from '../error-handler.js';
+import { admitModels, callerOf } from '../identity.js';
 import { chatCompletionBody } from '../openai-schemas.js';
 import { parseInput } from '../validate.js';
 
@@ -27,8 +28,12 @@ export function openaiGatewayRoutes(app: FastifyInstance, ctx: AppContext): void
     reply.raw.on('close', () => {
       if (!reply.raw.writableFinished) abort.abort();
     });
-    const run = ctx.gateway.start(input, abort.signal);
-    if (!input.stream) return run.whole();
+    // One model response, charged before the upstream is called (given back for an unknown model).
+    const run = await admitModels(request, reply, ctx, { scope: 'chat', models: [input.model], tier: 'standard' }, async () => ctx.gateway.start(input, abort.signal));
+    const countTokens = () => {
+      if (run.tokens) void callerOf(request, ctx).then((caller) => ctx.identity.quotas.addTokens(caller, run.tokens!)).catch((err: unknown) => request.log.warn({ err }, 'token count failed'));
+    };
+    if (!input.stream) return run.whole().finally(countTokens);
 
     let out: BodyWriter | undefined;
     const sink: ChunkSink = {
@@ -44,6 +49,7 @@ export function openaiGatewayRoutes(app: FastifyInstance, ctx: AppContext): void
     try {
       await run.pipe(input.stream_options?.include_usage === true, sink);
       out!.end('data: [DONE]\n\n');
+      countTokens();
     } catch (err) {
       if (!out) throw err; // before the first chunk: a real HTTP status
       // After the headers, an error travels as a data event (the SDK raises it as an APIError).
@@ -53,7 +59,8 @@ export function openaiGatewayRoutes(app: FastifyInstance, ctx: AppContext): void
 }
 
 function sendError(reply: FastifyReply, err: unknown): void {
-  const { status, body, retryAfterSeconds } = toOpenAIError(err);
+  const { status, body, retryAfterSeconds, headers } = toOpenAIError(err);
   if (retryAfterSeconds !== undefined) reply.header('retry-after', String(retryAfterSeconds));
+  if (headers) reply.headers(headers);
   reply.code(status).send(body);
 }

@@ -6,7 +6,7 @@ import { encodeOnce } from '../../streams/encode-once.js';
 import { encodeSseFrame } from '../../transports/sse-frame.js';
 import { SseResponse, SseSink } from '../../transports/sse-stream.js';
 import type { AppContext } from '../context.js';
-import { auditQuery, flagParams, flagUpdateBody } from '../ops-schemas.js';
+import { flagParams, flagUpdateBody } from '../ops-schemas.js';
 import { parseInput } from '../validate.js';
 
 /** Prometheus `/metrics`, the caller's evaluated flags, and the admin API of flags. */
@@ -30,12 +30,12 @@ export function opsRoutes(app: FastifyInstance, ctx: AppContext): void {
   });
 
   app.get('/v1/admin/flags', async (request) => {
-    requireAdmin(request, ctx.config);
+    await requireAdmin(request, ctx);
     return { flags: ctx.flags.list() };
   });
 
   app.put('/v1/admin/flags/:name', async (request) => {
-    const { actor } = requireAdmin(request, ctx.config);
+    const { actor } = await requireAdmin(request, ctx);
     const { name } = parseInput(flagParams, request.params, 'path');
     const body = parseInput(flagUpdateBody, request.body);
     return { name, ...(await ctx.ops.flagService.update(name, body, actor)) };
@@ -43,7 +43,7 @@ export function opsRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   // The dashboard's feed: the ops:metrics topic of the hub, recent snapshots first (history), then live.
   app.get('/v1/admin/ops/stream', async (request, reply) => {
-    requireAdmin(request, ctx.config);
+    await requireAdmin(request, ctx);
     reply.hijack();
     const sse = new SseResponse(reply.raw, ctx.stream.sse);
     const sink = new SseSink(sse, opsFrame);
@@ -52,11 +52,6 @@ export function opsRoutes(app: FastifyInstance, ctx: AppContext): void {
     if (reply.raw.destroyed) subscription.close();
   });
 
-  app.get('/v1/admin/audit', async (request) => {
-    requireAdmin(request, ctx.config);
-    const { limit } = parseInput(auditQuery, request.query, 'query');
-    return { entries: await ctx.store.opsData.auditTrail(limit) };
-  });
 }
 
 const opsFrame = encodeOnce((e) => encodeSseFrame({ id: String(e.seq), event: e.type, data: JSON.stringify(e.data) }));

@@ -4,7 +4,10 @@ import { parseCursor, type Cursor } from '../../realtime/positions.js';
 import { pollChannels } from '../../transports/long-poll.js';
 import { streamChannels } from '../../transports/sse-subscribe.js';
 import { SseResponse } from '../../transports/sse-stream.js';
+import { TributaryError } from '../../errors.js';
+import { hasScope } from '../../identity/types.js';
 import type { AppContext } from '../context.js';
+import { ACCESS_COOKIE, callerOf } from '../identity.js';
 import { pollQuery, publishBatchBody, publishBody, subscribeQuery } from '../schemas.js';
 import { parseInput } from '../validate.js';
 
@@ -13,7 +16,7 @@ export function realtimeRoutes(app: FastifyInstance, ctx: AppContext): void {
   const { realtime } = ctx;
 
   app.post('/v1/publish', async (request) => {
-    realtime.auth.authorizePublish(request.headers.authorization);
+    await authorizePublish(request, ctx);
     const body = request.body as Record<string, unknown> | undefined;
     if (body && typeof body === 'object' && 'events' in body) {
       return { results: await realtime.publisher.publishBatch(parseInput(publishBatchBody, body).events) };
@@ -26,7 +29,7 @@ export function realtimeRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.get('/v1/subscribe', async (request, reply) => {
     realtime.metrics.attempt('sse');
     const query = parseInput(subscribeQuery, request.query, 'query');
-    const identity = await realtime.auth.identify(tokenOf(request, query.token));
+    const identity = await realtime.auth.identify(tokenOf(request, query.token ?? query.access_token));
     const channels = checkChannels(realtime.access, identity, splitChannels(query.channels));
     const header = request.headers['last-event-id'];
     const last = (Array.isArray(header) ? header[0] : header) || query.lastEventId;
@@ -39,7 +42,7 @@ export function realtimeRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.get('/v1/poll', async (request, reply) => {
     realtime.metrics.attempt('poll');
     const query = parseInput(pollQuery, request.query, 'query');
-    const identity = await realtime.auth.identify(tokenOf(request, query.token));
+    const identity = await realtime.auth.identify(tokenOf(request, query.token ?? query.access_token));
     const channels = checkChannels(realtime.access, identity, splitChannels(query.channels));
     const cursor = query.cursor ? parseCursor(query.cursor, channels.length) : emptyCursor(channels);
     const release = realtime.metrics.connected('poll', identity);
@@ -64,5 +67,24 @@ const emptyCursor = (channels: string[]): Cursor => channels.map(() => null);
 
 function tokenOf(request: FastifyRequest, query: string | undefined): string | undefined {
   const bearer = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1];
-  return query ?? bearer;
+  return query ?? bearer ?? (request.cookies?.[ACCESS_COOKIE] || undefined);
+}
+
+/**
+ * The configured publish key (exempt from limits: it is the operator's own backend), or a
+ * user's key or session with the `publish` scope, charged per request like any other.
+ */
+async function authorizePublish(request: FastifyRequest, ctx: AppContext): Promise<void> {
+  const caller = await callerOf(request, ctx).catch((err: unknown) => {
+    // A bearer of no known kind, on a server without a publish key: publishing is what is missing.
+    if (!ctx.config.realtime.publishKey && err instanceof TributaryError && err.code === 'unauthorized') throw new TributaryError('publish_disabled');
+    throw err;
+  });
+  if (caller.kind === 'anonymous') {
+    if (!ctx.config.realtime.publishKey) throw new TributaryError('publish_disabled');
+    throw new TributaryError('unauthorized', 'Publishing needs Authorization: Bearer <publish key or API key with the publish scope>.');
+  }
+  if (!hasScope(caller, 'publish')) throw new TributaryError('insufficient_scope', undefined, { scope: 'publish' });
+  if (caller.kind === 'key' && caller.userId === null) return;
+  await ctx.identity.quotas.admitRequest(caller);
 }

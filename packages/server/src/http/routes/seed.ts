@@ -2,11 +2,13 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { CompareRequest, ComparisonHandle } from '../../compare/comparison-service.js';
 import { comparisonIdOf } from '../../compare/events.js';
 import { TributaryError } from '../../errors.js';
+import { ownerOf } from '../../identity/types.js';
 import { seedFrames, seedMetadata } from '../../transports/comparison-frames.js';
 import type { AppContext } from '../context.js';
 import { streamComparison } from '../comparison-stream.js';
 import { lastEventIdOf } from '../last-event-id.js';
 import { errorHandler, seedErrorBody } from '../error-handler.js';
+import { admitModels, assertComparisonOwner, assertConversationOwner, countTokens } from '../identity.js';
 import { historyFromSeed, seedChatBody, seedChatQuery, seedCompareBody } from '../schemas.js';
 import { parseLenient } from '../validate.js';
 
@@ -42,21 +44,30 @@ function seedScope(app: FastifyInstance, ctx: AppContext): void {
     };
   };
 
+  /** Identity and limits around the start of a comparison or chat (identity.ts). */
+  const start = (request: FastifyRequest, reply: FastifyReply, req: CompareRequest): Promise<ComparisonHandle> =>
+    admitModels(request, reply, ctx, { scope: req.kind, models: req.models, tier: req.tier, fingerprint: req.fingerprint, seed: true }, async (caller) => {
+      await assertConversationOwner(request, ctx, req.conversationId);
+      const handle = await ctx.comparisons.start({ ...req, owner: ownerOf(caller), keyId: caller.kind === 'key' ? caller.keyId : null });
+      countTokens(request, ctx, caller, handle.done, req.fingerprint);
+      return handle;
+    });
+
   for (const path of ['/compare', '/api/compare']) {
-    app.post(path, async (request) => answerWhole(await ctx.comparisons.start(compareRequest(request))));
+    app.post(path, async (request, reply) => answerWhole(await start(request, reply, compareRequest(request))));
   }
 
   for (const path of ['/compare-stream', '/api/compare-stream']) {
     app.post(path, async (request, reply) => {
       // Re-sending the POST with Last-Event-ID resumes that comparison instead of starting another.
       if (await resume(request, reply)) return;
-      const handle = await ctx.comparisons.start(compareRequest(request));
+      const handle = await start(request, reply, compareRequest(request));
       return streamNew(reply, handle);
     });
   }
 
-  const chat = async (request: FastifyRequest) => {
-    const handle = await ctx.comparisons.start(chatRequest(request));
+  const chat = async (request: FastifyRequest, reply: FastifyReply) => {
+    const handle = await start(request, reply, chatRequest(request));
     const done = await ctx.comparisons.answer(handle);
     const result = done.results[0]!;
     const failed = result.status === 'failed' || result.status === 'cancelled';
@@ -75,7 +86,7 @@ function seedScope(app: FastifyInstance, ctx: AppContext): void {
       throw new TributaryError('feature_flag_disabled', 'Streaming chat is disabled (flag sse_streaming, env ENABLE_SSE_STREAMING).', { flag: 'sse_streaming' });
     }
     if (await resume(request, reply)) return;
-    return streamNew(reply, await ctx.comparisons.start(chatRequest(request)));
+    return streamNew(reply, await start(request, reply, chatRequest(request)));
   };
   for (const path of ['/chat-stream', `${BALI_ZERO}/chat-stream`]) {
     app.get(path, chatStream);
@@ -105,6 +116,7 @@ function seedScope(app: FastifyInstance, ctx: AppContext): void {
     if (!last) return false;
     const id = comparisonIdOf(last.key);
     if (!id) throw new TributaryError('invalid_last_event_id', 'Last-Event-ID does not name a comparison.');
+    await assertComparisonOwner(request, ctx, id);
     await streamComparison(ctx.stream, reply, { id, start: { from: 'position', position: last.position }, frames: seedFrames });
     return true;
   }
