@@ -112,10 +112,10 @@ describe('flags at runtime', () => {
     expect((await (await fetch(`${url}/v1/client-config`)).json()).flags).toEqual({ sse_streaming: false });
 
     const audit = await (await fetch(`${url}/v1/admin/audit?limit=10`, { headers: admin })).json();
-    expect(audit.entries.map((e: any) => [e.action, e.target, e.actor])).toEqual([
+    expect(audit.rows.map((e: any) => [e.action, e.target, e.actor])).toEqual([
       ['flag.update', 'sse_streaming', 'admin-token'], ['flag.update', 'realtime_ws', 'admin-token'], ['flag.update', 'realtime_ws', 'admin-token'],
     ]);
-    expect(audit.entries[1].detail).toEqual({
+    expect(audit.rows[1].details).toEqual({
       before: { enabled: true, rollout: 0, allow: [], deny: [] }, after: { enabled: true, rollout: 0, allow: ['ip:127.0.0.1'], deny: [] },
     });
 

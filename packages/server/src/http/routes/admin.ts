@@ -1,8 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { TributaryError } from '../../errors.js';
-import { actorOf } from '../../identity/types.js';
 import type { AppContext } from '../context.js';
-import { authorize } from '../identity.js';
+import { requireAdmin } from '../admin.js';
 import { auditQuery, updateUserBody, usageQuery, userParams } from '../identity-schemas.js';
 import { parseInput } from '../validate.js';
 import { usageTotals } from './account.js';
@@ -12,30 +11,30 @@ export function adminRoutes(app: FastifyInstance, ctx: AppContext): void {
   const { identity } = ctx;
 
   app.get('/v1/admin/usage', async (request) => {
-    const caller = await authorize(request, ctx, 'admin');
+    const { actor } = await requireAdmin(request, ctx);
     const { days } = parseInput(usageQuery, request.query, 'query');
     const lines = await identity.usage.lines({ days });
-    identity.audit.record({ actor: actorOf(caller), action: 'admin.usage_read', outcome: 'ok', requestId: request.id, details: { days } });
+    identity.audit.record({ actor, action: 'admin.usage_read', outcome: 'ok', requestId: request.id, details: { days } });
     return { days, lines, totals: usageTotals(lines) };
   });
 
   app.get('/v1/admin/audit', async (request) => {
-    const caller = await authorize(request, ctx, 'admin');
+    const { actor } = await requireAdmin(request, ctx);
     const query = parseInput(auditQuery, request.query, 'query');
     const page = await identity.audit.list(query);
     // Recorded after the read, so a page never shows its own row.
-    identity.audit.record({ actor: actorOf(caller), action: 'admin.audit_read', outcome: 'ok', requestId: request.id });
+    identity.audit.record({ actor, action: 'admin.audit_read', outcome: 'ok', requestId: request.id });
     return page;
   });
 
   app.get('/v1/admin/users', async (request) => {
-    const caller = await authorize(request, ctx, 'admin');
-    identity.audit.record({ actor: actorOf(caller), action: 'admin.users_read', outcome: 'ok', requestId: request.id });
+    const { actor } = await requireAdmin(request, ctx);
+    identity.audit.record({ actor, action: 'admin.users_read', outcome: 'ok', requestId: request.id });
     return { users: await identity.accounts.listUsers(1_000) };
   });
 
   app.patch('/v1/admin/users/:id', async (request) => {
-    const caller = await authorize(request, ctx, 'admin');
+    const { actor } = await requireAdmin(request, ctx);
     const { id } = parseInput(userParams, request.params, 'path');
     const change = parseInput(updateUserBody, request.body);
     if (change.tier && !identity.config.limits.tiers[change.tier]) {
@@ -44,7 +43,7 @@ export function adminRoutes(app: FastifyInstance, ctx: AppContext): void {
     const before = await identity.accounts.getUser(id);
     const user = await identity.accounts.update(id, change);
     identity.audit.record({
-      actor: actorOf(caller), action: 'admin.user_update', target: id, outcome: 'ok', requestId: request.id,
+      actor, action: 'admin.user_update', target: id, outcome: 'ok', requestId: request.id,
       details: { role: [before?.role, user.role], tier: [before?.tier ?? null, user.tier] },
     });
     return user;
