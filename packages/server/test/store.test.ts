@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { migrationsFor } from '../src/store/migrations.js';
 import { monitoringQueries } from '../src/store/monitoring-queries.js';
 import { openStore, type OpenStoreOptions } from '../src/store/open-store.js';
 import type { ComparisonEnd, ComparisonStart, Store, UsageRecord } from '../src/store/types.js';
@@ -205,8 +206,9 @@ describe.each(backends)('store on $name', (backend) => {
 
     const second = await open(loc);
     expect((await second.getComparison('cmp_m'))?.id).toBe('cmp_m');
+    // Each migration recorded exactly once, however many times the data was opened.
     const [row] = await loc.query('select count(*) as n from kysely_migration');
-    expect(Number(row?.n)).toBe(1);
+    expect(Number(row?.n)).toBe(Object.keys(migrationsFor(backend.name)).length);
   });
 
   test('start then end round-trips with results in position order and their stats', async () => {

@@ -7,6 +7,8 @@ import type { Realtime } from '../realtime/realtime.js';
 import type { StreamHub } from '../streams/hub.js';
 import type { Store } from '../store/types.js';
 import type { ComparisonStreamDeps } from './comparison-stream.js';
+import type { JobService } from '../jobs/job-service.js';
+import type { JobStreamDeps } from './job-stream.js';
 
 /** What routes may use: the app's services, nothing of each other. */
 export interface AppContext {
@@ -19,5 +21,7 @@ export interface AppContext {
   stream: ComparisonStreamDeps;
   realtime: Realtime;
   gateway: ChatCompletions;
+  jobs: JobService;
+  jobStream: JobStreamDeps;
   startedAt: Date;
 }

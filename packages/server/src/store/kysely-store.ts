@@ -28,7 +28,8 @@ export class KyselyStore implements Store {
   private closing: Promise<void> | undefined;
 
   constructor(
-    private readonly db: Kysely<Database>,
+    /** The one Kysely instance (jobs/ runs its transactions on it: one SQLite connection, one PostgreSQL pool). */
+    readonly db: Kysely<Database>,
     readonly dialect: Dialect,
     private readonly opts: KyselyStoreOptions,
   ) {

@@ -1,7 +1,6 @@
 import { openDatabase } from './database.js';
 import { KyselyStore } from './kysely-store.js';
 import { migrate } from './migrations.js';
-import type { Store } from './types.js';
 import type { BatchInfo, StoreLogger } from './write-queue.js';
 
 export interface OpenStoreOptions {
@@ -24,7 +23,7 @@ export interface OpenStoreOptions {
 }
 
 /** Opens the database, brings its schema up to date, and returns the Store over it. */
-export async function openStore(opts: OpenStoreOptions): Promise<Store> {
+export async function openStore(opts: OpenStoreOptions): Promise<KyselyStore> {
   const { db, dialect, schema } = await openDatabase({
     dataDir: opts.dataDir,
     databaseUrl: opts.databaseUrl,
