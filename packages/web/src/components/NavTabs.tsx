@@ -3,6 +3,7 @@ import type { Route } from '../route';
 const TABS: { route: Route; href: string; label: string }[] = [
   { route: 'compare', href: '#/', label: 'Compare' },
   { route: 'events', href: '#/events', label: 'Events' },
+  { route: 'jobs', href: '#/jobs', label: 'Jobs' },
 ];
 
 /** Links between the app's pages; the current one is marked for assistive technology too. */
