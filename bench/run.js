@@ -8,6 +8,7 @@ const BENCHMARKS = [
   ['compare-fanout', () => import('./compare-fanout.js')],
   ['realtime-fanout', () => import('./realtime-fanout.js')],
   ['gateway-overhead', () => import('./gateway-overhead.js')],
+  ['jobs', () => import('./jobs.js')],
 ];
 
 const resultsDir = fileURLToPath(new URL('./results/', import.meta.url));

@@ -78,7 +78,11 @@ describe.each([{ db: 'sqlite' as const }, { db: 'postgres' as const }])('job can
     const retry = await fetch(`${server.url}/v1/jobs/${id}/retry?include=cancelled`, { method: 'POST' });
     expect(await retry.json()).toMatchObject({ retried: 20 });
     await fetch(`${server.url}/v1/jobs/${id}`, { method: 'DELETE' });
+    const afterSecondCancel = mock.exchanges.length;
     expect((await waitForJob(server.url, id)).status).toBe('cancelled');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(mock.exchanges.length).toBe(afterSecondCancel);
+    expect(inFlight(mock, from)).toHaveLength(0);
   });
 
   it('a non-retryable upstream failure is not retried and carries a suggested action', async () => {

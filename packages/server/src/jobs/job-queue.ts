@@ -30,16 +30,28 @@ export interface ItemOutcome extends ItemMetrics {
  * database (SQLite or PostgreSQL); a cluster can put BullMQ or pg-boss behind the same calls.
  */
 export interface JobQueue {
-  /** Leases up to `limit` runnable items of one job and model to `worker` for `leaseMs`. */
+  /** Leases up to `limit` queued, due items of one job and model to `worker` for `leaseMs`, oldest first. */
   claim(jobId: string, model: string, worker: string, limit: number, leaseMs: number): Promise<ClaimedItem[]>;
+  /** Puts back in the queue the items of other workers whose lease ran out (a dead or stalled node's). */
+  requeueExpired(worker: string): Promise<number>;
   /** Records outcomes in one transaction; only rows still leased to `worker` change. Returns the ids written. */
   complete(worker: string, outcomes: ItemOutcome[]): Promise<Set<string>>;
   /** Extends every lease `worker` holds. */
   renew(worker: string, leaseMs: number): Promise<void>;
+  /** Hands back items `worker` claimed but never started (their attempt is not counted). */
+  release(worker: string, ids: string[]): Promise<void>;
   /** Hands back every item a dead process held (the embedded, single-node case after a crash). */
   releaseAll(): Promise<number>;
   counts(jobId: string): Promise<StateCounts>;
 }
+
+const COMPLETE_CHUNK = 500;
+/** The columns an outcome sets, in VALUES order after the id, with their PostgreSQL types. */
+const COMPLETE_COLUMNS: [string, string][] = [
+  ['status', 'text'], ['not_before', 'double precision'], ['text', 'text'], ['error_code', 'text'], ['error_message', 'text'],
+  ['retryable', 'integer'], ['suggested_action', 'text'], ['finish_reason', 'text'], ['input_tokens', 'integer'], ['output_tokens', 'integer'],
+  ['ttft_ms', 'integer'], ['duration_ms', 'integer'], ['tokens_per_second', 'double precision'], ['finished_at', 'double precision'],
+];
 
 export const emptyCounts = (): StateCounts => ({ queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 });
 
@@ -53,12 +65,7 @@ export class DbJobQueue implements JobQueue {
       .set({ status: 'running', worker, lease_until: now + leaseMs, attempts: sql<number>`attempts + 1`, started_at: now })
       .where('id', 'in', (eb) => {
         const pick = eb.selectFrom('job_items').select('id')
-          .where('job_id', '=', jobId).where('model', '=', model)
-          .where((w) => w.or([
-            w.and([w('status', '=', 'queued'), w('not_before', '<=', now)]),
-            // An expired lease of another (dead or stalled) worker; never our own items, which we still run.
-            w.and([w('status', '=', 'running'), w('lease_until', '<', now), w('worker', '!=', worker)]),
-          ]))
+          .where('job_id', '=', jobId).where('model', '=', model).where('status', '=', 'queued').where('not_before', '<=', now)
           .orderBy('id').limit(limit);
         // Another node claiming at the same moment skips these rows instead of waiting for them.
         return this.dialect === 'postgres' ? pick.forUpdate().skipLocked() : pick;
@@ -68,33 +75,54 @@ export class DbJobQueue implements JobQueue {
     return rows.map((r) => ({ id: String(r.id), jobId, promptIndex: r.prompt_index, model: r.model, attempts: r.attempts }));
   }
 
+  async requeueExpired(worker: string): Promise<number> {
+    const result = await this.db.updateTable('job_items').set({ status: 'queued', worker: null, lease_until: null })
+      // Never our own items: we are still running them.
+      .where('status', '=', 'running').where('lease_until', '<', Date.now()).where('worker', '!=', worker)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  }
+
+  /**
+   * One statement per batch (`UPDATE … FROM (VALUES …)`, on both dialects): a tick's outcomes
+   * are written together, atomically, and only where `worker` still holds the lease.
+   */
   async complete(worker: string, outcomes: ItemOutcome[]): Promise<Set<string>> {
-    if (outcomes.length === 0) return new Set();
+    const written = new Set<string>();
     const now = Date.now();
-    return this.db.transaction().execute(async (trx) => {
-      const written = new Set<string>();
-      for (const o of outcomes) {
-        const requeue = o.status === 'queued';
-        const result = await trx.updateTable('job_items')
-          .set({
-            status: o.status, worker: null, lease_until: null, not_before: o.notBefore ?? 0,
-            text: o.text, error_code: o.errorCode, error_message: o.errorMessage,
-            retryable: o.retryable === null ? null : o.retryable ? 1 : 0, suggested_action: o.suggestedAction,
-            finish_reason: o.finishReason, input_tokens: o.inputTokens, output_tokens: o.outputTokens,
-            ttft_ms: o.ttftMs, duration_ms: o.durationMs, tokens_per_second: o.tokensPerSecond,
-            finished_at: requeue ? null : now,
-          })
-          .where('id', '=', this.key(o.id)).where('worker', '=', worker).where('status', '=', 'running')
-          .executeTakeFirst();
-        if (Number(result.numUpdatedRows) > 0) written.add(o.id);
-      }
-      return written;
-    });
+    for (let i = 0; i < outcomes.length; i += COMPLETE_CHUNK) {
+      const rows = outcomes.slice(i, i + COMPLETE_CHUNK).map((o) => sql`(${sql.join([
+        this.key(o.id), o.status, o.notBefore ?? 0, o.text, o.errorCode, o.errorMessage,
+        o.retryable === null ? null : o.retryable ? 1 : 0, o.suggestedAction, o.finishReason, o.inputTokens, o.outputTokens,
+        o.ttftMs, o.durationMs, o.tokensPerSecond, o.status === 'queued' ? null : now,
+      ])})`);
+      const result = await sql<{ id: number | string }>`
+        update job_items set worker = null, lease_until = null,
+          ${sql.join(COMPLETE_COLUMNS.map(([column, type], k) => sql`${sql.ref(column)} = ${this.value(k + 2, type)}`))}
+        from (values ${sql.join(rows)}) as v
+        where job_items.id = ${this.value(1, 'bigint')} and job_items.worker = ${worker} and job_items.status = 'running'
+        returning job_items.id`.execute(this.db);
+      for (const r of result.rows) written.add(String(r.id));
+    }
+    return written;
+  }
+
+  /** Column n of the VALUES list; PostgreSQL types untyped parameters as text, so it is cast there. */
+  private value(n: number, type: string) {
+    return sql.raw(this.dialect === 'postgres' ? `v.column${n}::${type}` : `v.column${n}`);
   }
 
   async renew(worker: string, leaseMs: number): Promise<void> {
     await this.db.updateTable('job_items').set({ lease_until: Date.now() + leaseMs })
       .where('worker', '=', worker).where('status', '=', 'running').execute();
+  }
+
+  async release(worker: string, ids: string[]): Promise<void> {
+    for (let i = 0; i < ids.length; i += 500) {
+      await this.db.updateTable('job_items').set({ status: 'queued', worker: null, lease_until: null, attempts: sql<number>`attempts - 1` })
+        .where('id', 'in', ids.slice(i, i + 500).map((id) => this.key(id))).where('worker', '=', worker).where('status', '=', 'running')
+        .execute();
+    }
   }
 
   async releaseAll(): Promise<number> {

@@ -12,8 +12,16 @@ import { jobTopic, type JobEvents, type JobRecord, type JobStatus, type Progress
 
 export type JobsConfig = Config['jobs'];
 
+type Prompt = { prompt: string; system: string | null };
+
 interface ActiveJob {
   record: JobRecord;
+  /** Claimed (leased) items not started yet, per model. */
+  ready: Map<string, { item: ClaimedItem; prompt: Prompt | undefined }[]>;
+  /** Models whose last claim came back short: not asked again until the next poll. */
+  exhausted: Set<string>;
+  /** Rotates which model is served first, so models share the slots. */
+  turn: number;
   running: number;
   counts: StateCounts;
   /** Items this node finished since it took the job up, and when: the ETA's rate. */
@@ -64,7 +72,9 @@ export class JobRunner {
   private again = false;
   private closed = false;
   private pending: { item: ClaimedItem; outcome: ItemOutcome }[] = [];
-  private flushing: Promise<void> | undefined;
+  private flushTimer: NodeJS.Timeout | undefined;
+  /** Group commits in progress. */
+  private writing = 0;
   private poller: NodeJS.Timeout | undefined;
   private renewer: NodeJS.Timeout | undefined;
   private idle: (() => void)[] = [];
@@ -113,7 +123,7 @@ export class JobRunner {
 
   /** Resolves when nothing is in flight (tests, bench). */
   whenIdle(): Promise<void> {
-    if (this.inflight.size === 0 && this.pending.length === 0) return Promise.resolve();
+    if (this.inflight.size === 0 && this.pending.length === 0 && this.writing === 0) return Promise.resolve();
     return new Promise((resolve) => this.idle.push(resolve));
   }
 
@@ -122,13 +132,17 @@ export class JobRunner {
     this.closed = true;
     clearInterval(this.poller);
     clearInterval(this.renewer);
-    for (const job of this.active.values()) clearTimeout(job.progressTimer);
-    if (this.inflight.size > 0) {
-      const timer = setTimeout(() => { for (const f of this.inflight.values()) f.abort.abort('shutdown'); }, graceMs);
-      await this.whenIdle();
-      clearTimeout(timer);
+    const unstarted: string[] = [];
+    for (const job of this.active.values()) {
+      clearTimeout(job.progressTimer);
+      for (const list of job.ready.values()) unstarted.push(...list.map((r) => r.item.id));
+      job.ready.clear();
     }
-    await this.flushing;
+    // Claimed but never started: back to the queue now, not when their leases run out.
+    if (unstarted.length > 0) await this.deps.queue.release(this.worker, unstarted).catch((err) => this.deps.onError?.(err));
+    const timer = setTimeout(() => { for (const f of this.inflight.values()) f.abort.abort('shutdown'); }, graceMs);
+    await this.whenIdle();
+    clearTimeout(timer);
   }
 
   /** Takes up jobs that became active (new, re-queued, or left by a dead node), then fills. One at a time. */
@@ -142,14 +156,16 @@ export class JobRunner {
     try {
       do {
         this.refreshAgain = false;
+        await this.deps.queue.requeueExpired(this.worker);
         for (const record of await this.deps.store.active()) {
           const known = this.active.get(record.id);
           if (known) {
             known.record.status = record.status;
+            known.exhausted.clear(); // items may have come due (backoff) or back (expired leases)
             continue;
           }
           const counts = await this.deps.queue.counts(record.id);
-          this.active.set(record.id, { record, running: 0, counts, finishedHere: 0, since: Date.now(), lastProgress: 0, progressTimer: undefined });
+          this.active.set(record.id, { record, ready: new Map(), exhausted: new Set(), turn: 0, running: 0, counts, finishedHere: 0, since: Date.now(), lastProgress: 0, progressTimer: undefined });
         }
       } while (this.refreshAgain && !this.closed);
     } finally {
@@ -167,7 +183,11 @@ export class JobRunner {
     return config.providerConcurrency[provider] ?? config.defaultProviderConcurrency;
   }
 
-  /** Claims work until a limit is reached or nothing is runnable. One fill at a time. */
+  /**
+   * Starts work until a limit is reached or nothing is runnable. Items are claimed in batches
+   * (`claimBatch`) into a per-model buffer, so most starts need no database round trip; a
+   * buffered item is leased like a running one (a crash runs it again once). One fill at a time.
+   */
   private async fill(): Promise<void> {
     if (this.filling) {
       this.again = true;
@@ -179,26 +199,40 @@ export class JobRunner {
         this.again = false;
         for (const job of [...this.active.values()]) {
           if (this.closed) return;
-          let claimed = 0;
-          for (const model of job.record.models) {
+          let started = 0;
+          const models = job.record.models;
+          const first = job.turn++ % models.length;
+          for (const model of [...models.slice(first), ...models.slice(0, first)]) {
             const provider = this.providerOf(model);
-            const free = Math.min(
+            const free = () => Math.min(
               this.deps.config.concurrency - this.running,
               job.record.concurrency - job.running,
               this.providerLimit(provider) - (this.perProvider.get(provider) ?? 0),
             );
-            if (free <= 0) continue;
-            const items = await this.deps.queue.claim(job.record.id, model, this.worker, free, this.deps.config.leaseMs);
-            if (items.length === 0) continue;
-            if (!this.active.has(job.record.id)) continue; // cancelled while claiming: its rows are already cancelled
-            claimed += items.length;
-            if (job.record.status === 'queued') {
-              job.record.status = 'running';
-              await this.deps.store.markRunning(job.record.id);
+            if (free() <= 0) continue;
+            let ready = job.ready.get(model) ?? [];
+            if (ready.length < free() && !job.exhausted.has(model)) {
+              const want = Math.max(free(), this.deps.config.claimBatch) - ready.length;
+              const items = await this.deps.queue.claim(job.record.id, model, this.worker, want, this.deps.config.leaseMs);
+              if (!this.active.has(job.record.id)) break; // cancelled meanwhile: its rows are already cancelled
+              if (items.length < want) job.exhausted.add(model);
+              if (items.length > 0) {
+                if (job.record.status === 'queued') {
+                  job.record.status = 'running';
+                  await this.deps.store.markRunning(job.record.id);
+                }
+                const prompts = await this.deps.store.prompts(job.record.id, items.map((i) => i.promptIndex));
+                ready = [...(job.ready.get(model) ?? []), ...items.map((item) => ({ item, prompt: prompts.get(item.promptIndex) }))];
+                job.ready.set(model, ready);
+              }
             }
-            await this.launch(job, provider, items);
+            if (!this.active.has(job.record.id)) break; // cancelled during the awaits above: start nothing more
+            const take = ready.splice(0, Math.max(0, free()));
+            for (const { item, prompt } of take) this.launch(job, provider, item, prompt);
+            started += take.length;
           }
-          if (claimed === 0 && job.running === 0) await this.maybeFinish(job);
+          const quiet = job.running === 0 && this.buffered(job) === 0 && this.pending.length === 0 && this.writing === 0;
+          if (started === 0 && quiet && this.active.has(job.record.id)) await this.maybeFinish(job);
         }
       } while (this.again && !this.closed);
     } finally {
@@ -206,24 +240,28 @@ export class JobRunner {
     }
   }
 
-  private async launch(job: ActiveJob, provider: string, items: ClaimedItem[]): Promise<void> {
-    const prompts = await this.deps.store.prompts(job.record.id, items.map((i) => i.promptIndex));
-    for (const item of items) {
-      const abort = new AbortController();
-      this.inflight.set(item.id, { jobId: item.jobId, abort });
-      job.running++;
-      job.counts.running++;
-      this.running++;
-      this.perProvider.set(provider, (this.perProvider.get(provider) ?? 0) + 1);
-      void this.run(job, item, prompts.get(item.promptIndex), abort.signal).then(
-        (outcome) => this.finishItem(job, provider, item, outcome),
-        (err) => this.deps.onError?.(err),
-      );
-    }
+  private buffered(job: ActiveJob): number {
+    let n = 0;
+    for (const list of job.ready.values()) n += list.length;
+    return n;
+  }
+
+  private launch(job: ActiveJob, provider: string, item: ClaimedItem, prompt: Prompt | undefined): void {
+    const abort = new AbortController();
+    this.inflight.set(item.id, { jobId: item.jobId, abort });
+    job.running++;
+    job.counts.queued = Math.max(0, job.counts.queued - 1);
+    job.counts.running++;
+    this.running++;
+    this.perProvider.set(provider, (this.perProvider.get(provider) ?? 0) + 1);
+    void this.run(job, item, prompt, abort.signal).then(
+      (outcome) => this.finishItem(job, provider, item, outcome),
+      (err) => this.deps.onError?.(err),
+    );
   }
 
   /** One provider call through the comparison path; never throws. */
-  private async run(job: ActiveJob, item: ClaimedItem, prompt: { prompt: string; system: string | null } | undefined, signal: AbortSignal): Promise<ItemOutcome> {
+  private async run(job: ActiveJob, item: ClaimedItem, prompt: Prompt | undefined, signal: AbortSignal): Promise<ItemOutcome> {
     const { record } = job;
     const tier = this.deps.tiers[record.tier];
     const messages: ChatMessage[] = [];
@@ -267,26 +305,36 @@ export class JobRunner {
     };
   }
 
+  /** The provider call is over: its slot frees now, and its outcome joins the next group commit. */
   private finishItem(job: ActiveJob, provider: string, item: ClaimedItem, outcome: ItemOutcome): void {
+    this.inflight.delete(item.id);
+    job.running--;
+    this.running--;
+    this.perProvider.set(provider, (this.perProvider.get(provider) ?? 1) - 1);
     this.pending.push({ item, outcome });
-    const release = () => {
-      this.inflight.delete(item.id);
-      job.running--;
-      this.running--;
-      this.perProvider.set(provider, (this.perProvider.get(provider) ?? 1) - 1);
-    };
-    this.flushing ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.flush());
-    void this.flushing.then(release, release).then(() => {
-      if (this.inflight.size === 0 && this.pending.length === 0) for (const done of this.idle.splice(0)) done();
-      if (!this.closed) void this.fill().catch((err) => this.deps.onError?.(err));
-    });
+    this.scheduleFlush();
+    if (!this.closed) void this.fill().catch((err) => this.deps.onError?.(err));
   }
 
-  /** Writes every outcome of this tick in one transaction, then tells the topic. */
+  /** Group commit: outcomes gather for `commitDelayMs`, then one statement writes them all. */
+  private scheduleFlush(): void {
+    if (this.flushTimer) return;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined;
+      this.writing++;
+      void this.flush().finally(() => {
+        this.writing--;
+        if (this.pending.length > 0) this.scheduleFlush();
+        else if (this.inflight.size === 0 && this.writing === 0) for (const done of this.idle.splice(0)) done();
+        if (!this.closed) void this.fill().catch((err) => this.deps.onError?.(err));
+      });
+    }, this.deps.config.commitDelayMs);
+  }
+
+  /** Writes the gathered outcomes (durable first), then tells the job's topic. */
   private async flush(): Promise<void> {
     const batch = this.pending;
     this.pending = [];
-    this.flushing = undefined;
     let written: Set<string>;
     try {
       written = await this.deps.queue.complete(this.worker, batch.map((b) => b.outcome));
@@ -298,11 +346,13 @@ export class JobRunner {
     const touched = new Set<ActiveJob>();
     for (const { item, outcome } of batch) {
       const job = this.active.get(item.jobId);
-      if (!job || !written.has(item.id)) continue;
-      job.counts.running--;
+      if (!job) continue;
+      job.counts.running = Math.max(0, job.counts.running - 1);
+      if (!written.has(item.id)) continue; // the lease was lost (cancelled, or taken over): someone else reports it
       touched.add(job);
       if (outcome.status === 'queued') {
         job.counts.queued++;
+        job.exhausted.delete(item.model);
         continue;
       }
       job.counts[outcome.status]++;
@@ -315,7 +365,6 @@ export class JobRunner {
       await this.deps.hub.publish(jobTopic(item.jobId), 'job.item', data);
     }
     for (const job of touched) {
-      job.counts.queued = Math.max(0, job.counts.queued);
       const finished = job.counts.succeeded + job.counts.failed + job.counts.cancelled;
       if (finished >= job.record.total) await this.maybeFinish(job);
       else this.scheduleProgress(job);
@@ -341,7 +390,6 @@ export class JobRunner {
   /** Ends the job when the database says every item has ended (other nodes may have run some). */
   private async maybeFinish(job: ActiveJob): Promise<void> {
     const counts = await this.deps.queue.counts(job.record.id);
-    job.counts = counts;
     if (counts.queued > 0 || counts.running > 0) return;
     clearTimeout(job.progressTimer);
     this.active.delete(job.record.id);

@@ -139,7 +139,12 @@ export async function readPromptFile(
     if (bytes === 0 || parser.prompts.length === 0) throw new TributaryError('empty_upload', bytes === 0 ? 'The uploaded file is empty.' : 'The uploaded file has no prompts.');
     return parser.prompts;
   } catch (err) {
-    out.destroy();
+    // The file may still be opening: wait until the stream is closed, or the removal could come first.
+    if (!out.closed) {
+      const closed = once(out, 'close').catch(() => undefined);
+      out.destroy();
+      await closed;
+    }
     await rm(file, { force: true });
     if ((err as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE') throw tooLarge(limitBytes);
     throw err;

@@ -142,8 +142,10 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
           .execute();
         // One row per (prompt, model): a retry updates it, never adds another.
         await db.schema.createIndex('job_items_unique_idx').unique().on('job_items').columns(['job_id', 'prompt_index', 'model']).execute();
-        // Claims: a job's queued items, and running ones whose lease ran out.
-        await db.schema.createIndex('job_items_claim_idx').on('job_items').columns(['job_id', 'status', 'id']).execute();
+        // Claims walk a job's queued items of one model in id order; the index gives that order, so a claim never sorts.
+        await db.schema.createIndex('job_items_claim_idx').on('job_items').columns(['job_id', 'model', 'status', 'id']).execute();
+        // Finding running items whose lease ran out (a dead or stalled worker's).
+        await db.schema.createIndex('job_items_lease_idx').on('job_items').columns(['status', 'lease_until']).execute();
       },
     },
   };
