@@ -78,7 +78,16 @@ describe.each([
       expect(item.outputTokens).toBeGreaterThan(0);
     }
     expect(job.summary.map((s: any) => s.model)).toEqual(MODELS);
-    for (const s of job.summary) expect(s).toMatchObject({ finished: 50, succeeded: 50, successRate: 1 });
+    for (const s of job.summary) {
+      expect(s).toMatchObject({ finished: 50, succeeded: 50, failed: 0, successRate: 1, costUsd: null });
+      // The database's aggregates agree with the items: mean and nearest-rank p95 of TTFT, token sums.
+      const mine = items.filter((i) => i.model === s.model);
+      const ttfts = mine.map((i) => i.ttftMs).sort((a, b) => a - b);
+      expect(s.meanTtftMs).toBe(Math.round(ttfts.reduce((a, b) => a + b, 0) / ttfts.length));
+      expect(s.p95TtftMs).toBe(ttfts[Math.ceil(ttfts.length * 0.95) - 1]);
+      expect(s.outputTokens).toBe(mine.reduce((a, i) => a + i.outputTokens, 0));
+      expect(s.tokensPerSecond).toBeGreaterThan(0);
+    }
     expect(job.progress).toMatchObject({ percent: 100, etaMs: 0 });
 
     // A finished job streamed from scratch: its snapshot, then job.done, then the end.

@@ -131,25 +131,27 @@ export class JobService {
   }
 
   private async summary(job: JobRecord): Promise<ModelSummary[]> {
-    const rows = await this.deps.store.finishedByModel(job.id);
-    return job.models.map((model) => {
-      const mine = rows.filter((r) => r.model === model);
-      const ok = mine.filter((r) => r.status === 'succeeded');
-      const ttfts = ok.map((r) => r.ttft_ms).filter((v): v is number => v !== null).sort((a, b) => a - b);
-      const rates = ok.map((r) => r.tokens_per_second).filter((v): v is number => v !== null).map(Number);
-      const inputTokens = mine.reduce((s, r) => s + (r.input_tokens ?? 0), 0);
-      const outputTokens = mine.reduce((s, r) => s + (r.output_tokens ?? 0), 0);
+    const rows = new Map((await this.deps.store.modelFigures(job.id)).map((r) => [r.model, r]));
+    return Promise.all(job.models.map(async (model): Promise<ModelSummary> => {
+      const r = rows.get(model);
+      const finished = Number(r?.finished ?? 0);
+      const succeeded = Number(r?.succeeded ?? 0);
+      const inputTokens = Number(r?.input_tokens ?? 0);
+      const outputTokens = Number(r?.output_tokens ?? 0);
+      const num = (v: number | string | null | undefined) => (v === null || v === undefined ? null : Number(v));
+      const meanTtft = num(r?.mean_ttft);
+      const rate = num(r?.tokens_per_second);
       const pricing = this.deps.catalogue.resolve(model)?.info.pricing;
       return {
-        model, finished: mine.length, succeeded: ok.length, failed: mine.length - ok.length,
-        successRate: mine.length ? round(ok.length / mine.length, 4) : null,
-        meanTtftMs: ttfts.length ? Math.round(ttfts.reduce((a, b) => a + b, 0) / ttfts.length) : null,
-        p95TtftMs: ttfts.length ? ttfts[Math.min(ttfts.length - 1, Math.ceil(ttfts.length * 0.95) - 1)]! : null,
-        tokensPerSecond: rates.length ? round(rates.reduce((a, b) => a + b, 0) / rates.length, 1) : null,
+        model, finished, succeeded, failed: finished - succeeded,
+        successRate: finished ? round(succeeded / finished, 4) : null,
+        meanTtftMs: meanTtft === null ? null : Math.round(meanTtft),
+        p95TtftMs: await this.deps.store.p95Ttft(job.id, model, succeeded),
+        tokensPerSecond: rate === null ? null : round(rate, 1),
         inputTokens, outputTokens,
         costUsd: pricing ? round((inputTokens * pricing.inputPerMillion + outputTokens * pricing.outputPerMillion) / 1e6, 6) : null,
       };
-    });
+    }));
   }
 }
 

@@ -89,11 +89,28 @@ export class JobStore {
     return rows.map((r) => ({ ...toItem(r, r.prompt_id), prompt: r.prompt, system: r.system }));
   }
 
-  /** Per-model figures of finished items, for the summary. */
-  async finishedByModel(jobId: string) {
+  /** Per-model aggregates of finished items, computed in the database (a job may have 100,000 items). */
+  async modelFigures(jobId: string) {
     return this.db.selectFrom('job_items')
-      .select(['model', 'status', 'ttft_ms', 'tokens_per_second', 'input_tokens', 'output_tokens'])
-      .where('job_id', '=', jobId).where('status', 'in', ['succeeded', 'failed']).execute();
+      .select((eb) => [
+        'model',
+        eb.fn.countAll<number | string>().as('finished'),
+        eb.fn.sum<number | string>(eb.case().when('status', '=', 'succeeded').then(1).else(0).end()).as('succeeded'),
+        eb.fn.avg<number | string | null>(eb.case().when('status', '=', 'succeeded').then(eb.ref('ttft_ms')).end()).as('mean_ttft'),
+        eb.fn.avg<number | string | null>(eb.case().when('status', '=', 'succeeded').then(eb.ref('tokens_per_second')).end()).as('tokens_per_second'),
+        eb.fn.sum<number | string | null>('input_tokens').as('input_tokens'),
+        eb.fn.sum<number | string | null>('output_tokens').as('output_tokens'),
+      ])
+      .where('job_id', '=', jobId).where('status', 'in', ['succeeded', 'failed']).groupBy('model').execute();
+  }
+
+  /** The 95th percentile of a model's time to first token (nearest rank), or null without successes. */
+  async p95Ttft(jobId: string, model: string, succeeded: number): Promise<number | null> {
+    if (succeeded === 0) return null;
+    const row = await this.db.selectFrom('job_items').select('ttft_ms')
+      .where('job_id', '=', jobId).where('model', '=', model).where('status', '=', 'succeeded').where('ttft_ms', 'is not', null)
+      .orderBy('ttft_ms').limit(1).offset(Math.max(0, Math.ceil(succeeded * 0.95) - 1)).executeTakeFirst();
+    return row?.ttft_ms ?? null;
   }
 
   async markRunning(jobId: string): Promise<void> {

@@ -1,7 +1,7 @@
 import { TributaryApiError } from '@tributary/client';
 import { useEffect, useState } from 'react';
 import type { JobLive } from './job-follow';
-import { allItems, cancelJob, getJob, isFinal, resultsUrl, retryJob, type JobItem, type JobView } from './jobs-api';
+import { cancelJob, firstItems, getJob, isFinal, resultsUrl, retryJob, type JobItem, type JobView } from './jobs-api';
 
 const ms = (v: number | null) => (v === null ? '–' : `${v} ms`);
 
@@ -9,6 +9,7 @@ const ms = (v: number | null) => (v === null ? '–' : `${v} ms`);
 export function JobDetail({ id, live, onChanged }: { id: string; live: JobLive | undefined; onChanged(): void }) {
   const [job, setJob] = useState<JobView>();
   const [items, setItems] = useState<JobItem[]>([]);
+  const [more, setMore] = useState(false);
   const [open, setOpen] = useState<JobItem>();
   const [error, setError] = useState<string>();
   const status = live?.status ?? job?.status;
@@ -17,10 +18,11 @@ export function JobDetail({ id, live, onChanged }: { id: string; live: JobLive |
   // Reloads when the live status changes (started, finished) and once a second while it runs.
   useEffect(() => {
     let stop = false;
-    const load = () => Promise.all([getJob(id), allItems(id)]).then(([j, i]) => {
+    const load = () => Promise.all([getJob(id), firstItems(id)]).then(([j, page]) => {
       if (stop) return;
       setJob(j);
-      setItems(i);
+      setItems(page.items);
+      setMore(page.nextCursor !== null);
     }, (err: Error) => setError(err.message));
     void load();
     const timer = status && !isFinal(status) ? setInterval(load, 1_000) : undefined;
@@ -77,6 +79,7 @@ export function JobDetail({ id, live, onChanged }: { id: string; live: JobLive |
         </tbody>
       </table>
 
+      {more && <p className="muted small">The grid shows the first {items.length} items; the export has all {job.total}.</p>}
       <div className="results-wrap">
         <table className="results-grid" aria-label="Results">
           <thead><tr><th>#</th><th>Prompt</th>{job.models.map((m) => <th key={m}>{m}</th>)}</tr></thead>

@@ -81,17 +81,9 @@ export const retryJob = (id: string, includeCancelled: boolean) =>
   call<{ retried: number }>(`/v1/jobs/${id}/retry${includeCancelled ? '?include=cancelled' : ''}`, { method: 'POST' });
 export const resultsUrl = (id: string, format: 'csv' | 'jsonl') => `/v1/jobs/${id}/results?format=${format}`;
 
-/** Every item of a job, a page at a time. */
-export async function allItems(id: string): Promise<JobItem[]> {
-  const out: JobItem[] = [];
-  let cursor: string | null = null;
-  do {
-    const page: { items: JobItem[]; nextCursor: string | null } = await call(`/v1/jobs/${id}/items?limit=1000${cursor ? `&cursor=${cursor}` : ''}`);
-    out.push(...page.items);
-    cursor = page.nextCursor;
-  } while (cursor);
-  return out;
-}
+/** The first page of a job's items (the grid shows at most this many; the export has them all). */
+export const firstItems = (id: string, limit = 1_000) =>
+  call<{ items: JobItem[]; nextCursor: string | null }>(`/v1/jobs/${id}/items?limit=${limit}`);
 
 export interface JobFields {
   name: string;
