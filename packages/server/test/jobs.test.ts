@@ -173,6 +173,20 @@ describe.each([
     }
   });
 
+  it('an owned job is invisible to other requesters: get, items, results, stream, cancel and retry answer job_not_found', async () => {
+    if (skip()) return;
+    // Identity has not landed: the owner is set through the service, as the route will from a key.
+    const { id } = await server.app.ctx.jobs.create({ prompts: [{ prompt: 'mine' }], models: ['demo/fast'], tier: 'brief', owner: 'alice' });
+    for (const [method, path] of [['GET', ''], ['GET', '/items'], ['GET', '/results'], ['GET', '/stream'], ['POST', '/cancel'], ['DELETE', ''], ['POST', '/retry']] as const) {
+      const res = await fetch(`${server.url}/v1/jobs/${id}${path}`, { method });
+      expect({ path, method, status: res.status, code: (await json(res)).code }).toEqual({ path, method, status: 404, code: 'job_not_found' });
+    }
+    const list = await json(await fetch(`${server.url}/v1/jobs?limit=200`));
+    expect(list.jobs.some((j: any) => j.id === id)).toBe(false);
+    await expect(server.app.ctx.jobs.view(id, 'bob')).rejects.toMatchObject({ code: 'job_not_found' });
+    expect((await server.app.ctx.jobs.view(id, 'alice')).owner).toBe('alice');
+  });
+
   it('answers precise errors: unknown job, bad cursor, unknown model, too long, wrong type, running retry', async () => {
     if (skip()) return;
     const missing = await fetch(`${server.url}/v1/jobs/job_nope`);

@@ -72,7 +72,7 @@ export class JobService {
 
   async list(requester: Requester, opts: { limit: number; status?: JobStatus | undefined; cursor?: string | undefined }): Promise<JobPage> {
     const before = opts.cursor === undefined ? undefined : decodeListCursor(opts.cursor);
-    const jobs = await this.deps.store.list({ limit: opts.limit + 1, status: opts.status, owner: requester ?? undefined, before });
+    const jobs = await this.deps.store.list({ limit: opts.limit + 1, status: opts.status, owner: requester ?? null, before });
     const page = jobs.slice(0, opts.limit);
     const counts = await this.deps.store.countsOf(page.map((j) => j.id));
     const last = page.at(-1);

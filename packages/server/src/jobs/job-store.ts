@@ -45,11 +45,11 @@ export class JobStore {
     return row ? toJob(row) : undefined;
   }
 
-  /** Newest first; `before` is the cursor `<created_at>:<id>` of the previous page's last job. */
-  async list(opts: { limit: number; status?: JobStatus | undefined; owner?: string | undefined; before?: { createdAt: number; id: string } | undefined }): Promise<JobRecord[]> {
+  /** Newest first, of one owner (null: the anonymous jobs); `before` is the previous page's last job. */
+  async list(opts: { limit: number; status?: JobStatus | undefined; owner: string | null; before?: { createdAt: number; id: string } | undefined }): Promise<JobRecord[]> {
     let q = this.db.selectFrom('jobs').selectAll();
     if (opts.status) q = q.where('status', '=', opts.status);
-    if (opts.owner !== undefined) q = q.where('owner', '=', opts.owner);
+    q = opts.owner === null ? q.where('owner', 'is', null) : q.where('owner', '=', opts.owner);
     const before = opts.before;
     if (before) q = q.where((w) => w.or([w('created_at', '<', before.createdAt), w.and([w('created_at', '=', before.createdAt), w('id', '<', before.id)])]));
     const rows = await q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(opts.limit).execute();
