@@ -74,7 +74,11 @@ export async function streamJob(deps: JobStreamDeps, reply: FastifyReply, id: st
       queueMicrotask(() => subscription?.close());
     }
     return frame;
-  }, (info) => (info.recovered ? '' : recoveryFrame({ recovered: false, reason: info.reason, top: info.top })));
+  }, (info) => {
+    // A topic this process has not published yet: the snapshot already told the client everything.
+    if (info.recovered || (start.from === 'start' && info.reason === 'unknown_topic')) return '';
+    return recoveryFrame({ recovered: false, reason: info.reason, top: info.top });
+  });
   subscription = await hub.subscribe(topic, start, sink);
   if (gone || done) subscription.close();
 }

@@ -96,7 +96,8 @@ export class JobRunner {
     this.poller.unref();
     const renewEvery = Math.max(50, Math.floor(this.deps.config.leaseMs / 3));
     this.renewer = setInterval(() => {
-      if (this.inflight.size > 0) void this.deps.queue.renew(this.worker, this.deps.config.leaseMs).catch((err) => this.deps.onError?.(err));
+      // Buffered (claimed, not started) items hold leases too.
+      if (this.inflight.size > 0 || [...this.active.values()].some((job) => this.buffered(job) > 0)) void this.deps.queue.renew(this.worker, this.deps.config.leaseMs).catch((err) => this.deps.onError?.(err));
     }, renewEvery);
     this.renewer.unref();
     this.wake();
