@@ -49,5 +49,14 @@ describe.runIf(chromiumAvailable())('the jobs page in Chromium', () => {
     expect(csv.split('\r\n')[0]).toMatch(/^prompt_index,prompt_id,prompt,model,status/);
     expect(csv.trim().split('\r\n')).toHaveLength(17);
     expect(csv).toContain('q7');
+
+    // Pasted prompts, one per line: a second job, followed live to 100 % as well.
+    await form.getByLabel('Paste').check();
+    await form.getByLabel('Name').fill('pasted');
+    await form.getByLabel('Prompts, one per line').fill('Name a lake.\n\nName a sea.\nName an ocean.');
+    await form.getByRole('button', { name: 'Create job' }).click();
+    const pasted = page.locator('.job-list li', { hasText: 'pasted' });
+    await expect.poll(() => pasted.getByTestId('job-percent').textContent(), { timeout: 15_000 }).toBe('100 %');
+    await expect.poll(() => detail.getByTestId('result-cell').count()).toBe(6);
   });
 });
