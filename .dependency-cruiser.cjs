@@ -38,6 +38,8 @@ module.exports = {
     ...mayImport('llm/upstream', { values: ['llm/provider\\.ts', 'errors\\.ts'], types: ['config/'] }),
     ...mayImport('gateway', { values: ['llm/', 'errors\\.ts'], types: ['config/'] }),
     ...mayImport('compare', { values: ['streams/', 'llm/', 'errors\\.ts', 'store/text\\.ts'], types: ['store/types\\.ts', 'config/'] }),
+    // jobs/ runs each item through the comparison's runModel; the rest it only names as types.
+    ...mayImport('jobs', { values: ['compare/model-run\\.ts', 'errors\\.ts'], types: ['compare/events\\.ts', 'llm/', 'streams/', 'store/database\\.ts', 'config/'] }),
     ...mayImport('realtime', { values: ['streams/', 'errors\\.ts'], types: ['config/'] }),
     ...mayImport('transports', { values: ['streams/', 'realtime/', 'ops/', 'errors\\.ts'], types: ['compare/', 'config/'] }),
     {

@@ -11,6 +11,7 @@ const BENCHMARKS = [
   ['durable-latency', () => import('./durable-latency.js')],
   ['ops-overhead', () => import('./ops-overhead.js')],
   ['identity-overhead', () => import('./identity-overhead.js')],
+  ['jobs', () => import('./jobs.js')],
 ];
 
 const resultsDir = fileURLToPath(new URL('./results/', import.meta.url));

@@ -29,6 +29,8 @@ import { openStore } from './store/open-store.js';
 import { StreamHub } from './streams/hub.js';
 import { MemoryBackend } from './streams/memory-backend.js';
 import { realtimeWebSockets } from './transports/ws-server.js';
+import { createJobs } from './jobs/create-jobs.js';
+import { jobRoutes } from './http/routes/jobs.js';
 
 export interface AppOptions {
   /** Replaces the providers built from config (tests wrap the demo provider to observe it). */
@@ -106,11 +108,14 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   const ops = await startOps(config, observation, { hub, realtime: realtime.metrics, store: store.opsData, log: fastify.log, flagBus: opts.flagBus,
     audit: (row) => identity.audit.record(row),
   });
+  const jobs = createJobs({ db: store.db, dialect: store.dialect, hub, catalogue, config, onError: (err) => fastify.log.error({ err }, 'job runner failed') });
   const ctx: AppContext = {
     config, hub, comparisons, catalogue, store, flags: ops.flags, startedAt: new Date(), realtime, ops,
     stream: { hub, comparisons, sse: { retryMs: config.streams.sseRetryMs, heartbeatMs: config.streams.sseHeartbeatMs } },
     gateway: new ChatCompletions({ catalogue, tiers: config.compare.tiers }),
     identity,
+    jobs: jobs.service,
+    jobStream: { hub, jobs: jobs.service, sse: { retryMs: config.streams.sseRetryMs, heartbeatMs: config.streams.sseHeartbeatMs } },
   };
 
   const notFoundFallback: { current?: NotFoundFallback } = {};
@@ -127,6 +132,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   authRoutes(fastify, ctx);
   accountRoutes(fastify, ctx);
   adminRoutes(fastify, ctx);
+  await fastify.register((scope) => jobRoutes(scope, ctx)); // its own scope: the multipart parser stays there
   const websockets = realtimeWebSockets(realtime, ops.flags, ops.identityKeyOf);
   websockets.attach(fastify.server);
   if (config.web.enabled) notFoundFallback.current = await serveWebApp(fastify, config.web.dir);
@@ -137,6 +143,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
     ctx,
     async listen() {
       await fastify.listen({ host: config.server.host, port: config.server.port });
+      await jobs.runner.start();
       const address = fastify.server.address();
       const port = typeof address === 'object' && address ? address.port : config.server.port;
       const host = config.server.host === '0.0.0.0' || config.server.host === '::' ? 'localhost' : config.server.host;
@@ -146,7 +153,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
       closing ??= (async () => {
         const stopped = fastify.close(); // refuse new requests at once; streams drain below
         await ops.close();
-        await comparisons.close(config.server.shutdownGraceMs);
+        await Promise.all([comparisons.close(config.server.shutdownGraceMs), jobs.runner.close(config.server.shutdownGraceMs)]);
         realtime.publisher.close(); // what was accepted is in the log; clients get it, then 1012
         await websockets.close();
         await hub.close();

@@ -57,6 +57,17 @@ export const ERROR_CATALOGUE = {
   weak_password: { status: 400, message: 'The password is too short.' },
   key_not_found: { status: 404, message: 'No such API key.' },
   user_not_found: { status: 404, message: 'No such user.' },
+  // batch jobs (jobs/, http/routes/jobs.ts)
+  job_not_found: { status: 404, message: 'No such job.' },
+  job_running: { status: 409, message: 'The job has not ended yet.' },
+  nothing_to_retry: { status: 409, message: 'The job has no items to retry.' },
+  too_many_items: { status: 400, message: 'The job has more items (prompts × models) than the server accepts.' },
+  invalid_cursor: { status: 400, message: 'The cursor is not one this server issued.' },
+  missing_file: { status: 400, message: 'The upload has no `file` part.' },
+  empty_upload: { status: 400, message: 'The uploaded file is empty.' },
+  upload_too_large: { status: 413, message: 'The uploaded file is larger than the server accepts.' },
+  invalid_upload: { status: 400, message: 'A line of the uploaded file is malformed.' },
+  unsupported_upload_type: { status: 415, message: 'Upload a .jsonl (JSON Lines) or .csv file.' },
   // server side
   internal_error: { status: 500, message: 'The server failed to handle the request.' },
   unavailable: { status: 503, message: 'The server is shutting down or a dependency is unavailable.' },

@@ -206,6 +206,7 @@ describe.each(backends)('store on $name', (backend) => {
 
     const second = await open(loc);
     expect((await second.getComparison('cmp_m'))?.id).toBe('cmp_m');
+    // Each migration recorded exactly once, however many times the data was opened.
     const [row] = await loc.query('select count(*) as n from kysely_migration');
     expect(Number(row?.n)).toBe(Object.keys(migrationsFor(backend.name)).length); // each applied once
   });

@@ -1,51 +1,43 @@
-import { lazy, StrictMode, Suspense, useEffect, useState } from 'react';
+import { lazy, StrictMode, Suspense, useEffect, useState, type ComponentType, type LazyExoticComponent } from 'react';
 import { createRoot } from 'react-dom/client';
 import { App } from './App';
-import { useRoute } from './route';
+import { useRoute, type Route } from './route';
 import './styles.css';
 
-// The console loads on first visit only: the compare workspace's first load stays as small as before.
-const EventsConsole = lazy(() => import('./events/EventsConsole').then((m) => ({ default: m.EventsConsole })));
+// Pages other than the workspace load on first visit only: the workspace's first load stays small.
+const PAGES: Record<Exclude<Route, 'compare'>, { Page: LazyExoticComponent<ComponentType>; loading: string }> = {
+  events: { Page: lazy(() => import('./events/EventsConsole').then((m) => ({ default: m.EventsConsole }))), loading: 'Loading the events console…' },
+  jobs: { Page: lazy(() => import('./jobs/JobsPage').then((m) => ({ default: m.JobsPage }))), loading: 'Loading jobs…' },
+  ops: { Page: lazy(() => import('./ops/OpsDashboard').then((m) => ({ default: m.OpsDashboard }))), loading: 'Loading the dashboard…' },
+  account: { Page: lazy(() => import('./account/AccountPage').then((m) => ({ default: m.AccountPage }))), loading: 'Loading…' },
+};
 
-const OpsDashboard = lazy(() => import('./ops/OpsDashboard').then((m) => ({ default: m.OpsDashboard })));
-const AccountPage = lazy(() => import('./account/AccountPage').then((m) => ({ default: m.AccountPage })));
+const TITLES: Record<Route, string> = {
+  compare: 'Tributary · Compare', events: 'Tributary · Events', jobs: 'Tributary · Jobs', ops: 'Tributary · Ops', account: 'Tributary · Account',
+};
 
-const TITLES = { compare: 'Tributary · Compare', events: 'Tributary · Events', ops: 'Tributary · Ops', account: 'Tributary · Account' } as const;
-
-/** Both pages stay mounted once opened, so a running comparison and live subscriptions survive switching tabs. */
+/** Pages stay mounted once opened, so a running comparison, live subscriptions and job progress survive switching tabs; the account page reloads each visit. */
 function Root() {
   const route = useRoute();
-  const [consoleOpened, setConsoleOpened] = useState(route === 'events');
-  const [opsOpened, setOpsOpened] = useState(route === 'ops');
+  const [opened, setOpened] = useState<ReadonlySet<Route>>(() => new Set([route]));
   useEffect(() => {
     document.title = TITLES[route];
-    if (route === 'events') setConsoleOpened(true);
-    if (route === 'ops') setOpsOpened(true);
+    setOpened((set) => (set.has(route) ? set : new Set([...set, route])));
   }, [route]);
   return (
     <>
       <div className="page" hidden={route !== 'compare'}><App /></div>
-      {route === 'account' && (
-        <div className="page">
-          <Suspense fallback={<main className="boot"><p className="muted">Loading…</p></main>}>
-            <AccountPage />
-          </Suspense>
-        </div>
-      )}
-      {consoleOpened && (
-        <div className="page" hidden={route !== 'events'}>
-          <Suspense fallback={<main className="boot"><p className="muted">Loading the events console…</p></main>}>
-            <EventsConsole />
-          </Suspense>
-        </div>
-      )}
-      {opsOpened && (
-        <div className="page" hidden={route !== 'ops'}>
-          <Suspense fallback={<main className="boot"><p className="muted">Loading the dashboard…</p></main>}>
-            <OpsDashboard />
-          </Suspense>
-        </div>
-      )}
+      {(Object.keys(PAGES) as (keyof typeof PAGES)[]).map((name) => {
+        const { Page, loading } = PAGES[name];
+        const show = name === 'account' ? route === 'account' : opened.has(name);
+        return show && (
+          <div key={name} className="page" hidden={route !== name}>
+            <Suspense fallback={<main className="boot"><p className="muted">{loading}</p></main>}>
+              <Page />
+            </Suspense>
+          </div>
+        );
+      })}
     </>
   );
 }

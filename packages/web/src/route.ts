@@ -2,9 +2,9 @@ import { useSyncExternalStore } from 'react';
 
 /**
  * The app's pages, addressed by the URL hash so the server needs no routes for them: `/` compare,
- * `#/events` the console, `#/ops` the dashboard, `#/account` the account.
+ * `#/events` the console, `#/jobs` batch jobs, `#/ops` the dashboard, `#/account` the account.
  */
-const PAGES = ['events', 'ops', 'account'] as const;
+const PAGES = ['events', 'jobs', 'ops', 'account'] as const;
 export type Route = 'compare' | (typeof PAGES)[number];
 
 export const routeOf = (hash: string): Route => PAGES.find((page) => hash === `#/${page}` || hash.startsWith(`#/${page}/`) || hash.startsWith(`#/${page}?`)) ?? 'compare';

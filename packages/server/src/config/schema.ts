@@ -329,6 +329,36 @@ export const configSchema = z.strictObject({
     batchSize: z.number().int().positive().default(200),
   }).prefault({}),
   identity: identity.prefault({}),
+  jobs: z.strictObject({
+    /** Items running at once on this node, across all jobs. */
+    concurrency: z.number().int().positive().default(32),
+    /** Items of one job running at once unless the job asks for fewer (or more, up to the max). */
+    perJobConcurrency: z.number().int().positive().default(8),
+    maxPerJobConcurrency: z.number().int().positive().default(64),
+    /** Items running at once per provider id (e.g. `openai`); others get the default. */
+    providerConcurrency: z.record(z.string(), z.number().int().positive()).default({}),
+    defaultProviderConcurrency: z.number().int().positive().default(16),
+    /** Prompts × models of one job. */
+    maxItems: z.number().int().positive().default(100_000),
+    /** Largest upload (JSONL or CSV). */
+    uploadLimitBytes: z.number().int().positive().default(10 * 1024 * 1024),
+    retry: z.strictObject({
+      /** Provider calls per item before a retryable failure is final. */
+      maxAttempts: z.number().int().min(1).max(20).default(3),
+      baseDelayMs: z.number().int().min(0).default(1_000),
+      maxDelayMs: z.number().int().min(0).default(60_000),
+    }).prefault({}),
+    /** How long a worker's claim on an item lasts without renewal (renewed every third of it). */
+    leaseMs: z.number().int().positive().default(30_000),
+    /** Items a worker claims (leases) per database round trip; unstarted ones wait in its buffer. */
+    claimBatch: z.number().int().positive().default(64),
+    /** Finished items gather this long before one write records them all (group commit), then they are reported. */
+    commitDelayMs: z.number().int().min(0).default(5),
+    /** How often workers look for new or due work. */
+    pollMs: z.number().int().positive().default(500),
+    /** At most one `job.progress` event per job per interval. */
+    progressIntervalMs: z.number().int().min(0).default(200),
+  }).prefault({}),
   log: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   }).prefault({}),

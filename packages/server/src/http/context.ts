@@ -9,6 +9,8 @@ import type { Realtime } from '../realtime/realtime.js';
 import type { StreamHub } from '../streams/hub.js';
 import type { Store } from '../store/types.js';
 import type { ComparisonStreamDeps } from './comparison-stream.js';
+import type { JobService } from '../jobs/job-service.js';
+import type { JobStreamDeps } from './job-stream.js';
 
 /** What routes may use: the app's services, nothing of each other. */
 export interface AppContext {
@@ -22,6 +24,8 @@ export interface AppContext {
   realtime: Realtime;
   gateway: ChatCompletions;
   identity: Identity;
+  jobs: JobService;
+  jobStream: JobStreamDeps;
   startedAt: Date;
   /** Metrics (undefined when `ops.metricsEnabled` is off), runtime flags, alerts. */
   ops: Ops;

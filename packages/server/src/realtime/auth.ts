@@ -75,6 +75,8 @@ export class RealtimeAuth {
   }
 
   mayRead(identity: Identity, channel: Channel): boolean {
+    // A job's id is an unguessable capability, as on GET /v1/jobs/{id}/stream (an owner check joins with identity).
+    if (channel.namespace === 'job') return true;
     if (identity.sub === null) return channel.namespace === 'public' && this.opts.anonymousPublic;
     if (identity.channels) return identity.channels.some((granted) => matches(granted, channel.name));
     if (channel.namespace === 'public') return true;

@@ -1,11 +1,12 @@
 import { TributaryError } from '../errors.js';
 
 /**
- * Channel names: `public:<name…>`, `org:<org>:<name…>`, `user:<id>[:<name…>]`. Segments are
- * `[A-Za-z0-9_.@-]`, 1–64 characters; at most 255 characters in all. A channel is the hub
- * topic of the same name (no other producer uses these namespaces).
+ * Channel names: `public:<name…>`, `org:<org>:<name…>`, `user:<id>[:<name…>]`, and the
+ * read-only `job:<id>` (a batch job's progress topic, written only by the job runner).
+ * Segments are `[A-Za-z0-9_.@-]`, 1–64 characters; at most 255 characters in all. A channel
+ * is the hub topic of the same name (no other producer uses these namespaces).
  */
-export type Namespace = 'public' | 'org' | 'user';
+export type Namespace = 'public' | 'org' | 'user' | 'job';
 
 export interface Channel {
   name: string;
@@ -15,7 +16,7 @@ export interface Channel {
 }
 
 const SEGMENT = /^[A-Za-z0-9_.@-]{1,64}$/;
-const MIN_SEGMENTS: Record<Namespace, number> = { public: 2, org: 3, user: 2 };
+const MIN_SEGMENTS: Record<Namespace, number> = { public: 2, org: 3, user: 2, job: 2 };
 
 export function parseChannel(name: string): Channel | null {
   if (typeof name !== 'string' || name.length > 255) return null;
@@ -23,6 +24,7 @@ export function parseChannel(name: string): Channel | null {
   const namespace = parts[0] as Namespace;
   if (!Object.hasOwn(MIN_SEGMENTS, namespace) || parts.length < MIN_SEGMENTS[namespace]) return null;
   if (!parts.slice(1).every((p) => SEGMENT.test(p))) return null;
+  if (namespace === 'job') return parts.length === 2 ? { name, namespace } : null;
   return namespace === 'public' ? { name, namespace } : { name, namespace, owner: parts[1]! };
 }
 

@@ -79,7 +79,9 @@ export class PublishService {
 
   private check(input: PublishInput, where = '') {
     if (this.closing) throw new TributaryError('unavailable', 'The server is shutting down; publish again after it restarts.');
-    const channel = requireChannel(input.channel).name;
+    const parsed = requireChannel(input.channel);
+    if (parsed.namespace === 'job') throw new TributaryError('channel_forbidden', `${where}job: channels are written only by the job runner.`, { channel: parsed.name });
+    const channel = parsed.name;
     const type = input.type ?? 'message';
     if (!EVENT_TYPE.test(type) || RESERVED_TYPES.has(type)) {
       throw new TributaryError('invalid_field', `${where}type must match ${EVENT_TYPE.source} and not be ${[...RESERVED_TYPES].join('/')}.`, { field: `${where}type` });

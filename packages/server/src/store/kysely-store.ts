@@ -36,7 +36,7 @@ export class KyselyStore implements Store {
   readonly opsData: KyselyOpsStore;
 
   constructor(
-    /** Read and written directly by identity/ (accounts and counters must not wait in the queue). */
+    /** The one Kysely instance: identity/ reads and writes accounts and counters on it directly (they must not wait in the queue), jobs/ runs its transactions on it. */
     readonly db: Kysely<Database>,
     readonly dialect: Dialect,
     private readonly opts: KyselyStoreOptions,

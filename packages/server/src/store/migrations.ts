@@ -152,6 +152,67 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('audit_log_actor_idx').on('audit_log').columns(['actor', 'at']).execute();
       },
     },
+    '0004_jobs': {
+      async up(db: Kysely<any>) {
+        const ms = dialect === 'postgres' ? 'double precision' : 'integer';
+        await db.schema.createTable('jobs')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('owner', 'text')
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('tier', 'text', (c) => c.notNull())
+          .addColumn('models', 'text', (c) => c.notNull())
+          .addColumn('params', 'text')
+          .addColumn('concurrency', 'integer', (c) => c.notNull())
+          .addColumn('total', 'integer', (c) => c.notNull())
+          .addColumn('created_at', ms, (c) => c.notNull())
+          .addColumn('started_at', ms)
+          .addColumn('finished_at', ms)
+          .execute();
+        await db.schema.createIndex('jobs_status_created_idx').on('jobs').columns(['status', 'created_at']).execute();
+        await db.schema.createIndex('jobs_created_idx').on('jobs').column('created_at').execute();
+
+        await db.schema.createTable('job_prompts')
+          .addColumn('job_id', 'text', (c) => c.notNull())
+          .addColumn('prompt_index', 'integer', (c) => c.notNull())
+          .addColumn('prompt_id', 'text')
+          .addColumn('prompt', 'text', (c) => c.notNull())
+          .addColumn('system', 'text')
+          .addPrimaryKeyConstraint('job_prompts_pk', ['job_id', 'prompt_index'])
+          .execute();
+
+        await db.schema.createTable('job_items')
+          .addColumn('id', autoId, (c) => (dialect === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey()))
+          .addColumn('job_id', 'text', (c) => c.notNull())
+          .addColumn('prompt_index', 'integer', (c) => c.notNull())
+          .addColumn('model', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('worker', 'text')
+          .addColumn('lease_until', ms)
+          .addColumn('not_before', ms, (c) => c.notNull().defaultTo(0))
+          .addColumn('text', 'text')
+          .addColumn('error_code', 'text')
+          .addColumn('error_message', 'text')
+          .addColumn('retryable', 'integer')
+          .addColumn('suggested_action', 'text')
+          .addColumn('finish_reason', 'text')
+          .addColumn('input_tokens', 'integer')
+          .addColumn('output_tokens', 'integer')
+          .addColumn('ttft_ms', 'integer')
+          .addColumn('duration_ms', 'integer')
+          .addColumn('tokens_per_second', real)
+          .addColumn('started_at', ms)
+          .addColumn('finished_at', ms)
+          .execute();
+        // One row per (prompt, model): a retry updates it, never adds another.
+        await db.schema.createIndex('job_items_unique_idx').unique().on('job_items').columns(['job_id', 'prompt_index', 'model']).execute();
+        // Claims walk a job's queued items of one model in id order; the index gives that order, so a claim never sorts.
+        await db.schema.createIndex('job_items_claim_idx').on('job_items').columns(['job_id', 'model', 'status', 'id']).execute();
+        // Finding running items whose lease ran out (a dead or stalled worker's).
+        await db.schema.createIndex('job_items_lease_idx').on('job_items').columns(['status', 'lease_until']).execute();
+      },
+    },
     '0005_ops': {
       async up(db: Kysely<any>) {
         await db.schema.createTable('feature_flags')

@@ -5,6 +5,7 @@ const TABS: { route: Route; href: string; label: string }[] = [
   { route: 'events', href: '#/events', label: 'Events' },
   { route: 'ops', href: '#/ops', label: 'Ops' },
   { route: 'account', href: '#/account', label: 'Account' },
+  { route: 'jobs', href: '#/jobs', label: 'Jobs' },
 ];
 
 /** Links between the app's pages; the current one is marked for assistive technology too. */
