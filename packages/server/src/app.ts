@@ -22,7 +22,7 @@ import { bareIdProviders, buildProviders } from './llm/build-providers.js';
 import type { Provider } from './llm/provider.js';
 import { observeRequests } from './http/observe-requests.js';
 import type { FlagChangeBus } from './ops/flags.js';
-import { observeStreams, startOps } from './ops/ops.js';
+import { observeStreams, startOps, type Ops } from './ops/ops.js';
 import { opsRoutes } from './http/routes/ops.js';
 import { createRealtime } from './realtime/realtime.js';
 import { openStore } from './store/open-store.js';
@@ -89,9 +89,11 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   const providers = metrics ? built.map((p) => metrics.instrument(p)) : built;
   catalogue = new ModelCatalogue(providers, warn, { aliases: config.models.aliases, bareIdProviders: bareIdProviders(config) });
   await catalogue.refresh();
+  let ops: Ops | undefined; // assembled after the hub; identity reports refusals to it
   const identity = await createIdentity(config, store, {
     pricingOf: (model) => catalogue.resolve(model)?.info.pricing,
     onError: (err) => fastify.log.error({ err }, 'identity maintenance failed'),
+    onLimitExceeded: (callerClass) => ops?.rateLimited(callerClass),
   });
   catalogue.refreshEvery(config.catalogue.refreshSeconds * 1000);
   const { history } = config.streams;
@@ -105,7 +107,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
     costOf: identity.costOf,
   });
   const realtime = createRealtime(config.realtime, hub, identity.connectionSubject);
-  const ops = await startOps(config, observation, { hub, realtime: realtime.metrics, store: store.opsData, log: fastify.log, flagBus: opts.flagBus,
+  ops = await startOps(config, observation, { hub, realtime: realtime.metrics, store: store.opsData, log: fastify.log, flagBus: opts.flagBus,
     audit: (row) => identity.audit.record(row),
   });
   const jobs = createJobs({ db: store.db, dialect: store.dialect, hub, catalogue, config, onError: (err) => fastify.log.error({ err }, 'job runner failed') });

@@ -7,6 +7,7 @@ import type { Config, ConfigInput } from './config/schema.js';
 import { ensureSecrets, type Secrets } from './config/secrets.js';
 import { issueToken } from './realtime/auth.js';
 import { DataDirError } from './store/data-dir-lock.js';
+import { MigrationError } from './store/migrations.js';
 import { DatabaseUnreachableError } from './store/open-store.js';
 
 class StartError extends Error {
@@ -174,7 +175,7 @@ export async function main(argv: string[]): Promise<void> {
       process.exit(2);
     }
     // Start-up failures an operator fixes (port, data directory, database): one line, no stack.
-    if (err instanceof StartError || err instanceof DataDirError || err instanceof DatabaseUnreachableError) {
+    if (err instanceof StartError || err instanceof DataDirError || err instanceof DatabaseUnreachableError || err instanceof MigrationError) {
       console.error(`tributary: ${(err as Error).message}`);
       process.exit(1);
     }

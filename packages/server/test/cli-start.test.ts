@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BIN, runCli, startChild, type ChildServer } from './support/child-server.js';
-import { TEST_DATABASE_URL, postgresAvailable } from './support/postgres.js';
+import { TEST_DATABASE_URL, dropSchema, postgresAvailable, randomSchema } from './support/postgres.js';
 
 const pgUp = await postgresAvailable();
 
@@ -83,14 +83,28 @@ describe('tributary serve refuses to start, clearly', () => {
     await new Promise<void>((resolve) => gate.listen(0, '127.0.0.1', resolve));
     const { port } = gate.address() as net.AddressInfo;
     await new Promise((resolve) => gate.close(resolve));
-    const child = spawn(process.execPath, [BIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', tempDir()], {
+    // Its own schema: the shared database's public schema is nobody's to migrate.
+    const schema = randomSchema();
+    const dir = tempDir();
+    const configFile = join(dir, 'config.json');
+    writeFileSync(configFile, JSON.stringify({ database: { schema } }));
+    const child = spawn(process.execPath, [BIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dir, '--config', configFile], {
       env: { ...process.env, LOG_LEVEL: 'warn', DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/test`, TRIBUTARY_DB_STARTUP_RETRY_MS: '20000' },
     });
     let out = '';
+    let err = '';
     child.stdout.on('data', (d) => (out += d));
-    const exited = new Promise((resolve) => child.on('exit', resolve));
+    child.stderr.on('data', (d) => (err += d));
+    let exitCode: number | null | undefined;
+    const exited = new Promise((resolve) => child.on('exit', (code) => resolve((exitCode = code))));
+    const waitFor = async (done: () => boolean) => {
+      while (!done()) {
+        if (exitCode !== undefined) throw new Error(`the server exited (${exitCode}): ${out}${err}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
     try {
-      while (!out.includes('Waiting for the database')) await new Promise((r) => setTimeout(r, 20));
+      await waitFor(() => out.includes('Waiting for the database'));
       // Now PostgreSQL "comes up" on that port (a plain forwarder to the real one).
       const forwarder = net.createServer((c) => {
         const u = net.connect(Number(target.port || 5432), target.hostname);
@@ -100,7 +114,7 @@ describe('tributary serve refuses to start, clearly', () => {
       });
       await new Promise<void>((resolve) => forwarder.listen(port, '127.0.0.1', resolve));
       try {
-        while (!/listening on/.test(out)) await new Promise((r) => setTimeout(r, 20));
+        await waitFor(() => /listening on/.test(out));
         expect(out).toMatch(/PostgreSQL/);
       } finally {
         forwarder.close();
@@ -108,6 +122,7 @@ describe('tributary serve refuses to start, clearly', () => {
     } finally {
       child.kill('SIGKILL');
       await exited;
+      await dropSchema(schema);
     }
   });
 });

@@ -59,6 +59,9 @@ describe.each(DATABASES)('limits over HTTP on $name', ({ database, enabled }) =>
     const native = await postJson(`${url}/v1/comparisons`, { prompt: 'Hi', models: ['demo/fast'] });
     expect(native.status).toBe(429);
     expect(native.json.detail).toBeUndefined();
+    // Each refusal is counted for /metrics and the rate-limit alert, by caller class.
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).toMatch(/^tributary_rate_limit_rejections_total\{class="anonymous"\} 2$/m);
   });
 
   it.runIf(enabled)('4 models in one anonymous request get a precise 400 and spend nothing', async () => {

@@ -11,7 +11,7 @@ import { MemoryLimitStore } from './limit-store-memory.js';
 import { Privacy } from './privacy.js';
 import { Quotas } from './quotas.js';
 import { secretFrom } from './secret.js';
-import { actorOf } from './types.js';
+import { actorOf, type Caller } from './types.js';
 import { UsageReport } from './usage.js';
 
 export type Pricing = { inputPerMillion: number; outputPerMillion: number };
@@ -36,7 +36,12 @@ export interface Identity {
 export async function createIdentity(
   config: Config,
   store: KyselyStore,
-  opts: { pricingOf?: (model: string) => Pricing | undefined; onError?: (err: unknown) => void } = {},
+  opts: {
+    pricingOf?: (model: string) => Pricing | undefined;
+    onError?: (err: unknown) => void;
+    /** Told of each refusal by a limit, with the caller's class (metrics and alerts count them). */
+    onLimitExceeded?: (callerClass: Caller['kind']) => void;
+  } = {},
 ): Promise<Identity> {
   const { db, dialect } = store;
   const ic = config.identity;
@@ -54,8 +59,10 @@ export async function createIdentity(
   };
   const accounts = new Accounts(db, dialect, ic, secretFrom(ic.authSecret, config.dataDir, 'auth-secret'), counters, onEvent);
   const keys = new ApiKeys(db, dialect);
-  const quotas = new Quotas(counters, ic.limits, (caller, limit) =>
-    audit.record({ actor: actorOf(caller), action: 'limit.exceeded', outcome: 'denied', ip: caller.ip, details: { limit } }));
+  const quotas = new Quotas(counters, ic.limits, (caller, limit) => {
+    audit.record({ actor: actorOf(caller), action: 'limit.exceeded', outcome: 'denied', ip: caller.ip, details: { limit } });
+    opts.onLimitExceeded?.(caller.kind);
+  });
   const costOf = (model: string, input: number, output: number) => {
     const price = ic.pricing[model] ?? opts.pricingOf?.(model);
     return price ? (input * price.inputPerMillion + output * price.outputPerMillion) / 1_000_000 : 0;

@@ -244,12 +244,17 @@ export async function migrate(db: Kysely<Database>, dialect: Dialect, schema: st
   });
   let { error, results } = await migrator.migrateToLatest();
   // Kysely's introspection lists the tables of every schema; one dropped meanwhile (another
-  // process's, e.g. tests sharing a database) fails it with 42P01 before any migration ran.
-  for (let attempt = 0; error && (error as { code?: string }).code === '42P01' && !results?.length && attempt < 3; attempt++) {
+  // process's, e.g. tests sharing a database) fails it with 42P01 or 3F000 before any migration ran.
+  for (let attempt = 0; error && ['42P01', '3F000'].includes((error as { code?: string }).code ?? '') && !results?.length && attempt < 3; attempt++) {
     ({ error, results } = await migrator.migrateToLatest());
   }
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName;
-    throw new Error(`Database migration ${failed ?? ''} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new MigrationError(`Database migration ${failed ? `${failed} ` : ''}failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
+}
+
+/** The database's schema cannot be brought up to date (an operator must look): the CLI says it in one line. */
+export class MigrationError extends Error {
+  override name = 'MigrationError';
 }
