@@ -140,10 +140,10 @@ describe('OpenAI-compatible gateway, driven by the official openai SDK', () => {
   it('rejects bodies it would not honour with an OpenAI-shaped 400', async () => {
     const res = await fetch(`${server.url}/v1/chat/completions`, {
       method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'demo/fast', messages: [{ role: 'user', content: 'Hi' }], tools: [] }),
+      body: JSON.stringify({ model: 'demo/fast', messages: [{ role: 'user', content: 'Hi' }], audio: { voice: 'alloy' } }),
     });
     expect(res.status).toBe(400);
-    expect(await res.json()).toMatchObject({ error: { code: 'unknown_field', type: 'invalid_request_error' } });
+    expect(await res.json()).toMatchObject({ error: { code: 'unknown_field', type: 'invalid_request_error', param: 'audio' } });
     const bad = await fetch(`${server.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model":' });
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({ error: { code: 'invalid_json' } });

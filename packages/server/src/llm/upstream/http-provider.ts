@@ -1,5 +1,5 @@
 import { Pool } from 'undici';
-import { ModelError, type GenerationChunk, type GenerationRequest, type ModelInfo, type Provider } from '../provider.js';
+import { ModelError, type GenerationChunk, type GenerationRequest, type ModelInfo, type OptionName, type Provider } from '../provider.js';
 import { classifyHttpError, classifyNetworkError } from './classify.js';
 import type { Dialect, DialectOptions, ListedModel } from './dialect.js';
 import { retryDelayMs, sleep, type RetryPolicy } from './retry.js';
@@ -106,6 +106,10 @@ export class HttpProvider implements Provider {
         await sleep(delay, request.signal);
       }
     }
+  }
+
+  supports(): ReadonlySet<OptionName> {
+    return this.dialect.supports;
   }
 
   async close(): Promise<void> {
