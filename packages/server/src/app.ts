@@ -10,6 +10,7 @@ import { metaRoutes } from './http/routes/meta.js';
 import { realtimeRoutes } from './http/routes/realtime.js';
 import { openaiGatewayRoutes } from './http/routes/openai-gateway.js';
 import { ChatCompletions } from './gateway/chat-completions.js';
+import { Responses } from './gateway/responses.js';
 import { seedRoutes } from './http/routes/seed.js';
 import { ModelCatalogue } from './llm/catalogue.js';
 import { buildProviders } from './llm/build-providers.js';
@@ -70,6 +71,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
     config, hub, comparisons, catalogue, store, flags: new Flags(config.flags), startedAt: new Date(), realtime,
     stream: { hub, comparisons, sse: { retryMs: config.streams.sseRetryMs, heartbeatMs: config.streams.sseHeartbeatMs } },
     gateway: new ChatCompletions({ catalogue, tiers: config.compare.tiers }),
+    responses: new Responses({ catalogue, tiers: config.compare.tiers }),
   };
 
   const notFoundFallback: { current?: NotFoundFallback } = {};

@@ -2,6 +2,7 @@ import type { ComparisonService } from '../compare/comparison-service.js';
 import type { Config } from '../config/schema.js';
 import type { ModelCatalogue } from '../llm/catalogue.js';
 import type { ChatCompletions } from '../gateway/chat-completions.js';
+import type { Responses } from '../gateway/responses.js';
 import type { Flags } from '../ops/flags.js';
 import type { Realtime } from '../realtime/realtime.js';
 import type { StreamHub } from '../streams/hub.js';
@@ -19,5 +20,6 @@ export interface AppContext {
   stream: ComparisonStreamDeps;
   realtime: Realtime;
   gateway: ChatCompletions;
+  responses: Responses;
   startedAt: Date;
 }

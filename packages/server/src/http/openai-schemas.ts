@@ -69,3 +69,40 @@ export const chatCompletionBody = z.strictObject({
   logprobs: z.boolean().nullish(),
   top_logprobs: z.number().int().min(0).max(20).nullish(),
 });
+
+const inputPart = z.strictObject({
+  type: z.enum(['input_text', 'output_text']), text, annotations: z.array(z.unknown()).max(1_000).optional(), logprobs: z.array(z.unknown()).optional(),
+});
+const itemMeta = { id: z.string().max(256).optional(), status: z.enum(['in_progress', 'completed', 'incomplete']).optional() };
+const inputItem = z.union([
+  z.strictObject({ type: z.literal('message').optional(), role: z.enum(['system', 'developer', 'user', 'assistant']), content: z.union([text, z.array(inputPart).max(1_000)]), ...itemMeta }),
+  z.strictObject({ type: z.literal('function_call'), call_id: z.string().min(1).max(256), name: toolName, arguments: text, ...itemMeta }),
+  z.strictObject({ type: z.literal('function_call_output'), call_id: z.string().min(1).max(256), output: z.union([text, z.array(inputPart).max(1_000)]), ...itemMeta }),
+]);
+
+/** The Responses body (`POST /v1/responses`); input item types beyond these are refused by name before parsing. */
+export const responsesBody = z.strictObject({
+  model: z.string().min(1).max(200),
+  input: z.union([text, z.array(inputItem).min(1).max(1_000)]),
+  instructions: text.nullish(),
+  stream: z.boolean().nullish(),
+  max_output_tokens: z.number().int().positive().nullish(),
+  ...sampling,
+  tools: z.array(z.strictObject({
+    type: z.literal('function'), name: toolName, description: z.string().max(100_000).nullish(), parameters: jsonSchema.nullish(), strict: z.boolean().nullish(),
+  })).max(128).nullish(),
+  tool_choice: z.union([z.enum(['auto', 'none', 'required']), z.strictObject({ type: z.literal('function'), name: toolName })]).nullish(),
+  text: z.strictObject({
+    format: z.discriminatedUnion('type', [
+      z.strictObject({ type: z.literal('text') }),
+      z.strictObject({ type: z.literal('json_object') }),
+      z.strictObject({ type: z.literal('json_schema'), name: z.string().max(64), schema: jsonSchema.optional(), description: z.string().max(100_000).optional(), strict: z.boolean().nullish() }),
+    ]).optional(),
+  }).nullish(),
+  metadata: z.record(z.string().max(64), z.string().max(512)).nullish(),
+  // Nothing is stored either way; `store` is accepted because it changes nothing about this answer.
+  store: z.boolean().nullish(),
+  previous_response_id: z.string().max(256).nullish(),
+  include: z.array(z.string().max(200)).max(20).nullish(),
+  truncation: z.enum(['auto', 'disabled']).nullish(),
+});
