@@ -1,25 +1,17 @@
 import OpenAI, { APIError } from 'openai';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { DemoProvider } from '../src/llm/demo-provider.js';
-import { startMocks } from './support/mock-providers.js';
-import { startServer, type TestServer } from './support/server.js';
+import { gatewayRig, type GatewayRig } from './support/gateway-rig.js';
 import { ANSWER_PIECES, MOCK_INPUT_TOKENS } from './support/wire-formats.js';
 
 const ANSWER = ANSWER_PIECES.join('');
 
 describe('OpenAI-compatible gateway, driven by the official openai SDK', () => {
-  let server: TestServer;
-  let mocks: Awaited<ReturnType<typeof startMocks>>;
+  const rig = gatewayRig(20);
+  let server: GatewayRig['server'];
+  let mocks: GatewayRig['mocks'];
   let client: OpenAI;
-  beforeAll(async () => {
-    mocks = await startMocks();
-    server = await startServer({ providers: mocks.config, demo: { speed: 20 } });
-    client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
-  });
-  afterAll(async () => {
-    await server?.close();
-    await mocks?.close();
-  });
+  beforeAll(() => ({ server, mocks, client } = rig));
 
   it('lists every configured model, demo ones included', async () => {
     const ids: string[] = [];

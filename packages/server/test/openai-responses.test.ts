@@ -1,10 +1,9 @@
 import { createOpenAI } from '@ai-sdk/openai';
 import { jsonSchema, streamText, tool } from 'ai';
 import OpenAI from 'openai';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { DemoProvider } from '../src/llm/demo-provider.js';
-import { startMocks } from './support/mock-providers.js';
-import { startServer, type TestServer } from './support/server.js';
+import { gatewayRig, type GatewayRig } from './support/gateway-rig.js';
 import { ANSWER_PIECES, MOCK_INPUT_TOKENS, TOOL_CALL } from './support/wire-formats.js';
 
 const ANSWER = ANSWER_PIECES.join('');
@@ -12,18 +11,11 @@ const ARGUMENTS = TOOL_CALL.argumentPieces.join('');
 const WEATHER = { type: 'function' as const, name: 'get_weather', description: 'Current weather in a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] }, strict: null };
 
 describe('POST /v1/responses (Responses API), driven by the openai SDK and the AI SDK', () => {
-  let server: TestServer;
-  let mocks: Awaited<ReturnType<typeof startMocks>>;
+  const rig = gatewayRig(50);
+  let server: GatewayRig['server'];
+  let mocks: GatewayRig['mocks'];
   let client: OpenAI;
-  beforeAll(async () => {
-    mocks = await startMocks();
-    server = await startServer({ providers: mocks.config, demo: { speed: 50 } });
-    client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
-  });
-  afterAll(async () => {
-    await server?.close();
-    await mocks?.close();
-  });
+  beforeAll(() => ({ server, mocks, client } = rig));
 
   it('answers whole: instructions become the system prompt, output_text and usage', async () => {
     const response = await client.responses.create({ model: 'mockai/ok', instructions: 'Be brief.', input: 'Where do rivers go?', max_output_tokens: 40 });

@@ -1,7 +1,6 @@
 import OpenAI from 'openai';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMocks } from './support/mock-providers.js';
-import { startServer, type TestServer } from './support/server.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { gatewayRig, type GatewayRig } from './support/gateway-rig.js';
 import { TOOL_CALL, openaiToolFrames } from './support/wire-formats.js';
 
 type Msg = OpenAI.Chat.Completions.ChatCompletionMessageParam;
@@ -15,18 +14,11 @@ const ARGUMENTS = TOOL_CALL.argumentPieces.join('');
 const RESULT = '22°C and sunny';
 
 describe('OpenAI gateway: tools and parameters, driven by the official openai SDK', () => {
-  let server: TestServer;
-  let mocks: Awaited<ReturnType<typeof startMocks>>;
+  const rig = gatewayRig(50);
+  let server: GatewayRig['server'];
+  let mocks: GatewayRig['mocks'];
   let client: OpenAI;
-  beforeAll(async () => {
-    mocks = await startMocks();
-    server = await startServer({ providers: mocks.config, demo: { speed: 50 } });
-    client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
-  });
-  afterAll(async () => {
-    await server?.close();
-    await mocks?.close();
-  });
+  beforeAll(() => ({ server, mocks, client } = rig));
 
   /** One step of a tool loop: streamed (tool calls assembled from their deltas) or whole. */
   async function step(model: string, messages: Msg[], stream: boolean): Promise<{ text: string; calls: Call[]; finish: string | null }> {
