@@ -35,10 +35,10 @@ export interface ChatCompletionRequest {
 
 type Json = Record<string, unknown>;
 
-/** Where a streamed completion goes: one `chat.completion.chunk` JSON text per write. */
+/** Where a streamed completion goes: the `chat.completion.chunk` JSON texts of one upstream read per write. */
 export interface ChunkSink {
   /** False asks the run to wait for `drained()` before the next chunk. */
-  write(json: string): boolean;
+  write(jsons: string[]): boolean;
   drained(): Promise<void>;
 }
 
@@ -89,33 +89,38 @@ export class CompletionRun {
     const choice = (delta: string, finish: string | null, logprobs = 'null') => `${prefix}[{"index":0,"delta":${delta},"logprobs":${logprobs},"finish_reason":${finish}}]${suffix}`;
     let first = true;
     let deltas = 0;
-    for await (const chunk of this.provider.stream(this.request)) {
-      let text: string;
-      switch (chunk.type) {
-        case 'finish': {
-          const tail = [choice(first ? ROLE_DELTA : '{}', JSON.stringify(chunk.finishReason))];
-          if (includeUsage) tail.push(`${prefix}[],"usage":${JSON.stringify(openaiUsage(chunk.usage, deltas))}}`);
-          for (const t of tail) if (!sink.write(t)) await sink.drained();
-          return;
+    // One write per upstream read: a read that carried several events leaves in one socket write.
+    for await (const batch of batchesOf(this.provider, this.request)) {
+      const texts: string[] = [];
+      for (const chunk of batch) {
+        switch (chunk.type) {
+          case 'finish': {
+            texts.push(choice(first ? ROLE_DELTA : '{}', JSON.stringify(chunk.finishReason)));
+            if (includeUsage) texts.push(`${prefix}[],"usage":${JSON.stringify(openaiUsage(chunk.usage, deltas))}}`);
+            if (!sink.write(texts)) await sink.drained();
+            return;
+          }
+          case 'start':
+            // OpenAI's own first chunk: the role, no text. It lets the response start before the first token.
+            if (!first) continue;
+            texts.push(choice(ROLE_DELTA, 'null'));
+            break;
+          case 'tool_call':
+            texts.push(choice(`{${first ? '"role":"assistant",' : ''}"tool_calls":[${toolCallDelta(chunk)}]}`, 'null'));
+            break;
+          default: {
+            // The upstream's own string literal when the decoder kept it: no decode and re-encode per token.
+            const json = chunk.type === 'delta' && chunk.json !== undefined ? chunk.json : chunk.text === '' ? undefined : JSON.stringify(chunk.text);
+            if (json === undefined) continue;
+            const field = chunk.type === 'delta' ? 'content' : 'reasoning_content';
+            const logprobs = chunk.type === 'delta' && chunk.logprobs !== undefined ? JSON.stringify(chunk.logprobs) : 'null';
+            if (chunk.type === 'delta') deltas++;
+            texts.push(choice(`{${first ? '"role":"assistant",' : ''}"${field}":${json}}`, 'null', logprobs));
+          }
         }
-        case 'start':
-          // OpenAI's own first chunk: the role, no text. It lets the response start before the first token.
-          if (!first) continue;
-          text = choice(ROLE_DELTA, 'null');
-          break;
-        case 'tool_call':
-          text = choice(`{${first ? '"role":"assistant",' : ''}"tool_calls":[${toolCallDelta(chunk)}]}`, 'null');
-          break;
-        default: {
-          if (chunk.text === '') continue;
-          const field = chunk.type === 'delta' ? 'content' : 'reasoning_content';
-          const logprobs = chunk.type === 'delta' && chunk.logprobs !== undefined ? JSON.stringify(chunk.logprobs) : 'null';
-          if (chunk.type === 'delta') deltas++;
-          text = choice(`{${first ? '"role":"assistant",' : ''}"${field}":${JSON.stringify(chunk.text)}}`, 'null', logprobs);
-        }
+        first = false;
       }
-      first = false;
-      if (!sink.write(text)) await sink.drained();
+      if (texts.length > 0 && !sink.write(texts)) await sink.drained();
     }
     throw new ModelError('upstream_error', 'The provider ended the stream without finishing it.');
   }
@@ -153,6 +158,15 @@ export class CompletionRun {
     }
     throw new ModelError('upstream_error', 'The provider ended the stream without finishing it.');
   }
+}
+
+/** The provider's chunks grouped per upstream read where it can, else one by one. */
+function batchesOf(provider: Provider, request: GenerationRequest): AsyncIterable<GenerationChunk[]> {
+  return provider.streamBatches ? provider.streamBatches(request) : singles(provider.stream(request));
+}
+
+async function* singles(chunks: AsyncIterable<GenerationChunk>): AsyncIterable<GenerationChunk[]> {
+  for await (const chunk of chunks) yield [chunk];
 }
 
 /** A tool call chunk as the element of a streamed `delta.tool_calls`, in OpenAI's shape. */

@@ -97,6 +97,8 @@ class OpenAIDecoder implements StreamDecoder {
 
   event(event: UpstreamSseEvent): GenerationChunk[] | 'done' {
     if (event.data === '[DONE]') return 'done';
+    const fast = contentOnly(event.data);
+    if (fast !== undefined) return fast;
     const chunk = parseJson(event.data);
     if (chunk.error) {
       // Mid-stream errors arrive as a data payload; OpenRouter adds the HTTP-like status as `code`.
@@ -139,6 +141,48 @@ class OpenAIDecoder implements StreamDecoder {
     if (!this.finishReason) throw new ModelError('upstream_error', 'The provider ended the stream before the answer finished.', { retryable: false });
     return { type: 'finish', finishReason: this.finishReason, usage: this.usage };
   }
+}
+
+const CONTENT_HEAD = '"choices":[{"index":0,"delta":{"content":"';
+const CONTENT_TAIL = '},"logprobs":null,"finish_reason":null}]';
+/** A valid JSON string literal (copied to clients as it is, so it must be one). */
+const JSON_STRING_RE = /^"(?:[^"\\\u0000-\u001f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"$/;
+
+/** A text delta whose text is decoded only if someone reads it; a relay copies `json` as it came. */
+class RawTextDelta {
+  readonly type = 'delta';
+  private decoded: string | undefined;
+  constructor(readonly json: string) {}
+  get text(): string {
+    return (this.decoded ??= JSON.parse(this.json) as string);
+  }
+}
+
+/**
+ * The bulk of a stream, a chunk carrying only text, recognised by its shape without parsing it
+ * whole: the choices are exactly `[{"index":0,"delta":{"content":"…"},"logprobs":null,"finish_reason":null}]`
+ * and every other field is flat (no `{` or `[` outside the text, so no usage, error or tool call
+ * hides in it). Anything else returns undefined and takes the full parse.
+ */
+function contentOnly(data: string): GenerationChunk[] | undefined {
+  const at = data.indexOf(CONTENT_HEAD);
+  if (at === -1 || data.charCodeAt(0) !== 123 || data.indexOf('{', 1) < at || data.indexOf('[') < at) return undefined;
+  const open = at + CONTENT_HEAD.length - 1;
+  let close = data.indexOf('"', open + 1);
+  for (;;) {
+    if (close === -1) return undefined;
+    let slashes = 0;
+    while (data.charCodeAt(close - 1 - slashes) === 92) slashes++;
+    if (slashes % 2 === 0) break;
+    close = data.indexOf('"', close + 1);
+  }
+  if (!data.startsWith(CONTENT_TAIL, close + 1)) return undefined;
+  const rest = close + 1 + CONTENT_TAIL.length;
+  if (data.indexOf('{', rest) !== -1 || data.indexOf('[', rest) !== -1 || data.charCodeAt(data.length - 1) !== 125) return undefined;
+  if (close === open + 1) return []; // empty text
+  const literal = data.slice(open, close + 1);
+  return JSON_STRING_RE.test(literal) ? [new RawTextDelta(literal)] : undefined; // a malformed one gets the full parse's error
+
 }
 
 /** JSON of a data line; anything else is a protocol error of the provider. */

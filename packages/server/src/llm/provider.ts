@@ -89,8 +89,11 @@ export type GenerationChunk =
    * own headers here, off the first token's path. Providers without an upstream may skip it.
    */
   | { type: 'start' }
-  /** `logprobs`: the upstream's OpenAI-shaped `choices[].logprobs` of this text, when asked for. */
-  | { type: 'delta'; text: string; logprobs?: unknown }
+  /**
+   * `logprobs`: the upstream's OpenAI-shaped `choices[].logprobs` of this text, when asked for.
+   * `json`: the text as the JSON string literal the upstream sent, when a decoder kept it (a relay copies it, no re-encoding).
+   */
+  | { type: 'delta'; text: string; logprobs?: unknown; json?: string | undefined }
   /**
    * A piece of a tool call, OpenAI's streaming shape: the first piece of call `index` carries
    * `id` and `name`, later ones more `arguments` text.
@@ -105,6 +108,8 @@ export interface Provider {
   readonly id: string;
   listModels(): Promise<ModelInfo[]>;
   stream(request: GenerationRequest): AsyncIterable<GenerationChunk>;
+  /** `stream` grouped as the upstream delivered it (one array per read), for relays; optional. */
+  streamBatches?(request: GenerationRequest): AsyncIterable<GenerationChunk[]>;
   /** The options (and sampling settings) this provider can honour for a model; absent = none beyond messages. */
   supports?(model: string): ReadonlySet<OptionName>;
   /** Releases connections (keep-alive pools); called once when the app closes. */

@@ -28,7 +28,8 @@ export function openaiGatewayRoutes(app: FastifyInstance, ctx: AppContext): void
     if (!input.stream) return run.whole();
     const out = new LazySse(reply);
     const sink: ChunkSink = {
-      write: (json) => out.write(`data: ${json}\n\n`), // true once the client is gone: the abort ends the run
+      // true once the client is gone: the abort ends the run
+      write: (jsons) => out.write(jsons.length === 1 ? `data: ${jsons[0]}\n\n` : jsons.map((j) => `data: ${j}\n\n`).join('')),
       drained: () => out.drained(), // a slow client pauses the upstream
     };
     try {
