@@ -78,12 +78,13 @@ export class CompletionRun {
 
   /**
    * Streams `chat.completion.chunk` JSON texts into `sink`, in OpenAI's order: the role chunk,
-   * content (reasoning, tool call) chunks, the finish chunk and, with `includeUsage`, a last
-   * chunk with `choices: []` and the usage. Rejects with the provider's error; a sink that
-   * returns false pauses the upstream until it drains. Chunk texts are built from a fixed
-   * prefix: this runs once per token for every open stream.
+   * content (reasoning, tool call) chunks; resolves with the last ones — the finish chunk and,
+   * with `includeUsage`, a chunk with `choices: []` and the usage — for the caller to write
+   * with its end marker in one write. Rejects with the provider's error; a sink that returns
+   * false pauses the upstream until it drains. Chunk texts are built from a fixed prefix: this
+   * runs once per token for every open stream.
    */
-  async pipe(includeUsage: boolean, sink: ChunkSink): Promise<void> {
+  async pipe(includeUsage: boolean, sink: ChunkSink): Promise<string[]> {
     const prefix = `{"id":${JSON.stringify(this.id)},"object":"chat.completion.chunk","created":${this.created},"model":${JSON.stringify(this.request.model)},"system_fingerprint":null,"choices":`;
     const suffix = includeUsage ? ',"usage":null}' : '}';
     const choice = (delta: string, finish: string | null, logprobs = 'null') => `${prefix}[{"index":0,"delta":${delta},"logprobs":${logprobs},"finish_reason":${finish}}]${suffix}`;
@@ -97,8 +98,7 @@ export class CompletionRun {
           case 'finish': {
             texts.push(choice(first ? ROLE_DELTA : '{}', JSON.stringify(chunk.finishReason)));
             if (includeUsage) texts.push(`${prefix}[],"usage":${JSON.stringify(openaiUsage(chunk.usage, deltas))}}`);
-            if (!sink.write(texts)) await sink.drained();
-            return;
+            return texts;
           }
           case 'start':
             // OpenAI's own first chunk: the role, no text. It lets the response start before the first token.

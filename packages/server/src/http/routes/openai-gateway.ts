@@ -27,14 +27,14 @@ export function openaiGatewayRoutes(app: FastifyInstance, ctx: AppContext): void
     const run = ctx.gateway.start(input, abortOnClose(reply));
     if (!input.stream) return run.whole();
     const out = new LazySse(reply);
+    const frames = (jsons: string[]) => (jsons.length === 1 ? `data: ${jsons[0]}\n\n` : jsons.map((j) => `data: ${j}\n\n`).join(''));
     const sink: ChunkSink = {
-      // true once the client is gone: the abort ends the run
-      write: (jsons) => out.write(jsons.length === 1 ? `data: ${jsons[0]}\n\n` : jsons.map((j) => `data: ${j}\n\n`).join('')),
+      write: (jsons) => out.write(frames(jsons)), // true once the client is gone: the abort ends the run
       drained: () => out.drained(), // a slow client pauses the upstream
     };
     try {
-      await run.pipe(input.stream_options?.include_usage === true, sink);
-      out.end('data: [DONE]\n\n');
+      const last = await run.pipe(input.stream_options?.include_usage === true, sink);
+      out.end(`${frames(last)}data: [DONE]\n\n`);
     } catch (err) {
       if (!out.started) throw err; // before the first chunk: a real HTTP status
       // After the headers, an error travels as a data event (the SDK raises it as an APIError).
