@@ -156,6 +156,13 @@ describe('OpenAI gateway: tools and parameters, driven by the official openai SD
     expect(await refused('mockai/ok', { tool_choice: 'required' })).toMatchObject({ code: 'invalid_field', param: 'tool_choice' });
     expect(await refused('mockai/ok', { tools: TOOLS, tool_choice: { type: 'function', function: { name: 'nope' } } })).toMatchObject({ code: 'invalid_field', param: 'tool_choice' });
     expect(await refused('mockai/ok', { n: 2 })).toMatchObject({ code: 'invalid_field', param: 'n' });
+    const named = await fetch(`${server.url}/v1/chat/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'mockant/ok', messages: [{ role: 'user', content: 'Hi', name: 'ada' }] }),
+    });
+    expect(await named.json()).toMatchObject({ error: { code: 'unsupported_parameter', param: 'messages[].name' } });
+    await client.chat.completions.create({ model: 'mockai/ok', messages: [{ role: 'user', content: 'Hi', name: 'ada' }] });
+    expect(mocks.openai.exchanges.at(-1)!.body.messages).toEqual([{ role: 'user', content: 'Hi', name: 'ada' }]);
     // Defaults ask nothing: accepted by every provider.
     const ok = await client.chat.completions.create({ model: 'mockant/ok', messages: [{ role: 'user', content: 'Hi' }], logprobs: false, response_format: { type: 'text' } });
     expect(ok.choices[0]!.finish_reason).toBe('stop');

@@ -11,8 +11,8 @@ type FunctionSpec = { name: string; description?: string | undefined; parameters
 export interface ChatCompletionRequest {
   model: string;
   messages: (
-    | { role: 'system' | 'developer' | 'user'; content: Content }
-    | { role: 'assistant'; content?: Content | null | undefined; tool_calls?: { id: string; function: { name: string; arguments: string } }[] | undefined }
+    | { role: 'system' | 'developer' | 'user'; content: Content; name?: string | undefined }
+    | { role: 'assistant'; content?: Content | null | undefined; name?: string | undefined; tool_calls?: { id: string; function: { name: string; arguments: string } }[] | undefined }
     | { role: 'tool'; content: Content; tool_call_id: string }
   )[];
   max_tokens?: number | null | undefined;
@@ -201,15 +201,11 @@ function textOf(content: Content | null | undefined): string {
 }
 
 function toChatMessage(m: ChatCompletionRequest['messages'][number]): ChatMessage {
-  switch (m.role) {
-    case 'tool': return { role: 'tool', content: textOf(m.content), toolCallId: m.tool_call_id };
-    case 'assistant': {
-      const content = textOf(m.content);
-      if (!m.tool_calls?.length) return { role: 'assistant', content };
-      return { role: 'assistant', content, toolCalls: m.tool_calls.map((c) => ({ id: c.id, name: c.function.name, arguments: c.function.arguments })) };
-    }
-    default: return { role: m.role === 'developer' ? 'system' : m.role, content: textOf(m.content) };
-  }
+  if (m.role === 'tool') return { role: 'tool', content: textOf(m.content), toolCallId: m.tool_call_id };
+  const out: ChatMessage = { role: m.role === 'developer' ? 'system' : m.role, content: textOf(m.content) };
+  if (m.name !== undefined) out.name = m.name;
+  if (m.role === 'assistant' && m.tool_calls?.length) out.toolCalls = m.tool_calls.map((c) => ({ id: c.id, name: c.function.name, arguments: c.function.arguments }));
+  return out;
 }
 
 /** The request's options in our terms; `response_format: text` and `logprobs: false` are the defaults, so they ask nothing. */

@@ -22,7 +22,7 @@ export interface GatewayAsk {
  * `names` maps our option names to the caller's own (Responses calls `response_format` `text.format`).
  */
 export function prepareGeneration(
-  catalogue: ModelCatalogue, ask: GatewayAsk, names: Partial<Record<OptionName, string>> = {},
+  catalogue: ModelCatalogue, ask: GatewayAsk, names: Partial<Record<OptionName, string>> = { name: 'messages[].name' },
 ): { provider: Provider; request: GenerationRequest } {
   const resolved = catalogue.resolve(ask.model);
   if (!resolved) throw new TributaryError('invalid_model', `The model \`${ask.model}\` does not exist; GET /v1/models lists the models.`, { param: 'model' });
@@ -35,6 +35,7 @@ export function prepareGeneration(
   if (ask.temperature != null && !supported.has('temperature')) refuse('temperature');
   if (ask.top_p != null && !supported.has('top_p')) refuse('top_p');
   if (ask.stop?.length && !supported.has('stop')) refuse('stop');
+  if (!supported.has('name') && ask.messages.some((m) => m.name !== undefined)) refuse('name');
   const { options } = ask;
   let any = false;
   for (const key in options) {

@@ -85,7 +85,7 @@ export function demoInputTokens(messages: ChatMessage[]): number {
 
 /** Tools (demo-tools.ts); sampling settings are accepted and have no effect: the answers are deterministic. */
 const DEMO_SUPPORTS: ReadonlySet<OptionName> = new Set<OptionName>([
-  'tools', 'tool_choice', 'parallel_tool_calls', 'temperature', 'top_p', 'stop', 'seed', 'user', 'presence_penalty', 'frequency_penalty',
+  'tools', 'tool_choice', 'parallel_tool_calls', 'temperature', 'top_p', 'stop', 'seed', 'user', 'presence_penalty', 'frequency_penalty', 'name',
 ]);
 
 /** Readable text at a realistic pace, with no upstream. Always labelled as demo. */

@@ -15,7 +15,7 @@ export const openaiDialect: Dialect = {
   modelsPath: '/models',
   supports: new Set<OptionName>([
     'tools', 'tool_choice', 'parallel_tool_calls', 'response_format', 'seed', 'presence_penalty', 'frequency_penalty',
-    'logit_bias', 'user', 'logprobs', 'top_logprobs', 'temperature', 'top_p', 'stop',
+    'logit_bias', 'user', 'logprobs', 'top_logprobs', 'temperature', 'top_p', 'stop', 'name',
   ]),
 
   authHeaders(apiKey): Record<string, string> {
@@ -59,7 +59,7 @@ function openaiMessage(m: ChatMessage): object {
   if (m.role === 'tool') return { role: 'tool', tool_call_id: m.toolCallId, content: m.content };
   if (!m.toolCalls?.length) return m;
   return {
-    role: 'assistant', content: m.content === '' ? null : m.content,
+    role: 'assistant', content: m.content === '' ? null : m.content, ...(m.name !== undefined ? { name: m.name } : {}),
     tool_calls: m.toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })),
   };
 }

@@ -8,6 +8,8 @@ export interface ChatMessage {
   toolCalls?: ToolCall[] | undefined;
   /** `tool` turns: the call this message answers. */
   toolCallId?: string | undefined;
+  /** OpenAI's participant name; only providers that support `name` receive it. */
+  name?: string | undefined;
 }
 
 /** One function call of the model; `arguments` is the JSON text the model wrote. */
@@ -46,7 +48,8 @@ export interface GenerationOptions {
   top_logprobs?: number | undefined;
 }
 
-export type OptionName = keyof GenerationOptions | 'temperature' | 'top_p' | 'stop';
+/** `name` stands for a participant name on any message (`messages[].name`). */
+export type OptionName = keyof GenerationOptions | 'temperature' | 'top_p' | 'stop' | 'name';
 
 export interface ModelInfo {
   /** Catalogue id, `<provider>/<model>`. */
