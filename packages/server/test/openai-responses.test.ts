@@ -1,5 +1,5 @@
 import { createOpenAI } from '@ai-sdk/openai';
-import { jsonSchema, streamText, tool } from 'ai';
+import { jsonSchema, stepCountIs, streamText, tool } from 'ai';
 import OpenAI from 'openai';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DemoProvider } from '../src/llm/demo-provider.js';
@@ -111,6 +111,12 @@ describe('POST /v1/responses (Responses API), driven by the openai SDK and the A
       input: [{ role: 'user', content: 'Weather in Lisbon' }, call, { type: 'function_call_output', call_id: call.call_id, output: 'Mild' }],
     });
     expect(next.output_text).toBe('The get_weather tool returned: Mild');
+    // The same step with the call named by reference, as the AI SDK sends items it saw before.
+    const byReference = await client.responses.create({
+      model: 'demo/fast', tools: [WEATHER],
+      input: [{ role: 'user', content: 'Weather in Lisbon' }, { type: 'item_reference', id: call.id! }, { type: 'function_call_output', call_id: call.call_id, output: 'Mild' }],
+    });
+    expect(byReference.output_text).toBe('The get_weather tool returned: Mild');
   });
 
   it('refuses what it cannot honour, naming the parameter', async () => {
@@ -120,7 +126,8 @@ describe('POST /v1/responses (Responses API), driven by the openai SDK and the A
       return ((await res.json()) as { error: { code: string; param: string } }).error;
     };
     expect(await refused({ model: 'mockai/ok', input: 'Hi', previous_response_id: 'resp_1' })).toMatchObject({ code: 'unsupported_parameter', param: 'previous_response_id' });
-    expect(await refused({ model: 'mockai/ok', input: [{ role: 'user', content: 'Hi' }, { type: 'item_reference', id: 'msg_1' }] })).toMatchObject({ code: 'unsupported_parameter', param: 'input[1].type' });
+    expect(await refused({ model: 'mockai/ok', input: [{ role: 'user', content: 'Hi' }, { type: 'reasoning', id: 'rs_1', summary: [] }] })).toMatchObject({ code: 'unsupported_parameter', param: 'input[1].type' });
+    expect(await refused({ model: 'mockai/ok', input: [{ role: 'user', content: 'Hi' }, { type: 'item_reference', id: 'msg_unknown' }] })).toMatchObject({ code: 'invalid_field', param: 'input[1].id' });
     expect(await refused({ model: 'mockant/ok', input: 'Hi', text: { format: { type: 'json_object' } } })).toMatchObject({ code: 'unsupported_parameter', param: 'text.format' });
     expect(await refused({ model: 'mockai/ok', input: 'Hi', web_search: true })).toMatchObject({ code: 'unknown_field', param: 'web_search' });
     const unknown = await fetch(`${server.url}/v1/responses`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'nosuch/x', input: 'Hi', stream: true }) });
@@ -158,5 +165,29 @@ describe('POST /v1/responses (Responses API), driven by the openai SDK and the A
     expect(calls).toHaveLength(1);
     expect(calls[0]).toMatchObject({ toolName: 'get_weather', input: { city: model === 'demo/fast' ? 'Weather in Paris' : 'Paris' } });
     expect(await result.finishReason).toBe('tool-calls');
+  });
+
+  it.each(['demo/fast', 'mockai/tool'])('the AI SDK runs a multi-step tool loop (execute, stopWhen) on %s', async (model) => {
+    const bodies: any[] = [];
+    const openai = createOpenAI({
+      baseURL: `${server.url}/v1`, apiKey: 'unused',
+      fetch: (url, init) => (bodies.push(JSON.parse(String(init?.body))), fetch(url, init)),
+    });
+    const result = streamText({
+      model: openai(model), prompt: 'Weather in Paris', stopWhen: stepCountIs(3),
+      tools: {
+        get_weather: tool({
+          description: 'Current weather in a city',
+          inputSchema: jsonSchema<{ city: string }>({ type: 'object', properties: { city: { type: 'string' } }, required: ['city'] }),
+          execute: async () => '22°C',
+        }),
+      },
+    });
+    let text = '';
+    for await (const piece of result.textStream) text += piece;
+    expect(bodies).toHaveLength(2);
+    expect(bodies[1].input.map((item: any) => item.type ?? item.role)).toEqual(['user', 'function_call', 'function_call_output']);
+    expect(text).toContain('22°C');
+    expect(await result.finishReason).toBe('stop');
   });
 });

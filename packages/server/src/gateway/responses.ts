@@ -8,10 +8,14 @@ import { toOpenAIError } from './openai-errors.js';
 
 type Json = Record<string, unknown>;
 type Part = { type: 'input_text' | 'output_text'; text: string };
+type OutputItem =
+  | { type: 'message'; role: 'assistant'; content: Part[] }
+  | { type: 'function_call'; call_id: string; name: string; arguments: string };
 type InputItem =
   | { type?: 'message' | undefined; role: 'system' | 'developer' | 'user' | 'assistant'; content: string | Part[] }
-  | { type: 'function_call'; call_id: string; name: string; arguments: string }
-  | { type: 'function_call_output'; call_id: string; output: string | Part[] };
+  | OutputItem
+  | { type: 'function_call_output'; call_id: string; output: string | Part[] }
+  | { type: 'item_reference'; id: string };
 type TextFormat = { type: 'text' } | { type: 'json_object' } | { type: 'json_schema'; name: string; schema?: Json | undefined; description?: string | undefined; strict?: boolean | null | undefined };
 
 /** An OpenAI Responses request, as validated by the route. */
@@ -35,7 +39,10 @@ export interface ResponsesRequest {
 }
 
 /** Input item types this server understands; others are refused by name, not as a schema error. */
-const INPUT_TYPES = new Set(['message', 'function_call', 'function_call_output']);
+const INPUT_TYPES = new Set(['message', 'function_call', 'function_call_output', 'item_reference']);
+
+/** Output items kept for `item_reference` inputs (the AI SDK's default in multi-step loops), newest last. */
+export const REMEMBERED_ITEMS = 10_000;
 
 /** Where a streamed response goes: one server-sent event per write. */
 export interface ResponseEventSink {
@@ -46,11 +53,30 @@ export interface ResponseEventSink {
 /**
  * `POST /v1/responses` over every catalogue model: text or message input, `instructions`,
  * function tools (`function_call` items out, `function_call_output` items in), streamed as
- * OpenAI's typed events with `sequence_number`, or whole. Nothing is stored, so
- * `previous_response_id` and `item_reference` inputs are refused.
+ * OpenAI's typed events with `sequence_number`, or whole. Responses are not stored, so
+ * `previous_response_id` is refused; the last REMEMBERED_ITEMS output items are kept in memory
+ * so that a later request may name them with `item_reference`.
  */
 export class Responses {
+  private readonly items = new Map<string, OutputItem>();
+
   constructor(private readonly deps: { catalogue: ModelCatalogue; tiers: Config['compare']['tiers'] }) {}
+
+  private remember(id: string, item: OutputItem): void {
+    this.items.set(id, item);
+    if (this.items.size > REMEMBERED_ITEMS) this.items.delete(this.items.keys().next().value as string);
+  }
+
+  /** The input with every `item_reference` replaced by the output item it names. */
+  private resolveReferences(input: ResponsesRequest['input']): ResponsesRequest['input'] {
+    if (typeof input === 'string' || !input.some((item) => item.type === 'item_reference')) return input;
+    return input.map((item, i) => {
+      if (item.type !== 'item_reference') return item;
+      const found = this.items.get(item.id);
+      if (!found) throw new TributaryError('invalid_field', `input[${i}]: no output item \`${item.id}\` is known here (the last ${REMEMBERED_ITEMS} are kept in memory).`, { field: `input[${i}].id` });
+      return found;
+    });
+  }
 
   /** Refuses unknown input item types before the schema sees them, so the error names the type. */
   static checkInputTypes(body: unknown): void {
@@ -59,8 +85,7 @@ export class Responses {
     input.forEach((item, i) => {
       const type = (item as { type?: unknown } | null)?.type;
       if (type === undefined || (typeof type === 'string' && INPUT_TYPES.has(type))) return;
-      const hint = type === 'item_reference' ? ' Nothing is stored here: send the items themselves (with the AI SDK, providerOptions.openai.store = false).' : '';
-      throw new TributaryError('unsupported_parameter', `Input items of type \`${String(type)}\` are not supported.${hint}`, { param: `input[${i}].type` });
+      throw new TributaryError('unsupported_parameter', `Input items of type \`${String(type)}\` are not supported.`, { param: `input[${i}].type` });
     });
   }
 
@@ -74,7 +99,7 @@ export class Responses {
     const choice = body.tool_choice;
     const { provider, request } = prepareGeneration(this.deps.catalogue, {
       model: body.model,
-      messages: toMessages(body),
+      messages: toMessages(body.instructions, this.resolveReferences(body.input)),
       maxOutputTokens: body.max_output_tokens ?? this.deps.tiers.extended.maxOutputTokens,
       temperature: body.temperature,
       top_p: body.top_p,
@@ -89,7 +114,7 @@ export class Responses {
       }),
       signal,
     }, { response_format: 'text.format' });
-    return new ResponseRun(provider, request, body);
+    return new ResponseRun(provider, request, body, (id, item) => this.remember(id, item));
   }
 }
 
@@ -110,7 +135,12 @@ export class ResponseRun {
   private sink: ResponseEventSink | undefined;
   private started = false;
 
-  constructor(private readonly provider: Provider, private readonly request: GenerationRequest, private readonly body: ResponsesRequest) {}
+  constructor(
+    private readonly provider: Provider,
+    private readonly request: GenerationRequest,
+    private readonly body: ResponsesRequest,
+    private readonly remember: (id: string, item: OutputItem) => void,
+  ) {}
 
   /**
    * Streams the response's events into `sink`: `response.created`, `response.in_progress`, the
@@ -189,6 +219,7 @@ export class ResponseRun {
     await this.emit('response.content_part.done', { item_id: item.id, output_index: outputIndex, content_index: 0, part });
     const done = { ...item, status: 'completed', content: [part] };
     this.output[outputIndex] = done;
+    this.remember(item.id, { type: 'message', role: 'assistant', content: [{ type: 'output_text', text }] });
     await this.emit('response.output_item.done', { output_index: outputIndex, item: done });
   }
 
@@ -214,6 +245,7 @@ export class ResponseRun {
     await this.emit('response.function_call_arguments.done', { item_id: item.id, output_index: outputIndex, arguments: text, name: item.name });
     const done = { ...item, status: 'completed', arguments: text };
     this.output[outputIndex] = done;
+    this.remember(item.id, { type: 'function_call', call_id: String(item.call_id), name: String(item.name), arguments: text });
     await this.emit('response.output_item.done', { output_index: outputIndex, item: done });
   }
 
@@ -253,13 +285,14 @@ function partsText(content: string | Part[]): string {
 }
 
 /** Instructions and input as our turns; consecutive function calls join the assistant turn before them. */
-function toMessages(body: ResponsesRequest): ChatMessage[] {
-  const messages: ChatMessage[] = body.instructions ? [{ role: 'system', content: body.instructions }] : [];
-  if (typeof body.input === 'string') {
-    messages.push({ role: 'user', content: body.input });
+function toMessages(instructions: string | null | undefined, input: ResponsesRequest['input']): ChatMessage[] {
+  const messages: ChatMessage[] = instructions ? [{ role: 'system', content: instructions }] : [];
+  if (typeof input === 'string') {
+    messages.push({ role: 'user', content: input });
     return messages;
   }
-  for (const item of body.input) {
+  for (const item of input) {
+    if (item.type === 'item_reference') continue; // resolved before
     if (item.type === 'function_call') {
       const last = messages.at(-1);
       const call = { id: item.call_id, name: item.name, arguments: item.arguments };

@@ -78,6 +78,7 @@ const inputItem = z.union([
   z.strictObject({ type: z.literal('message').optional(), role: z.enum(['system', 'developer', 'user', 'assistant']), content: z.union([text, z.array(inputPart).max(1_000)]), ...itemMeta }),
   z.strictObject({ type: z.literal('function_call'), call_id: z.string().min(1).max(256), name: toolName, arguments: text, ...itemMeta }),
   z.strictObject({ type: z.literal('function_call_output'), call_id: z.string().min(1).max(256), output: z.union([text, z.array(inputPart).max(1_000)]), ...itemMeta }),
+  z.strictObject({ type: z.literal('item_reference'), id: z.string().min(1).max(256) }),
 ]);
 
 /** The Responses body (`POST /v1/responses`); input item types beyond these are refused by name before parsing. */
