@@ -41,7 +41,7 @@ export interface ResponsesRequest {
 /** Input item types this server understands; others are refused by name, not as a schema error. */
 const INPUT_TYPES = new Set(['message', 'function_call', 'function_call_output', 'item_reference']);
 
-/** Output items kept for `item_reference` inputs (the AI SDK's default in multi-step loops), newest last. */
+/** Output items kept for `item_reference` inputs (clients such as the AI SDK send them for items they received), oldest dropped first. */
 export const REMEMBERED_ITEMS = 10_000;
 
 /** Where a streamed response goes: one server-sent event per write. */
