@@ -16,6 +16,7 @@ import { authRoutes } from './http/routes/auth.js';
 import { createIdentity } from './identity/identity.js';
 import { openaiGatewayRoutes } from './http/routes/openai-gateway.js';
 import { ChatCompletions } from './gateway/chat-completions.js';
+import { Responses } from './gateway/responses.js';
 import { seedRoutes } from './http/routes/seed.js';
 import { ModelCatalogue } from './llm/catalogue.js';
 import { bareIdProviders, buildProviders } from './llm/build-providers.js';
@@ -118,6 +119,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
     identity,
     jobs: jobs.service,
     jobStream: { hub, jobs: jobs.service, sse: { retryMs: config.streams.sseRetryMs, heartbeatMs: config.streams.sseHeartbeatMs } },
+    responses: new Responses({ catalogue, tiers: config.compare.tiers }),
   };
 
   const notFoundFallback: { current?: NotFoundFallback } = {};

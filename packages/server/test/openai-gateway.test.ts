@@ -1,28 +1,17 @@
 import OpenAI, { APIError } from 'openai';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { DemoProvider } from '../src/llm/demo-provider.js';
-import { createKey, signUp } from './support/identity.js';
-import { startMocks } from './support/mock-providers.js';
-import { startServer, type TestServer } from './support/server.js';
+import { gatewayRig, type GatewayRig } from './support/gateway-rig.js';
 import { ANSWER_PIECES, MOCK_INPUT_TOKENS } from './support/wire-formats.js';
 
 const ANSWER = ANSWER_PIECES.join('');
 
 describe('OpenAI-compatible gateway, driven by the official openai SDK', () => {
-  let server: TestServer;
-  let mocks: Awaited<ReturnType<typeof startMocks>>;
+  const rig = gatewayRig(20);
+  let server: GatewayRig['server'];
+  let mocks: GatewayRig['mocks'];
   let client: OpenAI;
-  beforeAll(async () => {
-    mocks = await startMocks();
-    server = await startServer({ providers: mocks.config, demo: { speed: 20 } });
-    // A presented credential must be valid (issue 10): the SDK authenticates with a real key.
-    const { key } = await createKey(server.url, await signUp(server.url), ['chat']);
-    client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: key, maxRetries: 0 });
-  });
-  afterAll(async () => {
-    await server?.close();
-    await mocks?.close();
-  });
+  beforeAll(() => ({ server, mocks, client } = rig));
 
   it('lists every configured model, demo ones included', async () => {
     const ids: string[] = [];
@@ -143,10 +132,10 @@ describe('OpenAI-compatible gateway, driven by the official openai SDK', () => {
   it('rejects bodies it would not honour with an OpenAI-shaped 400', async () => {
     const res = await fetch(`${server.url}/v1/chat/completions`, {
       method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'demo/fast', messages: [{ role: 'user', content: 'Hi' }], tools: [] }),
+      body: JSON.stringify({ model: 'demo/fast', messages: [{ role: 'user', content: 'Hi' }], audio: { voice: 'alloy' } }),
     });
     expect(res.status).toBe(400);
-    expect(await res.json()).toMatchObject({ error: { code: 'unknown_field', type: 'invalid_request_error' } });
+    expect(await res.json()).toMatchObject({ error: { code: 'unknown_field', type: 'invalid_request_error', param: 'audio' } });
     const bad = await fetch(`${server.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model":' });
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({ error: { code: 'invalid_json' } });

@@ -43,7 +43,7 @@ export async function runModel(
     if (!provider) throw new ModelError('invalid_model', `Unknown model: ${model}`);
     for await (const chunk of provider.stream({ ...request, model })) {
       if (request.signal.aborted) throw new ModelError('cancelled');
-      if (chunk.type === 'reasoning' || chunk.type === 'start') continue; // not part of the answer
+      if (chunk.type !== 'delta' && chunk.type !== 'finish') continue; // reasoning, start and tool calls (comparisons offer no tools) are not part of the answer
       if (chunk.type === 'delta') {
         if (chunk.text === '') continue;
         // Streamed exactly as it will be stored (NUL and lone surrogates become U+FFFD).

@@ -20,7 +20,7 @@ const OPENAI_STATUS: Partial<Record<ErrorCode, number>> = { invalid_model: 404 }
 export function toOpenAIError(err: unknown): OpenAIErrorReply {
   const error = asTributaryError(err);
   const status = OPENAI_STATUS[error.code] ?? ERROR_CATALOGUE[error.code].status;
-  const param = typeof error.details?.param === 'string' ? error.details.param : typeof error.details?.field === 'string' ? error.details.field : null;
+  const param = paramOf(error.details);
   const retryAfterMs = error instanceof ModelError ? error.retryAfterMs : undefined;
   return {
     status,
@@ -28,6 +28,12 @@ export function toOpenAIError(err: unknown): OpenAIErrorReply {
     ...(retryAfterMs !== undefined ? { retryAfterSeconds: Math.ceil(retryAfterMs / 1000) } : {}),
     ...(error.headers ? { headers: error.headers } : {}),
   };
+}
+
+/** The field an error is about, as OpenAI's `param`: ours say `param`, `field` or (unknown fields) `fields`. */
+function paramOf(details: Record<string, unknown> | undefined): string | null {
+  const candidate = details?.param ?? details?.field ?? (Array.isArray(details?.fields) ? details.fields[0] : undefined);
+  return typeof candidate === 'string' ? candidate : null;
 }
 
 function asTributaryError(err: unknown): TributaryError {

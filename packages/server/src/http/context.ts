@@ -2,6 +2,7 @@ import type { ComparisonService } from '../compare/comparison-service.js';
 import type { Config } from '../config/schema.js';
 import type { ModelCatalogue } from '../llm/catalogue.js';
 import type { ChatCompletions } from '../gateway/chat-completions.js';
+import type { Responses } from '../gateway/responses.js';
 import type { Flags } from '../ops/flags.js';
 import type { Ops } from '../ops/ops.js';
 import type { Identity } from '../identity/identity.js';
@@ -26,6 +27,7 @@ export interface AppContext {
   identity: Identity;
   jobs: JobService;
   jobStream: JobStreamDeps;
+  responses: Responses;
   startedAt: Date;
   /** Metrics (undefined when `ops.metricsEnabled` is off), runtime flags, alerts. */
   ops: Ops;

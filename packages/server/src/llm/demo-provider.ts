@@ -1,12 +1,15 @@
 import type { DemoModelConfig, TierName } from '../config/schema.js';
 import { composeDemoText, hashString, tokenizeDemoText } from './demo-text.js';
+import { argumentPieces, demoToolAnswer, demoToolCall } from './demo-tools.js';
 import {
   ModelError,
   type ChatMessage,
+  type OptionName,
   type GenerationChunk,
   type GenerationRequest,
   type ModelInfo,
   type Provider,
+  type ToolCall,
 } from './provider.js';
 
 /**
@@ -57,7 +60,7 @@ export function demoAnswer(
 ): DemoAnswer {
   const config = Object.hasOwn(models, model) ? models[model] : undefined;
   if (!config) throw new ModelError('invalid_model', `Unknown demo model: ${model}`);
-  const text = composeDemoText({
+  const text = demoToolAnswer(messages) ?? composeDemoText({
     seedKey: `${model}|${tier}`,
     messages,
     targetTokens: config.answerTokens * (DEMO_TIER_FACTORS[tier] ?? 1),
@@ -79,6 +82,11 @@ export function demoFailureMode(model: string, messages: ChatMessage[]): DemoFai
 export function demoInputTokens(messages: ChatMessage[]): number {
   return Math.ceil(messages.reduce((n, m) => n + m.content.length, 0) / 4);
 }
+
+/** Tools (demo-tools.ts); sampling settings are accepted and have no effect: the answers are deterministic. */
+const DEMO_SUPPORTS: ReadonlySet<OptionName> = new Set<OptionName>([
+  'tools', 'tool_choice', 'parallel_tool_calls', 'temperature', 'top_p', 'stop', 'seed', 'user', 'presence_penalty', 'frequency_penalty', 'name',
+]);
 
 /** Readable text at a realistic pace, with no upstream. Always labelled as demo. */
 export class DemoProvider implements Provider {
@@ -107,6 +115,10 @@ export class DemoProvider implements Provider {
     }));
   }
 
+  supports(): ReadonlySet<OptionName> {
+    return DEMO_SUPPORTS;
+  }
+
   /** The answer `stream` would produce for this request, without timing. */
   answer(model: string, tier: TierName, messages: ChatMessage[], maxOutputTokens?: number): DemoAnswer {
     return demoAnswer(model, tier, messages, maxOutputTokens, this.models);
@@ -119,6 +131,11 @@ export class DemoProvider implements Provider {
     if (!config) throw new ModelError('invalid_model', `Unknown demo model: ${req.model}`);
 
     const start = performance.now();
+    const call = demoToolCall(req.model, req.messages, req.options);
+    if (call) {
+      yield* this.streamToolCall(req, config, call, start);
+      return;
+    }
     const { tokens, finishReason } = this.answer(req.model, req.tier, req.messages, req.maxOutputTokens);
     const failure = config.flaky ? demoFailureMode(req.model, req.messages) : 'none';
     const firstAt = start + config.firstTokenMs / this.speed;
@@ -139,6 +156,20 @@ export class DemoProvider implements Provider {
     if (failAt !== Infinity) throw midStreamFailure(); // answers too short to reach failAt
     if (signal.aborted) throw new ModelError('cancelled');
     yield { type: 'finish', finishReason, usage: { inputTokens: demoInputTokens(req.messages), outputTokens: tokens.length } };
+  }
+
+  /** A tool call at the model's pace: the call's head at the first token, then its arguments in pieces. */
+  private async *streamToolCall(req: GenerationRequest, config: DemoModelConfig, call: ToolCall, start: number): AsyncGenerator<GenerationChunk, void, undefined> {
+    const firstAt = start + config.firstTokenMs / this.speed;
+    const intervalMs = 1000 / (config.tokensPerSecond * this.speed);
+    const pieces = argumentPieces(call.arguments);
+    await waitUntil(firstAt, req.signal);
+    yield { type: 'tool_call', index: 0, id: call.id, name: call.name, arguments: '' };
+    for (let i = 0; i < pieces.length; i++) {
+      await waitUntil(firstAt + (i + 1) * intervalMs, req.signal);
+      yield { type: 'tool_call', index: 0, arguments: pieces[i] as string };
+    }
+    yield { type: 'finish', finishReason: 'tool_calls', usage: { inputTokens: demoInputTokens(req.messages), outputTokens: pieces.length + 1 } };
   }
 }
 

@@ -1,4 +1,4 @@
-import { ModelError, type FinishReason, type GenerationChunk, type GenerationRequest } from './provider.js';
+import { ModelError, type ChatMessage, type FinishReason, type GenerationChunk, type GenerationOptions, type GenerationRequest, type OptionName } from './provider.js';
 import { classifyHttpError, type UpstreamErrorInfo } from './upstream/classify.js';
 import { emptyUsage, samplingFields, type Dialect, type DialectOptions, type ListedModel, type StreamDecoder } from './upstream/dialect.js';
 import type { UpstreamSseEvent } from './upstream/sse-parser.js';
@@ -13,6 +13,10 @@ export const openaiDialect: Dialect = {
   name: 'openai',
   chatPath: '/chat/completions',
   modelsPath: '/models',
+  supports: new Set<OptionName>([
+    'tools', 'tool_choice', 'parallel_tool_calls', 'response_format', 'seed', 'presence_penalty', 'frequency_penalty',
+    'logit_bias', 'user', 'logprobs', 'top_logprobs', 'temperature', 'top_p', 'stop', 'name',
+  ]),
 
   authHeaders(apiKey): Record<string, string> {
     return apiKey ? { authorization: `Bearer ${apiKey}` } : {};
@@ -21,11 +25,12 @@ export const openaiDialect: Dialect = {
   chatBody(model: string, request: GenerationRequest, options: DialectOptions): string {
     return JSON.stringify({
       model,
-      messages: request.messages,
+      messages: request.messages.map(openaiMessage),
       stream: true,
       ...(options.includeUsage ? { stream_options: { include_usage: true } } : {}),
       [options.maxTokensField]: request.maxOutputTokens,
       ...samplingFields(request.params, 'stop'),
+      ...(request.options ? openaiOptions(request.options) : {}),
     });
   },
 
@@ -49,6 +54,26 @@ export const openaiDialect: Dialect = {
   },
 };
 
+/** Our message as Chat Completions has it (plain turns are already in its shape). */
+function openaiMessage(m: ChatMessage): object {
+  if (m.role === 'tool') return { role: 'tool', tool_call_id: m.toolCallId, content: m.content };
+  if (!m.toolCalls?.length) return m;
+  return {
+    role: 'assistant', content: m.content === '' ? null : m.content, ...(m.name !== undefined ? { name: m.name } : {}),
+    tool_calls: m.toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })),
+  };
+}
+
+/** Options as Chat Completions fields: tools and tool_choice back in their wire shape, the rest verbatim. */
+function openaiOptions(o: GenerationOptions): Record<string, unknown> {
+  const { tools, tool_choice: choice, ...rest } = o;
+  return {
+    ...rest,
+    ...(tools ? { tools: tools.map((t) => ({ type: 'function', function: t })) } : {}),
+    ...(choice !== undefined ? { tool_choice: typeof choice === 'string' ? choice : { type: 'function', function: { name: choice.name } } } : {}),
+  };
+}
+
 /** Ids in OpenAI's own listing that are not chat models (embeddings, audio, images, moderation). */
 const NOT_CHAT_RE = /(^|[-/])(text-embedding|embedding|whisper|tts|dall-e|gpt-image|moderation|davinci|babbage|omni-moderation)|transcribe|-realtime|-audio|-search-/i;
 
@@ -64,7 +89,7 @@ export function openaiErrorInfo(body: string): UpstreamErrorInfo {
   }
 }
 
-const FINISH_REASONS: Record<string, FinishReason> = { stop: 'stop', length: 'length', content_filter: 'content_filter', tool_calls: 'stop', function_call: 'stop', eos: 'stop' };
+const FINISH_REASONS: Record<string, FinishReason> = { stop: 'stop', length: 'length', content_filter: 'content_filter', tool_calls: 'tool_calls', function_call: 'tool_calls', eos: 'stop' };
 
 class OpenAIDecoder implements StreamDecoder {
   private finishReason: FinishReason | undefined;
@@ -72,6 +97,8 @@ class OpenAIDecoder implements StreamDecoder {
 
   event(event: UpstreamSseEvent): GenerationChunk[] | 'done' {
     if (event.data === '[DONE]') return 'done';
+    const fast = contentOnly(event.data);
+    if (fast !== undefined) return fast;
     const chunk = parseJson(event.data);
     if (chunk.error) {
       // Mid-stream errors arrive as a data payload; OpenRouter adds the HTTP-like status as `code`.
@@ -88,7 +115,19 @@ class OpenAIDecoder implements StreamDecoder {
       const delta = choice.delta ?? {};
       const reasoning = delta.reasoning_content ?? delta.reasoning;
       if (typeof reasoning === 'string' && reasoning !== '') out.push({ type: 'reasoning', text: reasoning });
-      if (typeof delta.content === 'string' && delta.content !== '') out.push({ type: 'delta', text: delta.content });
+      if (typeof delta.content === 'string' && delta.content !== '') {
+        out.push(choice.logprobs ? { type: 'delta', text: delta.content, logprobs: choice.logprobs } : { type: 'delta', text: delta.content });
+      }
+      if (Array.isArray(delta.tool_calls)) {
+        for (const call of delta.tool_calls) {
+          const fn = call?.function ?? {};
+          out.push({
+            type: 'tool_call', index: typeof call?.index === 'number' ? call.index : 0,
+            id: typeof call?.id === 'string' ? call.id : undefined, name: typeof fn.name === 'string' ? fn.name : undefined,
+            arguments: typeof fn.arguments === 'string' ? fn.arguments : '',
+          });
+        }
+      }
       if (typeof choice.finish_reason === 'string') {
         if (choice.finish_reason === 'error') throw new ModelError('upstream_error', 'The provider ended the answer with an error.');
         this.finishReason = FINISH_REASONS[choice.finish_reason] ?? 'stop';
@@ -102,6 +141,48 @@ class OpenAIDecoder implements StreamDecoder {
     if (!this.finishReason) throw new ModelError('upstream_error', 'The provider ended the stream before the answer finished.', { retryable: false });
     return { type: 'finish', finishReason: this.finishReason, usage: this.usage };
   }
+}
+
+const CONTENT_HEAD = '"choices":[{"index":0,"delta":{"content":"';
+const CONTENT_TAIL = '},"logprobs":null,"finish_reason":null}]';
+/** A valid JSON string literal (copied to clients as it is, so it must be one). */
+const JSON_STRING_RE = /^"(?:[^"\\\u0000-\u001f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"$/;
+
+/** A text delta whose text is decoded only if someone reads it; a relay copies `json` as it came. */
+class RawTextDelta {
+  readonly type = 'delta';
+  private decoded: string | undefined;
+  constructor(readonly json: string) {}
+  get text(): string {
+    return (this.decoded ??= JSON.parse(this.json) as string);
+  }
+}
+
+/**
+ * The bulk of a stream, a chunk carrying only text, recognised by its shape without parsing it
+ * whole: the choices are exactly `[{"index":0,"delta":{"content":"…"},"logprobs":null,"finish_reason":null}]`
+ * and every other field is flat (no `{` or `[` outside the text, so no usage, error or tool call
+ * hides in it). Anything else returns undefined and takes the full parse.
+ */
+function contentOnly(data: string): GenerationChunk[] | undefined {
+  const at = data.indexOf(CONTENT_HEAD);
+  if (at === -1 || data.charCodeAt(0) !== 123 || data.indexOf('{', 1) < at || data.indexOf('[') < at) return undefined;
+  const open = at + CONTENT_HEAD.length - 1;
+  let close = data.indexOf('"', open + 1);
+  for (;;) {
+    if (close === -1) return undefined;
+    let slashes = 0;
+    while (data.charCodeAt(close - 1 - slashes) === 92) slashes++;
+    if (slashes % 2 === 0) break;
+    close = data.indexOf('"', close + 1);
+  }
+  if (!data.startsWith(CONTENT_TAIL, close + 1)) return undefined;
+  const rest = close + 1 + CONTENT_TAIL.length;
+  if (data.indexOf('{', rest) !== -1 || data.indexOf('[', rest) !== -1 || data.charCodeAt(data.length - 1) !== 125) return undefined;
+  if (close === open + 1) return []; // empty text
+  const literal = data.slice(open, close + 1);
+  return JSON_STRING_RE.test(literal) ? [new RawTextDelta(literal)] : undefined; // a malformed one gets the full parse's error
+
 }
 
 /** JSON of a data line; anything else is a protocol error of the provider. */

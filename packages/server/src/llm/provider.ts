@@ -2,9 +2,54 @@ import { TributaryError, type ErrorCode } from '../errors.js';
 import type { TierName } from '../config/schema.js';
 
 export interface ChatMessage {
-  role: 'system' | 'user' | 'assistant';
+  role: 'system' | 'user' | 'assistant' | 'tool';
   content: string;
+  /** Assistant turns: the tools the model called. */
+  toolCalls?: ToolCall[] | undefined;
+  /** `tool` turns: the call this message answers. */
+  toolCallId?: string | undefined;
+  /** OpenAI's participant name; only providers that support `name` receive it. */
+  name?: string | undefined;
 }
+
+/** One function call of the model; `arguments` is the JSON text the model wrote. */
+export interface ToolCall {
+  id: string;
+  name: string;
+  arguments: string;
+}
+
+/** A function the model may call (`parameters` is a JSON Schema object). */
+export interface ToolDefinition {
+  name: string;
+  description?: string | undefined;
+  parameters?: Record<string, unknown> | undefined;
+  strict?: boolean | null | undefined;
+}
+
+export type ToolChoice = 'auto' | 'none' | 'required' | { name: string };
+
+/**
+ * Request settings beyond the messages, named as OpenAI's Chat Completions names them. A
+ * provider lists the ones it can honour (`Provider.supports`); callers refuse the rest.
+ */
+export interface GenerationOptions {
+  tools?: ToolDefinition[] | undefined;
+  tool_choice?: ToolChoice | undefined;
+  parallel_tool_calls?: boolean | undefined;
+  /** `{type: 'json_object'}` or `{type: 'json_schema', json_schema: {...}}`, verbatim. */
+  response_format?: Record<string, unknown> | undefined;
+  seed?: number | undefined;
+  presence_penalty?: number | undefined;
+  frequency_penalty?: number | undefined;
+  logit_bias?: Record<string, number> | undefined;
+  user?: string | undefined;
+  logprobs?: boolean | undefined;
+  top_logprobs?: number | undefined;
+}
+
+/** `name` stands for a participant name on any message (`messages[].name`). */
+export type OptionName = keyof GenerationOptions | 'temperature' | 'top_p' | 'stop' | 'name';
 
 export interface ModelInfo {
   /** Catalogue id, `<provider>/<model>`. */
@@ -30,6 +75,8 @@ export interface GenerationRequest {
   signal: AbortSignal;
   /** Sampling settings passed through to the upstream (the demo ignores them). */
   params?: { temperature?: number | undefined; topP?: number | undefined; stop?: string[] | undefined } | undefined;
+  /** Tools and the other gateway settings; only those the provider `supports`. */
+  options?: GenerationOptions | undefined;
 }
 
 export interface Usage {
@@ -37,7 +84,7 @@ export interface Usage {
   outputTokens: number;
 }
 
-export type FinishReason = 'stop' | 'length' | 'content_filter';
+export type FinishReason = 'stop' | 'length' | 'content_filter' | 'tool_calls';
 
 export type GenerationChunk =
   /**
@@ -45,7 +92,16 @@ export type GenerationChunk =
    * own headers here, off the first token's path. Providers without an upstream may skip it.
    */
   | { type: 'start' }
-  | { type: 'delta'; text: string }
+  /**
+   * `logprobs`: the upstream's OpenAI-shaped `choices[].logprobs` of this text, when asked for.
+   * `json`: the text as the JSON string literal the upstream sent, when a decoder kept it (a relay copies it, no re-encoding).
+   */
+  | { type: 'delta'; text: string; logprobs?: unknown; json?: string | undefined }
+  /**
+   * A piece of a tool call, OpenAI's streaming shape: the first piece of call `index` carries
+   * `id` and `name`, later ones more `arguments` text.
+   */
+  | { type: 'tool_call'; index: number; id?: string | undefined; name?: string | undefined; arguments: string }
   /** Reasoning ("thinking") text some providers stream; kept apart from the answer. */
   | { type: 'reasoning'; text: string }
   | { type: 'finish'; finishReason: FinishReason; usage: Usage };
@@ -55,6 +111,10 @@ export interface Provider {
   readonly id: string;
   listModels(): Promise<ModelInfo[]>;
   stream(request: GenerationRequest): AsyncIterable<GenerationChunk>;
+  /** `stream` grouped as the upstream delivered it (one array per read), for relays; optional. */
+  streamBatches?(request: GenerationRequest): AsyncIterable<GenerationChunk[]>;
+  /** The options (and sampling settings) this provider can honour for a model; absent = none beyond messages. */
+  supports?(model: string): ReadonlySet<OptionName>;
   /** Releases connections (keep-alive pools); called once when the app closes. */
   close?(): Promise<void>;
 }

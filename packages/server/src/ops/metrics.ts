@@ -143,6 +143,7 @@ export class OpsMetrics {
       id: provider.id,
       listModels: () => provider.listModels(),
       ...(provider.close ? { close: () => provider.close!() } : {}),
+      ...(provider.supports ? { supports: (model: string) => provider.supports!(model) } : {}),
       stream(request) {
         const inner = provider.stream(request);
         return { [Symbol.asyncIterator]: () => firstTokenTimer(inner[Symbol.asyncIterator](), (s) => added(request.model, s)) };

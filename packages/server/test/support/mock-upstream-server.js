@@ -6,7 +6,7 @@
  */
 import http from 'node:http';
 import { parentPort, workerData } from 'node:worker_threads';
-import { ANSWER_PIECES, anthropicFrame, anthropicFrames, errorBody, openaiChunk, openaiFrame, openaiFrames } from './wire-formats.js';
+import { ANSWER_PIECES, anthropicFrame, anthropicFrames, anthropicToolFrames, errorBody, openaiChunk, openaiFrame, openaiFrames, openaiToolFrames, toolResultOf } from './wire-formats.js';
 
 export const MOCK_KEYS = { openai: 'sk-mock-openai', anthropic: 'sk-ant-mock' };
 
@@ -82,13 +82,18 @@ export function createMockServer({ dialect, listed = [], chunkDelayMs = 3 }, rep
     if (model === 'hang') return; // headers, then nothing
     const includeUsage = body.stream_options?.include_usage === true;
     const slow = model.startsWith('slow');
-    const pieces = slow ? Array.from({ length: 200 }, (_, i) => ` w${i}`) : ANSWER_PIECES;
+    // `tool`: with tools offered, calls get_weather; after its result, answers quoting it.
+    const toolResult = model === 'tool' ? toolResultOf(dialect, body) : undefined;
+    const pieces = slow ? Array.from({ length: 200 }, (_, i) => ` w${i}`) : toolResult !== undefined ? ['Tool said: ', toolResult] : ANSWER_PIECES;
     const delay = slow ? 20 : chunkDelayMs;
     const finish = model.startsWith('trunc') ? 'length' : 'stop';
     const reasoning = model.startsWith('think') ? ['Consider', ' the water cycle.'] : undefined;
     let frames = dialect === 'openai'
-      ? openaiFrames(model, pieces, { includeUsage, finish, reasoning })
+      ? openaiFrames(model, pieces, { includeUsage, finish, reasoning, logprobs: body.logprobs === true })
       : anthropicFrames(model, pieces, { finish, thinking: reasoning });
+    if (model === 'tool' && toolResult === undefined && body.tools?.length) {
+      frames = dialect === 'openai' ? openaiToolFrames(model, { includeUsage }) : anthropicToolFrames(model);
+    }
     if (['stall', 'reset', 'malformed'].includes(model)) frames = frames.slice(0, dialect === 'openai' ? 4 : 6); // the start and three pieces
     for (const frame of frames) {
       if (res.destroyed) return;

@@ -23,8 +23,11 @@ export function openaiFrames(model, pieces, opts) {
     const frames = [openaiFrame(openaiChunk(model, { role: 'assistant', content: '', refusal: null }, null, opts.includeUsage))];
     for (const r of opts.reasoning ?? [])
         frames.push(openaiFrame(openaiChunk(model, { reasoning_content: r }, null, opts.includeUsage)));
-    for (const piece of pieces)
-        frames.push(openaiFrame(openaiChunk(model, { content: piece }, null, opts.includeUsage)));
+    for (const piece of pieces) {
+        const chunk = openaiChunk(model, { content: piece }, null, opts.includeUsage);
+        if (opts.logprobs) chunk.choices[0].logprobs = { content: [{ token: piece, logprob: -0.25, bytes: null, top_logprobs: [] }], refusal: null };
+        frames.push(openaiFrame(chunk));
+    }
     frames.push(openaiFrame(openaiChunk(model, {}, opts.finish ?? 'stop', opts.includeUsage)));
     if (opts.includeUsage) {
         frames.push(openaiFrame({
@@ -91,4 +94,40 @@ export function errorBody(dialect, kind, model) {
         context: { type: 'invalid_request_error', message: 'prompt is too long: 210417 tokens > 200000 maximum' },
     }[kind];
     return JSON.stringify({ type: 'error', error: e, request_id: 'req_011Mock' });
+}
+/** The mock's tool call: `get_weather` for Paris, its arguments in three pieces. */
+export const TOOL_CALL = { id: 'call_Mock7Tq', anthropicId: 'toolu_01MockTq', name: 'get_weather', argumentPieces: ['{"ci', 'ty": "Pa', 'ris"}'] };
+/** A whole OpenAI streamed tool call, as OpenAI sends it (first piece: id, type, name, empty arguments). */
+export function openaiToolFrames(model, opts) {
+    const frames = [openaiFrame(openaiChunk(model, { role: 'assistant', content: null, tool_calls: [{ index: 0, id: TOOL_CALL.id, type: 'function', function: { name: TOOL_CALL.name, arguments: '' } }], refusal: null }, null, opts.includeUsage))];
+    for (const piece of TOOL_CALL.argumentPieces)
+        frames.push(openaiFrame(openaiChunk(model, { tool_calls: [{ index: 0, function: { arguments: piece } }] }, null, opts.includeUsage)));
+    frames.push(openaiFrame(openaiChunk(model, {}, 'tool_calls', opts.includeUsage)));
+    if (opts.includeUsage) {
+        frames.push(openaiFrame({ id: 'chatcmpl-mock9Zq2', object: 'chat.completion.chunk', created: MOCK_CREATED, model, service_tier: 'default', system_fingerprint: 'fp_mock01', choices: [], usage: { prompt_tokens: MOCK_INPUT_TOKENS, completion_tokens: 9, total_tokens: MOCK_INPUT_TOKENS + 9 } }));
+    }
+    frames.push('data: [DONE]\n\n');
+    return frames;
+}
+/** A whole Anthropic streamed message that says a few words, then calls the tool (`tool_use`, `input_json_delta`). */
+export function anthropicToolFrames(model) {
+    return [
+        anthropicFrame('message_start', { message: { id: 'msg_01MockTool', type: 'message', role: 'assistant', content: [], model, stop_reason: null, stop_sequence: null, usage: { input_tokens: MOCK_INPUT_TOKENS, output_tokens: 1 } } }),
+        anthropicFrame('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }),
+        anthropicFrame('content_block_delta', { index: 0, delta: { type: 'text_delta', text: 'Checking.' } }),
+        anthropicFrame('content_block_stop', { index: 0 }),
+        anthropicFrame('content_block_start', { index: 1, content_block: { type: 'tool_use', id: TOOL_CALL.anthropicId, name: TOOL_CALL.name, input: {} } }),
+        anthropicFrame('content_block_delta', { index: 1, delta: { type: 'input_json_delta', partial_json: '' } }),
+        ...TOOL_CALL.argumentPieces.map((p) => anthropicFrame('content_block_delta', { index: 1, delta: { type: 'input_json_delta', partial_json: p } })),
+        anthropicFrame('content_block_stop', { index: 1 }),
+        anthropicFrame('message_delta', { delta: { stop_reason: 'tool_use', stop_sequence: null }, usage: { output_tokens: 9 } }),
+        anthropicFrame('message_stop', {}),
+    ];
+}
+/** The tool result the `tool` mock model was given, or undefined when the last turn is not one. */
+export function toolResultOf(dialect, body) {
+    const last = body.messages?.at(-1);
+    if (dialect === 'openai') return last?.role === 'tool' ? String(last.content) : undefined;
+    const block = Array.isArray(last?.content) ? last.content.find((b) => b.type === 'tool_result') : undefined;
+    return block ? String(block.content) : undefined;
 }

@@ -1,4 +1,4 @@
-import type { GenerationChunk, GenerationRequest, ModelInfo, Usage, FinishReason } from '../provider.js';
+import type { GenerationChunk, GenerationRequest, ModelInfo, OptionName, Usage, FinishReason } from '../provider.js';
 import type { UpstreamErrorInfo } from './classify.js';
 import type { UpstreamSseEvent } from './sse-parser.js';
 
@@ -27,6 +27,8 @@ export interface Dialect {
   /** Paths are relative to the provider's base URL. */
   readonly chatPath: string;
   readonly modelsPath: string;
+  /** The request options the wire protocol can carry. */
+  readonly supports: ReadonlySet<OptionName>;
   authHeaders(apiKey: string | undefined): Record<string, string>;
   chatBody(upstreamModel: string, request: GenerationRequest, options: DialectOptions): string;
   parseModels(json: unknown): ListedModel[];

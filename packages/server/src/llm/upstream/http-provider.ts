@@ -1,5 +1,5 @@
 import { Pool } from 'undici';
-import { ModelError, type GenerationChunk, type GenerationRequest, type ModelInfo, type Provider } from '../provider.js';
+import { ModelError, type GenerationChunk, type GenerationRequest, type ModelInfo, type OptionName, type Provider } from '../provider.js';
 import { classifyHttpError, classifyNetworkError } from './classify.js';
 import type { Dialect, DialectOptions, ListedModel } from './dialect.js';
 import { retryDelayMs, sleep, type RetryPolicy } from './retry.js';
@@ -34,7 +34,7 @@ export interface HttpProviderConfig extends DialectOptions {
   keepAliveMs: number;
 }
 
-const START: GenerationChunk = Object.freeze({ type: 'start' });
+const START_BATCH: GenerationChunk[] = Object.freeze([Object.freeze({ type: 'start' })]) as GenerationChunk[];
 /** Error bodies are read for their message only; cap what we buffer. */
 const ERROR_BODY_LIMIT = 64 * 1024;
 /** After the end marker, the rest of the body is drained (keeps the socket reusable) this long at most. */
@@ -85,6 +85,11 @@ export class HttpProvider implements Provider {
   }
 
   async *stream(request: GenerationRequest): AsyncGenerator<GenerationChunk, void, undefined> {
+    for await (const batch of this.streamBatches(request)) yield* batch;
+  }
+
+  /** `stream`, one array per upstream read: a relay writes each read's chunks at once, with one await per read instead of per chunk. */
+  async *streamBatches(request: GenerationRequest): AsyncGenerator<GenerationChunk[], void, undefined> {
     const prefix = `${this.id}/`;
     if (!request.model.startsWith(prefix)) throw new ModelError('invalid_model', `Model ${request.model} is not served by ${this.id}.`);
     const model = request.model.slice(prefix.length);
@@ -93,9 +98,9 @@ export class HttpProvider implements Provider {
     let yielded = false;
     for (let attempt = 0; ; attempt++) {
       try {
-        for await (const chunk of this.attempt(body, request.signal, deadline)) {
-          if (chunk.type !== 'start') yielded = true; // a retry is still allowed after a bare start
-          yield chunk;
+        for await (const batch of this.attempt(body, request.signal, deadline)) {
+          if (batch !== START_BATCH) yielded = true; // a retry is still allowed after a bare start
+          yield batch;
         }
         return;
       } catch (err) {
@@ -108,11 +113,15 @@ export class HttpProvider implements Provider {
     }
   }
 
+  supports(): ReadonlySet<OptionName> {
+    return this.dialect.supports;
+  }
+
   async close(): Promise<void> {
     await this.pool.destroy();
   }
 
-  private async *attempt(payload: string, cancel: AbortSignal, deadline: number): AsyncGenerator<GenerationChunk, void, undefined> {
+  private async *attempt(payload: string, cancel: AbortSignal, deadline: number): AsyncGenerator<GenerationChunk[], void, undefined> {
     const { timeouts } = this.config;
     if (cancel.aborted) throw new ModelError('cancelled');
     const controller = new AbortController();
@@ -136,7 +145,7 @@ export class HttpProvider implements Provider {
         const text = await readLimited(res.body, ERROR_BODY_LIMIT);
         throw classifyHttpError(res.statusCode, res.headers, this.dialect.errorInfo(text));
       }
-      yield START;
+      yield START_BATCH;
       const parser = new UpstreamSseParser();
       const decoder = this.dialect.decoder();
       iterator = (res.body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
@@ -145,27 +154,40 @@ export class HttpProvider implements Provider {
         const read = await iterator.next();
         const events = read.done ? parser.end() : parser.push(read.value);
         idle?.refresh();
-        for (const event of events) {
-          const chunks = decoder.event(event);
-          if (chunks === 'done') {
-            done = true;
-            break;
-          }
-          for (const chunk of chunks) {
-            if (firstToken) {
-              clearTimeout(firstToken);
-              firstToken = undefined;
-              idle = setTimeout(() => abort(new ModelError('timeout', `The provider went silent for ${timeouts.idleMs} ms mid-answer.`)), timeouts.idleMs);
+        let batch: GenerationChunk[] | undefined;
+        let failed = false;
+        let failure: unknown;
+        try {
+          for (const event of events) {
+            const chunks = decoder.event(event);
+            if (chunks === 'done') {
+              done = true;
+              break;
             }
-            yield chunk;
+            if (chunks.length === 0) continue;
+            if (batch) batch.push(...chunks);
+            else batch = chunks;
           }
+        } catch (err) {
+          // What the read carried before the bad event still reaches the client, then the error.
+          failed = true;
+          failure = err;
         }
+        if (batch) {
+          if (firstToken) {
+            clearTimeout(firstToken);
+            firstToken = undefined;
+            idle = setTimeout(() => abort(new ModelError('timeout', `The provider went silent for ${timeouts.idleMs} ms mid-answer.`)), timeouts.idleMs);
+          }
+          yield batch;
+        }
+        if (failed) throw failure;
         if (read.done) break;
       }
       const finish = decoder.finish();
       complete = true;
       if (done) drain(iterator, res.body);
-      yield finish;
+      yield [finish];
     } catch (err) {
       if (controller.signal.aborted) throw controller.signal.reason;
       throw classifyNetworkError(err);

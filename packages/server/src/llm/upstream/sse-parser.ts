@@ -40,6 +40,14 @@ export class UpstreamSseParser {
     const buf = this.buffer.length === 0 ? text : this.buffer + text;
     const out: UpstreamSseEvent[] = [];
     let start = 0;
+    if (buf.indexOf('\r') === -1) {
+      // LF-only text (nearly every provider): find line ends natively instead of char by char.
+      for (let lf = buf.indexOf('\n'); lf !== -1; lf = buf.indexOf('\n', start)) {
+        this.line(buf.slice(start, lf), out);
+        start = lf + 1;
+      }
+      return this.keep(buf, start, out);
+    }
     for (let i = 0; i < buf.length; i++) {
       const c = buf.charCodeAt(i);
       if (c !== 10 && c !== 13) continue;
@@ -53,6 +61,11 @@ export class UpstreamSseParser {
       }
       start = i + 1;
     }
+    return this.keep(buf, start, out);
+  }
+
+  /** Keeps the unfinished last line for the next push, within the line limit. */
+  private keep(buf: string, start: number, out: UpstreamSseEvent[]): UpstreamSseEvent[] {
     this.buffer = start === 0 ? buf : buf.slice(start);
     if (this.buffer.length > this.maxLineChars) {
       throw new ModelError('upstream_error', `The provider sent an SSE line longer than ${this.maxLineChars} characters.`, { retryable: false });
