@@ -208,8 +208,11 @@ async function openPostgres(url: string, schema: string | undefined, onPoolError
   // before its first query (an on-connect SET would race the first query).
   // A bounded connect: an unreachable host fails the query (503) instead of holding it forever.
   const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5_000, ...(schema ? { options: `-c search_path=${schema}` } : {}) });
-  // An idle client losing its connection emits 'error' on the pool; unhandled, it would crash the process.
+  // A client losing its connection emits 'error': on the pool while idle, on the client itself
+  // while checked out between queries (a transaction's, a job runner's). Unhandled, either would
+  // crash the process; the query in flight, if any, fails on its own and is retried or answered 503.
   pool.on('error', (err) => onPoolError?.(err));
+  pool.on('connect', (client) => client.on('error', (err) => onPoolError?.(err)));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   try {
     const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db);
