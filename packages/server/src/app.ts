@@ -112,6 +112,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
     audit: (row) => identity.audit.record(row),
   });
   const jobs = createJobs({ db: store.db, dialect: store.dialect, hub, catalogue, config, onError: (err) => fastify.log.error({ err }, 'job runner failed') });
+  identity.privacy.register({ name: 'jobs', export: (userId) => jobs.service.exportOwned(userId), erase: (userId) => jobs.service.eraseOwned(userId) });
   const ctx: AppContext = {
     config, hub, comparisons, catalogue, store, flags: ops.flags, startedAt: new Date(), realtime, ops,
     stream: { hub, comparisons, sse: { retryMs: config.streams.sseRetryMs, heartbeatMs: config.streams.sseHeartbeatMs } },

@@ -103,6 +103,10 @@ describe.each(DATABASES)('ownership, export, erasure and audit on $name', ({ dat
     const { id: keyId, key } = await createKey(url, { ...user, auth }, ['compare']);
     await postJson(`${url}/compare`, { input_data: PROMPT, models: ['demo/fast'] }, { Authorization: `Bearer ${key}` });
     await del(`${url}/v1/keys/${keyId}`, auth);
+    // A batch job of theirs: its prompts are personal too.
+    const job = await postJson(`${url}/v1/jobs`, { prompts: [PROMPT], models: ['demo/fast'], tier: 'brief' }, auth);
+    expect(job.status).toBe(201);
+    await expect.poll(async () => (await get(`${url}/v1/jobs/${job.json.id}`, auth)).json.status, { timeout: 10_000 }).toBe('succeeded');
     await postJson(`${url}/compare`, { input_data: PROMPT, models: ['demo/fast', 'demo/slow', 'demo/balanced', 'demo/verbose'] }); // limit violation (4 models)
     const admin = (await postJson(`${url}/v1/auth/login`, ADMIN)).json;
     const adminAuth = { Authorization: `Bearer ${admin.accessToken}` };
@@ -121,9 +125,12 @@ describe.each(DATABASES)('ownership, export, erasure and audit on $name', ({ dat
     expect(data.usage.map((u: { outputTokens: number }) => u.outputTokens).every((n: number) => n > 0)).toBe(true);
     expect(data.sessions.length).toBeGreaterThanOrEqual(2);
     expect(data.audit.map((r: { action: string }) => r.action)).toEqual(expect.arrayContaining(['auth.register', 'auth.login', 'key.create', 'key.revoke']));
+    expect(data.jobs).toHaveLength(1);
+    expect(data.jobs[0].prompts.map((p: { prompt: string }) => p.prompt)).toEqual([PROMPT]);
+    expect(data.jobs[0].items).toEqual([expect.objectContaining({ model: 'demo/fast', status: 'succeeded' })]);
 
     const usage = await get(`${url}/v1/me/usage`, auth);
-    expect(usage.json.totals.responses).toBe(3);
+    expect(usage.json.totals.responses).toBe(3); // comparisons; job items are not charged as responses
     expect((await get(`${url}/v1/admin/usage`, adminAuth)).json.lines.some((l: { owner: string }) => l.owner === user.userId)).toBe(true);
 
     const before = await everyCell(server, db);

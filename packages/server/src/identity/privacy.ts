@@ -7,11 +7,25 @@ import type { ApiKeys } from './api-keys.js';
 import type { AuditLog } from './audit.js';
 import type { LimitStore } from './limit-store.js';
 
+/** Another room's data about a user (jobs): exported under `name`, erased with the account. */
+export interface PrivacyContributor {
+  name: string;
+  export(userId: string): Promise<unknown>;
+  erase(userId: string): Promise<void>;
+}
+
 /** Export and erasure of everything held about one user. */
 export class Privacy {
+  private readonly contributors: PrivacyContributor[] = [];
+
   constructor(
     private readonly deps: { db: Kysely<Database>; store: Store; accounts: Accounts; keys: ApiKeys; audit: AuditLog; counters: LimitStore },
   ) {}
+
+  /** Rooms identity does not know (it imports only the store) add their data here. */
+  register(contributor: PrivacyContributor): void {
+    this.contributors.push(contributor);
+  }
 
   async export(userId: string): Promise<Record<string, unknown>> {
     const { db, store, accounts, keys, audit } = this.deps;
@@ -38,14 +52,16 @@ export class Privacy {
         inputTokens: Number(u.input_tokens), outputTokens: Number(u.output_tokens), costUsd: Number(u.cost_usd), createdAt: iso(u.created_at),
       })),
       audit: auditRows,
+      ...Object.fromEntries(await Promise.all(this.contributors.map(async (c) => [c.name, await c.export(userId)] as const))),
     };
   }
 
-  /** Deletes profile, sessions, keys, comparisons and conversations; usage rows stay, without who. */
+  /** Deletes profile, sessions, keys, comparisons, conversations and the contributors' data; usage rows stay, without who. */
   async erase(userId: string): Promise<void> {
     const { db, store, keys, audit, counters } = this.deps;
     await store.flush();
     const keyIds = await keys.ids(userId);
+    for (const c of this.contributors) await c.erase(userId);
     await db.transaction().execute(async (trx) => {
       const owned = trx.selectFrom('comparisons').select('id').where('owner', '=', userId);
       const conversations = trx.selectFrom('comparisons').select('conversation_id').where('owner', '=', userId);

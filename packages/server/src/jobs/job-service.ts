@@ -119,6 +119,16 @@ export class JobService {
     return { id, status: 'cancelled' };
   }
 
+  /** Everything held of one owner's jobs (privacy export). */
+  exportOwned(owner: string) {
+    return this.deps.store.ownedBy(owner);
+  }
+
+  /** Stops and deletes every job of one owner (privacy erasure). */
+  async eraseOwned(owner: string): Promise<void> {
+    for (const id of await this.deps.store.deleteOwnedBy(owner)) this.deps.runner.abortJob(id);
+  }
+
   /** Re-runs failed items (and cancelled ones when asked); succeeded results are not touched. */
   async retry(id: string, requester: Requester, opts: { includeCancelled: boolean }): Promise<{ id: string; status: JobStatus; retried: number }> {
     const job = await this.require(id, requester);

@@ -56,6 +56,34 @@ export class JobStore {
     return rows.map(toJob);
   }
 
+  /** Every job of one owner with its prompts and items (privacy export). */
+  async ownedBy(owner: string): Promise<{ job: JobRecord; prompts: (JobPrompt & { index: number })[]; items: JobItem[] }[]> {
+    const jobs = await this.db.selectFrom('jobs').selectAll().where('owner', '=', owner).orderBy('created_at').execute();
+    const out = [];
+    for (const row of jobs) {
+      const prompts = await this.db.selectFrom('job_prompts').selectAll().where('job_id', '=', row.id).orderBy('prompt_index').execute();
+      const items = await this.db.selectFrom('job_items').selectAll().where('job_id', '=', row.id).orderBy('id').execute();
+      out.push({
+        job: toJob(row),
+        prompts: prompts.map((p) => ({ index: p.prompt_index, id: p.prompt_id ?? undefined, prompt: p.prompt, system: p.system ?? undefined })),
+        items: items.map((i) => toItem(i, null)),
+      });
+    }
+    return out;
+  }
+
+  /** Deletes every job of one owner, prompts and items included (privacy erasure); their ids. */
+  async deleteOwnedBy(owner: string): Promise<string[]> {
+    return this.db.transaction().execute(async (trx) => {
+      const ids = (await trx.selectFrom('jobs').select('id').where('owner', '=', owner).execute()).map((r) => r.id);
+      if (ids.length === 0) return ids;
+      await trx.deleteFrom('job_items').where('job_id', 'in', ids).execute();
+      await trx.deleteFrom('job_prompts').where('job_id', 'in', ids).execute();
+      await trx.deleteFrom('jobs').where('id', 'in', ids).execute();
+      return ids;
+    });
+  }
+
   async countsOf(ids: string[]): Promise<Map<string, StateCounts>> {
     const out = new Map(ids.map((id) => [id, emptyCounts()]));
     if (ids.length === 0) return out;
