@@ -64,6 +64,19 @@ describe.each(DATABASES)('limits over HTTP on $name', ({ database, enabled }) =>
     expect(metrics).toMatch(/^tributary_rate_limit_rejections_total\{class="anonymous"\} 2$/m);
   });
 
+  it.runIf(enabled)('a batch job is charged one model response per item before anything runs', async () => {
+    const { url } = await start(DEFAULTS);
+    const job = (prompts: string[], models: string[]) => postJson(`${url}/v1/jobs`, { prompts, models, tier: 'brief' });
+    const over = await job(['a', 'b', 'c', 'd'], ['demo/fast', 'demo/balanced', 'demo/slow']); // 12 items > 10
+    expect(over.status).toBe(429);
+    expect(over.json).toMatchObject({ code: 'rate_limited', limit: 'responses_per_day', requested: 12, max: 10 });
+    expect((await (await fetch(`${url}/v1/jobs`)).json()).jobs).toEqual([]);
+    expect((await job(['a'], ['demo/fast', 'demo/balanced', 'demo/slow', 'demo/verbose'])).json).toMatchObject({ code: 'too_many_models', max: 3, requested: 4 });
+    const ok = await job(['a', 'b', 'c'], ['demo/fast', 'demo/balanced']);
+    expect(ok.status).toBe(201);
+    expect((await (await fetch(`${url}/rate-limit-status`)).json()).ip_usage_count).toBe(6);
+  });
+
   it.runIf(enabled)('4 models in one anonymous request get a precise 400 and spend nothing', async () => {
     const { url } = await start(DEFAULTS);
     const r = await postJson(`${url}/compare`, { input_data: 'Hi', models: ['demo/fast', 'demo/balanced', 'demo/slow', 'demo/verbose'] });

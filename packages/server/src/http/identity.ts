@@ -54,6 +54,8 @@ export async function requireAccount(request: FastifyRequest, ctx: AppContext): 
 export interface ModelRequest {
   scope: 'compare' | 'chat';
   models: string[];
+  /** Model responses it will make: one per model unless a batch job says (prompts × models). */
+  responses?: number | undefined;
   tier: string;
   fingerprint?: string | undefined;
   /** Seed routes add FastAPI's `detail` text to refusals. */
@@ -66,7 +68,8 @@ export interface ModelRequest {
  */
 export async function admitModels<T>(request: FastifyRequest, reply: FastifyReply, ctx: AppContext, req: ModelRequest, run: (caller: Caller) => Promise<T>): Promise<T> {
   const caller = await authorize(request, ctx, req.scope);
-  const spend: Spend = { responses: new Set(req.models).size, extended: req.tier === 'extended', fingerprint: req.fingerprint };
+  const models = new Set(req.models).size;
+  const spend: Spend = { models, responses: req.responses ?? models, extended: req.tier === 'extended', fingerprint: req.fingerprint };
   const { quotas } = ctx.identity;
   let headers: Record<string, string>;
   try {

@@ -8,8 +8,10 @@ export type LimitName = 'requests_per_minute' | 'responses_per_day' | 'extended_
 
 /** What a request will spend, known before any provider call. */
 export interface Spend {
-  /** Model responses (one per model). */
+  /** Model responses (one per model, or per prompt and model for a batch job). */
   responses: number;
+  /** Distinct models of the request, for `maxModels` (default: `responses`). */
+  models?: number | undefined;
   extended: boolean;
   /** CompareAI's browser fingerprint: an extra anonymous bucket, never instead of the IP. */
   fingerprint?: string | undefined;
@@ -90,10 +92,11 @@ export class Quotas {
     const className = this.classOf(caller).name;
     const budgets = this.budgets(caller, spend.fingerprint);
     const maxModels = Math.min(...budgets.map((b) => b.limits.maxModels ?? Infinity));
-    if (spend.responses > maxModels) {
+    const models = spend.models ?? spend.responses;
+    if (models > maxModels) {
       this.onViolation?.(caller, 'max_models');
-      throw new TributaryError('too_many_models', `${className === 'anonymous' ? 'Anonymous requests' : 'Your requests'} may name at most ${maxModels} models; got ${spend.responses}.`, {
-        max: maxModels, requested: spend.responses, class: className,
+      throw new TributaryError('too_many_models', `${className === 'anonymous' ? 'Anonymous requests' : 'Your requests'} may name at most ${maxModels} models; got ${models}.`, {
+        max: maxModels, requested: models, class: className,
       });
     }
     const charges: (Charge & { name: LimitName })[] = [];

@@ -9,6 +9,8 @@ import { promptFileKind, readPromptFile } from '../../jobs/prompt-file.js';
 import { jobTopic, type CreateJob, type JobPrompt } from '../../jobs/types.js';
 import type { ItemWithPrompt } from '../../jobs/job-store.js';
 import type { AppContext } from '../context.js';
+import { ownerOf } from '../../identity/types.js';
+import { admitModels } from '../identity.js';
 import { requesterOf } from '../job-owner.js';
 import { streamJob } from '../job-stream.js';
 import { createJobBody, itemsQuery, jobIdParams, jobStreamQuery, listJobsQuery, resultsQuery, retryQuery, uploadFields } from '../job-schemas.js';
@@ -23,7 +25,10 @@ export async function jobRoutes(app: FastifyInstance, ctx: AppContext): Promise<
 
   app.post('/v1/jobs', async (request, reply) => {
     const input = request.isMultipart() ? await fromUpload(request, ctx) : fromJson(request);
-    const created = await jobs.create({ ...input, owner: await requesterOf(request, ctx) });
+    // Every item is a model response: the whole job is charged before anything runs (given back if refused).
+    const created = await admitModels(request, reply, ctx, {
+      scope: 'compare', models: input.models, responses: input.prompts.length * new Set(input.models).size, tier: input.tier,
+    }, (caller) => jobs.create({ ...input, owner: ownerOf(caller) ?? undefined }));
     return reply.code(201).header('Location', `/v1/jobs/${created.id}`).send(created);
   });
 
