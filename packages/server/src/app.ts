@@ -3,6 +3,7 @@ import { ComparisonService } from './compare/comparison-service.js';
 import type { Config } from './config/schema.js';
 import type { AppContext } from './http/context.js';
 import { installErrorHandling, type NotFoundFallback } from './http/error-handler.js';
+import { installJsonBodyParser } from './http/json-body.js';
 import { clientConfigRoutes } from './http/routes/client-config.js';
 import { serveWebApp } from './http/web-app.js';
 import { comparisonRoutes } from './http/routes/comparisons.js';
@@ -48,6 +49,9 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   const fastify = Fastify({
     logger: { level: config.log.level },
     bodyLimit: config.server.bodyLimitBytes,
+    // Slow headers / slow bodies (Slowloris): only the request is timed, never a streamed response.
+    requestTimeout: config.server.requestTimeoutMs,
+    http: { headersTimeout: config.server.headersTimeoutMs, connectionsCheckingInterval: Math.min(1_000, config.server.headersTimeoutMs) },
     // Per-request lines only when debugging: a streaming server's requests are long and many.
     logController: new LogController({ disableRequestLogging: config.log.level !== 'debug' && config.log.level !== 'trace' }),
   });
@@ -66,6 +70,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
     onError: (err, comparisonId) => fastify.log.error({ err, comparisonId }, 'comparison failed'),
   });
   const realtime = createRealtime(config.realtime, hub);
+  const jsonLimits = { maxDepth: config.input.maxJsonDepth, maxStringLength: config.input.maxStringLength, maxItems: config.input.maxItems };
   const ctx: AppContext = {
     config, hub, comparisons, catalogue, store, flags: new Flags(config.flags), startedAt: new Date(), realtime,
     stream: { hub, comparisons, sse: { retryMs: config.streams.sseRetryMs, heartbeatMs: config.streams.sseHeartbeatMs } },
@@ -74,13 +79,14 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
 
   const notFoundFallback: { current?: NotFoundFallback } = {};
   installErrorHandling(fastify, notFoundFallback);
+  installJsonBodyParser(fastify, jsonLimits);
   metaRoutes(fastify, ctx);
   comparisonRoutes(fastify, ctx);
   seedRoutes(fastify, ctx);
   openaiGatewayRoutes(fastify, ctx);
   clientConfigRoutes(fastify, ctx);
   realtimeRoutes(fastify, ctx);
-  const websockets = realtimeWebSockets(realtime, ctx.flags);
+  const websockets = realtimeWebSockets(realtime, ctx.flags, jsonLimits, config.streams.subscriberBufferBytes);
   websockets.attach(fastify.server);
   if (config.web.enabled) notFoundFallback.current = await serveWebApp(fastify, config.web.dir);
 

@@ -13,6 +13,10 @@ export const ERROR_CATALOGUE = {
   too_many_models: { status: 400, message: 'Too many models in one request.' },
   input_too_long: { status: 400, message: 'The input is longer than the tier allows.' },
   invalid_last_event_id: { status: 400, message: 'Last-Event-ID is not a position this server issued.' },
+  // input limits (hardening): every JSON body and WebSocket message is scanned before parsing
+  too_deep: { status: 400, message: 'The JSON nests deeper than the server accepts.' },
+  string_too_long: { status: 400, message: 'A JSON string is longer than the server accepts.' },
+  too_many_items: { status: 400, message: 'A JSON array or object has more items than the server accepts.' },
   // resources
   not_found: { status: 404, message: 'No such route.' },
   comparison_not_found: { status: 404, message: 'No such comparison.' },
@@ -36,6 +40,8 @@ export const ERROR_CATALOGUE = {
   already_subscribed: { status: 409, message: 'Already subscribed to that channel on this connection.' },
   not_subscribed: { status: 404, message: 'Not subscribed to that channel on this connection.' },
   slow_consumer: { status: 503, message: 'The client did not read fast enough; reconnect and resume.' },
+  too_many_frames: { status: 429, message: 'The client sent frames faster than the server accepts.' },
+  origin_forbidden: { status: 403, message: 'WebSocket upgrades with credentials are only accepted from allowed origins.' },
   // server side
   internal_error: { status: 500, message: 'The server failed to handle the request.' },
   unavailable: { status: 503, message: 'The server is shutting down or a dependency is unavailable.' },
