@@ -64,7 +64,9 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   const backend = new MemoryBackend(() => ({ size: history.size, ttlMs: history.ttlSeconds * 1000 }), {
     maxTotalEvents: config.streams.maxEventsTotal,
   });
-  const hub = new StreamHub(backend, { maxReplay: config.streams.maxReplay, subscriberBufferBytes: config.streams.subscriberBufferBytes });
+  const hub = new StreamHub(backend, {
+    maxReplay: config.streams.maxReplay, subscriberBufferBytes: config.streams.subscriberBufferBytes, replayBufferBytes: config.streams.replayBufferBytes,
+  });
   const comparisons = new ComparisonService({
     hub, catalogue, store, config: config.compare,
     onError: (err, comparisonId) => fastify.log.error({ err, comparisonId }, 'comparison failed'),

@@ -97,6 +97,8 @@ export const configSchema = z.strictObject({
     maxReplay: z.number().int().positive().default(50_000),
     /** Bytes a subscriber may have queued before it is cut off as a slow consumer. */
     subscriberBufferBytes: z.number().int().positive().default(4 * 1024 * 1024),
+    /** Bytes a replay may queue for its client before waiting for it to read (bounds memory when many resume at once). */
+    replayBufferBytes: z.number().int().positive().default(256 * 1024),
     sseRetryMs: z.number().int().positive().default(1_000),
     sseHeartbeatMs: z.number().int().positive().default(15_000),
   }).prefault({}),

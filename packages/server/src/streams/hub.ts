@@ -69,7 +69,7 @@ export class StreamHub {
 
   constructor(
     readonly backend: StreamBackend,
-    private readonly limits: { maxReplay: number; subscriberBufferBytes: number },
+    private readonly limits: { maxReplay: number; subscriberBufferBytes: number; replayBufferBytes?: number },
   ) {}
 
   async publish<T>(topic: string, type: string, data: T, opts: { final?: boolean } = {}): Promise<LogEvent<T>> {
@@ -120,7 +120,10 @@ export class StreamHub {
   private async replay(topic: string, sub: Subscriber, events: LogEvent[]): Promise<boolean> {
     const { sink } = sub;
     const paced = sink.drained !== undefined;
-    const full = () => sink.backlog() > this.limits.subscriberBufferBytes;
+    // A replay waits for its client past a budget smaller than the live bound: when many
+    // clients resume at once (a replay storm) each holds at most this much, whatever it is owed.
+    const budget = Math.min(this.limits.replayBufferBytes ?? Infinity, this.limits.subscriberBufferBytes);
+    const full = () => sink.backlog() > budget;
     let i = 0;
     while (i < events.length) {
       const uncork = sink.cork?.();
