@@ -89,6 +89,11 @@ export function serveSeed(conn: WsConnection, opts: SeedOptions): void {
     release = access.metrics.connected('seed', who);
     const h = parsed.data;
     const services = [...new Set(h.services)];
+    if (services.length > access.maxChannels) {
+      conn.sendError('too_many_channels', `At most ${access.maxChannels} services per connection.`);
+      conn.close(CLOSE.badRequest, 'too_many_channels');
+      return;
+    }
     const channels: Record<string, string> = {};
     const recovery: Record<string, ReturnType<typeof recoveryFields>> = {};
     const forbidden: string[] = [];
