@@ -166,8 +166,12 @@ export class StreamHub {
       const subscribers = new Set<Subscriber>();
       const unlisten = this.backend.listen(topic, (event) => {
         for (const sub of subscribers) {
-          if (sub.pending) sub.pending.push(event);
-          else this.deliver(topic, sub, event);
+          if (!sub.pending) this.deliver(topic, sub, event);
+          // A replay waiting on a client that does not read must not hold live events without bound.
+          else if (sub.pending.push(event) > this.limits.maxReplay) {
+            this.counters.slowConsumerDisconnects++;
+            this.remove(topic, sub, 'slow_consumer');
+          }
         }
       });
       feed = { subscribers, unlisten };

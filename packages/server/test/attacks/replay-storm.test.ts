@@ -92,3 +92,27 @@ describe('attack: replay storm', () => {
     expect(growthMb).toBeLessThan(50);
   }, 60_000);
 });
+
+describe('a replay stuck on a client that never reads', () => {
+  it('holds at most maxReplay live events, then ends as a slow consumer (the client resumes)', async () => {
+    const { MemoryBackend } = await import('../../src/streams/memory-backend.js');
+    const { StreamHub } = await import('../../src/streams/hub.js');
+    const backend = new MemoryBackend(() => ({ size: 1_000, ttlMs: 60_000 }));
+    const hub = new StreamHub(backend, { maxReplay: 100, subscriberBufferBytes: 1_000, replayBufferBytes: 1_000 });
+    for (let i = 0; i < 50; i++) await hub.publish('t', 'msg', i);
+    let ended: string | undefined;
+    let sent = 0;
+    const stuck = {
+      open() {}, send() { sent++; }, backlog: () => 10_000, drained: () => new Promise<void>(() => {}), end(reason: string) { ended = reason; },
+    };
+    void hub.subscribe('t', { from: 'start' }, stuck);
+    await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 100; i++) await hub.publish('t', 'msg', i);
+    expect(ended).toBeUndefined();
+    await hub.publish('t', 'msg', 'one too many');
+    expect(ended).toBe('slow_consumer');
+    expect(sent).toBe(1); // the replay's first event went out before it waited
+    await hub.close();
+    await backend.close();
+  });
+});
