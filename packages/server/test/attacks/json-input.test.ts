@@ -5,7 +5,7 @@ import type { TestServer } from '../support/server.js';
 /** Oversized, deeply nested and non-JSON bodies: a precise 4xx, never a 500 or a stack overflow. */
 describe('attack: hostile JSON bodies and frames', () => {
   let server: TestServer;
-  beforeAll(async () => { server = await startRealtimeServer(); });
+  beforeAll(async () => { server = await startRealtimeServer({ input: { maxStringLength: 4_096, maxItems: 1_000 } }); });
   afterAll(() => server.close());
 
   const nested = (depth: number, leaf = '1') => '{"a":'.repeat(depth) + leaf + '}'.repeat(depth);
