@@ -85,3 +85,20 @@ describe('attack: hostile JSON bodies and frames', () => {
     expect((await second.closed).code).toBe(4000);
   });
 });
+
+describe('the depth limit is configurable', () => {
+  it('TRIBUTARY_MAX_JSON_DEPTH=8: depth 8 passes, 9 is too_deep', async () => {
+    const { loadConfig } = await import('../../src/config/load.js');
+    expect(loadConfig({ env: { TRIBUTARY_MAX_JSON_DEPTH: '8' } }).input.maxJsonDepth).toBe(8);
+    const server = await startRealtimeServer({ input: { maxJsonDepth: 8 } });
+    try {
+      const body = (depth: number) => `{"channel":"public:x","data":${'['.repeat(depth - 1)}${']'.repeat(depth - 1)}}`;
+      const post = (b: string) => fetch(`${server.url}/v1/publish`, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${PUBLISH_KEY}` }, body: b });
+      expect((await post(body(8))).status).toBe(200);
+      const res = await post(body(9));
+      expect({ status: res.status, body: await res.json() }).toMatchObject({ status: 400, body: { code: 'too_deep', limit: 8 } });
+    } finally {
+      await server.close();
+    }
+  });
+});
