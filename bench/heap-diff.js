@@ -2,7 +2,7 @@
  * Compares two V8 heap snapshots (e.g. the soak's soak-warm / soak-end with --snapshots):
  * self size and count per constructor name, largest growth first.
  *
- *   node bench/heap-diff.js bench/results/soak-warm.heapsnapshot bench/results/soak-end.heapsnapshot [--top 20]
+ *   node bench/heap-diff.js bench/results/tmp/soak-warm.heapsnapshot bench/results/tmp/soak-end.heapsnapshot [--top 20]
  */
 import { readFileSync } from 'node:fs';
 

@@ -61,7 +61,7 @@ const log = (...a) => { if (!args.quiet) console.log(...a); };
 const MB = 1024 * 1024;
 
 const dataDir = mkdtempSync(join(tmpdir(), 'tributary-soak-'));
-const resultsDir = fileURLToPath(new URL('./results/', import.meta.url));
+const resultsDir = fileURLToPath(new URL('./results/tmp/', import.meta.url)); // heap snapshots: large, not committed
 const server = await startServer({
   realtime: { publishKey: PUBLISH_KEY, maxBatch: 1_000, maxFramesPerSecond: 1_000 },
   streams: { history: { size: num('history'), ttlSeconds: num('ttl') }, subscriberBufferBytes: 64 * 1024 },
@@ -215,9 +215,11 @@ async function readSse(res, onFrame, signal) {
   }
 }
 
-async function comparison(k) {
+async function comparison(k, timeout, state) {
   const mode = ['plain', 'cancel', 'resume', 'plain'][k % 4];
   const abort = new AbortController();
+  const signal = AbortSignal.any([abort.signal, timeout]);
+  state.mode = mode;
   let id;
   let lastId;
   let lastSeq = 0;
@@ -229,8 +231,10 @@ async function comparison(k) {
       if (seq !== lastSeq + 1) { counts.comparisonErrors++; problem(`comparison ${id} seq ${lastSeq} → ${seq}`); }
       lastSeq = seq;
       lastId = f.id;
+      state.lastId = f.id;
     }
     const data = JSON.parse(f.data);
+    state.lastEvent = f.event;
     if (f.event === 'comparison.start') id = data.comparisonId;
     if (f.event === 'model.delta' && ++deltas === 3) {
       if (mode === 'cancel') void fetch(`${base}/v1/comparisons/${id}`, { method: 'DELETE' }).then((r) => r.body?.cancel());
@@ -240,7 +244,7 @@ async function comparison(k) {
     if (f.event === 'comparison.done') done = data;
   };
   const res = await fetch(`${base}/v1/comparisons`, {
-    method: 'POST', signal: abort.signal,
+    method: 'POST', signal,
     headers: { 'Content-Type': 'application/json', Accept: 'text/event-stream' },
     body: JSON.stringify({ prompt: `${PROMPTS[k % PROMPTS.length]} (${k})`, models: ['demo/fast', 'demo/flaky'], tier: 'brief' }),
   });
@@ -248,7 +252,8 @@ async function comparison(k) {
   await readSse(res, onFrame, abort.signal);
   if (mode === 'resume' && !done) {
     counts.comparisonsResumed++;
-    const again = await fetch(`${base}/v1/comparisons/${id}/stream`, { headers: { 'Last-Event-ID': lastId } });
+    state.resumed = true;
+    const again = await fetch(`${base}/v1/comparisons/${id}/stream`, { headers: { 'Last-Event-ID': lastId }, signal: timeout });
     if (again.status !== 200) throw new Error(`resume ${again.status}`);
     await readSse(again, onFrame);
   }
@@ -257,25 +262,35 @@ async function comparison(k) {
   if (done.status === 'cancelled') counts.comparisonsCancelled++;
 }
 
-async function gatewayStream() {
+async function gatewayStream(_k, timeout, state) {
   const res = await fetch(`${base}/v1/chat/completions`, {
-    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, signal: timeout,
     body: JSON.stringify({ model: 'demo/fast', stream: true, max_tokens: 60, messages: [{ role: 'user', content: 'Say something short.' }] }),
   });
   if (res.status !== 200) throw new Error(`gateway ${res.status}`);
   let finished = false;
-  await readSse(res, (f) => { if (f.data === '[DONE]') finished = true; });
+  await readSse(res, (f) => { state.frames = (state.frames ?? 0) + 1; if (f.data === '[DONE]') finished = true; });
   if (!finished) throw new Error('gateway stream ended without [DONE]');
   counts.gatewayStreams++;
 }
 
-/** Runs `task` about `perMin` times a minute, each on its own (they overlap when slow). */
+/**
+ * Runs `task` about `perMin` times a minute, each on its own (they overlap when slow). A task
+ * that has not finished after TASK_TIMEOUT_MS is aborted and reported with its state: a stream
+ * that never ends is a failure, not a hang of the soak.
+ */
+const TASK_TIMEOUT_MS = 120_000;
 async function every(perMin, task, onError) {
   if (perMin <= 0) return;
   const inflight = new Set();
   let k = 0;
   while (running) {
-    const p = task(k++).catch(onError).finally(() => inflight.delete(p));
+    const abort = new AbortController();
+    const state = { k };
+    const timer = setTimeout(() => abort.abort(new Error(`did not finish in ${TASK_TIMEOUT_MS / 1000} s: ${JSON.stringify(state)}`)), TASK_TIMEOUT_MS);
+    const p = task(k++, abort.signal, state)
+      .catch((err) => onError(abort.signal.aborted ? abort.signal.reason : err))
+      .finally(() => { clearTimeout(timer); inflight.delete(p); });
     inflight.add(p);
     await sleep((60_000 / perMin) * (0.5 + Math.random()));
   }
@@ -303,6 +318,7 @@ while (Date.now() - started < DURATION_MS) {
   const t = Math.round((Date.now() - started) / 1000);
   const s = await server.request('sample');
   samples.push({ t, ...s, delivered: counts.delivered });
+  if (s.history && !args.quiet) log(`        history ${Object.entries(s.history).map(([k, v]) => `${k}: ${v.topics} topics ${v.events} events (oldest ${v.oldestAgeS} s)`).join(', ')}`);
   log(`${String(t).padStart(5)} s  rss ${(s.rssBytes / MB).toFixed(1)} MB  heap ${(s.heapUsedBytes / MB).toFixed(1)} MB  eld p99 ${s.eldP99Ms.toFixed(1)} ms  handles ${s.handles}  fds ${s.fds}  held ${s.heldEvents}  delivered ${counts.delivered}  problems ${problems.length}`);
   if (Date.now() - started >= nextGcSample) {
     // A collected heap for the growth check; its GC pause falls in an interval that is not kept.

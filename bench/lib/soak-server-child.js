@@ -26,6 +26,22 @@ const url = await app.listen();
 let eld = monitorEventLoopDelay({ resolution: 10 });
 eld.enable();
 
+/** Events and topics held per kind of topic (`public`, `comparison` …) and the oldest event's age: where memory sits. */
+function historyByKind() {
+  const topics = app.ctx.hub.backend.topics; // the memory backend's map (a soak-only look inside)
+  if (!(topics instanceof Map)) return null;
+  const out = {};
+  const now = Date.now();
+  for (const [name, log] of topics) {
+    const kind = name.slice(0, name.indexOf(':'));
+    const k = (out[kind] ??= { topics: 0, events: 0, oldestAgeS: 0 });
+    k.topics++;
+    k.events += log.events.length;
+    if (log.events.length) k.oldestAgeS = Math.max(k.oldestAgeS, Math.round((now - log.events[0].time) / 1000));
+  }
+  return out;
+}
+
 serveRequests({
   sample({ gc = false } = {}) {
     if (gc) globalThis.gc?.();
@@ -42,6 +58,7 @@ serveRequests({
       fds: readdirSync('/proc/self/fd').length,
       hub: app.ctx.hub.stats(),
       heldEvents: app.ctx.hub.backend.heldEvents?.() ?? null,
+      history: historyByKind(),
     };
   },
   heapSnapshot({ path }) {
