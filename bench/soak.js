@@ -313,6 +313,7 @@ const samples = [];
 const gcSamples = [];
 const snapshotPaths = [];
 let nextGcSample = 0;
+let warmSnapshotT = -1; // writing a heap snapshot raises RSS by about the heap's size for good: RSS is judged after it
 while (Date.now() - started < DURATION_MS) {
   await sleep(Math.min(SAMPLE_MS, DURATION_MS - (Date.now() - started)));
   const t = Math.round((Date.now() - started) / 1000);
@@ -328,6 +329,7 @@ while (Date.now() - started < DURATION_MS) {
     if (args.snapshots && (snapshotPaths.length === 0 ? Date.now() - started >= WARMUP_MS : false)) {
       mkdirSync(resultsDir, { recursive: true });
       snapshotPaths.push(await server.request('heapSnapshot', { path: join(resultsDir, `soak-warm.heapsnapshot`) }));
+      warmSnapshotT = t;
     }
   }
 }
@@ -352,7 +354,7 @@ const afterWarm = gcSamples.filter((g) => g.t * 1000 >= WARMUP_MS);
 const warmRef = afterWarm[0] ?? gcSamples[0];
 const last = gcSamples.at(-1);
 const heapGrowthMb = (last.heapUsedBytes - warmRef.heapUsedBytes) / MB;
-const rssWarm = samples.filter((s) => s.t * 1000 >= WARMUP_MS);
+const rssWarm = samples.filter((s) => s.t * 1000 >= WARMUP_MS && s.t > warmSnapshotT);
 const rssGrowthMb = rssWarm.length > 1 ? (rssWarm.at(-1).rssBytes - rssWarm[0].rssBytes) / MB : 0;
 const p99s = samples.map((s) => s.eldP99Ms).sort((a, b) => a - b);
 const summary = {
