@@ -30,7 +30,9 @@ module.exports = {
   forbidden: [
     { name: 'no-circular', severity: 'error', from: { path: '^packages/' }, to: { circular: true } },
     ...mayImport('streams', {}),
-    ...mayImport('config', {}),
+    ...mayImport('config', { values: ['input/'] }),
+    // Limits on outside JSON: used by config files, WebSocket protocols and the body parser.
+    ...mayImport('input', { values: ['errors\\.ts'] }),
     ...mayImport('store', { types: ['config/'] }),
     ...mayImport('ops', { values: ['errors\\.ts'], types: ['config/', 'streams/', 'realtime/', 'llm/', 'store/types\\.ts'] }),
     ...mayImport('llm', { values: ['errors\\.ts'], types: ['config/'] }),
@@ -40,8 +42,8 @@ module.exports = {
     ...mayImport('compare', { values: ['streams/', 'llm/', 'errors\\.ts', 'store/text\\.ts'], types: ['store/types\\.ts', 'config/'] }),
     // jobs/ runs each item through the comparison's runModel; the rest it only names as types.
     ...mayImport('jobs', { values: ['compare/model-run\\.ts', 'errors\\.ts'], types: ['compare/events\\.ts', 'llm/', 'streams/', 'store/database\\.ts', 'config/'] }),
-    ...mayImport('realtime', { values: ['streams/', 'errors\\.ts'], types: ['config/'] }),
-    ...mayImport('transports', { values: ['streams/', 'realtime/', 'ops/', 'errors\\.ts'], types: ['compare/', 'config/'] }),
+    ...mayImport('realtime', { values: ['streams/', 'errors\\.ts', 'input/'], types: ['config/'] }),
+    ...mayImport('transports', { values: ['streams/', 'realtime/', 'ops/', 'errors\\.ts', 'input/'], types: ['compare/', 'config/'] }),
     {
       name: 'errors-imports-nothing',
       severity: 'error',

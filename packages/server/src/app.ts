@@ -5,6 +5,7 @@ import type { Config } from './config/schema.js';
 import type { AppContext } from './http/context.js';
 import { installCors } from './http/cors.js';
 import { installErrorHandling, type NotFoundFallback } from './http/error-handler.js';
+import { installJsonBodyParser } from './http/json-body.js';
 import { clientConfigRoutes } from './http/routes/client-config.js';
 import { serveWebApp } from './http/web-app.js';
 import { comparisonRoutes } from './http/routes/comparisons.js';
@@ -76,6 +77,9 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   const fastify = Fastify({
     logger: { level: config.log.level, ...(opts.logStream ? { stream: opts.logStream } : {}) },
     bodyLimit: config.server.bodyLimitBytes,
+    // Slow headers / slow bodies (Slowloris): only the request is timed, never a streamed response.
+    requestTimeout: config.server.requestTimeoutMs,
+    http: { headersTimeout: config.server.headersTimeoutMs, connectionsCheckingInterval: Math.min(1_000, config.server.headersTimeoutMs) },
     // Per-request lines only when debugging: a streaming server's requests are long and many.
     logController: new LogController({ disableRequestLogging: config.log.level !== 'debug' && config.log.level !== 'trace' }),
     // X-Forwarded-For counts only from these peers (request.ip is the client's, for limits).
@@ -101,7 +105,9 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   const backend = new MemoryBackend(() => ({ size: history.size, ttlMs: history.ttlSeconds * 1000 }), {
     maxTotalEvents: config.streams.maxEventsTotal,
   });
-  const hub = new StreamHub(backend, { maxReplay: config.streams.maxReplay, subscriberBufferBytes: config.streams.subscriberBufferBytes }, metrics?.hubObserver);
+  const hub = new StreamHub(backend, {
+    maxReplay: config.streams.maxReplay, subscriberBufferBytes: config.streams.subscriberBufferBytes, replayBufferBytes: config.streams.replayBufferBytes,
+  }, metrics?.hubObserver);
   const comparisons = new ComparisonService({
     hub, catalogue, store, config: config.compare, durability,
     onError: (err, comparisonId) => fastify.log.error({ err, comparisonId }, 'comparison failed'),
@@ -113,6 +119,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   });
   const jobs = createJobs({ db: store.db, dialect: store.dialect, hub, catalogue, config, onError: (err) => fastify.log.error({ err }, 'job runner failed') });
   identity.privacy.register({ name: 'jobs', export: (userId) => jobs.service.exportOwned(userId), erase: (userId) => jobs.service.eraseOwned(userId) });
+  const jsonLimits = { maxDepth: config.input.maxJsonDepth, maxStringLength: config.input.maxStringLength, maxItems: config.input.maxItems };
   const ctx: AppContext = {
     config, hub, comparisons, catalogue, store, flags: ops.flags, startedAt: new Date(), realtime, ops,
     stream: { hub, comparisons, sse: { retryMs: config.streams.sseRetryMs, heartbeatMs: config.streams.sseHeartbeatMs } },
@@ -125,6 +132,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
 
   const notFoundFallback: { current?: NotFoundFallback } = {};
   installErrorHandling(fastify, notFoundFallback, { retryAfterSeconds: durability.retryAfterSeconds });
+  installJsonBodyParser(fastify, jsonLimits);
   await installCors(fastify, config.server.cors);
   observeRequests(fastify, config, metrics);
   opsRoutes(fastify, ctx);
@@ -138,7 +146,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   accountRoutes(fastify, ctx);
   adminRoutes(fastify, ctx);
   await fastify.register((scope) => jobRoutes(scope, ctx)); // its own scope: the multipart parser stays there
-  const websockets = realtimeWebSockets(realtime, ops.flags, ops.identityKeyOf);
+  const websockets = realtimeWebSockets(realtime, ops.flags, ops.identityKeyOf, jsonLimits, config.streams.subscriberBufferBytes);
   websockets.attach(fastify.server);
   if (config.web.enabled) notFoundFallback.current = await serveWebApp(fastify, config.web.dir);
 

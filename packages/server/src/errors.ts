@@ -15,6 +15,10 @@ export const ERROR_CATALOGUE = {
   invalid_last_event_id: { status: 400, message: 'Last-Event-ID is not a position this server issued.' },
   // model ids (aliases, bare ids)
   ambiguous_model: { status: 400, message: 'Several providers serve a model of that id; name it with its provider prefix.' },
+  // input limits (hardening): every JSON body and WebSocket message is scanned before parsing
+  too_deep: { status: 400, message: 'The JSON nests deeper than the server accepts.' },
+  string_too_long: { status: 400, message: 'A JSON string is longer than the server accepts.' },
+  too_many_elements: { status: 400, message: 'A JSON array or object has more items than the server accepts.' },
   // resources
   not_found: { status: 404, message: 'No such route.' },
   comparison_not_found: { status: 404, message: 'No such comparison.' },
@@ -68,6 +72,8 @@ export const ERROR_CATALOGUE = {
   upload_too_large: { status: 413, message: 'The uploaded file is larger than the server accepts.' },
   invalid_upload: { status: 400, message: 'A line of the uploaded file is malformed.' },
   unsupported_upload_type: { status: 415, message: 'Upload a .jsonl (JSON Lines) or .csv file.' },
+  too_many_frames: { status: 429, message: 'The client sent frames faster than the server accepts.' },
+  origin_forbidden: { status: 403, message: 'WebSocket upgrades with credentials are only accepted from allowed origins.' },
   // server side
   internal_error: { status: 500, message: 'The server failed to handle the request.' },
   unavailable: { status: 503, message: 'The server is shutting down or a dependency is unavailable.' },

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { DEFAULT_JSON_LIMITS, parseJson } from '../input/json.js';
 import { configSchema, type Config, type ConfigInput } from './schema.js';
 
 /** Environment variables and the config path each one sets. The one place env is read. */
@@ -33,6 +34,7 @@ export const ENV_KEYS: Record<string, { path: string; type: 'string' | 'number' 
   TRIBUTARY_JOBS_CONCURRENCY: { path: 'jobs.concurrency', type: 'number' },
   TRIBUTARY_JOBS_UPLOAD_LIMIT_BYTES: { path: 'jobs.uploadLimitBytes', type: 'number' },
   TRIBUTARY_JOBS_LEASE_MS: { path: 'jobs.leaseMs', type: 'number' },
+  TRIBUTARY_MAX_JSON_DEPTH: { path: 'input.maxJsonDepth', type: 'number' },
   OPENROUTER_API_KEY: { path: 'providers.openrouter.apiKey', type: 'string' },
   OPENAI_API_KEY: { path: 'providers.openai.apiKey', type: 'string' },
   OPENAI_BASE_URL: { path: 'providers.openai.baseUrl', type: 'string' },
@@ -66,7 +68,8 @@ export function loadConfig(opts: { env?: NodeJS.ProcessEnv; file?: string; overr
   if (file) {
     let parsed: unknown;
     try {
-      parsed = JSON.parse(readFileSync(file, 'utf8'));
+      // Bounded like any outside JSON: the merge below recurses over the file's nesting.
+      parsed = parseJson(readFileSync(file, 'utf8'), DEFAULT_JSON_LIMITS);
     } catch (err) {
       throw new ConfigError(`Cannot read config file ${file}: ${(err as Error).message}`);
     }

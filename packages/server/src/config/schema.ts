@@ -165,6 +165,16 @@ export const configSchema = z.strictObject({
       message: 'origins "*" cannot be combined with credentials: list the origins',
       path: ['origins'],
     }),
+    /** A client must send its request headers within this time (slow-header attacks). */
+    headersTimeoutMs: z.number().int().positive().default(10_000),
+    /** …and the whole request, body included, within this (slow bodies); responses (streams) are not bounded. */
+    requestTimeoutMs: z.number().int().positive().default(30_000),
+  }).prefault({}),
+  /** Limits on every JSON body and WebSocket message, checked before parsing. */
+  input: z.strictObject({
+    maxJsonDepth: z.number().int().min(1).max(1_000).default(64),
+    maxStringLength: z.number().int().positive().default(262_144),
+    maxItems: z.number().int().positive().default(10_000),
   }).prefault({}),
   dataDir: z.string().min(1).default('.data'),
   database: z.strictObject({
@@ -181,6 +191,8 @@ export const configSchema = z.strictObject({
     maxReplay: z.number().int().positive().default(50_000),
     /** Bytes a subscriber may have queued before it is cut off as a slow consumer. */
     subscriberBufferBytes: z.number().int().positive().default(4 * 1024 * 1024),
+    /** Bytes a replay may queue for its client before waiting for it to read (bounds memory when many resume at once). */
+    replayBufferBytes: z.number().int().positive().default(256 * 1024),
     sseRetryMs: z.number().int().positive().default(1_000),
     sseHeartbeatMs: z.number().int().positive().default(15_000),
   }).prefault({}),
@@ -230,6 +242,13 @@ export const configSchema = z.strictObject({
     pollLingerMs: z.number().int().min(0).default(20),
     /** Close a WebSocket that has not completed its handshake in this time. */
     handshakeTimeoutMs: z.number().int().positive().default(10_000),
+    /** Client frames per second a WebSocket may send on average (bursts up to `maxChannelsPerConnection` + 100); past it: close 4029. */
+    maxFramesPerSecond: z.number().int().positive().default(100),
+    /**
+     * Origins (`https://app.example.com`) besides the server's own host whose WebSocket upgrades
+     * may carry cookies; other cross-origin upgrades with a Cookie header get 403.
+     */
+    allowedOrigins: z.array(z.string().min(1)).default([]),
   }).prefault({}),
   providers: z.record(z.string().regex(/^[a-z0-9][a-z0-9-]*$/), provider)
     .default({})

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { TributaryError } from '../errors.js';
+import { parseJson, type JsonLimits } from '../input/json.js';
 
 /**
  * Client→server frames of the native WebSocket protocol (docs/realtime.md), version 1.
@@ -25,15 +27,24 @@ export const PROTOCOL_VERSION = 1;
 
 export type ParsedFrame =
   | { ok: true; frame: ClientFrame }
-  | { ok: false; code: 'malformed_frame' | 'unknown_type' | 'invalid_field'; message: string; id?: unknown; fatal: boolean };
+  | { ok: false; code: 'malformed_frame' | 'unknown_type' | 'invalid_field' | JsonLimitCode; message: string; id?: unknown; fatal: boolean };
 
-export function parseClientFrame(text: string): ParsedFrame {
-  let value: unknown;
+type JsonLimitCode = 'too_deep' | 'string_too_long' | 'too_many_elements';
+
+/** A client frame as JSON within the input limits; a limit crossed or bad JSON is a fatal `{code, message}`. */
+export function parseFrameJson(text: string, limits: JsonLimits): { ok: true; value: unknown } | { ok: false; code: 'malformed_frame' | JsonLimitCode; message: string } {
   try {
-    value = JSON.parse(text);
-  } catch {
-    return { ok: false, code: 'malformed_frame', message: 'The frame is not JSON.', fatal: true };
+    return { ok: true, value: parseJson(text, limits) };
+  } catch (err) {
+    const e = err as TributaryError;
+    return e.code === 'invalid_json' ? { ok: false, code: 'malformed_frame', message: 'The frame is not JSON.' } : { ok: false, code: e.code as JsonLimitCode, message: e.message };
   }
+}
+
+export function parseClientFrame(text: string, limits: JsonLimits): ParsedFrame {
+  const json = parseFrameJson(text, limits);
+  if (!json.ok) return { ...json, fatal: true };
+  const value = json.value;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return { ok: false, code: 'malformed_frame', message: 'The frame is not a JSON object.', fatal: true };
   }

@@ -77,7 +77,7 @@ export class StreamHub {
 
   constructor(
     readonly backend: StreamBackend,
-    private readonly limits: { maxReplay: number; subscriberBufferBytes: number },
+    private readonly limits: { maxReplay: number; subscriberBufferBytes: number; replayBufferBytes?: number },
     private readonly observer?: HubObserver,
   ) {}
 
@@ -132,7 +132,10 @@ export class StreamHub {
   private async replay(topic: string, sub: Subscriber, events: LogEvent[]): Promise<boolean> {
     const { sink } = sub;
     const paced = sink.drained !== undefined;
-    const full = () => sink.backlog() > this.limits.subscriberBufferBytes;
+    // A replay waits for its client past a budget smaller than the live bound: when many
+    // clients resume at once (a replay storm) each holds at most this much, whatever it is owed.
+    const budget = Math.min(this.limits.replayBufferBytes ?? Infinity, this.limits.subscriberBufferBytes);
+    const full = () => sink.backlog() > budget;
     let i = 0;
     while (i < events.length) {
       const uncork = sink.cork?.();
@@ -175,8 +178,12 @@ export class StreamHub {
       const subscribers = new Set<Subscriber>();
       const unlisten = this.backend.listen(topic, (event) => {
         for (const sub of subscribers) {
-          if (sub.pending) sub.pending.push(event);
-          else this.deliver(topic, sub, event);
+          if (!sub.pending) this.deliver(topic, sub, event);
+          // A replay waiting on a client that does not read must not hold live events without bound.
+          else if (sub.pending.push(event) > this.limits.maxReplay) {
+            this.counters.slowConsumerDisconnects++;
+            this.remove(topic, sub, 'slow_consumer');
+          }
         }
       });
       feed = { subscribers, unlisten };

@@ -22,6 +22,7 @@ export const CLOSE = {
   pingTimeout: 4009,
   /** The client is outside the `realtime_ws` rollout: use SSE or long-poll (do not retry WebSocket). */
   rolloutExcluded: 4010,
+  tooManyFrames: 4029,
 } as const;
 
 /** What every connection of one endpoint shares (one object, not one per connection). */
@@ -32,6 +33,10 @@ export interface ConnectionOptions {
   batchWhenCorked: boolean;
   /** The endpoint's open connections: a connection leaves it when it closes. */
   registry: Set<WsConnection>;
+  /** Frame flood bound: a token bucket of `burst` frames refilled at `perSecond`. */
+  frameRate: { perSecond: number; burst: number };
+  /** Replies queued for a client that does not read are bounded like events (slow consumer). */
+  maxBufferedBytes: number;
 }
 
 /** What a protocol (native, seed) does with a connection's text frames and its close. */
@@ -78,10 +83,14 @@ export class WsConnection implements BurstState {
   /** Tick of the last prepared write, and whether this tick's further writes are held (tick-coalescer.ts). */
   lastWriteTick = -1;
   holding = false;
+  /** Frames the client may still send now (token bucket), and when it was last refilled. */
+  private frameTokens: number;
+  private frameRefill = Date.now();
 
   /** `windowBits`: the deflate window the client negotiated, null without permessage-deflate. */
   constructor(readonly ws: ConnectionSocket, private readonly socket: Duplex, private readonly windowBits: number | null, private readonly opts: ConnectionOptions) {
     opts.registry.add(this);
+    this.frameTokens = opts.frameRate.burst;
     ws.connection = this;
     ws.on('message', onMessage);
     ws.on('pong', onPong);
@@ -104,11 +113,26 @@ export class WsConnection implements BurstState {
 
   /** Text frames go to the protocol; binary frames are refused (the protocols are JSON text). */
   received(data: RawData, isBinary: boolean): void {
-    this.lastSeen = Date.now();
-    if (!this.protocol) return;
+    const now = Date.now();
+    this.lastSeen = now;
+    if (!this.protocol || this.closedWith !== undefined) return;
+    if (!this.takeFrameToken(now)) {
+      this.sendError('too_many_frames', `At most ${this.opts.frameRate.perSecond} frames per second.`);
+      this.close(CLOSE.tooManyFrames, 'too_many_frames');
+      return;
+    }
     if (!isBinary) return this.protocol.text(data.toString());
     this.sendError('malformed_frame', 'Binary frames are not part of the protocol; send JSON text.');
     this.close(CLOSE.unsupportedData, 'malformed_frame');
+  }
+
+  private takeFrameToken(now: number): boolean {
+    const { perSecond, burst } = this.opts.frameRate;
+    this.frameTokens = Math.min(burst, this.frameTokens + ((now - this.frameRefill) * perSecond) / 1000);
+    this.frameRefill = now;
+    if (this.frameTokens < 1) return false;
+    this.frameTokens--;
+    return true;
   }
 
   closed(): void {
@@ -178,7 +202,13 @@ export class WsConnection implements BurstState {
   }
 
   sendJson(value: unknown): void {
-    if (this.open) this.ws.send(JSON.stringify(value), { compress: false });
+    if (!this.open) return;
+    if (this.bufferedAmount > this.opts.maxBufferedBytes) {
+      this.opts.metrics.slowConsumer(this.bufferedAmount);
+      this.close(CLOSE.slowConsumer, 'slow_consumer');
+      return;
+    }
+    this.ws.send(JSON.stringify(value), { compress: false });
   }
 
   /** Sends an error frame (protocol errors are counted). */

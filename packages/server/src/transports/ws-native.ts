@@ -2,6 +2,7 @@ import { TributaryError } from '../errors.js';
 import { checkChannels, recoveryFields, startAt, type ChannelAccess } from '../realtime/access.js';
 import type { Identity } from '../realtime/auth.js';
 import { PROTOCOL_VERSION, parseClientFrame, type ClientFrame } from '../realtime/native-protocol.js';
+import type { JsonLimits } from '../input/json.js';
 import type { LogEvent } from '../streams/types.js';
 import { CLOSE, WsChannelSink, type ProtocolHandler, type WsConnection } from './ws-connection.js';
 import type { PreparedMessage } from './ws-frames.js';
@@ -15,6 +16,7 @@ export interface NativeOptions {
   pubFrame: (event: LogEvent) => PreparedMessage;
   /** The same message as text, packed with others into one frame during a replay. */
   pubLine: (event: LogEvent) => string;
+  jsonLimits: JsonLimits;
 }
 
 type Frame<T extends ClientFrame['type']> = Extract<ClientFrame, { type: T }>;
@@ -58,7 +60,7 @@ class NativeSession implements ProtocolHandler {
   private async handle(text: string): Promise<void> {
     const { conn } = this;
     if (!conn.open) return;
-    const parsed = parseClientFrame(text);
+    const parsed = parseClientFrame(text, this.opts.jsonLimits);
     if (!parsed.ok) {
       conn.sendError(parsed.code, parsed.message, idOf(parsed.id));
       if (parsed.fatal) conn.close(CLOSE.badRequest, parsed.code);

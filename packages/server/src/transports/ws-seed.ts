@@ -2,6 +2,8 @@ import { TributaryError } from '../errors.js';
 import { recoveryFields, type ChannelAccess } from '../realtime/access.js';
 import type { Identity } from '../realtime/auth.js';
 import { channelForService, parseChannel } from '../realtime/channels.js';
+import type { JsonLimits } from '../input/json.js';
+import { parseFrameJson } from '../realtime/native-protocol.js';
 import { lastSeqFor, seedClientFrame, seedHandshake, type SeedHandshake } from '../realtime/seed-protocol.js';
 import type { RecoveryInfo } from '../streams/hub.js';
 import type { LogEvent, StartAt } from '../streams/types.js';
@@ -13,6 +15,7 @@ export interface SeedOptions {
   handshakeTimeoutMs: number;
   eventFrame: (event: LogEvent) => PreparedMessage;
   token: string | undefined;
+  jsonLimits: JsonLimits;
 }
 
 /**
@@ -31,14 +34,13 @@ export function serveSeed(conn: WsConnection, opts: SeedOptions): void {
   conn.protocol = { text: receive, closed: () => release?.() };
 
   function receive(text: string): void {
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch {
-      conn.sendError('malformed_frame', 'The frame is not JSON.');
-      conn.close(CLOSE.badRequest, 'malformed_frame');
+    const json = parseFrameJson(text, opts.jsonLimits);
+    if (!json.ok) {
+      conn.sendError(json.code, json.message);
+      conn.close(CLOSE.badRequest, json.code);
       return;
     }
+    const value = json.value;
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       conn.sendError('malformed_frame', 'The frame is not a JSON object.');
       conn.close(CLOSE.badRequest, 'malformed_frame');
@@ -87,6 +89,11 @@ export function serveSeed(conn: WsConnection, opts: SeedOptions): void {
     release = access.metrics.connected('seed', who);
     const h = parsed.data;
     const services = [...new Set(h.services)];
+    if (services.length > access.maxChannels) {
+      conn.sendError('too_many_channels', `At most ${access.maxChannels} services per connection.`);
+      conn.close(CLOSE.badRequest, 'too_many_channels');
+      return;
+    }
     const channels: Record<string, string> = {};
     const recovery: Record<string, ReturnType<typeof recoveryFields>> = {};
     const forbidden: string[] = [];

@@ -13,6 +13,7 @@ import { serveNative, type NativeOptions } from './ws-native.js';
 import { serveSeed } from './ws-seed.js';
 import type { Flags } from '../ops/flags.js';
 import type { RequestLike } from '../ops/identity-key.js';
+import type { JsonLimits } from '../input/json.js';
 import type { Realtime } from '../realtime/realtime.js';
 
 export const WS_PATHS = { native: '/v1/ws', seed: '/v2/realtime/stream' } as const;
@@ -28,6 +29,12 @@ export interface WsServerOptions {
   compressionThresholdBytes: number;
   maxFrameBytes: number;
   handshakeTimeoutMs: number;
+  jsonLimits: JsonLimits;
+  maxFramesPerSecond: number;
+  /** Bytes of replies and events queued for one client before it is cut off (4008). */
+  maxBufferedBytes: number;
+  /** Cross-origin upgrades carrying cookies are refused unless their Origin is listed (or the server's own host). */
+  allowedOrigins: string[];
 }
 
 /**
@@ -43,6 +50,7 @@ export class RealtimeWebSockets {
   private readonly nativeOptions: NativeOptions;
   private readonly timers: NodeJS.Timeout[] = [];
   private closing = false;
+  private readonly allowedOrigins: Set<string>;
   private readonly pubFrame;
   private readonly seedFrame;
 
@@ -51,9 +59,15 @@ export class RealtimeWebSockets {
     const onDeflate = () => { metrics.compressionsPrepared++; };
     this.pubFrame = encodeOnce((e) => PreparedMessage.of(pubLine(e), onDeflate));
     this.seedFrame = encodeOnce((e) => PreparedMessage.of(seedEventFrame(e), onDeflate));
-    const shared = (kind: 'native' | 'seed') => ({ metrics, compressionThresholdBytes: opts.compressionThresholdBytes, batchWhenCorked: kind === 'native', registry: this.connections[kind] });
+    // A client subscribing to every channel it may at once is a burst, not a flood.
+    const frameRate = { perSecond: opts.maxFramesPerSecond, burst: opts.access.maxChannels + 100 };
+    const shared = (kind: 'native' | 'seed') => ({
+      metrics, compressionThresholdBytes: opts.compressionThresholdBytes, batchWhenCorked: kind === 'native', registry: this.connections[kind],
+      frameRate, maxBufferedBytes: opts.maxBufferedBytes,
+    });
     this.connectionOptions = { native: shared('native'), seed: shared('seed') };
-    this.nativeOptions = { access: opts.access, pingIntervalMs: opts.pingIntervalMs, handshakeTimeoutMs: opts.handshakeTimeoutMs, pubFrame: this.pubFrame, pubLine };
+    this.nativeOptions = { access: opts.access, pingIntervalMs: opts.pingIntervalMs, handshakeTimeoutMs: opts.handshakeTimeoutMs, pubFrame: this.pubFrame, pubLine, jsonLimits: opts.jsonLimits };
+    this.allowedOrigins = new Set(opts.allowedOrigins.map(normalOrigin));
     this.wss = new WebSocketServer({
       noServer: true,
       WebSocket: ConnectionSocket,
@@ -83,6 +97,7 @@ export class RealtimeWebSockets {
       socket.on('error', destroySocket);
       if (this.closing) return refuse(socket, 'unavailable', 'The server is restarting; reconnect shortly.');
       if (!this.opts.enabled()) return refuse(socket, 'feature_flag_disabled', 'WebSocket is disabled by a feature flag (websocket); use SSE or long-poll.', { flag: 'websocket' });
+      if (!this.originAllowed(req)) return refuse(socket, 'origin_forbidden', `Origin ${JSON.stringify(req.headers.origin).slice(0, 200)} may not open a WebSocket with cookies; list it in realtime.allowedOrigins.`);
       if (!this.opts.admitted(req)) {
         // A close code, not an HTTP refusal: browsers cannot read a refused handshake's status.
         this.wss.handleUpgrade(req, socket, head, (ws) => ws.close(CLOSE.rolloutExcluded, 'realtime_ws: not in rollout; use SSE or long-poll'));
@@ -110,6 +125,23 @@ export class RealtimeWebSockets {
     this.wss.close();
   }
 
+  /**
+   * Cross-site WebSocket hijacking: a browser sends the victim's cookies with an upgrade from
+   * any page. Upgrades that carry a Cookie must come from our own host or a listed origin;
+   * without cookies (tokens in the URL or handshake) any origin may connect.
+   */
+  private originAllowed(req: IncomingMessage): boolean {
+    const { origin, cookie, host } = req.headers;
+    if (!cookie || origin === undefined) return true;
+    const o = normalOrigin(origin);
+    if (this.allowedOrigins.has(o)) return true;
+    try {
+      return new URL(o).host === host?.toLowerCase();
+    } catch {
+      return false;
+    }
+  }
+
   stats() {
     return { native: this.connections.native.size, seed: this.connections.seed.size };
   }
@@ -119,7 +151,7 @@ export class RealtimeWebSockets {
     const conn = new WsConnection(ws, socket, deflateWindowBits(this.extensions.get(req)), this.connectionOptions[kind]);
     const token = connectionCredential(req, url);
     if (kind === 'native') serveNative(conn, this.nativeOptions, token);
-    else serveSeed(conn, { access: this.opts.access, handshakeTimeoutMs: this.opts.handshakeTimeoutMs, eventFrame: this.seedFrame, token });
+    else serveSeed(conn, { access: this.opts.access, handshakeTimeoutMs: this.opts.handshakeTimeoutMs, eventFrame: this.seedFrame, token, jsonLimits: this.opts.jsonLimits });
   }
 
   /** One ping frame for every native connection; a client silent for two intervals is dropped. */
@@ -159,8 +191,12 @@ function refuse(socket: Duplex, code: ErrorCode, message: string, extra: Record<
   socket.end(`HTTP/1.1 ${status} ${code}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
+const normalOrigin = (origin: string) => origin.trim().toLowerCase().replace(/\/+$/, '');
+
 /** The WebSocket endpoints of an app, from its config and flags. */
-export function realtimeWebSockets(realtime: Realtime, flags: Flags, identityKeyOf: (req: RequestLike) => string): RealtimeWebSockets {
+export function realtimeWebSockets(
+  realtime: Realtime, flags: Flags, identityKeyOf: (req: RequestLike) => string, jsonLimits: JsonLimits, maxBufferedBytes: number,
+): RealtimeWebSockets {
   const c = realtime.config;
   return new RealtimeWebSockets({
     access: realtime.access,
@@ -171,6 +207,10 @@ export function realtimeWebSockets(realtime: Realtime, flags: Flags, identityKey
     compressionThresholdBytes: c.compressionThresholdBytes,
     maxFrameBytes: c.maxFrameBytes,
     handshakeTimeoutMs: c.handshakeTimeoutMs,
+    jsonLimits,
+    maxFramesPerSecond: c.maxFramesPerSecond,
+    maxBufferedBytes,
+    allowedOrigins: c.allowedOrigins,
   });
 }
 
