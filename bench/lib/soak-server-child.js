@@ -11,6 +11,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { writeHeapSnapshot } from 'node:v8';
 import { serveRequests } from './ipc-requests.js';
 
+const NO_LIMITS = { requestsPerMinute: null, responsesPerDay: null, maxModels: null, extendedPerDay: null, tokensPerDay: null };
 const { dataDir, config: overrides } = JSON.parse(process.argv[2]);
 process.on('disconnect', () => process.exit(0));
 
@@ -18,7 +19,8 @@ const { buildApp } = await import('../../packages/server/dist/app.js');
 const { loadConfig } = await import('../../packages/server/dist/config/load.js');
 const config = loadConfig({
   env: {},
-  overrides: { ...overrides, server: { host: '127.0.0.1', port: 0, ...overrides.server }, dataDir, log: { level: 'warn' } },
+  // Limits off: the soak measures streaming and memory, not quotas (identity tests cover those).
+  overrides: { identity: { limits: { anonymous: NO_LIMITS } }, ...overrides, server: { host: '127.0.0.1', port: 0, ...overrides.server }, dataDir, log: { level: 'warn' } },
 });
 const app = await buildApp(config);
 const url = await app.listen();

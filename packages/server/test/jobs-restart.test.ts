@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import SqliteDatabase from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { dropSchema, postgresAvailable, randomSchema, TEST_DATABASE_URL } from './support/postgres.js';
+import { TEST_IDENTITY } from './support/server.js';
 import { sseRequest } from './support/sse-client.js';
 import { createJob, getJob, pgQuery, prompts, waitForJob } from './support/jobs.js';
 
@@ -82,6 +83,7 @@ describe.each([{ db: 'sqlite' as const }, { db: 'postgres' as const }])('a job s
       server: { host: '127.0.0.1', port: 0 }, dataDir, log: { level: 'warn' }, web: { enabled: false },
       demo: { speed: 60 },
       jobs: { pollMs: 50, progressIntervalMs: 20, leaseMs: 1_000 },
+      identity: TEST_IDENTITY, // 150 items: past the anonymous daily limit, which identity tests cover
       ...(db === 'postgres' ? { database: { url: TEST_DATABASE_URL, schema } } : {}),
     }));
     const first = await serve(configFile);

@@ -66,6 +66,6 @@ export function parseJson(text: string, limits: JsonLimits): unknown {
   try {
     return secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' });
   } catch (err) {
-    throw new TributaryError('invalid_json', `The JSON is not valid: ${(err as Error).message}`);
+    throw new TributaryError('invalid_json', `The text is not valid JSON: ${(err as Error).message}`);
   }
 }
