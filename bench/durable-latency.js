@@ -11,6 +11,7 @@ import http from 'node:http';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { NO_LIMITS } from './lib/no-limits.js';
 
 export const name = 'durable-latency';
 
@@ -29,7 +30,11 @@ export async function run({ cleanup, resultsDir }) {
     cleanup.add(() => rmSync(dir, { recursive: true, force: true }));
     const config = join(dir, 'config.json');
     const durability = process.env.BENCH_BIN ? undefined : { sqliteSynchronous: synchronous };
-    writeFileSync(config, JSON.stringify({ dataDir: join(dir, 'data'), demo: { speed: 1, models }, web: { enabled: false }, ...(durability ? { durability } : {}) }));
+    // Limits off (this bench makes hundreds of comparisons; identity-overhead measures the limits).
+    const identity = process.env.BENCH_BIN ? undefined : { limits: { anonymous: NO_LIMITS } };
+    writeFileSync(config, JSON.stringify({
+      dataDir: join(dir, 'data'), demo: { speed: 1, models }, web: { enabled: false }, ...(durability ? { durability } : {}), ...(identity ? { identity } : {}),
+    }));
     const server = await startCli(config);
     cleanup.add(() => server.kill());
     try {

@@ -15,9 +15,9 @@ import { eldStats } from './lib/stats.js';
 import { createDirectServer } from './lib/direct-server.js';
 import { watchGc } from './lib/gc-watch.js';
 import { StampingProvider } from './lib/stamping-provider.js';
+import { NO_LIMITS } from './lib/no-limits.js';
 
 const ELD_RESOLUTION_MS = 10;
-const NO_LIMITS = { requestsPerMinute: null, responsesPerDay: null, maxModels: null, extendedPerDay: null, tokensPerDay: null };
 const { target, dataDir, models, overrides = {} } = JSON.parse(process.argv[2]);
 
 // Leave at once if the parent goes away (crash, Ctrl-C): never outlive the bench.

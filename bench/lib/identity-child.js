@@ -6,10 +6,11 @@
  */
 import { buildApp } from '../../packages/server/dist/app.js';
 import { loadConfig } from '../../packages/server/dist/config/load.js';
+import { NO_LIMITS } from './no-limits.js';
 
 process.on('disconnect', () => process.exit(0));
 const { dataDir, limits, store = 'database' } = JSON.parse(process.argv[2]);
-const OFF = { requestsPerMinute: null, responsesPerDay: null, maxModels: null, extendedPerDay: null, tokensPerDay: null };
+const OFF = NO_LIMITS;
 const ON = { requestsPerMinute: 1e9, responsesPerDay: 1e9, maxModels: 12, extendedPerDay: 1e9, tokensPerDay: 1e12 };
 const models = { 'demo/tiny': { name: 'Tiny', firstTokenMs: 0, tokensPerSecond: 100_000, answerTokens: 5 } };
 

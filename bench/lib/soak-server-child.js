@@ -10,8 +10,8 @@ import { readdirSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { writeHeapSnapshot } from 'node:v8';
 import { serveRequests } from './ipc-requests.js';
+import { NO_LIMITS } from './no-limits.js';
 
-const NO_LIMITS = { requestsPerMinute: null, responsesPerDay: null, maxModels: null, extendedPerDay: null, tokensPerDay: null };
 const { dataDir, config: overrides } = JSON.parse(process.argv[2]);
 process.on('disconnect', () => process.exit(0));
 
