@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import SqliteDatabase from 'better-sqlite3';
 import { environment } from './lib/report.js';
 import { median } from './lib/stats.js';
+import { NO_LIMITS } from './lib/no-limits.js';
 
 export const name = 'jobs';
 
@@ -137,6 +138,7 @@ async function restartScenario(cleanup) {
   writeFileSync(configFile, JSON.stringify({
     server: { host: '127.0.0.1', port: 0 }, dataDir, log: { level: 'warn' }, web: { enabled: false },
     demo: { speed: 1, models: MODELS }, jobs: { concurrency: CONCURRENCY, perJobConcurrency: CONCURRENCY, defaultProviderConcurrency: CONCURRENCY },
+    identity: { limits: { anonymous: NO_LIMITS } },
   }));
   const first = await serve(configFile, cleanup);
   const res = await fetch(`${first.url}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompts: PROMPTS, models: MODEL_IDS, concurrency: CONCURRENCY }) });
