@@ -21,6 +21,17 @@ describe('OpenAI-compatible gateway, driven by the official openai SDK', () => {
     expect(page.data.find((m) => m.id === 'demo/fast')).toMatchObject({ object: 'model', owned_by: 'demo' });
   });
 
+  it('times each HTTP upstream stream for gateway-added latency (the per-read path keeps its metrics)', async () => {
+    const count = async () => {
+      const text = await (await fetch(`${server.url}/metrics`)).text();
+      return Number(/^tributary_gateway_added_latency_seconds_count\{model="mockai\/ok",provider="mockai"\} (\d+)$/m.exec(text)?.[1] ?? 0);
+    };
+    const before = await count();
+    const stream = await client.chat.completions.create({ model: 'mockai/ok', messages: [{ role: 'user', content: 'Hi' }], stream: true });
+    for await (const _ of stream) { /* drain */ }
+    expect(await count()).toBe(before + 1);
+  });
+
   it.each(['mockai/ok', 'mockant/ok'])('streams %s with usage in the last chunk', async (model) => {
     const stream = await client.chat.completions.create({
       model, messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Where do rivers go?' }],

@@ -99,6 +99,7 @@ export class ModelCatalogue {
         id: provider.id,
         listModels: () => provider.listModels(),
         stream: (request: GenerationRequest) => provider.stream({ ...request, model: modelId }),
+        ...(provider.streamBatches ? { streamBatches: (request: GenerationRequest) => provider.streamBatches!({ ...request, model: modelId }) } : {}),
         ...(provider.supports ? { supports: () => provider.supports!(modelId) } : {}),
       };
       this.addressed.set(modelId, wrapped);

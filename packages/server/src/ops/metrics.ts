@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import type { GenerationChunk, Provider } from '../llm/provider.js';
+import type { GenerationChunk, GenerationRequest, Provider } from '../llm/provider.js';
 import type { RealtimeMetrics, TransportName } from '../realtime/metrics.js';
 import type { HubObserver } from '../streams/hub.js';
 import type { LogEvent } from '../streams/types.js';
@@ -146,8 +146,15 @@ export class OpsMetrics {
       ...(provider.supports ? { supports: (model: string) => provider.supports!(model) } : {}),
       stream(request) {
         const inner = provider.stream(request);
-        return { [Symbol.asyncIterator]: () => firstTokenTimer(inner[Symbol.asyncIterator](), (s) => added(request.model, s)) };
+        return { [Symbol.asyncIterator]: () => firstTokenTimer(inner[Symbol.asyncIterator](), isToken, (s) => added(request.model, s)) };
       },
+      // The gateway reads whole upstream reads when the provider offers them: keep that path.
+      ...(provider.streamBatches ? {
+        streamBatches(request: GenerationRequest) {
+          const inner = provider.streamBatches!(request);
+          return { [Symbol.asyncIterator]: () => firstTokenTimer(inner[Symbol.asyncIterator](), hasTokenIn, (s) => added(request.model, s)) };
+        },
+      } : {}),
     };
   }
 
@@ -206,7 +213,7 @@ export class OpsMetrics {
  * An iterator over `inner` that reports the time between the first text delta leaving it and
  * the consumer asking for the next chunk; after that, `next` is a plain call through.
  */
-function firstTokenTimer(inner: AsyncIterator<GenerationChunk>, report: (seconds: number) => void): AsyncIterator<GenerationChunk> {
+function firstTokenTimer<T>(inner: AsyncIterator<T>, hasToken: (value: T) => boolean, report: (seconds: number) => void): AsyncIterator<T> {
   let firstAt = -1; // -1: waiting for the first delta; then its time; 0: reported
   return {
     next() {
@@ -217,7 +224,7 @@ function firstTokenTimer(inner: AsyncIterator<GenerationChunk>, report: (seconds
         return inner.next();
       }
       return inner.next().then((r) => {
-        if (!r.done && r.value.type === 'delta' && r.value.text !== '') firstAt = performance.now();
+        if (!r.done && hasToken(r.value)) firstAt = performance.now();
         return r;
       });
     },
@@ -225,3 +232,6 @@ function firstTokenTimer(inner: AsyncIterator<GenerationChunk>, report: (seconds
     throw: (err?: unknown) => inner.throw?.(err) ?? Promise.reject(err),
   };
 }
+
+const isToken = (c: GenerationChunk) => c.type === 'delta' && c.text !== '';
+const hasTokenIn = (batch: GenerationChunk[]) => batch.some(isToken);
