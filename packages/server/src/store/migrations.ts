@@ -243,9 +243,12 @@ export async function migrate(db: Kysely<Database>, dialect: Dialect, schema: st
     ...(schema ? { migrationTableSchema: schema } : {}),
   });
   let { error, results } = await migrator.migrateToLatest();
-  // Kysely's introspection lists the tables of every schema; one dropped meanwhile (another
-  // process's, e.g. tests sharing a database) fails it with 42P01 or 3F000 before any migration ran.
-  for (let attempt = 0; error && ['42P01', '3F000'].includes((error as { code?: string }).code ?? '') && !results?.length && attempt < 3; attempt++) {
+  // Kysely's introspection lists the tables and columns of every schema; one dropped meanwhile
+  // (another process's, e.g. tests sharing a database) fails it with "undefined table / column /
+  // schema" before any migration ran. Nothing was changed then: look again.
+  const vanished = (err: unknown) => ['42P01', '42703', '42704', '3F000'].includes((err as { code?: string }).code ?? '');
+  for (let attempt = 1; error && vanished(error) && !results?.length && attempt <= 5; attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
     ({ error, results } = await migrator.migrateToLatest());
   }
   if (error) {
