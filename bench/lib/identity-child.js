@@ -10,7 +10,6 @@ import { NO_LIMITS } from './no-limits.js';
 
 process.on('disconnect', () => process.exit(0));
 const { dataDir, limits, store = 'database' } = JSON.parse(process.argv[2]);
-const OFF = NO_LIMITS;
 const ON = { requestsPerMinute: 1e9, responsesPerDay: 1e9, maxModels: 12, extendedPerDay: 1e9, tokensPerDay: 1e12 };
 const models = { 'demo/tiny': { name: 'Tiny', firstTokenMs: 0, tokensPerSecond: 100_000, answerTokens: 5 } };
 
@@ -26,7 +25,7 @@ async function start(dataDir, limits) {
   return { app, port: Number(new URL(await app.listen()).port) };
 }
 
-const { app, port } = await start(dataDir, limits === 'on' ? ON : OFF);
+const { app, port } = await start(dataDir, limits === 'on' ? ON : NO_LIMITS);
 const { accounts, keys } = app.ctx.identity;
 const user = await accounts.register('bench@example.test', 'bench password 1', '127.0.0.1');
 const { key } = await keys.create(user.id, 'bench', ['compare']);

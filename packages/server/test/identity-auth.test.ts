@@ -2,12 +2,11 @@ import { statSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import OpenAI, { AuthenticationError } from 'openai';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../src/config/schema.js';
-import { DATABASES, dropDatabase } from './support/backends.js';
+import { DATABASES, serversOn } from './support/backends.js';
 import { createKey, signUp } from './support/identity.js';
 import { RawWs, TOKEN_SECRET } from './support/realtime.js';
-import { startServer, type TestServer } from './support/server.js';
 import { postJson } from './support/sse-client.js';
 
 const SECRET = 'identity-test-secret-0123456789-abcdefgh';
@@ -26,18 +25,8 @@ function sign(claims: Record<string, unknown>, opts: { secret?: string; exp?: nu
 }
 
 describe.each(DATABASES)('identity and credentials over HTTP on $name', ({ database, enabled }) => {
-  let server: TestServer | undefined;
-  let db: { schema?: string } = {};
-  const start = async (extra: ConfigInput = {}, identity: ConfigInput['identity'] = IDENTITY) => {
-    db = database();
-    server = await startServer({ ...extra, database: db, identity });
-    return server;
-  };
-  afterEach(async () => {
-    await server?.close();
-    server = undefined;
-    await dropDatabase(db);
-  });
+  const serve = serversOn(database);
+  const start = (extra: ConfigInput = {}, identity: ConfigInput['identity'] = IDENTITY) => serve({ ...extra, identity });
 
   it.runIf(enabled)('register, sign in, me; duplicate email and weak password are precise 4xx', async () => {
     const { url } = await start();

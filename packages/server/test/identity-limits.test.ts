@@ -1,9 +1,9 @@
 import OpenAI, { AuthenticationError, RateLimitError } from 'openai';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../src/config/schema.js';
-import { DATABASES, dropDatabase } from './support/backends.js';
+import { DATABASES, serversOn } from './support/backends.js';
 import { createKey, signUp } from './support/identity.js';
-import { startServer, type TestServer } from './support/server.js';
+import { startServer } from './support/server.js';
 import { postJson } from './support/sse-client.js';
 
 /** The shipped limits (no overrides), with cheap password hashing. */
@@ -18,18 +18,8 @@ async function awayFromMinuteEdge(): Promise<void> {
 const nextUtcMidnight = (now = Date.now()) => Math.floor(now / 86_400_000) * 86_400_000 + 86_400_000;
 
 describe.each(DATABASES)('limits over HTTP on $name', ({ database, enabled }) => {
-  let server: TestServer | undefined;
-  let db: { schema?: string } = {};
-  const start = async (identity: ConfigInput['identity'], extra: ConfigInput = {}) => {
-    db = database();
-    server = await startServer({ ...extra, database: db, identity });
-    return server;
-  };
-  afterEach(async () => {
-    await server?.close();
-    server = undefined;
-    await dropDatabase(db);
-  });
+  const serve = serversOn(database);
+  const start = (identity: ConfigInput['identity'], extra: ConfigInput = {}) => serve({ ...extra, identity });
 
   it.runIf(enabled)('the 11th anonymous model response of the day is refused with 429, an exact Retry-After and RateLimit headers', async () => {
     const { url } = await start(DEFAULTS);
@@ -118,8 +108,6 @@ describe.each(DATABASES)('limits over HTTP on $name', ({ database, enabled }) =>
     expect((await postJson(`${trusted.url}/compare`, { input_data: 'Hi', models: ['demo/fast'] }, as('203.0.113.1'))).status).toBe(429);
     expect((await postJson(`${trusted.url}/compare`, { input_data: 'Hi', models: ['demo/fast', 'demo/slow'] }, as('203.0.113.2'))).status).toBe(200);
     expect((await (await fetch(`${trusted.url}/rate-limit-status`, { headers: as('203.0.113.2') })).json()).ip_address).toBe('203.0.113.2');
-    await server!.close();
-    await dropDatabase(db);
 
     const untrusted = await start({ ...DEFAULTS, limits });
     expect((await postJson(`${untrusted.url}/compare`, { input_data: 'Hi', models: ['demo/fast', 'demo/slow'] }, as('203.0.113.1'))).status).toBe(200);

@@ -1,4 +1,7 @@
+import { afterEach } from 'vitest';
+import type { ConfigInput } from '../../src/config/schema.js';
 import { dropSchema, postgresAvailable, randomSchema, TEST_DATABASE_URL } from './postgres.js';
+import { startServer, type TestServer } from './server.js';
 
 const pgUp = await postgresAvailable();
 
@@ -10,4 +13,24 @@ export const DATABASES = [
 
 export async function dropDatabase(db: { schema?: string }): Promise<void> {
   if (db.schema) await dropSchema(db.schema);
+}
+
+/**
+ * For a describe block over one of DATABASES: each call starts a server on a fresh database
+ * (a new PostgreSQL schema); after each test every one is closed and its schema dropped.
+ */
+export function serversOn(database: () => { url?: string; schema?: string }): (overrides?: ConfigInput) => Promise<TestServer> {
+  const started: { db: { schema?: string }; server?: TestServer }[] = [];
+  afterEach(async () => {
+    for (const entry of started.splice(0)) {
+      await entry.server?.close();
+      await dropDatabase(entry.db);
+    }
+  });
+  return async (overrides = {}) => {
+    const entry: (typeof started)[number] = { db: database() };
+    started.push(entry); // dropped even if the start fails
+    entry.server = await startServer({ ...overrides, database: entry.db });
+    return entry.server;
+  };
 }
