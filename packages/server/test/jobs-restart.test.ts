@@ -15,21 +15,8 @@ const BIN = fileURLToPath(new URL('../bin/tributary.js', import.meta.url));
 
 interface Row { id: number | string; prompt_index: number; model: string; status: string; attempts: number; text: string | null; finished_at: number | null }
 
-/**
- * A real `tributary serve` child process on its own port; resolves once it listens. One retry
- * when its migration lost a race with another test file dropping its schema: Kysely's migrator
- * introspects every schema of the shared test database (a store/ issue, reported; not a job one).
- */
+/** A real `tributary serve` child process on its own port; resolves once it listens. */
 async function serve(configFile: string): Promise<{ child: ChildProcess; url: string }> {
-  try {
-    return await serveOnce(configFile);
-  } catch (err) {
-    if (!/schema "[^"]+" does not exist/.test((err as Error).message)) throw err;
-    return serveOnce(configFile);
-  }
-}
-
-async function serveOnce(configFile: string): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(process.execPath, [BIN, 'serve', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH } });
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {
