@@ -69,6 +69,8 @@ export class JobRunner {
   private filling = false;
   private refreshing = false;
   private refreshAgain = false;
+  /** Jobs aborted since the current refresh read the active list: it must not take them up again. */
+  private abortedDuringRefresh = new Set<string>();
   private again = false;
   private closed = false;
   private pending: { item: ClaimedItem; outcome: ItemOutcome }[] = [];
@@ -111,6 +113,7 @@ export class JobRunner {
   /** Aborts a job's in-flight provider calls (its rows were already marked cancelled). */
   abortJob(jobId: string): void {
     for (const [, f] of this.inflight) if (f.jobId === jobId) f.abort.abort();
+    this.abortedDuringRefresh.add(jobId);
     const job = this.active.get(jobId);
     if (job) clearTimeout(job.progressTimer);
     this.active.delete(jobId);
@@ -157,8 +160,10 @@ export class JobRunner {
     try {
       do {
         this.refreshAgain = false;
+        this.abortedDuringRefresh.clear();
         await this.deps.queue.requeueExpired(this.worker);
         for (const record of await this.deps.store.active()) {
+          if (this.abortedDuringRefresh.has(record.id)) continue; // read before its cancel committed
           const known = this.active.get(record.id);
           if (known) {
             known.record.status = record.status;
@@ -166,6 +171,7 @@ export class JobRunner {
             continue;
           }
           const counts = await this.deps.queue.counts(record.id);
+          if (this.abortedDuringRefresh.has(record.id)) continue;
           this.active.set(record.id, { record, ready: new Map(), exhausted: new Set(), turn: 0, running: 0, counts, finishedHere: 0, since: Date.now(), lastProgress: 0, progressTimer: undefined });
         }
       } while (this.refreshAgain && !this.closed);
@@ -215,7 +221,7 @@ export class JobRunner {
             if (ready.length < free() && !job.exhausted.has(model)) {
               const want = Math.max(free(), this.deps.config.claimBatch) - ready.length;
               const items = await this.deps.queue.claim(job.record.id, model, this.worker, want, this.deps.config.leaseMs);
-              if (!this.active.has(job.record.id)) break; // cancelled meanwhile: its rows are already cancelled
+              if (this.active.get(job.record.id) !== job) break; // cancelled meanwhile: its rows are already cancelled
               if (items.length < want) job.exhausted.add(model);
               if (items.length > 0) {
                 if (job.record.status === 'queued') {
@@ -227,7 +233,8 @@ export class JobRunner {
                 job.ready.set(model, ready);
               }
             }
-            if (!this.active.has(job.record.id)) break; // cancelled during the awaits above: start nothing more
+            // Cancelled during the awaits above (perhaps taken up again since, as a new entry): start nothing more.
+            if (this.active.get(job.record.id) !== job) break;
             const take = ready.splice(0, Math.max(0, free()));
             for (const { item, prompt } of take) this.launch(job, provider, item, prompt);
             started += take.length;
