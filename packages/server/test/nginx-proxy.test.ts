@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nginxAvailable, startNginx, type Nginx } from './support/nginx.js';
+import { bufferingOn, nginxAvailable, startNginx, type Nginx } from './support/nginx.js';
 import { PUBLISH_KEY, RawWs, publish } from './support/realtime.js';
 import { startServer, type TestServer } from './support/server.js';
 import { postJson, sseRequest, type SseResult } from './support/sse-client.js';
@@ -30,9 +30,7 @@ describe.runIf(run)('through deploy/nginx.conf (Debian nginx)', () => {
     // Real demo timing (speed 1): the first token comes ~200 ms in, then 80 tokens/s.
     server = await startServer({ demo: { speed: 1 }, realtime: { publishKey: PUBLISH_KEY } });
     nginx = await startNginx(server.url);
-    // What the site file prevents: nginx's defaults (buffering, HTTP/1.0 upstream), also ignoring our X-Accel-Buffering header.
-    buffered = await startNginx(server.url, (site) =>
-      site.replace('proxy_buffering off;', 'proxy_buffering on; proxy_ignore_headers X-Accel-Buffering;').replace('proxy_http_version 1.1;', 'proxy_http_version 1.0;'));
+    buffered = await startNginx(server.url, bufferingOn);
   });
   afterAll(async () => {
     await nginx?.close();

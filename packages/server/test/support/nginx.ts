@@ -8,6 +8,13 @@ export const NGINX = '/usr/sbin/nginx';
 export const nginxAvailable = existsSync(NGINX);
 const SITE = new URL('../../../../deploy/nginx.conf', import.meta.url);
 
+/**
+ * What the site file prevents: nginx's defaults (buffering, HTTP/1.0 upstream), also ignoring
+ * our X-Accel-Buffering header. An `edit` for startNginx.
+ */
+export const bufferingOn = (site: string) =>
+  site.replace('proxy_buffering off;', 'proxy_buffering on; proxy_ignore_headers X-Accel-Buffering;').replace('proxy_http_version 1.1;', 'proxy_http_version 1.0;');
+
 export interface Nginx {
   url: string;
   close(): Promise<void>;
