@@ -3,10 +3,11 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+// `verify` checks a server from outside: it starts without loading this one.
+const cli = fileURLToPath(new URL(process.argv[2] === 'verify' ? '../dist/verify-cli.js' : '../dist/cli.js', import.meta.url));
 if (!existsSync(cli)) {
   console.error('Tributary is not built yet: run `npm run build` (npm ci does it).');
   process.exit(1);
 }
 const { main } = await import(cli);
-await main(process.argv.slice(2));
+await main(process.argv.slice(process.argv[2] === 'verify' ? 3 : 2));

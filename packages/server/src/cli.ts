@@ -1,6 +1,4 @@
-import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { checkLine, parseThresholds, renderMarkdown, renderText, verify, type Profile } from '@tributary/client/verify';
 import { TributaryError } from './errors.js';
 import { adminCreate, usageReport } from './identity/commands.js';
 import { buildApp } from './app.js';
@@ -11,6 +9,7 @@ import { issueToken } from './realtime/auth.js';
 import { DataDirError } from './store/data-dir-lock.js';
 import { MigrationError } from './store/migrations.js';
 import { DatabaseUnreachableError } from './store/open-store.js';
+import { VERIFY_USAGE, verifyCommand } from './verify-cli.js';
 
 class StartError extends Error {
   override name = 'StartError';
@@ -28,11 +27,7 @@ const USAGE = `Usage:
       Makes (or promotes) an admin account; the password is read from stdin.
   tributary usage [--days N] [--json] [--data-dir DIR] [--config FILE]
       Prints usage by day, user and model.
-  tributary verify <base-url> [--token T] [--publish-key K] [--metrics-token M] [--models a,b,c]
-                   [--profile smoke|full|load] [--concurrency N] [--duration S] [--thresholds FILE]
-                   [--checks id,id] [--json | --markdown] [--allow-destructive]
-      Checks a deployment (this server or any that speaks its routes) and reports each
-      check measured, pass/fail/skip; exit 1 when a required check fails. See docs/verify.md.`;
+${VERIFY_USAGE}`;
 
 /** Options every command takes: where the config and the data directory are. */
 const CONFIG_OPTIONS = {
@@ -214,57 +209,3 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** `verify`: the deployment checklists as one measured report (the checks live in @tributary/client). */
-async function verifyCommand(argv: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args: argv, allowPositionals: true, strict: true,
-    options: {
-      token: { type: 'string' }, 'publish-key': { type: 'string' }, 'metrics-token': { type: 'string' },
-      models: { type: 'string' }, profile: { type: 'string', default: 'smoke' }, concurrency: { type: 'string' },
-      duration: { type: 'string' }, thresholds: { type: 'string' }, checks: { type: 'string' },
-      json: { type: 'boolean' }, markdown: { type: 'boolean' }, 'allow-destructive': { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (values.help) return void console.log(USAGE);
-  const [baseUrl, ...extra] = positionals;
-  if (!baseUrl || extra.length || !/^https?:\/\//.test(baseUrl)) throw new ConfigError('tributary verify: give one base URL, e.g. tributary verify http://localhost:8080');
-  if (values.json && values.markdown) throw new ConfigError('tributary verify: --json or --markdown, not both');
-  const profile = values.profile as Profile;
-  if (!['smoke', 'full', 'load'].includes(profile)) throw new ConfigError('--profile must be smoke, full or load');
-  const positive = (name: string, text: string | undefined) => {
-    if (text === undefined) return undefined;
-    const n = Number(text);
-    if (!Number.isFinite(n) || n <= 0) throw new ConfigError(`--${name} must be a positive number`);
-    return n;
-  };
-  let thresholds;
-  if (values.thresholds) {
-    try {
-      thresholds = parseThresholds(JSON.parse(readFileSync(values.thresholds, 'utf8')));
-    } catch (err) {
-      throw new ConfigError(`--thresholds ${values.thresholds}: ${(err as Error).message}`);
-    }
-  }
-  const list = (text: string | undefined) => text?.split(',').map((x) => x.trim()).filter(Boolean);
-  const text = !values.json && !values.markdown;
-  // The live progress line goes to a terminal's stderr only; reports stay clean on stdout.
-  const live = process.stderr.isTTY === true;
-  const progress = (line: string) => { if (live) process.stderr.write(`\r\x1b[2K${line.slice(0, (process.stderr.columns ?? 100) - 1)}`); };
-  const report = await verify({
-    baseUrl, token: values.token ?? process.env.TRIBUTARY_TOKEN, publishKey: values['publish-key'] ?? process.env.TRIBUTARY_PUBLISH_KEY,
-    metricsToken: values['metrics-token'] ?? process.env.TRIBUTARY_METRICS_TOKEN, models: list(values.models), profile,
-    concurrency: positive('concurrency', values.concurrency), durationS: positive('duration', values.duration), thresholds,
-    only: list(values.checks), allowDestructive: values['allow-destructive'] === true,
-    onProgress: progress,
-    onCheck: (c) => { progress(''); if (text) console.log(checkLine(c)); },
-  }).catch((err: Error) => {
-    if (/^unknown check/.test(err.message)) throw new ConfigError(`--checks: ${err.message}`);
-    throw err;
-  });
-  if (live) process.stderr.write('\r\x1b[2K');
-  if (values.json) console.log(JSON.stringify(report, null, 2));
-  else if (values.markdown) process.stdout.write(renderMarkdown(report));
-  else console.log(`\n${renderText(report)}`);
-  if (!report.passed) process.exitCode = 1;
-}

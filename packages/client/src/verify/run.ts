@@ -41,7 +41,7 @@ export async function verify(options: VerifyOptions): Promise<Report> {
         verdict = await check.run(ctx, out);
       } catch (err) {
         // A network failure or a malformed answer is the check's failure, said as such.
-        verdict = { status: 'fail' as const, reason: `${(err as Error).name === 'TimeoutError' ? 'timed out' : 'error'}: ${(err as Error).message}` };
+        verdict = { status: 'fail' as const, reason: describeError(err) };
       }
     }
     const result: CheckResult = {
@@ -78,4 +78,12 @@ export function parseThresholds(json: unknown): Partial<Thresholds> {
     out[key as keyof Thresholds] = value;
   }
   return out;
+}
+
+/** "fetch failed" says nothing: name the cause (ECONNREFUSED, a timeout…). */
+function describeError(err: unknown): string {
+  const e = err as Error & { cause?: { code?: string; message?: string } };
+  if (e.name === 'TimeoutError') return `timed out: ${e.message}`;
+  const cause = e.cause ? ` (${e.cause.code ?? e.cause.message})` : '';
+  return `error: ${e.message}${cause}`;
 }
