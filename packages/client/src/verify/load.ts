@@ -102,17 +102,22 @@ export const load: Check = {
     const n = ctx.options.concurrency ?? 100;
     const durationS = ctx.options.durationS ?? 10;
     const model = ctx.models;
-    // Calibrate: one stream alone says how long a stream lasts, so n stay in flight.
+    // Calibrate: one stream of each model alone says how long a stream lasts, so n stay in flight.
     const calStart = performance.now();
-    const cal = await oneStream(ctx, model[0]!, calStart, AbortSignal.timeout(60_000), new Sample(), new Sample(), { events: 0 });
-    if (!cal.completed) return fail(`a single stream did not complete (${cal.error}) before the load`);
-    const streamMs = performance.now() - calStart;
+    const cal = await Promise.all(model.map(async (m) => {
+      const o = await oneStream(ctx, m, performance.now(), AbortSignal.timeout(60_000), new Sample(), new Sample(), { events: 0 });
+      return { ...o, ms: performance.now() - calStart };
+    }));
+    const broken = cal.find((o) => !o.completed);
+    if (broken) return fail(`a single stream did not complete (${broken.error}) before the load`);
+    const streamMs = cal.reduce((a, o) => a + o.ms, 0) / cal.length;
     const intervalMs = Math.max(1, streamMs / n);
     const planned = Math.max(n, Math.floor((durationS * 1_000) / intervalMs));
     // Bounded: whatever has not ended by then counts as a timeout.
     const boundMs = durationS * 1_000 + Math.max(10_000, 3 * streamMs);
     const deadline = new AbortController();
-    const boundTimer = setTimeout(() => deadline.abort(), boundMs);
+    const slotFreed: (() => void)[] = [];
+    const boundTimer = setTimeout(() => { deadline.abort(); for (const f of slotFreed.splice(0)) f(); }, boundMs);
     const ttft = new Sample();
     const gaps = new Sample();
     const counter = { events: 0 };
@@ -127,23 +132,32 @@ export const load: Check = {
       const s = (performance.now() - t0) / 1_000;
       ctx.progress(`load: ${launched}/${planned} started, ${inFlight} in flight, ${outcomes.filter((o) => o.completed).length} completed, ${outcomes.filter((o) => o.error).length} errors, ${Math.round(counter.events / s)} events/s`);
     }, 500);
-    // Open loop: stream k starts at t0 + k × interval whether or not earlier ones have ended.
-    await new Promise<void>((resolve) => {
-      const tick = () => {
-        const now = performance.now();
-        while (launched < planned && t0 + launched * intervalMs <= now && !deadline.signal.aborted) {
-          const scheduledAt = t0 + launched * intervalMs;
-          const m = model[launched % model.length]!;
-          launched++;
-          inFlight++;
-          maxInFlight = Math.max(maxInFlight, inFlight);
-          all.push(oneStream(ctx, m, scheduledAt, deadline.signal, ttft, gaps, counter).then((o) => { outcomes.push(o); inFlight--; }));
-        }
-        if (launched >= planned || deadline.signal.aborted) resolve();
-        else setTimeout(tick, Math.max(0, Math.min(10, t0 + launched * intervalMs - performance.now())));
-      };
-      tick();
-    });
+    // Open loop: stream k is due at t0 + k × interval whether or not earlier ones have ended. At most
+    // n are in flight; a due stream waits for a slot, and its times still count from when it was due
+    // (a slow server shows as latency, not as fewer requests: no coordinated omission).
+    const launch = (k: number) => {
+      const scheduledAt = t0 + k * intervalMs;
+      const m = model[k % model.length]!;
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      all.push(oneStream(ctx, m, scheduledAt, deadline.signal, ttft, gaps, counter).then((o) => {
+        outcomes.push(o);
+        inFlight--;
+        slotFreed.shift()?.();
+      }));
+    };
+    for (let k = 0; k < planned; k++) {
+      const wait = t0 + k * intervalMs - performance.now();
+      if (wait > 1 && !deadline.signal.aborted) await new Promise((r) => setTimeout(r, wait));
+      while (inFlight >= n && !deadline.signal.aborted) await new Promise<void>((r) => slotFreed.push(r));
+      // Due before the bound but never started: not completed.
+      if (deadline.signal.aborted) {
+        outcomes.push({ connected: false, completed: false, reconnects: 0, error: 'timeout' });
+        continue;
+      }
+      launched++;
+      launch(k);
+    }
     await Promise.all(all);
     clearTimeout(boundTimer);
     clearInterval(progress);
