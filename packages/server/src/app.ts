@@ -26,6 +26,7 @@ import { observeRequests } from './http/observe-requests.js';
 import type { FlagChangeBus } from './ops/flags.js';
 import { observeStreams, startOps, type Ops } from './ops/ops.js';
 import { opsRoutes } from './http/routes/ops.js';
+import { verifyRoutes } from './http/routes/verify.js';
 import { createRealtime } from './realtime/realtime.js';
 import { openStore } from './store/open-store.js';
 import { StreamHub } from './streams/hub.js';
@@ -136,6 +137,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   await installCors(fastify, config.server.cors);
   observeRequests(fastify, config, metrics);
   opsRoutes(fastify, ctx);
+  verifyRoutes(fastify, ctx);
   metaRoutes(fastify, ctx);
   comparisonRoutes(fastify, ctx);
   seedRoutes(fastify, ctx);

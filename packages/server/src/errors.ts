@@ -34,6 +34,7 @@ export const ERROR_CATALOGUE = {
   too_many_channels: { status: 400, message: 'Too many channels for one connection.' },
   event_too_large: { status: 413, message: 'The event is larger than the server accepts.' },
   idempotency_conflict: { status: 409, message: 'The idempotency key was used for a different publish.' },
+  verify_running: { status: 409, message: 'A verify run is already in progress on this server; try again when it ends.' },
   invalid_position: { status: 400, message: 'Not a position this server issued.' },
   malformed_frame: { status: 400, message: 'The frame is not a JSON object of the protocol.' },
   unknown_type: { status: 400, message: 'Unknown message type.' },

@@ -402,7 +402,7 @@ export const rateLimit: Check = {
         ctx.progress(`rate-limit: ${sent}/${budget} requests`);
       }
     };
-    await Promise.all(Array.from({ length: 5 }, worker));
+    await Promise.all(Array.from({ length: 10 }, worker));
     out.set('requests', sent);
     out.set('serverErrors', errors);
     if (!limited) return fail(`no 429 after ${sent} requests (budget ${budget}${remaining.length ? `; /v1/me/limits said ${Math.min(...remaining)} remained` : ''}): the server does not limit`);

@@ -50,7 +50,7 @@ export class VerifyContext {
   private wsCtor: WebSocketConstructor | undefined;
 
   constructor(readonly options: VerifyOptions, readonly thresholds: Thresholds) {
-    this.http = new Http(options.baseUrl.replace(/\/+$/, ''), options.token, options.fetch);
+    this.http = new Http(options.baseUrl.replace(/\/+$/, ''), options.token, options.fetch, options.headers);
     this.profile = options.profile ?? 'smoke';
     this.wsCtor = options.WebSocket;
   }

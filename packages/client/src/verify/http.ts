@@ -34,7 +34,7 @@ export interface SseRequest {
 
 export class Http {
   readonly fetch: typeof fetch;
-  constructor(readonly baseUrl: string, readonly token: string | undefined, fetchImpl?: typeof fetch) {
+  constructor(readonly baseUrl: string, readonly token: string | undefined, fetchImpl?: typeof fetch, private readonly extraHeaders: Record<string, string> = {}) {
     this.fetch = fetchImpl ?? ((...a) => fetch(...a));
   }
 
@@ -43,7 +43,7 @@ export class Http {
   }
 
   headers(extra: Record<string, string> = {}, token = this.token): Record<string, string> {
-    return { ...(token ? { Authorization: `Bearer ${token}` } : {}), ...extra };
+    return { ...this.extraHeaders, ...(token ? { Authorization: `Bearer ${token}` } : {}), ...extra };
   }
 
   /** A JSON (or text) request; never throws on an HTTP status, only on a network failure or timeout. */

@@ -58,6 +58,8 @@ export interface VerifyOptions {
   baseUrl: string;
   /** Sent as `Authorization: Bearer` (API key, access token or admin token) and `?access_token=` on WebSockets. */
   token?: string;
+  /** Extra headers on every HTTP request (e.g. a session `Cookie`). */
+  headers?: Record<string, string>;
   /** Publishes the realtime checks' events (default: `token`). */
   publishKey?: string;
   /** Bearer for `/metrics` (default: `token`). */

@@ -1,5 +1,6 @@
 import { useEffect, useState, useSyncExternalStore, type FormEvent } from 'react';
 import { NavTabs } from '../components/NavTabs';
+import type { Report } from '@tributary/client/verify';
 import { OpsSession, type OpsSnapshot } from './ops-session';
 
 /** The live operations dashboard (admin): fed by the server's `ops:metrics` snapshots, not by polling. */
@@ -32,6 +33,7 @@ function DashboardView({ session }: { session: OpsSession }) {
           {latest && <AlertsPanel alerts={latest.alerts} />}
           {latest && <FlagsPanel session={session} flags={latest.flags} />}
           {latest && <ModelsPanel models={latest.models} />}
+          <VerifyPanel session={session} />
         </main>
       )}
     </div>
@@ -171,6 +173,44 @@ function ModelsPanel({ models }: { models: OpsSnapshot['models'] }) {
           ))}
         </tbody>
       </table>
+    </section>
+  );
+}
+
+/** Runs the smoke profile of `tributary verify` against this server and shows its report. */
+function VerifyPanel({ session }: { session: OpsSession }) {
+  const [running, setRunning] = useState(false);
+  const [report, setReport] = useState<Report>();
+  const [error, setError] = useState<string>();
+  const run = () => {
+    setRunning(true);
+    setError(undefined);
+    session.runVerify().then(setReport, (err: Error) => setError(err.message)).finally(() => setRunning(false));
+  };
+  return (
+    <section className="panel" aria-label="Verify">
+      <h2>Verify (smoke)</h2>
+      <p className="muted">The deployment checklist, measured against this server from outside (<code>tributary verify --profile smoke</code>); takes about 15 s.</p>
+      <button type="button" className="primary" onClick={run} disabled={running}>{running ? 'Running…' : 'Run smoke check'}</button>
+      {error && <p className="error" data-testid="verify-error">{error}</p>}
+      {report && (
+        <>
+          <p data-testid="verify-summary" data-passed={String(report.passed)}>
+            <strong>{report.passed ? 'Passed' : 'Failed'}</strong>: {report.summary.pass} passed, {report.summary.fail} failed, {report.summary.skip} skipped in {(report.durationMs / 1000).toFixed(1)} s
+            <span className="muted"> (client CPU {report.client.cores} cores)</span>
+          </p>
+          <table className="ops-table">
+            <thead><tr><th>Check</th><th>Result</th><th>Why</th></tr></thead>
+            <tbody>
+              {report.checks.map((c) => (
+                <tr key={c.id} data-testid="verify-check" data-id={c.id} data-status={c.status} className={c.status}>
+                  <td>{c.title}</td><td>{c.status}</td><td>{c.reason}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
+      )}
     </section>
   );
 }

@@ -1,3 +1,4 @@
+import type { Report } from '@tributary/client/verify';
 import { SseParser } from '@tributary/client';
 
 /** One `ops.snapshot` from the server's `ops:metrics` feed (the fields the dashboard reads). */
@@ -76,6 +77,14 @@ export class OpsSession {
       const body = await res.json().catch(() => ({})) as { code?: string; message?: string };
       throw new Error(`${body.code ?? res.status}: ${body.message ?? 'flag change refused'}`);
     }
+  }
+
+  /** Runs `tributary verify --profile smoke` on the server against itself (one run at a time). */
+  async runVerify(): Promise<Report> {
+    const res = await fetch(`${this.baseUrl}/v1/admin/verify`, { method: 'POST', headers: { Authorization: `Bearer ${this.token}` } });
+    const body = await res.json().catch(() => ({})) as Report & { code?: string; message?: string };
+    if (!res.ok) throw new Error(`${body.code ?? res.status}: ${body.message ?? 'verify refused'}`);
+    return body;
   }
 
   close(): void {
