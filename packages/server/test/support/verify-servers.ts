@@ -37,18 +37,10 @@ export async function startBadServer(upstream: string, breakage: Breakage): Prom
     const up = http.request(`${upstream}${req.url}`, { method: req.method, headers: req.headers }, (ur) => {
       res.writeHead(ur.statusCode ?? 502, ur.headers);
       if (!rewrite || !String(ur.headers['content-type']).includes('text/event-stream')) return void ur.pipe(res);
-      let buffer = '';
-      ur.setEncoding('utf8');
-      ur.on('data', (text: string) => {
-        buffer += text;
-        let end: number;
-        while ((end = buffer.indexOf('\n\n')) !== -1) {
-          const block = rewrite(buffer.slice(0, end + 2));
-          buffer = buffer.slice(end + 2);
-          if (block !== null) res.write(block);
-        }
-      });
-      ur.on('end', () => res.end(buffer));
+      onBlocks(ur, (block) => {
+        const out = rewrite(block);
+        if (out !== null) res.write(out);
+      }, (rest) => res.end(rest));
     });
     up.on('error', () => res.destroy());
     res.on('close', () => up.destroy());
@@ -85,21 +77,26 @@ export async function startBadServer(upstream: string, breakage: Breakage): Prom
   };
 }
 
+/** Calls `onBlock` for each SSE block (up to and with its blank line) of a response, `onEnd` with what is left. */
+function onBlocks(res: IncomingMessage, onBlock: (block: string) => void, onEnd: (rest: string) => void): void {
+  let buffer = '';
+  res.setEncoding('utf8');
+  res.on('data', (text: string) => {
+    buffer += text;
+    let end: number;
+    while ((end = buffer.indexOf('\n\n')) !== -1) {
+      onBlock(buffer.slice(0, end + 2));
+      buffer = buffer.slice(end + 2);
+    }
+  });
+  res.on('end', () => onEnd(buffer));
+}
+
 /** Reads one upstream SSE response, calling `onBlock` per block; resolves at its end. */
 function readUpstreamSse(url: string, body: unknown, onBlock: (block: string) => void): Promise<void> {
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method: 'POST', headers: { 'Content-Type': 'application/json', Accept: 'text/event-stream' } }, (res) => {
-      let buffer = '';
-      res.setEncoding('utf8');
-      res.on('data', (text: string) => {
-        buffer += text;
-        let end: number;
-        while ((end = buffer.indexOf('\n\n')) !== -1) {
-          onBlock(buffer.slice(0, end + 2));
-          buffer = buffer.slice(end + 2);
-        }
-      });
-      res.on('end', resolve);
+      onBlocks(res, onBlock, () => resolve());
       res.on('error', reject);
     });
     req.on('error', reject);
