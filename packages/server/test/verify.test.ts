@@ -159,13 +159,19 @@ describe('tributary verify', () => {
     });
 
     it.runIf(nginxAvailable || process.env.CI === 'true')('(2) behind nginx with buffering on → tokens in bursts', async () => {
-      const nginx = await startNginx(server.url, bufferingOn);
+      // The demo model at its real pace (80 tokens/s): what users see through such a proxy.
+      const paced = await startServer({ demo: { speed: 1 } });
+      const nginx = await startNginx(paced.url, bufferingOn);
       try {
-        const c = await failsWith(nginx.url, 'buffering');
-        expect(c.reason).toMatch(/tokens arrive in bursts: \d+(\.\d+)? % .* a proxy is buffering the stream/);
+        const c = await failsWith(nginx.url, 'buffering', ['--models', 'demo/fast']);
+        expect(c.reason).toMatch(/^tokens arrive in bursts: \d+(\.\d+)? % of a stream's chunks came in reads of 10 or more .* a proxy is buffering the stream/);
         expect(Number(c.measured.burstShare)).toBeGreaterThanOrEqual(0.5);
+        // The same server without the proxy passes.
+        const direct = await verifyJson(paced.url, ['--checks', 'buffering', '--models', 'demo/fast']);
+        expect(check(direct.report, 'buffering').status).toBe('pass');
       } finally {
         await nginx.close();
+        await paced.close();
       }
     });
 

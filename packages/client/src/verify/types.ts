@@ -39,7 +39,7 @@ export interface Thresholds {
   cancelMs: number;
   /** From a publish request to the event's arrival, p95. */
   eventLatencyMs: number;
-  /** Share of a stream's tokens that arrived in bursts (10+ tokens in one network read). */
+  /** Share of a stream's tokens that arrived in bursts (10+ in one network read, worth > 100 ms of the stream). */
   burstShare: number;
 }
 
