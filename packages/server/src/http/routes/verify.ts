@@ -1,19 +1,25 @@
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { verify } from '@tributary/client/verify';
+import { CHECKS, verify } from '@tributary/client/verify';
 import { TributaryError } from '../../errors.js';
 import { requireAdmin } from '../admin.js';
 import type { AppContext } from '../context.js';
+import { verifyBody } from '../ops-schemas.js';
+import { parseInput } from '../validate.js';
 
 /**
  * `POST /v1/admin/verify`: the ops dashboard runs `tributary verify --profile smoke` against this
- * server, from outside (its own HTTP address, public routes only), one run at a time. The checks
+ * server, from outside (its own HTTP address, public routes only), one run at a time (`checks`
+ * in the body narrows it to some checks). The checks
  * run as the caller (their bearer or session cookie), so they count against the caller's limits.
  */
 export function verifyRoutes(app: FastifyInstance, ctx: AppContext): void {
   let running = false;
   app.post('/v1/admin/verify', async (request) => {
     await requireAdmin(request, ctx);
+    const { checks } = parseInput(verifyBody, request.body);
+    const unknown = checks?.filter((id) => !CHECKS.some((c) => c.id === id));
+    if (unknown?.length) throw new TributaryError('invalid_field', `Unknown check: ${unknown.join(', ')}.`, { field: 'checks' });
     if (running) throw new TributaryError('verify_running');
     running = true;
     try {
@@ -23,7 +29,7 @@ export function verifyRoutes(app: FastifyInstance, ctx: AppContext): void {
       const token = bearer && bearer !== ctx.config.ops.adminToken ? bearer : undefined;
       const cookie = request.headers.cookie;
       return await verify({
-        baseUrl: ownUrl(app), profile: 'smoke', token,
+        baseUrl: ownUrl(app), profile: 'smoke', token, ...(checks ? { only: checks } : {}),
         ...(cookie ? { headers: { Cookie: cookie } } : {}),
         publishKey: ctx.config.realtime.publishKey ?? undefined,
         metricsToken: ctx.config.ops.metricsToken ?? undefined,
