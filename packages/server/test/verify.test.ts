@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -95,6 +97,27 @@ describe('tributary verify', () => {
     const bad = await runCli(['verify', server.url, '--checks', 'nope']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/unknown check nope/);
+  });
+
+  it('a thresholds file overrides the defaults; a bad one is a usage error', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'verify-thresholds-'));
+    try {
+      writeFileSync(join(dir, 'strict.json'), JSON.stringify({ cancelMs: 0.001 }));
+      const { code, report } = await verifyJson(server.url, ['--checks', 'cancel', '--thresholds', join(dir, 'strict.json')]);
+      expect(report.thresholds.cancelMs).toBe(0.001);
+      expect(report.thresholds.ttftMs).toBe(1_000);
+      const c = check(report, 'cancel');
+      expect(c.status).toBe('fail');
+      expect(c.reason).toMatch(/^cancel took \d+(\.\d+)? ms \(must be < 0\.001 ms\)$/);
+      expect(c.thresholds.cancelMs).toEqual({ max: 0.001 });
+      expect(code).toBe(1);
+      writeFileSync(join(dir, 'typo.json'), JSON.stringify({ ttft: 500 }));
+      const bad = await runCli(['verify', server.url, '--thresholds', join(dir, 'typo.json')]);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(/unknown threshold "ttft"; known: ttftMs/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('rate limiting: passes against a server that limits (429 + Retry-After), only with --allow-destructive', async () => {
