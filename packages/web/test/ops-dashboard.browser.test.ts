@@ -54,4 +54,25 @@ describe.runIf(chromiumAvailable())('the ops dashboard in Chromium', () => {
     const flags = await (await fetch(`${url}/v1/flags`)).json();
     expect(flags.flags.sse_streaming).toBe(false);
   });
+  it('runs the smoke profile of tributary verify against the server itself and shows each check', async () => {
+    const page = await rig.open('/#/ops', {
+      demo: { speed: 1, models: { 'demo/tiny': demo.models['demo/tiny'], 'demo/tiny-2': { ...demo.models['demo/tiny'], name: 'Tiny 2' } } },
+      ops: { adminToken: ADMIN, snapshotIntervalMs: 500 },
+      realtime: { publishKey: 'dashboard-publish-key-0123456789', seedPingIntervalMs: 300 },
+    });
+    await page.getByLabel('Admin token').fill(ADMIN);
+    await page.getByRole('button', { name: 'Open dashboard' }).click();
+    await expect.poll(() => page.getByTestId('feed-state').getAttribute('data-state')).toBe('live');
+    await page.getByRole('button', { name: 'Run smoke check' }).click();
+    await expect.poll(() => page.getByRole('button', { name: 'Running…' }).count()).toBe(1);
+    const summary = page.getByTestId('verify-summary');
+    await summary.waitFor({ timeout: 60_000 });
+    const rows = page.getByTestId('verify-check');
+    const statuses = await rows.evaluateAll((els) => els.map((e) => `${e.getAttribute('data-id')}:${e.getAttribute('data-status')}`));
+    expect(statuses.filter((s) => s.endsWith(':fail'))).toEqual([]);
+    expect(statuses).toContain('concurrency:pass');
+    expect(statuses).toContain('seed-replay:pass');
+    expect(await summary.getAttribute('data-passed')).toBe('true');
+    expect(await page.locator('[data-testid="verify-check"][data-id="rate-limit"] td').nth(2).textContent()).toMatch(/--allow-destructive/);
+  }, 90_000);
 });
