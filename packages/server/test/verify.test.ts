@@ -34,7 +34,7 @@ const check = (r: Report, id: string): CheckResult => {
 const firstChunkAt = (messages: { t: number; json?: any }[], model: string) => messages.find((m) => m.json?.type === 'chunk' && m.json.model === model)!.t;
 const lastChunkAt = (messages: { t: number; json?: any }[]) => messages.filter((m) => m.json?.type === 'chunk').at(-1)!.t;
 
-describe('tributary verify', () => {
+describe('tributary verify', { timeout: 90_000 }, () => {
   let server: TestServer;
   let smoke: { code: number | null; report: Report };
   beforeAll(async () => {
