@@ -5,9 +5,14 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DbLimitStore, type LimitStore } from '../src/identity/limit-store.js';
 import { MemoryLimitStore } from '../src/identity/limit-store-memory.js';
 import { openStore } from '../src/store/open-store.js';
+import { RedisLimitStore } from '../src/identity/limit-store-redis.js';
+import { connectRedis } from '../src/store/redis.js';
 import { DATABASES, dropDatabase } from './support/backends.js';
+import { dropPrefix, randomPrefix, redisAvailable, TEST_REDIS_URL } from './support/redis.js';
 
-/** The LimitStore contract, run against every implementation (a Redis one must pass it too). */
+const redisUp = await redisAvailable();
+
+/** The LimitStore contract, run against every implementation. */
 const IMPLEMENTATIONS = [
   { name: 'memory', enabled: true, open: async () => ({ counters: new MemoryLimitStore() as LimitStore, close: async () => undefined }) },
   ...DATABASES.map((d) => ({
@@ -27,6 +32,21 @@ const IMPLEMENTATIONS = [
       };
     },
   })),
+  {
+    name: 'redis',
+    enabled: redisUp,
+    open: async () => {
+      const prefix = randomPrefix();
+      const redis = await connectRedis(TEST_REDIS_URL, prefix, 3_000);
+      return {
+        counters: new RedisLimitStore(redis.client, prefix) as LimitStore,
+        close: async () => {
+          await redis.close();
+          await dropPrefix(prefix);
+        },
+      };
+    },
+  },
 ];
 
 const END = Date.now() + 60_000;
