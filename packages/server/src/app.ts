@@ -136,7 +136,10 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   ops = await startOps(config, observation, { hub, realtime: realtime.metrics, store: store.opsData, log: fastify.log, flagBus,
     audit: (row) => identity.audit.record(row),
   });
-  const jobs = createJobs({ db: store.db, dialect: store.dialect, hub, catalogue, config, onError: (err) => fastify.log.error({ err }, 'job runner failed') });
+  const jobs = createJobs({
+    db: store.db, dialect: store.dialect, hub, catalogue, config, onError: (err) => fastify.log.error({ err }, 'job runner failed'),
+    redis: redis && { client: redis.client, connection: redis.options, prefix: redis.prefix },
+  });
   identity.privacy.register({ name: 'jobs', export: (userId) => jobs.service.exportOwned(userId), erase: (userId) => jobs.service.eraseOwned(userId) });
   const jsonLimits = { maxDepth: config.input.maxJsonDepth, maxStringLength: config.input.maxStringLength, maxItems: config.input.maxItems };
   const ctx: AppContext = {
@@ -186,6 +189,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
         const stopped = fastify.close(); // refuse new requests at once; streams drain below
         await ops.close();
         await Promise.all([comparisons.close(config.server.shutdownGraceMs), jobs.runner.close(config.server.shutdownGraceMs)]);
+        await jobs.queue.close?.();
         realtime.publisher.close(); // what was accepted is in the log; clients get it, then 1012
         await websockets.close();
         await hub.close();
