@@ -39,7 +39,8 @@ describe.runIf(ready)('a job on three nodes through BullMQ, one node SIGKILLed m
       database: { url: TEST_DATABASE_URL, schema },
       redis: { url: TEST_REDIS_URL, keyPrefix: prefix },
       demo: { speed: 2 },
-      jobs: { pollMs: 50, progressIntervalMs: 50, leaseMs: 1_500, claimBatch: 4 },
+      // Leases long enough that a loaded machine never lets a live node's lapse (which would run an item twice).
+      jobs: { pollMs: 50, progressIntervalMs: 50, leaseMs: 3_000, claimBatch: 4 },
       identity: TEST_IDENTITY,
     });
     const rows = () => pgQuery(schema, 'select id::text as id, status, attempts, worker, text, finished_at::text as finished_at from job_items order by id') as Promise<Row[]>;

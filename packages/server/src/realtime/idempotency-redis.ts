@@ -10,6 +10,10 @@ interface Stored<T> {
 /** How long a claim may stay unsettled (its node died mid-publish) before another publish may take the key. */
 const PENDING_MS = 10_000;
 const POLL_MS = 20;
+/** Deletes the key only while it still holds this exact pending claim. */
+const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+
+const pending = (fingerprint: string) => JSON.stringify({ fingerprint } satisfies Stored<unknown>);
 
 /**
  * Idempotency keys in Redis, shared by every node: `SET key {fingerprint} NX PX` claims a key,
@@ -22,7 +26,7 @@ export class RedisIdempotencyStore<T> implements IdempotencyStore<T> {
   async claim(key: string, fingerprint: string): Promise<Claim<T>> {
     const k = this.key(key);
     for (;;) {
-      const set = await this.redis.set(k, JSON.stringify({ fingerprint } satisfies Stored<T>), 'PX', Math.min(PENDING_MS, this.ttlMs), 'NX');
+      const set = await this.redis.set(k, pending(fingerprint), 'PX', Math.min(PENDING_MS, this.ttlMs), 'NX');
       if (set === 'OK') return { claimed: true };
       const stored = await this.read(k);
       if (!stored) continue; // expired or released between the two commands
@@ -36,8 +40,9 @@ export class RedisIdempotencyStore<T> implements IdempotencyStore<T> {
     await this.redis.set(this.key(key), JSON.stringify({ fingerprint, result } satisfies Stored<T>), 'PX', this.ttlMs);
   }
 
-  async release(key: string): Promise<void> {
-    await this.redis.del(this.key(key));
+  /** Only our own pending claim: one that expired meanwhile may be another publish's now. */
+  async release(key: string, fingerprint: string): Promise<void> {
+    await this.redis.eval(RELEASE, 1, this.key(key), pending(fingerprint));
   }
 
   /** The answer of a publish another request (here or on another node) is making. */

@@ -10,8 +10,8 @@ export interface IdempotencyStore<T> {
   claim(key: string, fingerprint: string): Promise<Claim<T>>;
   /** The claimed publish succeeded: later claims get `result`. */
   settle(key: string, fingerprint: string, result: T): Promise<void>;
-  /** The claimed publish failed: the key is free again (a retry may publish); waiters get `err`. */
-  release(key: string, fingerprint: string, err: unknown): Promise<void>;
+  /** The claimed publish failed: the key is free again; waiters get `KeyReleased` (and claim it again). */
+  release(key: string, fingerprint: string): Promise<void>;
 }
 
 /** A pending claim was released (its publish failed) while a retry waited for it: claim again. */
@@ -51,11 +51,11 @@ export class MemoryIdempotencyStore<T> implements IdempotencyStore<T> {
     if (entry?.fingerprint === fingerprint) entry.resolve(result);
   }
 
-  async release(key: string, fingerprint: string, err: unknown): Promise<void> {
+  async release(key: string, fingerprint: string): Promise<void> {
     const entry = this.entries.get(key);
     if (entry?.fingerprint !== fingerprint) return;
     this.entries.delete(key);
-    entry.reject(err);
+    entry.reject(new KeyReleased());
   }
 
   get size(): number {

@@ -71,7 +71,7 @@ export class PublishService {
         result = await this.append(channel, type, input.data);
       } catch (err) {
         // A failed publish may be retried with the same key.
-        await this.idempotency.release(key, fingerprint, err).catch(() => undefined);
+        await this.idempotency.release(key, fingerprint).catch(() => undefined);
         throw err;
       }
       // Published either way; should the answer not be stored, a retry publishes again once the claim expires.
