@@ -33,7 +33,9 @@ export async function connectRedis(url: string, prefix: string, startupTimeoutMs
   };
   const client = new Redis(url, { ...options, enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: COMMAND_TIMEOUT_MS });
   // Errors surface on the commands that meet them; the event would otherwise crash the process.
-  client.on('error', () => undefined);
+  // The last one says why a start failed (`connect()` itself only says the connection closed).
+  let lastError: unknown;
+  client.on('error', (err) => { lastError = err; });
   const deadline = Date.now() + startupTimeoutMs;
   for (;;) {
     try {
@@ -42,7 +44,7 @@ export async function connectRedis(url: string, prefix: string, startupTimeoutMs
     } catch (err) {
       if (Date.now() >= deadline) {
         client.disconnect();
-        throw new Error(`Redis at ${redactUrl(url)} is unreachable: ${(err as Error).message}`);
+        throw new RedisUnreachableError(redactUrl(url), lastError ?? err);
       }
       client.disconnect();
       await new Promise((r) => setTimeout(r, 250));
@@ -58,6 +60,14 @@ export async function connectRedis(url: string, prefix: string, startupTimeoutMs
       await client.quit().catch(() => client.disconnect());
     },
   };
+}
+
+/** A start that gave up on Redis: the CLI says it in one line. */
+export class RedisUnreachableError extends Error {
+  constructor(url: string, cause: unknown) {
+    super(`Redis at ${url} is unreachable (${cause instanceof Error ? cause.message : String(cause)}).`, { cause });
+    this.name = 'RedisUnreachableError';
+  }
 }
 
 /** host, port, username, password, db and TLS of a redis:// or rediss:// URL, as ioredis options. */
