@@ -30,7 +30,6 @@ import { createRealtime } from './realtime/realtime.js';
 import { openStore } from './store/open-store.js';
 import { connectRedis, type RedisConnection } from './store/redis.js';
 import { RedisFlagBus } from './ops/flag-bus-redis.js';
-import { Redis } from 'ioredis';
 import { StreamHub } from './streams/hub.js';
 import { MemoryBackend } from './streams/memory-backend.js';
 import { realtimeWebSockets } from './transports/ws-server.js';
@@ -83,7 +82,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   try {
     redis = config.redis.url ? await connectRedis(config.redis.url, config.redis.keyPrefix, durability.startupRetryMs) : undefined;
     if (redis && !flagBus) {
-      const bus = new RedisFlagBus(redis.client, new Redis(redis.options), `${redis.prefix}flags`);
+      const bus = new RedisFlagBus(redis.client, redis.connect(), `${redis.prefix}flags`);
       await bus.start();
       flagBus = bus;
     }

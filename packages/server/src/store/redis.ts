@@ -11,6 +11,8 @@ export interface RedisConnection {
   prefix: string;
   /** Options of a new connection to the same server (subscribers and BullMQ's blocking ones). */
   options: RedisOptions;
+  /** A connection of its own (a subscriber cannot send other commands); the caller closes it. */
+  connect(): Redis;
   /** True while the command connection is up. */
   readonly ready: boolean;
   ping(): Promise<void>;
@@ -54,6 +56,7 @@ export async function connectRedis(url: string, prefix: string, startupTimeoutMs
   const connOptions = { ...options, ...parseUrlOptions(url), lazyConnect: false };
   return {
     client, prefix, options: connOptions,
+    connect: () => new Redis(connOptions),
     get ready() { return client.status === 'ready'; },
     async ping() { await client.ping(); },
     async close() {
