@@ -1,8 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { KeyReleased, MemoryIdempotencyStore, type IdempotencyStore } from '../src/realtime/idempotency.js';
 import { RedisIdempotencyStore } from '../src/realtime/idempotency-redis.js';
-import { connectRedis } from '../src/store/redis.js';
-import { dropPrefix, randomPrefix, redisAvailable, TEST_REDIS_URL } from './support/redis.js';
+import { opensEach } from './support/backends.js';
+import { openRedis, redisAvailable } from './support/redis.js';
 
 const redisUp = await redisAvailable();
 
@@ -15,30 +15,14 @@ const IMPLEMENTATIONS = [
     name: 'redis',
     enabled: redisUp,
     open: async () => {
-      const prefix = randomPrefix();
-      const redis = await connectRedis(TEST_REDIS_URL, prefix, 3_000);
-      return {
-        store: new RedisIdempotencyStore<Result>(redis.client, prefix, 60_000) as IdempotencyStore<Result>,
-        close: async () => {
-          await redis.close();
-          await dropPrefix(prefix);
-        },
-      };
+      const { redis, prefix, close } = await openRedis();
+      return { store: new RedisIdempotencyStore<Result>(redis.client, prefix, 60_000) as IdempotencyStore<Result>, close };
     },
   },
 ];
 
 describe.each(IMPLEMENTATIONS)('IdempotencyStore contract: $name', ({ open, enabled }) => {
-  let close: (() => Promise<void>) | undefined;
-  const start = async () => {
-    const opened = await open();
-    close = opened.close;
-    return opened.store;
-  };
-  afterEach(async () => {
-    await close?.();
-    close = undefined;
-  });
+  const start = opensEach(open, (o) => o.store);
 
   it.runIf(enabled)('the first claim wins; later ones get its result, or a conflict for other content', async () => {
     const s = await start();

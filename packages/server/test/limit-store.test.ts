@@ -1,14 +1,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DbLimitStore, type LimitStore } from '../src/identity/limit-store.js';
 import { MemoryLimitStore } from '../src/identity/limit-store-memory.js';
 import { openStore } from '../src/store/open-store.js';
 import { RedisLimitStore } from '../src/identity/limit-store-redis.js';
-import { connectRedis } from '../src/store/redis.js';
-import { DATABASES, dropDatabase } from './support/backends.js';
-import { dropPrefix, randomPrefix, redisAvailable, TEST_REDIS_URL } from './support/redis.js';
+import { DATABASES, dropDatabase, opensEach } from './support/backends.js';
+import { openRedis, redisAvailable } from './support/redis.js';
 
 const redisUp = await redisAvailable();
 
@@ -36,15 +35,8 @@ const IMPLEMENTATIONS = [
     name: 'redis',
     enabled: redisUp,
     open: async () => {
-      const prefix = randomPrefix();
-      const redis = await connectRedis(TEST_REDIS_URL, prefix, 3_000);
-      return {
-        counters: new RedisLimitStore(redis.client, prefix) as LimitStore,
-        close: async () => {
-          await redis.close();
-          await dropPrefix(prefix);
-        },
-      };
+      const { redis, prefix, close } = await openRedis();
+      return { counters: new RedisLimitStore(redis.client, prefix) as LimitStore, close };
     },
   },
 ];
@@ -52,16 +44,7 @@ const IMPLEMENTATIONS = [
 const END = Date.now() + 60_000;
 
 describe.each(IMPLEMENTATIONS)('LimitStore contract: $name', ({ open, enabled }) => {
-  let close: (() => Promise<void>) | undefined;
-  const start = async () => {
-    const opened = await open();
-    close = opened.close;
-    return opened.counters;
-  };
-  afterEach(async () => {
-    await close?.();
-    close = undefined;
-  });
+  const start = opensEach(open, (o) => o.counters);
 
   it.runIf(enabled)('charges every counter or none, and says which one lacked room', async () => {
     const c = await start();

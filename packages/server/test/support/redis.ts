@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { connectRedis, type RedisConnection } from '../../src/store/redis.js';
 
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -41,4 +42,17 @@ export async function dropPrefix(prefix: string, url = TEST_REDIS_URL): Promise<
   } finally {
     client.disconnect();
   }
+}
+
+/** A connection of the server's own kind under a fresh prefix; `close` also deletes what it wrote. */
+export async function openRedis(): Promise<{ redis: RedisConnection; prefix: string; close(): Promise<void> }> {
+  const prefix = randomPrefix();
+  const redis = await connectRedis(TEST_REDIS_URL, prefix, 3_000);
+  return {
+    redis, prefix,
+    async close() {
+      await redis.close();
+      await dropPrefix(prefix);
+    },
+  };
 }
