@@ -1,6 +1,8 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../src/config/schema.js';
+import { signUp } from './support/identity.js';
+import { pgQuery, prompts } from './support/jobs.js';
 import { dropSchema, postgresAvailable, randomSchema, TEST_DATABASE_URL } from './support/postgres.js';
 import { dropPrefix, randomPrefix, redisAvailable, TEST_REDIS_URL } from './support/redis.js';
 import { startServer, type TestServer } from './support/server.js';
@@ -24,7 +26,10 @@ describe.runIf(ready)('shared state across three nodes (Redis + PostgreSQL)', ()
       demo: { speed: 100 },
       ops: { adminToken: ADMIN },
       realtime: { publishKey: PUBLISH },
+      jobs: { pollMs: 50, progressIntervalMs: 50, leaseMs: 1_500 },
       identity: {
+        // One secret for all nodes: a token one signs, the others accept.
+        authSecret: 'cluster-auth-secret-for-tests-0123456789',
         scrypt: { cost: 1024 },
         limits: { anonymous: { requestsPerMinute: null, responsesPerDay: 12, maxModels: 3, extendedPerDay: 0, tokensPerDay: null } },
       },
@@ -106,4 +111,31 @@ describe.runIf(ready)('shared state across three nodes (Redis + PostgreSQL)', ()
     const conflict = await publish(nodes[1]!.url, { order: 2 }, 'order-1');
     expect([conflict.status, conflict.body.code]).toEqual([409, 'idempotency_conflict']);
   });
+
+  it('a job runs through BullMQ on the shared Redis: each item once across the nodes, and its queues leave Redis once it ended', async () => {
+    // Signed in: the job's 12 responses are more than the anonymous quota the hammer test spent.
+    const user = await signUp(nodes[0]!.url);
+    const created = await fetch(`${nodes[0]!.url}/v1/jobs`, {
+      method: 'POST', headers: { ...user.auth, 'Content-Type': 'application/json' }, body: JSON.stringify({ prompts: prompts(6, 'bull'), models: ['demo/fast', 'demo/balanced'] }),
+    });
+    expect(created.status).toBe(201);
+    const { id } = await created.json() as { id: string };
+    const job = await (async () => {
+      for (const end = Date.now() + 40_000; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) {
+        const j = await (await fetch(`${nodes[1]!.url}/v1/jobs/${id}`, { headers: user.auth })).json() as { status: string };
+        if (['succeeded', 'failed', 'cancelled'].includes(j.status)) return j;
+      }
+      throw new Error('job never ended');
+    })();
+    expect(job.status).toBe('succeeded');
+    const rows = await pgQuery(schema, 'select status, attempts from job_items where job_id = $1', [id]);
+    expect(rows).toHaveLength(12);
+    expect(rows.every((r) => r.status === 'succeeded' && r.attempts === 1)).toBe(true);
+    const redis = new Redis(TEST_REDIS_URL);
+    try {
+      await expect.poll(async () => (await redis.keys(`${prefix}bull:*`)).length, { timeout: 20_000, interval: 250 }).toBe(0);
+    } finally {
+      redis.disconnect();
+    }
+  }, 60_000);
 });

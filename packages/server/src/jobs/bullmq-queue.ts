@@ -24,6 +24,7 @@ interface Held {
 }
 
 interface Lane {
+  jobId: string;
   queue: Queue;
   worker: Worker;
   lastUsed: number;
@@ -57,14 +58,14 @@ export class BullJobQueue implements JobQueue {
 
   constructor(private readonly db: JobsDb, private readonly dialect: Dialect, private readonly opts: BullJobQueueOptions) {
     this.rows = new DbJobQueue(db, dialect);
-    // Lanes of finished jobs close after a while idle (each holds two connections).
-    this.sweeper = setInterval(() => void this.sweep(), Math.max(5_000, opts.leaseMs * 2));
+    // Lanes close after a while idle (each holds two connections).
+    this.sweeper = setInterval(() => void this.sweep(), opts.leaseMs * 2);
     this.sweeper.unref();
   }
 
   async claim(jobId: string, model: string, worker: string, limit: number, leaseMs: number): Promise<ClaimedItem[]> {
     const name = laneName(jobId, model);
-    const lane = this.lane(name);
+    const lane = this.lane(name, jobId);
     const fetched: Held[] = [];
     let seeded = false;
     while (fetched.length < limit) {
@@ -115,7 +116,7 @@ export class BullJobQueue implements JobQueue {
     for (const row of expired) {
       const name = laneName(row.job_id, row.model);
       // Its lane's stalled check must run somewhere: on this node from now on.
-      const lane = this.lane(name);
+      const lane = this.lane(name, row.job_id);
       const job = await lane.queue.getJob(bullIdOf(String(row.id)));
       const state = job ? await job.getState() : 'unknown';
       // Only while its lease is still out: the row may have moved on since it was read.
@@ -169,7 +170,7 @@ export class BullJobQueue implements JobQueue {
     await Promise.all(lanes.map((l) => this.closeLane(l)));
   }
 
-  private lane(name: string): Lane {
+  private lane(name: string, jobId: string): Lane {
     let lane = this.lanes.get(name);
     if (!lane) {
       const prefix = `${this.opts.prefix}bull`;
@@ -182,7 +183,7 @@ export class BullJobQueue implements JobQueue {
       queue.on('error', () => undefined);
       worker.on('error', () => undefined);
       void worker.startStalledCheckTimer().catch(() => undefined);
-      lane = { queue, worker, lastUsed: 0 };
+      lane = { jobId, queue, worker, lastUsed: 0 };
       this.lanes.set(name, lane);
     }
     lane.lastUsed = Date.now();
@@ -209,12 +210,20 @@ export class BullJobQueue implements JobQueue {
     }));
   }
 
+  /** Closes lanes idle for a while; those of ended jobs are deleted from Redis too (a retry makes them again). */
   private async sweep(): Promise<void> {
-    const idleSince = Date.now() - Math.max(30_000, this.opts.leaseMs * 4);
+    // An active job's lanes are claimed from at every poll.
+    const idleSince = Date.now() - this.opts.leaseMs * 4;
     const busy = new Set([...this.held.values()].map((h) => h.queue));
     for (const [name, lane] of this.lanes) {
       if (lane.lastUsed > idleSince || busy.has(name)) continue;
       this.lanes.delete(name);
+      try {
+        const job = await this.db.selectFrom('jobs').select('status').where('id', '=', lane.jobId).executeTakeFirst();
+        if (!job || ['succeeded', 'failed', 'cancelled'].includes(job.status)) await lane.queue.obliterate({ force: true });
+      } catch {
+        // Kept for now: the next node to sweep it, or a retry of the job, deals with it.
+      }
       await this.closeLane(lane);
     }
   }
