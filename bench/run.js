@@ -13,6 +13,7 @@ const BENCHMARKS = [
   ['identity-overhead', () => import('./identity-overhead.js')],
   ['jobs', () => import('./jobs.js')],
   ['verify-client', () => import('./verify-client.js')],
+  ['limit-stores', () => import('./limit-stores.js')],
 ];
 
 const resultsDir = fileURLToPath(new URL('./results/', import.meta.url));

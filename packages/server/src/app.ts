@@ -29,6 +29,8 @@ import { opsRoutes } from './http/routes/ops.js';
 import { verifyRoutes } from './http/routes/verify.js';
 import { createRealtime } from './realtime/realtime.js';
 import { openStore } from './store/open-store.js';
+import { connectRedis, type RedisConnection } from './store/redis.js';
+import { RedisFlagBus } from './ops/flag-bus-redis.js';
 import { StreamHub } from './streams/hub.js';
 import { MemoryBackend } from './streams/memory-backend.js';
 import { realtimeWebSockets } from './transports/ws-server.js';
@@ -75,6 +77,21 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
     },
   });
   await store.markInterrupted();
+  // A cluster's shared state: limit counters, flag changes, idempotency keys.
+  let redis: RedisConnection | undefined;
+  let flagBus = opts.flagBus;
+  try {
+    redis = config.redis.url ? await connectRedis(config.redis.url, config.redis.keyPrefix, durability.startupRetryMs) : undefined;
+    if (redis && !flagBus) {
+      const bus = new RedisFlagBus(redis.client, redis.connect(), `${redis.prefix}flags`);
+      await bus.start();
+      flagBus = bus;
+    }
+  } catch (err) {
+    await redis?.close();
+    await store.close();
+    throw err;
+  }
   const fastify = Fastify({
     logger: { level: config.log.level, ...(opts.logStream ? { stream: opts.logStream } : {}) },
     bodyLimit: config.server.bodyLimitBytes,
@@ -100,6 +117,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
     pricingOf: (model) => catalogue.resolve(model)?.info.pricing,
     onError: (err) => fastify.log.error({ err }, 'identity maintenance failed'),
     onLimitExceeded: (callerClass) => ops?.rateLimited(callerClass),
+    redis,
   });
   catalogue.refreshEvery(config.catalogue.refreshSeconds * 1000);
   const { history } = config.streams;
@@ -114,15 +132,18 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
     onError: (err, comparisonId) => fastify.log.error({ err, comparisonId }, 'comparison failed'),
     costOf: identity.costOf,
   });
-  const realtime = createRealtime(config.realtime, hub, identity.connectionSubject);
-  ops = await startOps(config, observation, { hub, realtime: realtime.metrics, store: store.opsData, log: fastify.log, flagBus: opts.flagBus,
+  const realtime = createRealtime(config.realtime, hub, identity.connectionSubject, redis);
+  ops = await startOps(config, observation, { hub, realtime: realtime.metrics, store: store.opsData, log: fastify.log, flagBus,
     audit: (row) => identity.audit.record(row),
   });
-  const jobs = createJobs({ db: store.db, dialect: store.dialect, hub, catalogue, config, onError: (err) => fastify.log.error({ err }, 'job runner failed') });
+  const jobs = createJobs({
+    db: store.db, dialect: store.dialect, hub, catalogue, config, onError: (err) => fastify.log.error({ err }, 'job runner failed'),
+    redis: redis && { client: redis.client, connection: redis.options, prefix: redis.prefix },
+  });
   identity.privacy.register({ name: 'jobs', export: (userId) => jobs.service.exportOwned(userId), erase: (userId) => jobs.service.eraseOwned(userId) });
   const jsonLimits = { maxDepth: config.input.maxJsonDepth, maxStringLength: config.input.maxStringLength, maxItems: config.input.maxItems };
   const ctx: AppContext = {
-    config, hub, comparisons, catalogue, store, flags: ops.flags, startedAt: new Date(), realtime, ops,
+    config, hub, comparisons, catalogue, store, redis, flags: ops.flags, startedAt: new Date(), realtime, ops,
     stream: { hub, comparisons, sse: { retryMs: config.streams.sseRetryMs, heartbeatMs: config.streams.sseHeartbeatMs } },
     gateway: new ChatCompletions({ catalogue, tiers: config.compare.tiers }),
     identity,
@@ -169,6 +190,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
         const stopped = fastify.close(); // refuse new requests at once; streams drain below
         await ops.close();
         await Promise.all([comparisons.close(config.server.shutdownGraceMs), jobs.runner.close(config.server.shutdownGraceMs)]);
+        await jobs.queue.close?.();
         realtime.publisher.close(); // what was accepted is in the log; clients get it, then 1012
         await websockets.close();
         await hub.close();
@@ -179,6 +201,9 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
         await catalogue.close();
         await backend.close();
         identity.close();
+        // Ours only: a bus handed in by the caller is the caller's to close.
+        if (flagBus !== opts.flagBus) await flagBus?.close?.();
+        await redis?.close();
         await store.close();
       })();
       return closing;

@@ -10,6 +10,7 @@ import { DataDirError } from './store/data-dir-lock.js';
 import { MigrationError } from './store/migrations.js';
 import { DatabaseUnreachableError } from './store/open-store.js';
 import { VERIFY_USAGE, verifyCommand } from './verify-cli.js';
+import { RedisUnreachableError } from './store/redis.js';
 
 class StartError extends Error {
   override name = 'StartError';
@@ -177,8 +178,8 @@ export async function main(argv: string[]): Promise<void> {
       console.error((err as Error).message);
       process.exit(2);
     }
-    // Start-up failures an operator fixes (port, data directory, database): one line, no stack.
-    if (err instanceof StartError || err instanceof DataDirError || err instanceof DatabaseUnreachableError || err instanceof MigrationError) {
+    // Start-up failures an operator fixes (port, data directory, database, Redis): one line, no stack.
+    if (err instanceof StartError || err instanceof DataDirError || err instanceof DatabaseUnreachableError || err instanceof RedisUnreachableError || err instanceof MigrationError) {
       console.error(`tributary: ${(err as Error).message}`);
       process.exit(1);
     }

@@ -77,6 +77,19 @@ describe('tributary serve refuses to start, clearly', () => {
     expect(result.stdout).toMatch(/Waiting for the database \(ECONNREFUSED\) for up to 1500 ms/);
   });
 
+  it('on a Redis that stays unreachable: retried for the configured time, then one line', async () => {
+    const closed = net.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port } = closed.address() as net.AddressInfo;
+    await new Promise((resolve) => closed.close(resolve));
+    const started = Date.now();
+    const result = await runCli(['serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', tempDir()], {
+      REDIS_URL: `redis://127.0.0.1:${port}`, TRIBUTARY_DB_STARTUP_RETRY_MS: '1000',
+    });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    expectOneLine(result, new RegExp(`Redis at redis://127\\.0\\.0\\.1:${port} is unreachable \\(.*ECONNREFUSED.*\\)`));
+  });
+
   it.skipIf(!pgUp)('a database that comes up while the start retries is used', async () => {
     const target = new URL(TEST_DATABASE_URL);
     const gate = net.createServer();

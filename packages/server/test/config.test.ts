@@ -17,6 +17,7 @@ describe('configuration', () => {
     expect(c.compare.tiers.extended).toEqual({ maxInputChars: 15_000, maxOutputTokens: 8_192 });
     expect(c.flags.sse_streaming).toBe(true);
     expect(c.database.url).toBeUndefined();
+    expect(c.redis).toEqual({ keyPrefix: 'tributary:' });
   });
 
   it('layers file < env < overrides', () => {
@@ -34,6 +35,8 @@ describe('configuration', () => {
     [{ ENABLE_SSE_STREAMING: 'maybe' }, /flags\.sse_streaming: .*\(from env ENABLE_SSE_STREAMING\)/],
     [{ DATABASE_URL: 'mysql://x' }, /database\.url: must be a postgres:\/\/ URL \(from env DATABASE_URL\)/],
     [{ PORT: '70000' }, /server\.port/],
+    [{ REDIS_URL: 'http://x' }, /redis\.url: must be a redis:\/\/ URL \(from env REDIS_URL\)/],
+    [{ TRIBUTARY_LIMIT_STORE: 'redis' }, /identity\.limitStore: redis needs redis\.url \(REDIS_URL\)/],
   ])('names the bad key and its source: %j', (env, message) => {
     expect(() => loadConfig({ env })).toThrow(ConfigError);
     expect(() => loadConfig({ env })).toThrow(message);

@@ -1,8 +1,9 @@
 import OpenAI, { AuthenticationError, RateLimitError } from 'openai';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../src/config/schema.js';
 import { DATABASES, serversOn } from './support/backends.js';
 import { createKey, signUp } from './support/identity.js';
+import { dropPrefix, randomPrefix, redisAvailable, TEST_REDIS_URL } from './support/redis.js';
 import { startServer } from './support/server.js';
 import { postJson } from './support/sse-client.js';
 
@@ -17,9 +18,25 @@ async function awayFromMinuteEdge(): Promise<void> {
 
 const nextUtcMidnight = (now = Date.now()) => Math.floor(now / 86_400_000) * 86_400_000 + 86_400_000;
 
-describe.each(DATABASES)('limits over HTTP on $name', ({ database, enabled }) => {
+const redisUp = await redisAvailable();
+/** The same suite with the counters in the database, and in Redis (what a cluster uses). */
+const STORES = [
+  ...DATABASES.map((d) => ({ ...d, redis: false })),
+  { ...DATABASES[1]!, name: 'PostgreSQL with the counters in Redis', enabled: DATABASES[1]!.enabled && redisUp, redis: true },
+];
+
+describe.each(STORES)('limits over HTTP on $name', ({ database, enabled, redis }) => {
   const serve = serversOn(database);
-  const start = (identity: ConfigInput['identity'], extra: ConfigInput = {}) => serve({ ...extra, identity });
+  const prefixes: string[] = [];
+  afterEach(async () => {
+    for (const prefix of prefixes.splice(0)) await dropPrefix(prefix);
+  });
+  const redisConfig = (): ConfigInput => {
+    if (!redis) return {};
+    prefixes.push(randomPrefix());
+    return { redis: { url: TEST_REDIS_URL, keyPrefix: prefixes.at(-1)! } };
+  };
+  const start = (identity: ConfigInput['identity'], extra: ConfigInput = {}) => serve({ ...extra, ...redisConfig(), identity });
 
   it.runIf(enabled)('the 11th anonymous model response of the day is refused with 429, an exact Retry-After and RateLimit headers', async () => {
     const { url } = await start(DEFAULTS);

@@ -1,13 +1,17 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DbLimitStore, type LimitStore } from '../src/identity/limit-store.js';
 import { MemoryLimitStore } from '../src/identity/limit-store-memory.js';
 import { openStore } from '../src/store/open-store.js';
-import { DATABASES, dropDatabase } from './support/backends.js';
+import { RedisLimitStore } from '../src/identity/limit-store-redis.js';
+import { DATABASES, dropDatabase, opensEach } from './support/backends.js';
+import { openRedis, redisAvailable } from './support/redis.js';
 
-/** The LimitStore contract, run against every implementation (a Redis one must pass it too). */
+const redisUp = await redisAvailable();
+
+/** The LimitStore contract, run against every implementation. */
 const IMPLEMENTATIONS = [
   { name: 'memory', enabled: true, open: async () => ({ counters: new MemoryLimitStore() as LimitStore, close: async () => undefined }) },
   ...DATABASES.map((d) => ({
@@ -27,21 +31,20 @@ const IMPLEMENTATIONS = [
       };
     },
   })),
+  {
+    name: 'redis',
+    enabled: redisUp,
+    open: async () => {
+      const { redis, prefix, close } = await openRedis();
+      return { counters: new RedisLimitStore(redis.client, prefix) as LimitStore, close };
+    },
+  },
 ];
 
 const END = Date.now() + 60_000;
 
 describe.each(IMPLEMENTATIONS)('LimitStore contract: $name', ({ open, enabled }) => {
-  let close: (() => Promise<void>) | undefined;
-  const start = async () => {
-    const opened = await open();
-    close = opened.close;
-    return opened.counters;
-  };
-  afterEach(async () => {
-    await close?.();
-    close = undefined;
-  });
+  const start = opensEach(open, (o) => o.counters);
 
   it.runIf(enabled)('charges every counter or none, and says which one lacked room', async () => {
     const c = await start();

@@ -128,7 +128,7 @@ describe('flags at runtime', () => {
       .toContainEqual({ name: 'realtime_ws', enabled: true, rollout: 0, allow: ['ip:127.0.0.1'], deny: [] });
   });
 
-  it('a change reaches every node sharing the change bus (the cluster design; Redis comes with scale-out)', async () => {
+  it('a change reaches every node sharing the change bus (in-process here; over Redis in cluster-shared-state.test.ts)', async () => {
     const bus = new InProcessFlagBus();
     server = await startServer({ ops: { adminToken: ADMIN } }, { flagBus: bus });
     const other = await startServer({}, { flagBus: bus });

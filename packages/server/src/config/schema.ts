@@ -118,8 +118,8 @@ const identity = z.strictObject({
   minPasswordLength: z.number().int().min(1).default(8),
   /** Off: every model route needs a user or an API key. */
   anonymous: z.boolean().default(true),
-  /** Where limit counters live: the database (shared by every node) or this process's memory (single node, no write per request). */
-  limitStore: z.enum(['database', 'memory']).default('database'),
+  /** Where limit counters live: Redis (the default when `redis.url` is set), the database (the default otherwise; shared by every node) or this process's memory (single node, no write per request). */
+  limitStore: z.enum(['database', 'memory', 'redis']).optional(),
   /** Peers (IPs or CIDRs) whose X-Forwarded-For is believed; none by default. */
   trustedProxies: z.array(z.string().min(1)).default([]),
   /** The first admin, created (or promoted) at start. */
@@ -182,6 +182,12 @@ export const configSchema = z.strictObject({
     url: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
     /** PostgreSQL schema (tests use one per run). */
     schema: z.string().regex(/^[a-z_][a-z0-9_]*$/).optional(),
+  }).prefault({}),
+  /** Shared state of a cluster (limit counters, flag changes, idempotency keys, the job queue) when `url` is set. */
+  redis: z.strictObject({
+    url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// URL').optional(),
+    /** Every key and channel starts with it, so several deployments (or tests) share one Redis. */
+    keyPrefix: z.string().max(100).default('tributary:'),
   }).prefault({}),
   streams: z.strictObject({
     history: history.default({ size: 50_000, ttlSeconds: 600 }),
@@ -381,6 +387,8 @@ export const configSchema = z.strictObject({
   log: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   }).prefault({}),
+}).refine((c) => c.identity.limitStore !== 'redis' || c.redis.url !== undefined, {
+  path: ['identity', 'limitStore'], message: 'redis needs redis.url (REDIS_URL)',
 });
 
 export type Config = z.infer<typeof configSchema>;

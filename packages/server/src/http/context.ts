@@ -9,6 +9,7 @@ import type { Identity } from '../identity/identity.js';
 import type { Realtime } from '../realtime/realtime.js';
 import type { StreamHub } from '../streams/hub.js';
 import type { Store } from '../store/types.js';
+import type { RedisConnection } from '../store/redis.js';
 import type { ComparisonStreamDeps } from './comparison-stream.js';
 import type { JobService } from '../jobs/job-service.js';
 import type { JobStreamDeps } from './job-stream.js';
@@ -20,6 +21,8 @@ export interface AppContext {
   comparisons: ComparisonService;
   catalogue: ModelCatalogue;
   store: Store;
+  /** Set when `redis.url` is: the cluster's shared state lives there. */
+  redis: RedisConnection | undefined;
   flags: Flags;
   stream: ComparisonStreamDeps;
   realtime: Realtime;

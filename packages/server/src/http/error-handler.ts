@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ERROR_CATALOGUE, TributaryError, type ErrorCode } from '../errors.js';
 import { isDatabaseOutage } from '../store/outage.js';
+import { isRedisOutage } from '../store/redis.js';
 
 /** Fastify's own errors, mapped onto the catalogue. */
 const FASTIFY_CODES: Record<string, ErrorCode> = {
@@ -45,7 +46,7 @@ export function errorHandler(body: ErrorBody, opts: ErrorHandlerOptions = {}) {
       return;
     }
     if (error.headers) reply.headers(error.headers);
-    const retryAfter = error.details?.retryAfterSeconds ?? (error.code === 'unavailable' ? opts.retryAfterSeconds : undefined);
+    const retryAfter = error.details?.retryAfterSeconds ?? (error.code === 'unavailable' || error.code === 'dependency_unavailable' ? opts.retryAfterSeconds : undefined);
     if (typeof retryAfter === 'number' && !reply.hasHeader('Retry-After')) reply.header('Retry-After', String(retryAfter));
     reply.code(error.status).send(body(error));
   };
@@ -67,6 +68,10 @@ export function toTributaryError(err: FastifyError | TributaryError, log: Fastif
   if (isDatabaseOutage(err)) {
     log.warn({ err: { code: (err as { code?: string }).code, message: err.message } }, 'database unavailable');
     return new TributaryError('unavailable', 'The database is unavailable; retry later.', { dependency: 'database' });
+  }
+  if (isRedisOutage(err)) {
+    log.warn({ err: { message: err.message } }, 'redis unavailable');
+    return new TributaryError('dependency_unavailable', 'Redis is unavailable; retry later.', { dependency: 'redis' });
   }
   log.error({ err }, 'unhandled error');
   return new TributaryError('internal_error');

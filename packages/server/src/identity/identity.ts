@@ -8,6 +8,8 @@ import { AuditLog } from './audit.js';
 import { Authenticator } from './authenticator.js';
 import { DbLimitStore, type LimitStore } from './limit-store.js';
 import { MemoryLimitStore } from './limit-store-memory.js';
+import { RedisLimitStore } from './limit-store-redis.js';
+import type { RedisConnection } from '../store/redis.js';
 import { Privacy } from './privacy.js';
 import { Quotas } from './quotas.js';
 import { secretFrom } from './secret.js';
@@ -41,11 +43,13 @@ export async function createIdentity(
     onError?: (err: unknown) => void;
     /** Told of each refusal by a limit, with the caller's class (metrics and alerts count them). */
     onLimitExceeded?: (callerClass: Caller['kind']) => void;
+    /** The node's Redis connection when `redis.url` is set: limit counters live there by default. */
+    redis?: RedisConnection | undefined;
   } = {},
 ): Promise<Identity> {
   const { db, dialect } = store;
   const ic = config.identity;
-  const counters: LimitStore = ic.limitStore === 'memory' ? new MemoryLimitStore() : new DbLimitStore(db);
+  const counters = limitStoreOf(ic.limitStore ?? (opts.redis ? 'redis' : 'database'), store, opts.redis);
   const audit = new AuditLog(store, db, dialect, ic.audit.retentionDays);
   const onEvent = (e: AccountEvent, ip: string) => {
     const userId = 'userId' in e ? e.userId : null;
@@ -91,4 +95,11 @@ function isAccessToken(token: string): boolean {
   } catch {
     return false;
   }
+}
+
+function limitStoreOf(kind: 'database' | 'memory' | 'redis', store: KyselyStore, redis: RedisConnection | undefined): LimitStore {
+  if (kind === 'memory') return new MemoryLimitStore();
+  if (kind === 'database') return new DbLimitStore(store.db);
+  if (!redis) throw new Error('identity.limitStore is redis but no Redis connection was given');
+  return new RedisLimitStore(redis.client, redis.prefix);
 }

@@ -3,17 +3,26 @@ import type { Config } from '../config/schema.js';
 import type { ModelCatalogue } from '../llm/catalogue.js';
 import type { Database, Dialect } from '../store/database.js';
 import type { StreamHub } from '../streams/hub.js';
-import { DbJobQueue } from './job-queue.js';
+import { BullJobQueue, type BullJobQueueOptions } from './bullmq-queue.js';
+import { DbJobQueue, type JobQueue } from './job-queue.js';
 import { JobRunner } from './job-runner.js';
 import { JobService } from './job-service.js';
 import { JobStore } from './job-store.js';
 import { jobsDb } from './tables.js';
 
-/** Jobs on the embedded queue: the store's database holds the jobs, their items and the leases. */
-export function createJobs(deps: { db: Kysely<Database>; dialect: Dialect; hub: StreamHub; catalogue: ModelCatalogue; config: Config; onError?: (err: unknown) => void }) {
+/**
+ * Jobs in the store's database (jobs, items, results); items dispatched by the database's leases,
+ * or through BullMQ when the node has Redis.
+ */
+export function createJobs(deps: {
+  db: Kysely<Database>; dialect: Dialect; hub: StreamHub; catalogue: ModelCatalogue; config: Config; onError?: (err: unknown) => void;
+  redis?: Omit<BullJobQueueOptions, 'leaseMs'> | undefined;
+}) {
   const db = jobsDb(deps.db);
   const store = new JobStore(db, deps.dialect);
-  const queue = new DbJobQueue(db, deps.dialect);
+  const queue: JobQueue = deps.redis
+    ? new BullJobQueue(db, deps.dialect, { ...deps.redis, leaseMs: deps.config.jobs.leaseMs })
+    : new DbJobQueue(db, deps.dialect);
   const runner = new JobRunner({
     queue, store, hub: deps.hub, catalogue: deps.catalogue, config: deps.config.jobs, tiers: deps.config.compare.tiers,
     singleNode: deps.dialect === 'sqlite', onError: deps.onError,

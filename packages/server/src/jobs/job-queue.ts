@@ -27,7 +27,7 @@ export interface ItemOutcome extends ItemMetrics {
 
 /**
  * Where job items wait and who runs them. The embedded implementation leases rows in the
- * database (SQLite or PostgreSQL); a cluster can put BullMQ or pg-boss behind the same calls.
+ * database (SQLite or PostgreSQL); with Redis, `BullJobQueue` dispatches them through BullMQ.
  */
 export interface JobQueue {
   /** Leases up to `limit` queued, due items of one job and model to `worker` for `leaseMs`, oldest first. */
@@ -43,6 +43,8 @@ export interface JobQueue {
   /** Hands back every item a dead process held (the embedded, single-node case after a crash). */
   releaseAll(): Promise<number>;
   counts(jobId: string): Promise<StateCounts>;
+  /** Lets go of connections (BullMQ's); the database queue has none of its own. */
+  close?(): Promise<void>;
 }
 
 const COMPLETE_CHUNK = 500;

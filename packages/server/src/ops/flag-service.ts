@@ -15,7 +15,7 @@ export interface FlagUpdate {
  * included) applies what the bus delivers, so a cluster converges without a restart.
  */
 export class FlagService {
-  private unsubscribe: (() => void) | undefined;
+  private unsubscribe: (() => void)[] = [];
 
   constructor(
     private readonly flags: Flags,
@@ -26,11 +26,17 @@ export class FlagService {
   ) {}
 
   /** Applies the stored state over the config's (the last admin change wins across restarts), then listens. */
-  async start(): Promise<void> {
+  async start(onError: (err: unknown) => void = () => undefined): Promise<void> {
+    await this.reload();
+    this.unsubscribe.push(this.bus.subscribe((change) => this.flags.apply(change)));
+    // Changes made while this node was cut off from the bus are in the database.
+    if (this.bus.onResync) this.unsubscribe.push(this.bus.onResync(() => void this.reload().catch(onError)));
+  }
+
+  private async reload(): Promise<void> {
     for (const stored of await this.store.loadFlags()) {
       if (this.flags.has(stored.name)) this.flags.apply({ name: stored.name, rule: stored.rule });
     }
-    this.unsubscribe = this.bus.subscribe((change) => this.flags.apply(change));
   }
 
   async update(name: string, update: FlagUpdate, actor: string): Promise<FlagRule> {
@@ -48,6 +54,6 @@ export class FlagService {
 
   /** Stops listening; the bus belongs to whoever made it (several apps may share one). */
   async close(): Promise<void> {
-    this.unsubscribe?.();
+    for (const off of this.unsubscribe.splice(0)) off();
   }
 }

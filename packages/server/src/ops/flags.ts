@@ -11,12 +11,14 @@ export interface FlagChange {
 }
 
 /**
- * How a change reaches every node. In-process now; a Redis pub/sub implementation of the
- * same interface propagates changes across a cluster (each node applies what it receives).
+ * How a change reaches every node: in-process for one node, Redis pub/sub (`flag-bus-redis.ts`)
+ * for a cluster (each node applies what it receives).
  */
 export interface FlagChangeBus {
   publish(change: FlagChange): Promise<void>;
   subscribe(listener: (change: FlagChange) => void): () => void;
+  /** Told when changes may have been missed (a reconnect): listeners reload the stored state. */
+  onResync?(listener: () => void): () => void;
   close?(): Promise<void>;
 }
 

@@ -59,7 +59,7 @@ export async function startOps(
   const { metrics, signals } = observation;
   const flags = new Flags(config.flags);
   const flagService = new FlagService(flags, deps.store, deps.flagBus ?? new InProcessFlagBus(), deps.audit);
-  await flagService.start();
+  await flagService.start((err) => deps.log.warn({ err }, 'flag reload failed'));
   metrics?.exposeRealtime(deps.realtime);
   const alerts = new Alerts(config.ops.alerts, signals, deps.realtime);
   const { webhookUrl } = config.ops.alerts;

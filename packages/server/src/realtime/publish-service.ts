@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { TributaryError } from '../errors.js';
 import type { StreamHub } from '../streams/hub.js';
 import { requireChannel } from './channels.js';
-import { IdempotencyCache } from './idempotency.js';
+import { KeyReleased, MemoryIdempotencyStore, type IdempotencyStore } from './idempotency.js';
 import type { RealtimeMetrics } from './metrics.js';
 
 export interface PublishInput {
@@ -37,28 +37,47 @@ const RESERVED_TYPES = new Set(['recovery', 'error']);
  * both call this. Validates, de-duplicates by idempotency key, and refuses work once closing.
  */
 export class PublishService {
-  private readonly idempotency: IdempotencyCache<Omit<PublishResult, 'duplicate'>>;
+  private readonly idempotency: IdempotencyStore<Omit<PublishResult, 'duplicate'>>;
   private closing = false;
 
-  constructor(private readonly hub: StreamHub, private readonly metrics: RealtimeMetrics, private readonly limits: PublishLimits) {
-    this.idempotency = new IdempotencyCache(limits.idempotencyTtlMs, limits.idempotencyMaxKeys);
+  constructor(
+    private readonly hub: StreamHub, private readonly metrics: RealtimeMetrics, private readonly limits: PublishLimits,
+    /** Shared by every node of a cluster (Redis); this process's memory by default. */
+    idempotency?: IdempotencyStore<Omit<PublishResult, 'duplicate'>>,
+  ) {
+    this.idempotency = idempotency ?? new MemoryIdempotencyStore(limits.idempotencyTtlMs, limits.idempotencyMaxKeys);
   }
 
   async publish(input: PublishInput): Promise<PublishResult> {
     const { channel, type, bytes } = this.check(input);
     if (input.idempotencyKey === undefined) return { ...(await this.append(channel, type, input.data)), duplicate: false };
     const fingerprint = createHash('sha256').update(`${channel}\n${type}\n`).update(bytes).digest('base64url');
-    const earlier = this.idempotency.get(input.idempotencyKey, fingerprint);
-    if (earlier && 'conflict' in earlier) {
-      throw new TributaryError('idempotency_conflict', `Idempotency key ${JSON.stringify(input.idempotencyKey)} was used for a different publish.`);
+    const key = input.idempotencyKey;
+    for (;;) {
+      const claim = await this.idempotency.claim(key, fingerprint);
+      if ('conflict' in claim) throw new TributaryError('idempotency_conflict', `Idempotency key ${JSON.stringify(key)} was used for a different publish.`);
+      if ('result' in claim) {
+        try {
+          const earlier = await claim.result;
+          this.metrics.duplicatesSuppressed++;
+          return { ...earlier, duplicate: true };
+        } catch (err) {
+          if (err instanceof KeyReleased) continue;
+          throw err;
+        }
+      }
+      let result: Omit<PublishResult, 'duplicate'>;
+      try {
+        result = await this.append(channel, type, input.data);
+      } catch (err) {
+        // A failed publish may be retried with the same key.
+        await this.idempotency.release(key, fingerprint).catch(() => undefined);
+        throw err;
+      }
+      // Published either way; should the answer not be stored, a retry publishes again once the claim expires.
+      await this.idempotency.settle(key, fingerprint, result).catch(() => undefined);
+      return { ...result, duplicate: false };
     }
-    if (earlier) {
-      this.metrics.duplicatesSuppressed++;
-      return { ...(await earlier.result), duplicate: true };
-    }
-    const result = this.append(channel, type, input.data);
-    this.idempotency.set(input.idempotencyKey, fingerprint, result);
-    return { ...(await result), duplicate: false };
   }
 
   /** Publishes in order; every item is validated before the first is published. */

@@ -3,7 +3,9 @@ import type { StreamHub } from '../streams/hub.js';
 import type { ChannelAccess } from './access.js';
 import { RealtimeAuth, type AuthOptions } from './auth.js';
 import { RealtimeMetrics } from './metrics.js';
+import { RedisIdempotencyStore } from './idempotency-redis.js';
 import { PublishService } from './publish-service.js';
+import type { Redis } from 'ioredis';
 
 /** The realtime hub's services: who may read what, publishing, counters. */
 export interface Realtime {
@@ -14,12 +16,16 @@ export interface Realtime {
   config: Config['realtime'];
 }
 
-export function createRealtime(config: Config['realtime'], hub: StreamHub, resolveCredential?: AuthOptions['resolveCredential']): Realtime {
+export function createRealtime(
+  config: Config['realtime'], hub: StreamHub, resolveCredential?: AuthOptions['resolveCredential'],
+  /** A cluster's Redis: idempotency keys of publish are shared there. */
+  redis?: { client: Redis; prefix: string },
+): Realtime {
   const auth = new RealtimeAuth({ tokenSecret: config.tokenSecret, publishKey: config.publishKey, anonymousPublic: config.anonymousPublic, resolveCredential });
   const metrics = new RealtimeMetrics(hub);
   const publisher = new PublishService(hub, metrics, {
     maxEventBytes: config.maxEventBytes, maxBatch: config.maxBatch,
     idempotencyTtlMs: config.idempotencyTtlSeconds * 1000, idempotencyMaxKeys: config.idempotencyMaxKeys,
-  });
+  }, redis ? new RedisIdempotencyStore(redis.client, redis.prefix, config.idempotencyTtlSeconds * 1000) : undefined);
   return { auth, metrics, publisher, access: { hub, auth, metrics, maxChannels: config.maxChannelsPerConnection }, config };
 }

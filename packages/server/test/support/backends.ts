@@ -34,3 +34,20 @@ export function serversOn(database: () => { url?: string; schema?: string }): (o
     return entry.server;
   };
 }
+
+/**
+ * For a contract suite run against several implementations: `start()` opens one, and it is
+ * closed after each test.
+ */
+export function opensEach<O extends { close(): Promise<void> }, T>(open: () => Promise<O>, pick: (opened: O) => T): () => Promise<T> {
+  let close: (() => Promise<void>) | undefined;
+  afterEach(async () => {
+    await close?.();
+    close = undefined;
+  });
+  return async () => {
+    const opened = await open();
+    close = () => opened.close();
+    return pick(opened);
+  };
+}

@@ -10,16 +10,26 @@ export function metaRoutes(app: FastifyInstance, ctx: AppContext): void {
   }));
 
   app.get('/ready', async (_request, reply) => {
+    const retryAfter = ctx.config.durability.retryAfterSeconds;
     try {
       await ctx.store.ping();
-      return { status: 'ready', database: ctx.store.dialect };
     } catch (err) {
-      const retryAfter = ctx.config.durability.retryAfterSeconds;
       return reply.code(503).header('Retry-After', String(retryAfter)).send({
         code: 'unavailable', message: `Database unavailable: ${(err as Error).message}`,
         dependency: 'database', database: ctx.store.dialect, pendingWrites: ctx.store.pendingWrites(), retryAfterSeconds: retryAfter,
       });
     }
+    if (ctx.redis) {
+      try {
+        await ctx.redis.ping();
+      } catch (err) {
+        return reply.code(503).header('Retry-After', String(retryAfter)).send({
+          code: 'dependency_unavailable', message: `Redis unavailable: ${(err as Error).message}`,
+          dependency: 'redis', database: ctx.store.dialect, retryAfterSeconds: retryAfter,
+        });
+      }
+    }
+    return { status: 'ready', database: ctx.store.dialect, ...(ctx.redis ? { redis: 'ok' } : {}) };
   });
 
   const catalogue = () => {
