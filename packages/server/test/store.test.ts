@@ -394,6 +394,20 @@ describe.each(backends)('store on $name', (backend) => {
     await store.committed(); // nothing queued: resolves at once
   });
 
+  (backend.name === 'sqlite' ? test : it.skip)('committed() on SQLite: an idle queue commits on the waiting tick, before anything else queued on the event loop', async () => {
+    const batches: BatchInfo[] = [];
+    const loc = backend.fresh();
+    const store = await open(loc, { onBatch: (b) => batches.push(b) });
+    store.saveComparisonStart(start('cmp_tick'));
+    store.saveModelResult('cmp_tick', 0, { model: 'demo/fast', status: 'ok', text: 'now' });
+    const waiting = store.committed();
+    // No await in between: the batch is already applied (a final event is not held behind other work).
+    expect(store.pendingWrites()).toBe(0);
+    expect(batches).toEqual([expect.objectContaining({ ok: true, items: 2, rows: 2 })]);
+    expect(await loc.query("select text from comparison_results where comparison_id = 'cmp_tick'")).toEqual([{ text: 'now' }]);
+    await waiting;
+  });
+
   test('checkpoints of a running model are replaced by its result; at start a leftover one becomes interrupted', async () => {
     const loc = backend.fresh();
     const first = await open(loc);

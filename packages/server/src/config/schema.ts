@@ -331,7 +331,7 @@ export const configSchema = z.strictObject({
     checkpointTokens: z.number().int().positive().default(32),
     /** …or once this long has passed since its last checkpoint (checked as tokens arrive). */
     checkpointMs: z.number().int().positive().default(1_000),
-    /** Group commit: how long a commit someone waits for may gather other writes. */
+    /** Group commit: how long a commit someone waits for may gather other writes (0: SQLite commits at once when idle). */
     commitDelayMs: z.number().int().min(0).default(0),
     /** Bytes queued writes may hold while the database is down; past it new work gets 503. */
     maxPendingBytes: z.number().int().positive().default(64 * 1024 * 1024),

@@ -34,10 +34,13 @@ const DAY = 86_400_000;
 
 interface Window { suffix: string; end: number }
 
+/** The day's suffix, formatted once a day rather than per request. */
+let today = { start: NaN, suffix: '' };
+
 function windowOf(now: number, span: typeof MINUTE | typeof DAY): Window {
   const start = Math.floor(now / span) * span;
-  const suffix = span === DAY ? `d${new Date(start).toISOString().slice(0, 10).replaceAll('-', '')}` : `m${start / MINUTE}`;
-  return { suffix, end: start + span };
+  if (span === DAY && today.start !== start) today = { start, suffix: `d${new Date(start).toISOString().slice(0, 10).replaceAll('-', '')}` };
+  return { suffix: span === DAY ? today.suffix : `m${start / MINUTE}`, end: start + span };
 }
 
 const LIMITS: { name: Exclude<LimitName, 'login_failures' | 'registrations_per_day'>; field: keyof ClassLimits; span: typeof MINUTE | typeof DAY; counter: string }[] = [
@@ -158,10 +161,10 @@ export class Quotas {
   /** Counts tokens a finished request used against the daily token limits. */
   async addTokens(caller: Caller, tokens: number, fingerprint?: string, now = Date.now()): Promise<void> {
     if (tokens <= 0) return;
+    const limited = this.budgets(caller, fingerprint).filter((b) => b.limits.tokensPerDay !== null);
+    if (limited.length === 0) return;
     const w = windowOf(now, DAY);
-    const charges = this.budgets(caller, fingerprint).filter((b) => b.limits.tokensPerDay !== null)
-      .map((b) => ({ bucket: `${b.subject}:tokens:${w.suffix}`, amount: tokens, limit: Infinity, windowEnd: w.end }));
-    if (charges.length > 0) await this.store.consume(charges);
+    await this.store.consume(limited.map((b) => ({ bucket: `${b.subject}:tokens:${w.suffix}`, amount: tokens, limit: Infinity, windowEnd: w.end })));
   }
 
   /** Every limit of the caller with what is used and left now (of several counters, the tightest). */

@@ -186,6 +186,8 @@ export interface OpenedDatabase {
   dialect: Dialect;
   /** The PostgreSQL schema everything lives in (for the migration tables); undefined on SQLite. */
   schema: string | undefined;
+  /** SQLite only: the better-sqlite3 handle under `db`, for synchronous write batches. */
+  sqlite?: SqliteDatabase.Database | undefined;
 }
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]*$/;
@@ -197,7 +199,7 @@ export async function openDatabase(opts: DatabaseOptions): Promise<OpenedDatabas
   const file = new SqliteDatabase(join(opts.dataDir, 'tributary.db'), { timeout: 5_000 });
   file.pragma('journal_mode = WAL');
   file.pragma(`synchronous = ${opts.sqliteSynchronous === 'full' ? 'FULL' : 'NORMAL'}`);
-  return { db: new Kysely<Database>({ dialect: new SqliteDialect({ database: file }) }), dialect: 'sqlite', schema: undefined };
+  return { db: new Kysely<Database>({ dialect: new SqliteDialect({ database: file }) }), dialect: 'sqlite', schema: undefined, sqlite: file };
 }
 
 async function openPostgres(url: string, schema: string | undefined, onPoolError?: (err: Error) => void): Promise<OpenedDatabase> {

@@ -1,3 +1,4 @@
+import type SqliteDatabase from 'better-sqlite3';
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type { ComparisonResultsTable, ComparisonsTable, Database, Dialect } from './database.js';
 import { runMonitoring } from './monitoring-queries.js';
@@ -8,6 +9,7 @@ import type {
 } from './types.js';
 import type { TierName } from '../config/schema.js';
 import { KyselyOpsStore } from './ops-store.js';
+import { SqliteApplier } from './sqlite-applier.js';
 import { applyOps, bytesOf, rowsOf, WriteOps, type WriteOp } from './write-ops.js';
 import { WriteQueue, type BatchInfo, type StoreLogger } from './write-queue.js';
 
@@ -26,6 +28,8 @@ export interface KyselyStoreOptions {
   onClosed?: (() => void) | undefined;
   minRetryMs?: number | undefined;
   maxRetryMs?: number | undefined;
+  /** SQLite: the better-sqlite3 handle under `db`; batches are then applied on it synchronously. */
+  sqlite?: SqliteDatabase.Database | undefined;
 }
 
 /** The Store over Kysely: writes go through the ordered batch queue, reads flush it first. */
@@ -43,8 +47,10 @@ export class KyselyStore implements Store {
   ) {
     this.ops = new WriteOps(dialect);
     this.opsData = new KyselyOpsStore(db, dialect);
+    const applier = opts.sqlite && new SqliteApplier(opts.sqlite, db);
     this.queue = new WriteQueue<WriteOp>({
-      apply: (batch) => db.transaction().execute((trx) => applyOps(trx, batch)),
+      apply: (batch) => applyOps(db, batch),
+      applySync: applier && ((batch) => applier.tryApply(batch)),
       rowsOf,
       bytesOf,
       commitDelayMs: opts.commitDelayMs,

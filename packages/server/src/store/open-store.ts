@@ -38,7 +38,7 @@ export interface OpenStoreOptions {
 export async function openStore(opts: OpenStoreOptions): Promise<KyselyStore> {
   const lock = opts.databaseUrl ? undefined : lockDataDir(opts.dataDir);
   try {
-    const { db, dialect, schema } = await retryOutage(opts, () => openDatabase({
+    const { db, dialect, schema, sqlite } = await retryOutage(opts, () => openDatabase({
       dataDir: opts.dataDir,
       databaseUrl: opts.databaseUrl,
       schema: opts.schema,
@@ -51,7 +51,7 @@ export async function openStore(opts: OpenStoreOptions): Promise<KyselyStore> {
       await db.destroy();
       throw err;
     }
-    return new KyselyStore(db, dialect, { ...opts, onClosed: () => lock?.release() });
+    return new KyselyStore(db, dialect, { ...opts, sqlite, onClosed: () => lock?.release() });
   } catch (err) {
     lock?.release();
     throw err;

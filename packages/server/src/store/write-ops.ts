@@ -1,4 +1,4 @@
-import type { Insertable, Transaction } from 'kysely';
+import type { CompiledQuery, Insertable, Kysely, QueryResult } from 'kysely';
 import type { AuditLogTable, ComparisonResultsTable, ComparisonsTable, Database, DbTime, Dialect, UsageLogTable } from './database.js';
 import { storedText } from './text.js';
 import { toDbTime } from './time.js';
@@ -177,8 +177,15 @@ export class WriteOps {
   }
 }
 
-/** Writes a batch inside one transaction, in order; runs of inserts into one table share statements. */
-export async function applyOps(trx: Transaction<Database>, ops: WriteOp[]): Promise<void> {
+/** The statements of a batch, in order; each yield is one query and receives its result. */
+export type OpQueries = Generator<CompiledQuery, void, QueryResult<unknown>>;
+
+/**
+ * A batch's statements, built one at a time because a few depend on an earlier result. The
+ * caller runs them inside one transaction: awaited through Kysely (PostgreSQL), or
+ * synchronously on the SQLite handle (`SqliteApplier`). Runs of inserts into one table share statements.
+ */
+export function* opsQueries(db: Kysely<Database>, ops: WriteOp[]): OpQueries {
   for (let i = 0; i < ops.length; ) {
     const op = ops[i]!;
     if (op.kind === 'usage' || op.kind === 'comparison.start' || op.kind === 'audit') {
@@ -186,64 +193,72 @@ export async function applyOps(trx: Transaction<Database>, ops: WriteOp[]): Prom
       while (j < ops.length && ops[j]!.kind === op.kind) j += 1;
       const run = ops.slice(i, j);
       if (op.kind === 'audit') {
-        await insertChunked(run.map((o) => (o as Extract<WriteOp, { kind: 'audit' }>).row), (rows) =>
-          trx.insertInto('audit_log').values(rows).execute());
+        yield* insertChunked(run.map((o) => (o as Extract<WriteOp, { kind: 'audit' }>).row), (rows) =>
+          db.insertInto('audit_log').values(rows).compile());
       } else if (op.kind === 'usage') {
-        await insertChunked(run.map((o) => (o as Extract<WriteOp, { kind: 'usage' }>).row), (rows) =>
-          trx.insertInto('usage_log').values(rows).execute());
+        yield* insertChunked(run.map((o) => (o as Extract<WriteOp, { kind: 'usage' }>).row), (rows) =>
+          db.insertInto('usage_log').values(rows).compile());
       } else {
         // Idempotent, so a start queued twice cannot wedge the queue on a primary key.
-        await insertChunked(run.map((o) => (o as Extract<WriteOp, { kind: 'comparison.start' }>).row), (rows) =>
-          trx.insertInto('comparisons').values(rows).onConflict((oc) => oc.column('id').doNothing()).execute());
+        yield* insertChunked(run.map((o) => (o as Extract<WriteOp, { kind: 'comparison.start' }>).row), (rows) =>
+          db.insertInto('comparisons').values(rows).onConflict((oc) => oc.column('id').doNothing()).compile());
       }
       i = j;
       continue;
     }
-    if (op.kind === 'comparison.end') await applyEnd(trx, op);
-    else if (op.kind === 'messages') await applyMessages(trx, op);
-    else if (op.kind === 'result') await applyResult(trx, op);
+    if (op.kind === 'comparison.end') yield* endQueries(db, op);
+    else if (op.kind === 'messages') yield* messagesQueries(db, op);
+    else if (op.kind === 'result') yield resultQuery(db, op);
     i += 1;
   }
 }
 
-async function applyEnd(trx: Transaction<Database>, op: Extract<WriteOp, { kind: 'comparison.end' }>): Promise<void> {
-  const updated = await trx.updateTable('comparisons')
+/** Runs a batch through Kysely in one transaction (any dialect). */
+export async function applyOps(db: Kysely<Database>, ops: WriteOp[]): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    const steps = opsQueries(db, ops);
+    for (let step = steps.next(); !step.done; ) step = steps.next(await trx.executeQuery(step.value));
+  });
+}
+
+function* endQueries(db: Kysely<Database>, op: Extract<WriteOp, { kind: 'comparison.end' }>): OpQueries {
+  const updated = yield db.updateTable('comparisons')
     .set({ status: op.status, finished_at: op.finishedAt, processing_time_ms: op.processingTimeMs })
     .where('id', '=', op.id)
-    .executeTakeFirst();
+    .compile();
   // Deleted meanwhile (or never started): don't leave orphan results behind.
-  if (Number(updated.numUpdatedRows) === 0) return;
-  await trx.deleteFrom('comparison_results').where('comparison_id', '=', op.id).execute();
-  await insertChunked(op.results, (rows) => trx.insertInto('comparison_results').values(rows).execute());
+  if (Number(updated.numAffectedRows ?? 0) === 0) return;
+  yield db.deleteFrom('comparison_results').where('comparison_id', '=', op.id).compile();
+  yield* insertChunked(op.results, (rows) => db.insertInto('comparison_results').values(rows).compile());
 }
 
-async function applyResult(trx: Transaction<Database>, op: Extract<WriteOp, { kind: 'result' }>): Promise<void> {
+function resultQuery(db: Kysely<Database>, op: Extract<WriteOp, { kind: 'result' }>): CompiledQuery {
   const { comparison_id, position, ...rest } = op.row;
-  await trx.insertInto('comparison_results').values(op.row)
+  return db.insertInto('comparison_results').values(op.row)
     .onConflict((oc) => oc.columns(['comparison_id', 'position']).doUpdateSet(rest))
-    .execute();
+    .compile();
 }
 
-async function applyMessages(trx: Transaction<Database>, op: Extract<WriteOp, { kind: 'messages' }>): Promise<void> {
+function* messagesQueries(db: Kysely<Database>, op: Extract<WriteOp, { kind: 'messages' }>): OpQueries {
   if (op.messages.length === 0) return;
-  await trx.insertInto('conversations')
+  yield db.insertInto('conversations')
     .values({ id: op.conversationId, created_at: op.createdAt })
     .onConflict((oc) => oc.column('id').doNothing())
-    .execute();
-  const top = await trx.selectFrom('messages')
+    .compile();
+  const top = yield db.selectFrom('messages')
     .select((eb) => eb.fn.max('seq').as('seq'))
     .where('conversation_id', '=', op.conversationId)
-    .executeTakeFirst();
-  const base = Number(top?.seq ?? 0);
+    .compile();
+  const base = Number((top.rows[0] as { seq?: number | string | null } | undefined)?.seq ?? 0);
   const rows = op.messages.map((m, i) => ({ ...m, conversation_id: op.conversationId, seq: base + i + 1, created_at: op.createdAt }));
-  await insertChunked(rows, (chunk) => trx.insertInto('messages').values(chunk).execute());
+  yield* insertChunked(rows, (chunk) => db.insertInto('messages').values(chunk).compile());
 }
 
 /** Keeps multi-row inserts under both engines' bound-parameter limits. */
 const CHUNK_ROWS = 500;
 
-async function insertChunked<R>(rows: R[], insert: (chunk: R[]) => Promise<unknown>): Promise<void> {
-  for (let i = 0; i < rows.length; i += CHUNK_ROWS) await insert(rows.slice(i, i + CHUNK_ROWS));
+function* insertChunked<R>(rows: R[], insert: (chunk: R[]) => CompiledQuery): OpQueries {
+  for (let i = 0; i < rows.length; i += CHUNK_ROWS) yield insert(rows.slice(i, i + CHUNK_ROWS));
 }
 
 function int(value: number | undefined): number | null {

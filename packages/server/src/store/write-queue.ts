@@ -17,6 +17,11 @@ export interface BatchInfo {
 export interface WriteQueueOptions<T> {
   /** Applies a batch atomically (one transaction); throwing leaves the whole batch queued. */
   apply(batch: T[]): Promise<void>;
+  /**
+   * Applies a batch synchronously when it can (SQLite), returning false when it cannot right
+   * now (then `apply` is used); throwing leaves the whole batch queued, as `apply` does.
+   */
+  applySync?: ((batch: T[]) => boolean) | undefined;
   /** Rows an item writes; batches are cut by rows. */
   rowsOf(item: T): number;
   /** Rough bytes an item holds while queued (the memory budget counts them). */
@@ -120,6 +125,16 @@ export class WriteQueue<T> {
   committed(): Promise<void> {
     const target = this.pushed;
     if (this.applied >= target) return Promise.resolve();
+    // Idle and allowed to commit at once: do it on this tick rather than the next turn of the
+    // event loop, where everything else queued meanwhile would run first.
+    if (this.opts.applySync && !this.opts.commitDelayMs && this.failures === 0 && !this.inFlight) {
+      try {
+        while (this.applied < target && this.applyHeadSync());
+      } catch {
+        // Logged by applyHeadSync, which also scheduled the retry; wait for it below.
+      }
+      if (this.applied >= target) return Promise.resolve();
+    }
     const waiting = new Promise<void>((resolve, reject) => this.waiters.push({ target, resolve, reject }));
     // While failing, the backoff timer owns the next attempt.
     if (this.failures === 0 && !(this.timer && this.timerIsImmediate)) {
@@ -219,26 +234,57 @@ export class WriteQueue<T> {
 
   private async applyHead(): Promise<void> {
     if (this.items.length === 0) return;
+    const head = this.takeHead();
+    try {
+      if (!this.opts.applySync?.(head.batch)) await this.opts.apply(head.batch);
+    } catch (error) {
+      this.failed(head, error);
+      throw error;
+    }
+    this.succeeded(head);
+  }
+
+  /** One batch applied now; false when applySync cannot run at the moment (nothing changed). */
+  private applyHeadSync(): boolean {
+    const head = this.takeHead();
+    let done: boolean;
+    try {
+      done = this.opts.applySync!(head.batch);
+    } catch (error) {
+      this.failed(head, error);
+      throw error;
+    }
+    if (!done) {
+      this.taken = 0;
+      return false;
+    }
+    this.succeeded(head);
+    return true;
+  }
+
+  private takeHead(): { batch: T[]; rows: number; started: number } {
     let count = 0;
     let rows = 0;
     while (count < this.items.length && (count === 0 || rows + this.opts.rowsOf(this.items[count]!) <= this.opts.batchSize)) {
       rows += this.opts.rowsOf(this.items[count]!);
       count += 1;
     }
-    const batch = this.items.slice(0, count);
-    const started = performance.now();
     this.taken = count;
-    try {
-      await this.opts.apply(batch);
-    } catch (error) {
-      this.taken = 0;
-      this.failures += 1;
-      const retryInMs = this.retryDelay();
-      if (!this.closed) this.setTimer(retryInMs, false);
-      this.opts.logger?.warn({ err: error, items: count, rows, failures: this.failures, retryInMs }, 'store write batch failed; will retry');
-      this.opts.onBatch?.({ items: count, rows, ok: false, durationMs: performance.now() - started, failures: this.failures, error });
-      throw error;
-    }
+    return { batch: this.items.slice(0, count), rows, started: performance.now() };
+  }
+
+  private failed(head: { batch: T[]; rows: number; started: number }, error: unknown): void {
+    const { batch: { length: count }, rows } = head;
+    this.taken = 0;
+    this.failures += 1;
+    const retryInMs = this.retryDelay();
+    if (!this.closed) this.setTimer(retryInMs, false);
+    this.opts.logger?.warn({ err: error, items: count, rows, failures: this.failures, retryInMs }, 'store write batch failed; will retry');
+    this.opts.onBatch?.({ items: count, rows, ok: false, durationMs: performance.now() - head.started, failures: this.failures, error });
+  }
+
+  private succeeded(head: { batch: T[]; rows: number; started: number }): void {
+    const { batch: { length: count }, rows } = head;
     this.taken = 0;
     this.items.splice(0, count);
     for (const size of this.sizes.splice(0, count)) this.bytes -= size;
@@ -252,7 +298,7 @@ export class WriteQueue<T> {
       this.clearTimer();
       if (this.items.length > 0 && !this.closed) this.schedule();
     }
-    this.opts.onBatch?.({ items: count, rows, ok: true, durationMs: performance.now() - started, failures: 0 });
+    this.opts.onBatch?.({ items: count, rows, ok: true, durationMs: performance.now() - head.started, failures: 0 });
   }
 
   private retryDelay(): number {

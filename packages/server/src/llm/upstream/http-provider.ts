@@ -88,29 +88,51 @@ export class HttpProvider implements Provider {
     for await (const batch of this.streamBatches(request)) yield* batch;
   }
 
-  /** `stream`, one array per upstream read: a relay writes each read's chunks at once, with one await per read instead of per chunk. */
-  async *streamBatches(request: GenerationRequest): AsyncGenerator<GenerationChunk[], void, undefined> {
+  /**
+   * `stream`, one array per upstream read: a relay writes each read's chunks at once, with one
+   * await per read instead of per chunk. Not an async generator: each generator layer costs a
+   * relay several promise hops per read; this one only adds a `then` for the retry.
+   */
+  streamBatches(request: GenerationRequest): AsyncIterableIterator<GenerationChunk[]> {
+    let setup: { body: string; deadline: number } | undefined;
+    let current: AsyncGenerator<GenerationChunk[], void, undefined> | undefined;
+    let attempt = 0;
+    const progress = { yielded: false }; // a retry is still allowed after a bare start
+    const retry = async (err: unknown): Promise<IteratorResult<GenerationChunk[], undefined>> => {
+      current = undefined;
+      const error = ModelError.from(err, request.signal);
+      if (progress.yielded) throw error;
+      const delay = retryDelayMs(attempt++, error, this.config.retry);
+      if (delay === undefined || performance.now() + delay >= setup!.deadline) throw error;
+      await sleep(delay, request.signal);
+      return next();
+    };
+    const next = (): Promise<IteratorResult<GenerationChunk[], undefined>> => {
+      try {
+        setup ??= this.prepare(request);
+        current ??= this.attempt(setup.body, request.signal, setup.deadline, progress);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      return current.next().then(undefined, retry);
+    };
+    const iterator: AsyncIterableIterator<GenerationChunk[]> = {
+      next,
+      // A consumer that stops closes the attempt, whose `finally` closes the upstream request.
+      return: async () => {
+        await current?.return();
+        return { done: true, value: undefined };
+      },
+      [Symbol.asyncIterator]: () => iterator,
+    };
+    return iterator;
+  }
+
+  private prepare(request: GenerationRequest): { body: string; deadline: number } {
     const prefix = `${this.id}/`;
     if (!request.model.startsWith(prefix)) throw new ModelError('invalid_model', `Model ${request.model} is not served by ${this.id}.`);
-    const model = request.model.slice(prefix.length);
-    const body = this.dialect.chatBody(model, request, this.config);
-    const deadline = performance.now() + this.config.timeouts.totalMs;
-    let yielded = false;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        for await (const batch of this.attempt(body, request.signal, deadline)) {
-          if (batch !== START_BATCH) yielded = true; // a retry is still allowed after a bare start
-          yield batch;
-        }
-        return;
-      } catch (err) {
-        const error = ModelError.from(err, request.signal);
-        if (yielded) throw error;
-        const delay = retryDelayMs(attempt, error, this.config.retry);
-        if (delay === undefined || performance.now() + delay >= deadline) throw error;
-        await sleep(delay, request.signal);
-      }
-    }
+    const body = this.dialect.chatBody(request.model.slice(prefix.length), request, this.config);
+    return { body, deadline: performance.now() + this.config.timeouts.totalMs };
   }
 
   supports(): ReadonlySet<OptionName> {
@@ -121,7 +143,8 @@ export class HttpProvider implements Provider {
     await this.pool.destroy();
   }
 
-  private async *attempt(payload: string, cancel: AbortSignal, deadline: number): AsyncGenerator<GenerationChunk[], void, undefined> {
+  /** One request to the upstream; `progress.yielded` is set once anything but the bare start went out. */
+  private async *attempt(payload: string, cancel: AbortSignal, deadline: number, progress: { yielded: boolean }): AsyncGenerator<GenerationChunk[], void, undefined> {
     const { timeouts } = this.config;
     if (cancel.aborted) throw new ModelError('cancelled');
     const controller = new AbortController();
@@ -179,6 +202,7 @@ export class HttpProvider implements Provider {
             firstToken = undefined;
             idle = setTimeout(() => abort(new ModelError('timeout', `The provider went silent for ${timeouts.idleMs} ms mid-answer.`)), timeouts.idleMs);
           }
+          progress.yielded = true;
           yield batch;
         }
         if (failed) throw failure;
@@ -187,6 +211,7 @@ export class HttpProvider implements Provider {
       const finish = decoder.finish();
       complete = true;
       if (done) drain(iterator, res.body);
+      progress.yielded = true;
       yield [finish];
     } catch (err) {
       if (controller.signal.aborted) throw controller.signal.reason;
