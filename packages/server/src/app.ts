@@ -23,6 +23,7 @@ import { ModelCatalogue } from './llm/catalogue.js';
 import { bareIdProviders, buildProviders } from './llm/build-providers.js';
 import type { Provider } from './llm/provider.js';
 import { observeRequests } from './http/observe-requests.js';
+import { installOpenApi } from './http/openapi.js';
 import type { FlagChangeBus } from './ops/flags.js';
 import { observeStreams, startOps, type Ops } from './ops/ops.js';
 import { opsRoutes } from './http/routes/ops.js';
@@ -135,6 +136,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   installJsonBodyParser(fastify, jsonLimits);
   await installCors(fastify, config.server.cors);
   observeRequests(fastify, config, metrics);
+  await installOpenApi(fastify); // before the routes: it collects them as they are added
   opsRoutes(fastify, ctx);
   metaRoutes(fastify, ctx);
   comparisonRoutes(fastify, ctx);
