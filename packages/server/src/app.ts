@@ -4,6 +4,7 @@ import { ComparisonService } from './compare/comparison-service.js';
 import type { Config } from './config/schema.js';
 import type { AppContext } from './http/context.js';
 import { installCors } from './http/cors.js';
+import { installSecurityHeaders } from './http/security-headers.js';
 import { installErrorHandling, type NotFoundFallback } from './http/error-handler.js';
 import { installJsonBodyParser } from './http/json-body.js';
 import { clientConfigRoutes } from './http/routes/client-config.js';
@@ -135,6 +136,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   installErrorHandling(fastify, notFoundFallback, { retryAfterSeconds: durability.retryAfterSeconds });
   installJsonBodyParser(fastify, jsonLimits);
   await installCors(fastify, config.server.cors);
+  installSecurityHeaders(fastify);
   observeRequests(fastify, config, metrics);
   await installOpenApi(fastify); // before the routes: it collects them as they are added
   opsRoutes(fastify, ctx);
