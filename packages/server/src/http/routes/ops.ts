@@ -9,6 +9,7 @@ import type { AppContext } from '../context.js';
 import { flagParams, flagUpdateBody } from '../ops-schemas.js';
 import { parseInput } from '../validate.js';
 import { ADMIN_ERRORS, api } from '../openapi.js';
+import { flagIdentityOf } from '../flag-identity.js';
 
 /** Prometheus `/metrics`, the caller's evaluated flags, and the admin API of flags. */
 export function opsRoutes(app: FastifyInstance, ctx: AppContext): void {
@@ -27,7 +28,7 @@ export function opsRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   app.get('/v1/flags', api({ summary: 'The caller\'s evaluated feature flags', tags: ['ops'] }), async (request, reply) => {
     reply.header('Cache-Control', 'no-store');
-    return { flags: ctx.flags.evaluateAll(ctx.ops.identityKeyOf(request.raw)) };
+    return { flags: ctx.flags.evaluateAll(await flagIdentityOf(request, ctx)) };
   });
 
   app.get('/v1/admin/flags', api({ summary: 'Flags with their rollout and lists', tags: ['ops'], errors: ADMIN_ERRORS }), async (request) => {

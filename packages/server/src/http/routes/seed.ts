@@ -11,6 +11,7 @@ import { errorHandler, seedErrorBody } from '../error-handler.js';
 import { admitModels, assertComparisonOwner, assertConversationOwner, countTokens } from '../identity.js';
 import { historyFromSeed, seedChatBody, seedChatQuery, seedCompareBody } from '../schemas.js';
 import { parseLenient } from '../validate.js';
+import { flagIdentityOf } from '../flag-identity.js';
 import { ADMISSION_ERRORS, api, type RouteDoc } from '../openapi.js';
 
 /** Seed 002's own paths for `/chat` and `/chat-stream`. */
@@ -95,7 +96,7 @@ function seedScope(app: FastifyInstance, ctx: AppContext): void {
   app.post(`${BALI_ZERO}/chat`, chatDoc, chat);
 
   const chatStream = async (request: FastifyRequest, reply: FastifyReply) => {
-    if (!ctx.flags.isEnabled('sse_streaming')) {
+    if (!ctx.flags.evaluate('sse_streaming', await flagIdentityOf(request, ctx))) {
       throw new TributaryError('feature_flag_disabled', 'Streaming chat is disabled (flag sse_streaming, env ENABLE_SSE_STREAMING).', { flag: 'sse_streaming' });
     }
     if (await resume(request, reply)) return;
