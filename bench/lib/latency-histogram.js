@@ -10,7 +10,7 @@ const BUCKETS = FINE + 60_000;
 
 const bucketOf = (ms) => (ms < FINE_MS ? Math.floor(Math.max(0, ms) * FINE_PER_MS) : Math.min(BUCKETS - 1, FINE + Math.floor(ms - FINE_MS)));
 /** A bucket's midpoint, in ms. */
-const valueOf = (i) => (i < FINE ? (i + 0.5) / FINE_PER_MS : FINE_MS + (i - FINE) + 0.5);
+const midpointOf = (i) => (i < FINE ? (i + 0.5) / FINE_PER_MS : FINE_MS + (i - FINE) + 0.5);
 
 export class LatencyHistogram {
   constructor() {
@@ -48,7 +48,7 @@ export class LatencyHistogram {
     let seen = 0;
     for (let i = 0; i < BUCKETS; i++) {
       seen += this.counts[i];
-      if (seen >= rank) return Math.min(valueOf(i), this.max);
+      if (seen >= rank) return Math.min(midpointOf(i), this.max);
     }
     return this.max;
   }

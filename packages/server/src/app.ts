@@ -4,6 +4,8 @@ import { ComparisonService } from './compare/comparison-service.js';
 import type { Config } from './config/schema.js';
 import type { AppContext } from './http/context.js';
 import { installCors } from './http/cors.js';
+import { installSecurityHeaders } from './http/security-headers.js';
+import { trustedProxyFn, upgradeFlagIdentity } from './http/flag-identity.js';
 import { installErrorHandling, type NotFoundFallback } from './http/error-handler.js';
 import { installJsonBodyParser } from './http/json-body.js';
 import { clientConfigRoutes } from './http/routes/client-config.js';
@@ -23,6 +25,7 @@ import { ModelCatalogue } from './llm/catalogue.js';
 import { bareIdProviders, buildProviders } from './llm/build-providers.js';
 import type { Provider } from './llm/provider.js';
 import { observeRequests } from './http/observe-requests.js';
+import { installOpenApi } from './http/openapi.js';
 import type { FlagChangeBus } from './ops/flags.js';
 import { observeStreams, startOps, type Ops } from './ops/ops.js';
 import { opsRoutes } from './http/routes/ops.js';
@@ -92,6 +95,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
     await store.close();
     throw err;
   }
+  const trustProxy = trustedProxyFn(config.identity.trustedProxies);
   const fastify = Fastify({
     logger: { level: config.log.level, ...(opts.logStream ? { stream: opts.logStream } : {}) },
     bodyLimit: config.server.bodyLimitBytes,
@@ -101,7 +105,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
     // Per-request lines only when debugging: a streaming server's requests are long and many.
     logController: new LogController({ disableRequestLogging: config.log.level !== 'debug' && config.log.level !== 'trace' }),
     // X-Forwarded-For counts only from these peers (request.ip is the client's, for limits).
-    trustProxy: config.identity.trustedProxies.length > 0 ? config.identity.trustedProxies : false,
+    trustProxy,
   });
   await fastify.register(fastifyCookie);
   const warn = (message: string) => fastify.log.warn(message);
@@ -156,7 +160,9 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   installErrorHandling(fastify, notFoundFallback, { retryAfterSeconds: durability.retryAfterSeconds });
   installJsonBodyParser(fastify, jsonLimits);
   await installCors(fastify, config.server.cors);
+  installSecurityHeaders(fastify);
   observeRequests(fastify, config, metrics);
+  await installOpenApi(fastify); // before the routes: it collects them as they are added
   opsRoutes(fastify, ctx);
   verifyRoutes(fastify, ctx);
   metaRoutes(fastify, ctx);
@@ -169,7 +175,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   accountRoutes(fastify, ctx);
   adminRoutes(fastify, ctx);
   await fastify.register((scope) => jobRoutes(scope, ctx)); // its own scope: the multipart parser stays there
-  const websockets = realtimeWebSockets(realtime, ops.flags, ops.identityKeyOf, jsonLimits, config.streams.subscriberBufferBytes);
+  const websockets = realtimeWebSockets(realtime, ops.flags, upgradeFlagIdentity(ctx, trustProxy), jsonLimits, config.streams.subscriberBufferBytes);
   websockets.attach(fastify.server);
   if (config.web.enabled) notFoundFallback.current = await serveWebApp(fastify, config.web.dir);
 

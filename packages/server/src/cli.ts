@@ -89,7 +89,12 @@ async function serve(argv: string[]): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   // Said only once a stop signal is handled: whoever waits for this line may signal at once.
-  console.log(`Tributary listening on ${url} (data: ${config.database.url ? 'PostgreSQL' : `${config.dataDir}/tributary.db`})${secretsNote(secrets)}`);
+  // A log record like every other line (pino, info), written even when the level is above info (unless
+  // silent): supervisors and scripts wait for it. Its message keeps the words they match.
+  const data = config.database.url ? 'PostgreSQL' : `${config.dataDir}/tributary.db`;
+  const log = app.fastify.log;
+  (log.level === 'silent' ? log : log.child({}, { level: 'info' })).info({ url, data, generatedSecrets: generatedSecrets(secrets) }, `Tributary listening on ${url} (data: ${data})${secretsNote(secrets)}`);
+  // The generated key itself goes to the terminal only: a secret has no place in shipped logs.
   if (secrets.source.publishKey === 'generated') {
     console.log(`Publish key (shown once; \`tributary key show\` prints it again): ${config.realtime.publishKey}`);
   }
@@ -107,8 +112,13 @@ function secretsForServe(config: Config): Secrets {
 }
 
 /** What the start line says of generated secrets (their values stay in the data directory). */
-function secretsNote({ source, file }: Secrets): string {
-  const generated = (['tokenSecret', 'publishKey'] as const).filter((n) => source[n] === 'generated');
+function generatedSecrets({ source }: Secrets): ('tokenSecret' | 'publishKey')[] {
+  return (['tokenSecret', 'publishKey'] as const).filter((n) => source[n] === 'generated');
+}
+
+function secretsNote(secrets: Secrets): string {
+  const { file } = secrets;
+  const generated = generatedSecrets(secrets);
   if (generated.length === 0) return '';
   const names = generated.map((n) => (n === 'tokenSecret' ? 'a connection-token secret' : 'a publish key')).join(' and ');
   return `; generated ${names} into ${file} (\`tributary token\` issues tokens)`;

@@ -50,10 +50,14 @@ describe('rollout', () => {
 
   it('buckets by a signed anonymous cookie when valid, else by client IP', () => {
     const secret = 'cookie-secret-0123456789';
-    const req = (cookie?: string) => ({ headers: cookie ? { cookie } : {}, socket: { remoteAddress: '10.0.0.7' } });
-    expect(identityKeyOf(req(`tributary_anon=${signAnonymousId('abc', secret)}`), secret)).toBe('anon:abc');
-    expect(identityKeyOf(req('tributary_anon=abc.forged'), secret)).toBe('ip:10.0.0.7');
-    expect(identityKeyOf(req(), secret)).toBe('ip:10.0.0.7');
+    const req = (cookie?: string) => ({ headers: cookie ? { cookie } : {}, ip: '10.0.0.7' });
+    const anonymous = { kind: 'anonymous' } as const;
+    expect(identityKeyOf(anonymous, req(`tributary_anon=${signAnonymousId('abc', secret)}`), secret)).toBe('anon:abc');
+    expect(identityKeyOf(anonymous, req('tributary_anon=abc.forged'), secret)).toBe('ip:10.0.0.7');
+    expect(identityKeyOf(anonymous, req(), secret)).toBe('ip:10.0.0.7');
+    // A signed-in user or a key is itself, whatever cookie or address it comes with.
+    expect(identityKeyOf({ kind: 'user', userId: 'u1' }, req(`tributary_anon=${signAnonymousId('abc', secret)}`), secret)).toBe('user:u1');
+    expect(identityKeyOf({ kind: 'key', keyId: 'k1' }, req(), secret)).toBe('key:k1');
   });
 });
 

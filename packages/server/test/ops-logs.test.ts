@@ -20,6 +20,9 @@ describe('request logs', () => {
     const completion = results['demo/fast']!;
     await fetch(`${url}/v1/comparisons/${id}`);
     await fetch(`${url}/no/such/route`);
+    // Probes: no line (and no duration sample, below).
+    await fetch(`${url}/health`);
+    await fetch(`${url}/ready`);
     await fetch(`${url}/v1/admin/flags`, { headers: { Authorization: `Bearer ${ADMIN}` } });
 
     const requests = () => lines.filter((l) => l.msg === 'request');
@@ -39,5 +42,8 @@ describe('request logs', () => {
     expect(all).not.toContain(secret);
     expect(all).not.toContain(completion.slice(0, 40));
     expect(all).not.toContain(id); // the URL's id stays out: the route pattern is logged
+    const scrape = await (await fetch(`${url}/metrics`)).text();
+    expect(scrape).toMatch(/tributary_http_request_duration_seconds_count\{[^}]*route="\/compare"/);
+    expect(scrape).not.toMatch(/route="\/(health|ready)"/);
   });
 });

@@ -72,7 +72,7 @@ describe('bursts of live events', () => {
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {
         buf += chunk;
-        let i;
+        let i: number;
         while ((i = buf.indexOf('\n\n')) !== -1) {
           const frame = buf.slice(0, i);
           buf = buf.slice(i + 2);

@@ -12,10 +12,21 @@ const run = promisify(execFile);
 // Only what a shell on a fresh machine has: no secrets from this process's environment.
 const ENV = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: tmpdir(), LOG_LEVEL: 'warn', TRIBUTARY_DEMO_SPEED: '20' };
 
+/** A pino record's message (the start line is one); a plain line as it is. */
+function messageOf(line: string): string {
+  try {
+    const record = JSON.parse(line) as { msg?: string; level?: number };
+    return record.level === 30 && typeof record.msg === 'string' ? record.msg : line;
+  } catch {
+    return line;
+  }
+}
+
 /** `tributary serve` as a process; resolves with its URL and the banner lines it printed. */
-async function serve(dataDir: string): Promise<{ url: string; banner: string[]; child: ChildProcess; stop(): Promise<void> }> {
+async function serve(dataDir: string): Promise<{ url: string; banner: string[]; raw: string[]; child: ChildProcess; stop(): Promise<void> }> {
   const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--data-dir', dataDir], { env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
+  const raw: string[] = [];
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
   const url = await new Promise<string>((resolve, reject) => {
@@ -27,8 +38,9 @@ async function serve(dataDir: string): Promise<{ url: string; banner: string[]; 
       const parts = buffer.split('\n');
       buffer = parts.pop()!;
       for (const line of parts) {
-        lines.push(line);
-        const m = /^Tributary listening on (\S+)/.exec(line);
+        raw.push(line);
+        lines.push(messageOf(line));
+        const m = /^Tributary listening on (\S+)/.exec(messageOf(line));
         if (m) {
           clearTimeout(timer);
           // The publish-key line (when there is one) is printed right after the start line.
@@ -38,7 +50,7 @@ async function serve(dataDir: string): Promise<{ url: string; banner: string[]; 
     });
   });
   return {
-    url, banner: lines, child,
+    url, banner: lines, raw, child,
     stop: () => new Promise<void>((resolve) => {
       if (child.exitCode !== null) return resolve();
       child.once('exit', () => resolve());
@@ -58,6 +70,10 @@ describe('seed 003 on a fresh install: tributary token, generated secrets, tribu
     const server = await serve(dataDir);
     try {
       const start = server.banner.find((l) => l.startsWith('Tributary listening on'))!;
+      // The start line is a pino record with its facts as fields (never the key itself).
+      const record = JSON.parse(server.raw.find((l) => l.includes('Tributary listening on'))!) as Record<string, unknown>;
+      expect(record).toMatchObject({ level: 30, url: server.url, generatedSecrets: ['tokenSecret', 'publishKey'] });
+      expect(JSON.stringify(record)).not.toContain(await cli('key', 'show', '--data-dir', dataDir));
       expect(start).toMatch(/generated a connection-token secret and a publish key into .*realtime-secrets\.json/);
       const keyLine = server.banner.find((l) => l.startsWith('Publish key'));
       const file = join(dataDir, 'realtime-secrets.json');

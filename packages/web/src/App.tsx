@@ -38,6 +38,7 @@ export function App() {
   // Signing out (or in as someone else) starts a fresh conversation: the last one belongs to the account.
   const authVersion = useSyncExternalStore(auth.subscribe, auth.getVersion);
   const userRef = useRef<string | null | undefined>(undefined);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: authVersion is the signal that auth's fields changed
   useEffect(() => {
     if (!auth.ready && auth.user === undefined) return;
     const id = auth.user?.id ?? null;
@@ -149,12 +150,12 @@ export function App() {
           {actionError && <p className="error" role="alert" data-testid="action-error">{actionError}</p>}
 
           {hidden.size > 0 && (
-            <div className="hidden-bar" aria-label="Hidden cards">
+            <section className="hidden-bar" aria-label="Hidden cards">
               <span className="muted small">Hidden:</span>
               {[...hidden].map((m) => (
                 <button key={m} type="button" className="chip" onClick={() => workspace.setHidden(m, false)} aria-label={`Restore ${name(m)}`}>{name(m)} ↺</button>
               ))}
-            </div>
+            </section>
           )}
 
           {cards.length === 0 ? (

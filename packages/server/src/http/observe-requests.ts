@@ -8,10 +8,18 @@ import { identityClassOf } from './admin.js';
  * duration histogram under the route pattern, and one `info` log line. Never a body, never a URL
  * beyond its pattern: prompts and completions stay out of logs and labels.
  */
+/**
+ * Liveness and readiness probes, asked every few seconds by orchestrators and load balancers:
+ * neither a log line nor a duration sample (they would drown the real traffic, and cost /health its speed).
+ */
+const PROBES = new Set(['/health', '/ready']);
+
 export function observeRequests(app: FastifyInstance, config: Config, metrics: OpsMetrics | undefined): void {
-  const logLines = config.log.level !== 'silent';
+  // The level is fixed at start: above info the line's fields are never even assembled.
+  const logLines = ['trace', 'debug', 'info'].includes(config.log.level);
   if (!metrics && !logLines) return;
   app.addHook('onRequest', (request, reply, done) => {
+    if (PROBES.has(request.routeOptions.url ?? '')) return done();
     const started = performance.now();
     reply.raw.once('close', () => {
       const seconds = (performance.now() - started) / 1000;

@@ -5,7 +5,7 @@ import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 /** Paths that belong to the API: a miss there is a JSON 404, never the app's page. */
-const API_PREFIXES = ['/v1', '/v2', '/api', '/health', '/ready', '/metrics', '/models', '/compare', '/chat'];
+const API_PREFIXES = ['/v1', '/v2', '/api', '/health', '/ready', '/metrics', '/models', '/compare', '/chat', '/docs', '/openapi.json'];
 
 /** packages/web/dist, seen from packages/server/{src,dist}/http. */
 export const DEFAULT_WEB_DIR = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../../web/dist');

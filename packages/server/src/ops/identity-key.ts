@@ -1,24 +1,31 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 
-/** What identifying a caller needs from a request (an HTTP request or a WebSocket upgrade). */
+/** What bucketing an anonymous caller needs from a request (an HTTP request or a WebSocket upgrade). */
 export interface RequestLike {
   headers: IncomingHttpHeaders;
-  socket: { remoteAddress?: string | undefined };
+  /** The client's address: behind a trusted proxy the forwarded one (identity's rule, http/client-ip.ts). */
+  ip: string;
 }
+
+/** Who is asking, as far as flags care (identity's `Caller` fits). */
+export type FlagCaller = { kind: 'user'; userId: string } | { kind: 'key'; keyId: string } | { kind: 'anonymous' };
 
 export const ANON_COOKIE = 'tributary_anon';
 
 /**
- * The identity flags bucket by: `user:<id>` / `key:<id>` once identity lands (it refines this
- * one function), else `anon:<id>` from a valid signed anonymous cookie, else `ip:<address>`.
+ * The identity flags bucket by, so a rollout is sticky per person: `user:<id>` for a signed-in
+ * user (every session, every address), `key:<id>` for an API key, else `anon:<id>` from a valid
+ * signed anonymous cookie, else `ip:<client address>`.
  */
-export function identityKeyOf(request: RequestLike, cookieSecret?: string): string {
+export function identityKeyOf(caller: FlagCaller, request: RequestLike, cookieSecret?: string): string {
+  if (caller.kind === 'user') return `user:${caller.userId}`;
+  if (caller.kind === 'key') return `key:${caller.keyId}`;
   if (cookieSecret) {
     const anon = verifiedAnonymousId(cookieOf(request.headers.cookie, ANON_COOKIE), cookieSecret);
     if (anon) return `anon:${anon}`;
   }
-  return `ip:${request.socket.remoteAddress ?? 'unknown'}`;
+  return `ip:${request.ip}`;
 }
 
 /** `<id>.<base64url HMAC-SHA256 of id>`; anything else is ignored. */

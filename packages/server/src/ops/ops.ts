@@ -5,7 +5,7 @@ import type { AuditRecord, OpsStore } from '../store/types.js';
 import { Alerts, alertWebhook } from './alerts.js';
 import { FlagService } from './flag-service.js';
 import { Flags, InProcessFlagBus, type FlagChangeBus } from './flags.js';
-import { identityKeyOf, type RequestLike } from './identity-key.js';
+import { identityKeyOf, type FlagCaller, type RequestLike } from './identity-key.js';
 import { OpsMetrics } from './metrics.js';
 import { OpsSignals } from './signals.js';
 import { OpsSnapshots } from './snapshot.js';
@@ -40,8 +40,8 @@ export interface Ops extends Observation {
   flags: Flags;
   flagService: FlagService;
   alerts: Alerts;
-  /** The identity flags bucket by (identity refines `identityKeyOf`). */
-  identityKeyOf(request: RequestLike): string;
+  /** The identity flags bucket by (see `identityKeyOf`; http/flag-identity.ts resolves the caller). */
+  identityKeyOf(caller: FlagCaller, request: RequestLike): string;
   /** The hook of identity's rate limiter: one call per rejection (class: anonymous, user, key, …). */
   rateLimited(identityClass: string): void;
   close(): Promise<void>;
@@ -76,7 +76,7 @@ export async function startOps(
   }
   return {
     metrics, signals, flags, flagService, alerts,
-    identityKeyOf: (request) => identityKeyOf(request, config.ops.anonymousCookieSecret),
+    identityKeyOf: (caller, request) => identityKeyOf(caller, request, config.ops.anonymousCookieSecret),
     rateLimited(identityClass) {
       metrics?.rateLimited(identityClass);
       signals.rateLimited();

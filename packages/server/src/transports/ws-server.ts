@@ -12,7 +12,6 @@ import { deflateWindowBits, PreparedMessage } from './ws-frames.js';
 import { serveNative, type NativeOptions } from './ws-native.js';
 import { serveSeed } from './ws-seed.js';
 import type { Flags } from '../ops/flags.js';
-import type { RequestLike } from '../ops/identity-key.js';
 import type { JsonLimits } from '../input/json.js';
 import type { Realtime } from '../realtime/realtime.js';
 
@@ -23,7 +22,7 @@ export interface WsServerOptions {
   /** Read per upgrade: the `websocket` feature flag (off: the upgrade is refused with 403). */
   enabled: () => boolean;
   /** Read per upgrade: whether this client is in the `realtime_ws` rollout (out: closed with 4010 after the handshake). */
-  admitted: (req: IncomingMessage) => boolean;
+  admitted: (req: IncomingMessage) => Promise<boolean>;
   pingIntervalMs: number;
   seedPingIntervalMs: number;
   compressionThresholdBytes: number;
@@ -98,14 +97,18 @@ export class RealtimeWebSockets {
       if (this.closing) return refuse(socket, 'unavailable', 'The server is restarting; reconnect shortly.');
       if (!this.opts.enabled()) return refuse(socket, 'feature_flag_disabled', 'WebSocket is disabled by a feature flag (websocket); use SSE or long-poll.', { flag: 'websocket' });
       if (!this.originAllowed(req)) return refuse(socket, 'origin_forbidden', `Origin ${JSON.stringify(req.headers.origin).slice(0, 200)} may not open a WebSocket with cookies; list it in realtime.allowedOrigins.`);
-      if (!this.opts.admitted(req)) {
-        // A close code, not an HTTP refusal: browsers cannot read a refused handshake's status.
-        this.wss.handleUpgrade(req, socket, head, (ws) => ws.close(CLOSE.rolloutExcluded, 'realtime_ws: not in rollout; use SSE or long-poll'));
-        return;
-      }
-      // Counted past the flags: a client a flag turns away was not failed (connection success alert).
-      this.opts.access.metrics.attempt(kind === 'native' ? 'websocket' : 'seed');
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(kind, ws as ConnectionSocket, socket, req, url)); // our `WebSocket` class
+      // The rollout buckets by who connects, which may take a credential lookup.
+      void this.opts.admitted(req).then((admitted) => {
+        if (socket.destroyed) return;
+        if (!admitted) {
+          // A close code, not an HTTP refusal: browsers cannot read a refused handshake's status.
+          this.wss.handleUpgrade(req, socket, head, (ws) => ws.close(CLOSE.rolloutExcluded, 'realtime_ws: not in rollout; use SSE or long-poll'));
+          return;
+        }
+        // Counted past the flags: a client a flag turns away was not failed (connection success alert).
+        this.opts.access.metrics.attempt(kind === 'native' ? 'websocket' : 'seed');
+        this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(kind, ws as ConnectionSocket, socket, req, url)); // our `WebSocket` class
+      }, () => refuse(socket, 'unavailable', 'Could not evaluate the realtime_ws flag; retry.'));
     });
   }
 
@@ -195,13 +198,13 @@ const normalOrigin = (origin: string) => origin.trim().toLowerCase().replace(/\/
 
 /** The WebSocket endpoints of an app, from its config and flags. */
 export function realtimeWebSockets(
-  realtime: Realtime, flags: Flags, identityKeyOf: (req: RequestLike) => string, jsonLimits: JsonLimits, maxBufferedBytes: number,
+  realtime: Realtime, flags: Flags, identityKeyOf: (req: IncomingMessage) => Promise<string>, jsonLimits: JsonLimits, maxBufferedBytes: number,
 ): RealtimeWebSockets {
   const c = realtime.config;
   return new RealtimeWebSockets({
     access: realtime.access,
     enabled: () => flags.isEnabled('websocket'),
-    admitted: (req) => flags.evaluate('realtime_ws', identityKeyOf(req)),
+    admitted: async (req) => flags.evaluate('realtime_ws', await identityKeyOf(req)),
     pingIntervalMs: c.pingIntervalMs,
     seedPingIntervalMs: c.seedPingIntervalMs,
     compressionThresholdBytes: c.compressionThresholdBytes,
@@ -215,7 +218,7 @@ export function realtimeWebSockets(
 }
 
 /** The upgrade's credential: `?access_token=`, `?token=`, `Authorization: Bearer`, or the web app's access cookie. */
-function connectionCredential(req: IncomingMessage, url: URL): string | undefined {
+export function connectionCredential(req: IncomingMessage, url: URL): string | undefined {
   const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
   const cookie = /(?:^|;\s*)tributary_access=([^;]+)/.exec(req.headers.cookie ?? '')?.[1];
   return url.searchParams.get('access_token') ?? url.searchParams.get('token') ?? bearer ?? cookie ?? undefined;

@@ -10,6 +10,7 @@ export function HistoryPanel(props: { client: TributaryClient; refreshKey: numbe
   const load = useCallback(() => {
     client.list({ limit: 50 }).then(setItems, (e: Error) => setError(e.message));
   }, [client]);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: refreshKey is the parent's signal to reload
   useEffect(load, [load, refreshKey]);
 
   const remove = async (r: ComparisonRecord) => {

@@ -40,11 +40,12 @@ export const ModelCard = memo(function ModelCard(props: { workspace: Workspace; 
         </div>
       </header>
       {latest && run && <CardStats turn={latest} run={run} />}
-      <div className="card-body" ref={body} tabIndex={0} aria-label={`${name} answer`} aria-busy={status === 'streaming'}>
+      {/* biome-ignore lint/a11y/noNoninteractiveTabindex: a scrolling region must be focusable to scroll it with the keyboard */}
+      <section className="card-body" ref={body} tabIndex={0} aria-label={`${name} answer`} aria-busy={status === 'streaming'}>
         {turns.map((turn, i) => (
           <TurnView key={turn.comparisonId} prompt={turns.length > 1 || i > 0 ? turn.prompt : undefined} run={turn.runs[model]!} text={turn.runs[model]!.text} status={turn.runs[model]!.status} raw={raw} />
         ))}
-      </div>
+      </section>
       {!following && status === 'streaming' && (
         <button type="button" className="jump" onClick={follow}>↓ Follow the stream</button>
       )}
@@ -89,7 +90,7 @@ function CardStats({ turn, run }: { turn: Turn; run: ModelRun }) {
 
 /** Keeps a scroll box at its bottom while content grows, until the user scrolls away. */
 function useAutoScroll() {
-  const body = useRef<HTMLDivElement>(null);
+  const body = useRef<HTMLElement>(null);
   const stick = useRef(true);
   const [following, setFollowing] = useState(true);
   useLayoutEffect(() => {

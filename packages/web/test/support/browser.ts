@@ -45,6 +45,13 @@ export async function openBrowser(): Promise<BrowserSession> {
   page.setDefaultTimeout(20_000);
   const errors: string[] = [];
   page.on('pageerror', (err) => errors.push(err.message));
+  // Every browser test also checks the pages pass the server's CSP (http/security-headers.ts).
+  await context.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || 'inline'}`));
+  });
+  page.on('console', (msg) => {
+    if (msg.type() === 'error' && /CSP violation|Content Security Policy/.test(msg.text())) errors.push(msg.text());
+  });
   return {
     context,
     page,

@@ -6,19 +6,20 @@ import type { AppContext } from '../context.js';
 import { callerOf, clearSessionCookies, requireAccount, requireUser } from '../identity.js';
 import { connectionTokenBody, createKeyBody, keyParams, limitsStatusQuery, usageQuery } from '../identity-schemas.js';
 import { parseInput } from '../validate.js';
+import { api, AUTH_ERRORS } from '../openapi.js';
 
 /** The caller's own account: limits, usage, API keys, connection tokens, export and erasure. */
 export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
   const { identity } = ctx;
 
-  app.get('/v1/me/limits', async (request) => {
+  app.get('/v1/me/limits', api({ summary: 'The caller\'s limits and what is left of them', tags: ['identity'], errors: AUTH_ERRORS }), async (request) => {
     const caller = await callerOf(request, ctx);
     return { kind: caller.kind, ...(await identity.quotas.state(caller)) };
   });
 
   // CompareAI's status route, its fields first, then ours.
   for (const path of ['/rate-limit-status', '/api/rate-limit-status']) {
-    app.get(path, async (request) => {
+    app.get(path, api({ summary: 'CompareAI\'s rate-limit status (seed shape, then ours)', tags: ['seed', 'identity'], query: limitsStatusQuery, errors: AUTH_ERRORS }), async (request) => {
       const { fingerprint } = parseInput(limitsStatusQuery, request.query, 'query');
       const caller = await callerOf(request, ctx);
       const state = await identity.quotas.state(caller, fingerprint);
@@ -38,14 +39,14 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
     });
   }
 
-  app.get('/v1/me/usage', async (request) => {
+  app.get('/v1/me/usage', api({ summary: 'The caller\'s usage by model and day', tags: ['identity'], query: usageQuery, errors: AUTH_ERRORS }), async (request) => {
     const caller = await requireAccount(request, ctx);
     const { days } = parseInput(usageQuery, request.query, 'query');
     const lines = await identity.usage.lines({ owner: caller.userId, days });
     return { days, lines, totals: totals(lines) };
   });
 
-  app.get('/v1/me/export', async (request, reply) => {
+  app.get('/v1/me/export', api({ summary: 'Export everything stored about the signed-in user', tags: ['identity'], errors: AUTH_ERRORS }), async (request, reply) => {
     const caller = await requireUser(request, ctx);
     const data = await identity.privacy.export(caller.userId);
     identity.audit.record({ actor: actorOf(caller), action: 'privacy.export', target: caller.userId, outcome: 'ok', requestId: request.id });
@@ -53,7 +54,7 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
     return data;
   });
 
-  app.delete('/v1/me', async (request, reply) => {
+  app.delete('/v1/me', api({ summary: 'Erase the signed-in user and their data', tags: ['identity'], errors: AUTH_ERRORS }), async (request, reply) => {
     const caller = await requireUser(request, ctx);
     await ctx.comparisons.cancelOwned(caller.userId);
     await identity.privacy.erase(caller.userId);
@@ -63,7 +64,7 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
     return { status: 'erased' };
   });
 
-  app.post('/v1/keys', async (request, reply) => {
+  app.post('/v1/keys', api({ summary: 'Create an API key', tags: ['identity'], body: createKeyBody, status: 201, errors: [...AUTH_ERRORS, 'forbidden'] }), async (request, reply) => {
     const caller = await requireUser(request, ctx);
     const body = parseInput(createKeyBody, request.body);
     const { scopes } = body;
@@ -73,12 +74,12 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
     return reply.code(201).send(key);
   });
 
-  app.get('/v1/keys', async (request) => {
+  app.get('/v1/keys', api({ summary: 'List the user\'s API keys', tags: ['identity'], errors: AUTH_ERRORS }), async (request) => {
     const caller = await requireUser(request, ctx);
     return { keys: await identity.keys.list(caller.userId) };
   });
 
-  app.delete('/v1/keys/:id', async (request) => {
+  app.delete('/v1/keys/:id', api({ summary: 'Revoke an API key', tags: ['identity'], params: keyParams, errors: [...AUTH_ERRORS, 'key_not_found'] }), async (request) => {
     const caller = await requireUser(request, ctx);
     const { id } = parseInput(keyParams, request.params, 'path');
     const key = await identity.keys.revoke(caller.userId, id);
@@ -86,7 +87,7 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
     return key;
   });
 
-  app.post('/v1/tokens/connection', async (request) => {
+  app.post('/v1/tokens/connection', api({ summary: 'Mint a realtime connection token', tags: ['identity', 'realtime'], body: connectionTokenBody, errors: AUTH_ERRORS }), async (request) => {
     const caller = await requireAccount(request, ctx);
     const body = parseInput(connectionTokenBody, request.body);
     const token = await ctx.realtime.auth.mint({ sub: caller.userId, ...(body.channels ? { channels: body.channels } : {}) }, body.ttlSeconds);

@@ -9,10 +9,11 @@ import { admitModels, assertComparisonOwner, assertConversationOwner, callerOf, 
 import { lastEventIdOf } from '../last-event-id.js';
 import { comparisonBody, deleteQuery, idParams, listQuery, streamQuery } from '../schemas.js';
 import { parseInput } from '../validate.js';
+import { ADMISSION_ERRORS, api } from '../openapi.js';
 
 /** The native comparison API under /v1. */
 export function comparisonRoutes(app: FastifyInstance, ctx: AppContext): void {
-  app.post('/v1/comparisons', async (request, reply) => {
+  app.post('/v1/comparisons', api({ summary: 'Start a comparison (201 with its stream URL, or the SSE stream itself with Accept: text/event-stream)', tags: ['native'], body: comparisonBody, status: 201, produces: 'json-or-event-stream', errors: [...ADMISSION_ERRORS, 'conversation_not_found', 'forbidden'] }), async (request, reply) => {
     const body = parseInput(comparisonBody, request.body);
     const handle = await admitModels(request, reply, ctx, { scope: 'compare', models: body.models, tier: body.tier }, async (caller) => {
       await assertConversationOwner(request, ctx, body.conversationId);
@@ -31,14 +32,14 @@ export function comparisonRoutes(app: FastifyInstance, ctx: AppContext): void {
     return { id: handle.id, conversationId: handle.conversationId, streamUrl: `/v1/comparisons/${handle.id}/stream` };
   });
 
-  app.get('/v1/comparisons', async (request) => {
+  app.get('/v1/comparisons', api({ summary: 'List the caller\'s comparisons', tags: ['native'], query: listQuery }), async (request) => {
     const query = parseInput(listQuery, request.query, 'query');
     // Callers see their own comparisons; anonymous callers the anonymous ones.
     const items = await ctx.store.listComparisons({ ...query, owner: ownerOf(await callerOf(request, ctx)) });
     return { comparisons: items };
   });
 
-  app.get('/v1/comparisons/:id', async (request) => {
+  app.get('/v1/comparisons/:id', api({ summary: 'A comparison\'s snapshot', tags: ['native'], params: idParams, errors: ['comparison_not_found'] }), async (request) => {
     const { id } = parseInput(idParams, request.params, 'path');
     await assertComparisonOwner(request, ctx, id);
     const snapshot = await ctx.comparisons.snapshot(id);
@@ -46,7 +47,7 @@ export function comparisonRoutes(app: FastifyInstance, ctx: AppContext): void {
     return snapshot;
   });
 
-  app.get('/v1/comparisons/:id/stream', async (request, reply) => {
+  app.get('/v1/comparisons/:id/stream', api({ summary: 'A comparison\'s SSE stream (resumable with Last-Event-ID)', tags: ['native'], params: idParams, query: streamQuery, produces: 'text/event-stream', errors: ['comparison_not_found', 'invalid_last_event_id'] }), async (request, reply) => {
     const { id } = parseInput(idParams, request.params, 'path');
     parseInput(streamQuery, request.query, 'query');
     const last = lastEventIdOf(request);
@@ -59,7 +60,7 @@ export function comparisonRoutes(app: FastifyInstance, ctx: AppContext): void {
   });
 
   /** Explicit stop (a network drop never cancels): every model ends `cancelled` at once. `?purge=true` also deletes it. */
-  app.delete('/v1/comparisons/:id', async (request, reply) => {
+  app.delete('/v1/comparisons/:id', api({ summary: 'Cancel a comparison (?purge=true also deletes it)', tags: ['native'], params: idParams, query: deleteQuery, errors: ['comparison_not_found'] }), async (request, reply) => {
     const { id } = parseInput(idParams, request.params, 'path');
     const { purge } = parseInput(deleteQuery, request.query, 'query');
     await assertComparisonOwner(request, ctx, id);
@@ -73,7 +74,7 @@ export function comparisonRoutes(app: FastifyInstance, ctx: AppContext): void {
     return { id, status: snapshot.status };
   });
 
-  app.get('/v1/conversations/:id', async (request) => {
+  app.get('/v1/conversations/:id', api({ summary: 'A conversation\'s messages', tags: ['native'], params: idParams, errors: ['conversation_not_found'] }), async (request) => {
     const { id } = parseInput(idParams, request.params, 'path');
     const owner = await ctx.store.conversationOwner(id);
     if (owner !== undefined) await assertConversationOwner(request, ctx, id);

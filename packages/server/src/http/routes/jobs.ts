@@ -16,6 +16,7 @@ import { streamJob } from '../job-stream.js';
 import { createJobBody, itemsQuery, jobIdParams, jobStreamQuery, listJobsQuery, resultsQuery, retryQuery, uploadFields } from '../job-schemas.js';
 import { lastEventIdOf } from '../last-event-id.js';
 import { parseInput } from '../validate.js';
+import { ADMISSION_ERRORS, api } from '../openapi.js';
 
 /** Batch jobs under /v1/jobs: thin over JobService. */
 export async function jobRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
@@ -23,7 +24,7 @@ export async function jobRoutes(app: FastifyInstance, ctx: AppContext): Promise<
   const limit = ctx.config.jobs.uploadLimitBytes;
   await app.register(multipart, { limits: { fileSize: limit, files: 1, fields: 20, fieldSize: 100_000, parts: 30 } });
 
-  app.post('/v1/jobs', async (request, reply) => {
+  app.post('/v1/jobs', api({ summary: 'Create a batch job (JSON, or a .jsonl/.csv upload)', tags: ['jobs'], body: createJobBody, upload: uploadFields, status: 201, errors: [...ADMISSION_ERRORS, 'too_many_items', 'missing_file', 'empty_upload', 'upload_too_large', 'invalid_upload', 'unsupported_upload_type'] }), async (request, reply) => {
     const input = request.isMultipart() ? await fromUpload(request, ctx) : fromJson(request);
     // Every item is a model response: the whole job is charged before anything runs (given back if refused).
     const created = await admitModels(request, reply, ctx, {
@@ -32,23 +33,23 @@ export async function jobRoutes(app: FastifyInstance, ctx: AppContext): Promise<
     return reply.code(201).header('Location', `/v1/jobs/${created.id}`).send(created);
   });
 
-  app.get('/v1/jobs', async (request) => {
+  app.get('/v1/jobs', api({ summary: 'List jobs', tags: ['jobs'], query: listJobsQuery, errors: ['invalid_cursor'] }), async (request) => {
     const q = parseInput(listJobsQuery, request.query, 'query');
     return jobs.list(await requesterOf(request, ctx), q);
   });
 
-  app.get('/v1/jobs/:id', async (request) => {
+  app.get('/v1/jobs/:id', api({ summary: 'A job and its progress', tags: ['jobs'], params: jobIdParams, errors: ['job_not_found'] }), async (request) => {
     const { id } = parseInput(jobIdParams, request.params, 'path');
     return jobs.view(id, await requesterOf(request, ctx));
   });
 
-  app.get('/v1/jobs/:id/items', async (request) => {
+  app.get('/v1/jobs/:id/items', api({ summary: 'A job\'s items, a page at a time', tags: ['jobs'], params: jobIdParams, query: itemsQuery, errors: ['job_not_found', 'invalid_cursor'] }), async (request) => {
     const { id } = parseInput(jobIdParams, request.params, 'path');
     const q = parseInput(itemsQuery, request.query, 'query');
     return jobs.items(id, await requesterOf(request, ctx), q);
   });
 
-  app.get('/v1/jobs/:id/results', async (request, reply) => {
+  app.get('/v1/jobs/:id/results', api({ summary: 'Download the results (JSON Lines or CSV)', tags: ['jobs'], params: jobIdParams, query: resultsQuery, produces: 'any', errors: ['job_not_found'] }), async (request, reply) => {
     const { id } = parseInput(jobIdParams, request.params, 'path');
     const { format } = parseInput(resultsQuery, request.query, 'query');
     await jobs.require(id, await requesterOf(request, ctx));
@@ -59,7 +60,7 @@ export async function jobRoutes(app: FastifyInstance, ctx: AppContext): Promise<
     return reply.send(Readable.from(body));
   });
 
-  app.get('/v1/jobs/:id/stream', async (request, reply) => {
+  app.get('/v1/jobs/:id/stream', api({ summary: 'Live progress (SSE, resumable with Last-Event-ID)', tags: ['jobs'], params: jobIdParams, query: jobStreamQuery, produces: 'text/event-stream', errors: ['job_not_found', 'invalid_last_event_id'] }), async (request, reply) => {
     const { id } = parseInput(jobIdParams, request.params, 'path');
     parseInput(jobStreamQuery, request.query, 'query');
     const last = lastEventIdOf(request);
@@ -71,10 +72,10 @@ export async function jobRoutes(app: FastifyInstance, ctx: AppContext): Promise<
     const { id } = parseInput(jobIdParams, request.params, 'path');
     return jobs.cancel(id, await requesterOf(request, ctx));
   };
-  app.post('/v1/jobs/:id/cancel', cancel);
-  app.delete('/v1/jobs/:id', cancel);
+  app.post('/v1/jobs/:id/cancel', api({ summary: 'Cancel a job', tags: ['jobs'], params: jobIdParams, errors: ['job_not_found'] }),  cancel);
+  app.delete('/v1/jobs/:id', api({ summary: 'Cancel a job (same as POST …/cancel)', tags: ['jobs'], params: jobIdParams, errors: ['job_not_found'] }),  cancel);
 
-  app.post('/v1/jobs/:id/retry', async (request, reply) => {
+  app.post('/v1/jobs/:id/retry', api({ summary: 'Retry the failed (and optionally cancelled) items', tags: ['jobs'], params: jobIdParams, query: retryQuery, status: 202, errors: ['job_not_found', 'job_running', 'nothing_to_retry'] }), async (request, reply) => {
     const { id } = parseInput(jobIdParams, request.params, 'path');
     const { include } = parseInput(retryQuery, request.query, 'query');
     return reply.code(202).send(await jobs.retry(id, await requesterOf(request, ctx), { includeCancelled: include === 'cancelled' }));

@@ -1,15 +1,16 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.js';
+import { api } from '../openapi.js';
 
 /** Liveness, readiness and the model catalogue (seed shapes plus the OpenAI list shape). */
 export function metaRoutes(app: FastifyInstance, ctx: AppContext): void {
-  app.get('/health', async () => ({
+  app.get('/health', api({ summary: 'Liveness', tags: ['meta'] }), async () => ({
     status: 'healthy',
     uptimeSeconds: Math.round((Date.now() - ctx.startedAt.getTime()) / 1000),
     streams: ctx.hub.stats(),
   }));
 
-  app.get('/ready', async (_request, reply) => {
+  app.get('/ready', api({ summary: 'Readiness: the database (and Redis when configured) answer', tags: ['meta'] }), async (_request, reply) => {
     const retryAfter = ctx.config.durability.retryAfterSeconds;
     try {
       await ctx.store.ping();
@@ -38,9 +39,9 @@ export function metaRoutes(app: FastifyInstance, ctx: AppContext): void {
     for (const m of models) (byProvider[m.provider] ??= []).push(m);
     return { models, models_by_provider: byProvider };
   };
-  app.get('/models', async () => catalogue());
-  app.get('/api/models', async () => catalogue());
-  app.get('/v1/models', async () => {
+  app.get('/models', api({ summary: 'The model catalogue (seed shape)', tags: ['seed', 'meta'] }), async () => catalogue());
+  app.get('/api/models', api({ summary: 'The model catalogue (seed shape)', tags: ['seed', 'meta'] }), async () => catalogue());
+  app.get('/v1/models', api({ summary: 'The model catalogue (OpenAI list shape)', tags: ['openai', 'meta'] }), async () => {
     const { models, models_by_provider } = catalogue();
     return {
       object: 'list',

@@ -9,6 +9,7 @@ import { toTributaryError } from '../error-handler.js';
 import { admitModels, callerOf } from '../identity.js';
 import { chatCompletionBody, responsesBody } from '../openai-schemas.js';
 import { parseInput } from '../validate.js';
+import { ADMISSION_ERRORS, api } from '../openapi.js';
 
 /**
  * `POST /v1/chat/completions` and `POST /v1/responses`, OpenAI-compatible. Errors leave in
@@ -23,7 +24,11 @@ export function openaiGatewayRoutes(app: FastifyInstance, ctx: AppContext): void
     sendError(reply, toTributaryError(err as any, request.log));
   };
 
-  app.post('/v1/chat/completions', { errorHandler }, async (request, reply) => {
+  const errors = [...ADMISSION_ERRORS, 'unsupported_parameter', 'auth', 'timeout', 'upstream_error', 'network', 'content_filter', 'context_length'] as const;
+  app.post('/v1/chat/completions', {
+    ...api({ summary: 'OpenAI-compatible chat completions (stream or whole)', tags: ['openai'], body: chatCompletionBody, produces: 'json-or-event-stream', errors, errorShape: 'openai' }),
+    errorHandler,
+  }, async (request, reply) => {
     const input = parseInput(chatCompletionBody, request.body);
     const signal = abortOnClose(reply);
     // One model response, charged before the upstream is called (given back for an unknown model).
@@ -49,7 +54,10 @@ export function openaiGatewayRoutes(app: FastifyInstance, ctx: AppContext): void
     }
   });
 
-  app.post('/v1/responses', { errorHandler }, async (request, reply) => {
+  app.post('/v1/responses', {
+    ...api({ summary: 'OpenAI-compatible Responses API (stream or whole)', tags: ['openai'], body: responsesBody, produces: 'json-or-event-stream', errors, errorShape: 'openai' }),
+    errorHandler,
+  }, async (request, reply) => {
     Responses.checkInputTypes(request.body);
     const input = parseInput(responsesBody, request.body);
     const signal = abortOnClose(reply);

@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { z } from 'zod';
 import { checkChannels } from '../../realtime/access.js';
 import { parseCursor, type Cursor } from '../../realtime/positions.js';
 import { pollChannels } from '../../transports/long-poll.js';
@@ -10,12 +11,16 @@ import type { AppContext } from '../context.js';
 import { ACCESS_COOKIE, callerOf } from '../identity.js';
 import { pollQuery, publishBatchBody, publishBody, subscribeQuery } from '../schemas.js';
 import { parseInput } from '../validate.js';
+import { api } from '../openapi.js';
+
+/** What `/v1/publish` takes: a batch when it has `events`, else one event (the handler picks which). */
+const publishAnyBody = z.union([publishBatchBody, publishBody]);
 
 /** Publish API, multi-channel SSE, long-poll and the seed's metrics. The WebSockets live in transports/ws-server.ts. */
 export function realtimeRoutes(app: FastifyInstance, ctx: AppContext): void {
   const { realtime } = ctx;
 
-  app.post('/v1/publish', async (request) => {
+  app.post('/v1/publish', api({ summary: 'Publish one event, or a batch as {events:[…]}', tags: ['realtime'], body: publishAnyBody, errors: ['unauthorized', 'publish_disabled', 'insufficient_scope', 'rate_limited', 'invalid_channel', 'event_too_large', 'idempotency_conflict'] }), async (request) => {
     await authorizePublish(request, ctx);
     const body = request.body as Record<string, unknown> | undefined;
     if (body && typeof body === 'object' && 'events' in body) {
@@ -26,7 +31,7 @@ export function realtimeRoutes(app: FastifyInstance, ctx: AppContext): void {
     return realtime.publisher.publish({ ...item, idempotencyKey: (Array.isArray(header) ? header[0] : header) ?? item.idempotencyKey });
   });
 
-  app.get('/v1/subscribe', async (request, reply) => {
+  app.get('/v1/subscribe', api({ summary: 'Subscribe to channels over SSE (resumable)', tags: ['realtime'], query: subscribeQuery, produces: 'text/event-stream', errors: ['invalid_token', 'invalid_channel', 'channel_forbidden', 'too_many_channels', 'invalid_position'] }), async (request, reply) => {
     realtime.metrics.attempt('sse');
     const query = parseInput(subscribeQuery, request.query, 'query');
     const identity = await realtime.auth.identify(tokenOf(request, query.token ?? query.access_token));
@@ -39,7 +44,7 @@ export function realtimeRoutes(app: FastifyInstance, ctx: AppContext): void {
     await streamChannels(realtime.access, sse, { identity, channels, cursor });
   });
 
-  app.get('/v1/poll', async (request, reply) => {
+  app.get('/v1/poll', api({ summary: 'Long-poll channels from a cursor', tags: ['realtime'], query: pollQuery, errors: ['invalid_token', 'invalid_channel', 'channel_forbidden', 'too_many_channels', 'invalid_position'] }), async (request, reply) => {
     realtime.metrics.attempt('poll');
     const query = parseInput(pollQuery, request.query, 'query');
     const identity = await realtime.auth.identify(tokenOf(request, query.token ?? query.access_token));
@@ -59,7 +64,7 @@ export function realtimeRoutes(app: FastifyInstance, ctx: AppContext): void {
     }
   });
 
-  app.get('/v2/realtime/metrics', async () => realtime.metrics.snapshot());
+  app.get('/v2/realtime/metrics', api({ summary: 'Seed realtime counters (JSON)', tags: ['seed', 'realtime'] }), async () => realtime.metrics.snapshot());
 }
 
 const splitChannels = (raw: string) => raw.split(',').map((c) => c.trim()).filter(Boolean);

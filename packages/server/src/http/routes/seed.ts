@@ -11,6 +11,8 @@ import { errorHandler, seedErrorBody } from '../error-handler.js';
 import { admitModels, assertComparisonOwner, assertConversationOwner, countTokens } from '../identity.js';
 import { historyFromSeed, seedChatBody, seedChatQuery, seedCompareBody } from '../schemas.js';
 import { parseLenient } from '../validate.js';
+import { flagIdentityOf } from '../flag-identity.js';
+import { ADMISSION_ERRORS, api, type RouteDoc } from '../openapi.js';
 
 /** Seed 002's own paths for `/chat` and `/chat-stream`. */
 const BALI_ZERO = '/api/v2/bali-zero';
@@ -53,12 +55,24 @@ function seedScope(app: FastifyInstance, ctx: AppContext): void {
       return handle;
     });
 
+  const seed = (doc: Omit<RouteDoc, 'tags' | 'errorShape'>) => api({ ...doc, tags: ['seed'], errorShape: 'seed', errors: [...ADMISSION_ERRORS, 'conversation_not_found', ...(doc.errors ?? [])] });
+  const compareDoc = seed({ summary: 'Compare models, answered whole (seed 001)', body: seedCompareBody });
+  const compareStreamDoc = seed({
+    summary: 'Compare models, streamed as SSE (seed 001); re-send with Last-Event-ID to resume', body: seedCompareBody, produces: 'text/event-stream',
+    errors: ['invalid_last_event_id', 'comparison_not_found'],
+  });
+  const chatDoc = seed({ summary: 'Chat with one model, answered whole (seed 002)', body: seedChatBody });
+  const chatGetDoc = seed({ summary: 'Chat with one model, answered whole (seed 002, query form)', query: seedChatQuery });
+  const streamErrors = ['feature_flag_disabled', 'invalid_last_event_id', 'comparison_not_found'] as const;
+  const chatStreamDoc = seed({ summary: 'Chat streamed as SSE (seed 002; flag sse_streaming)', body: seedChatBody, produces: 'text/event-stream', errors: streamErrors });
+  const chatStreamGetDoc = seed({ summary: 'Chat streamed as SSE, EventSource form (seed 002; flag sse_streaming)', query: seedChatQuery, produces: 'text/event-stream', errors: streamErrors });
+
   for (const path of ['/compare', '/api/compare']) {
-    app.post(path, async (request, reply) => answerWhole(await start(request, reply, compareRequest(request))));
+    app.post(path, compareDoc, async (request, reply) => answerWhole(await start(request, reply, compareRequest(request))));
   }
 
   for (const path of ['/compare-stream', '/api/compare-stream']) {
-    app.post(path, async (request, reply) => {
+    app.post(path, compareStreamDoc, async (request, reply) => {
       // Re-sending the POST with Last-Event-ID resumes that comparison instead of starting another.
       if (await resume(request, reply)) return;
       const handle = await start(request, reply, compareRequest(request));
@@ -77,20 +91,20 @@ function seedScope(app: FastifyInstance, ctx: AppContext): void {
       usage: { input_tokens: result.inputTokens ?? 0, output_tokens: result.outputTokens ?? 0 }, metadata: seedMetadata(done),
     };
   };
-  app.post('/chat', chat);
-  app.get(`${BALI_ZERO}/chat`, chat);
-  app.post(`${BALI_ZERO}/chat`, chat);
+  app.post('/chat', chatDoc, chat);
+  app.get(`${BALI_ZERO}/chat`, chatGetDoc, chat);
+  app.post(`${BALI_ZERO}/chat`, chatDoc, chat);
 
   const chatStream = async (request: FastifyRequest, reply: FastifyReply) => {
-    if (!ctx.flags.isEnabled('sse_streaming')) {
+    if (!ctx.flags.evaluate('sse_streaming', await flagIdentityOf(request, ctx))) {
       throw new TributaryError('feature_flag_disabled', 'Streaming chat is disabled (flag sse_streaming, env ENABLE_SSE_STREAMING).', { flag: 'sse_streaming' });
     }
     if (await resume(request, reply)) return;
     return streamNew(reply, await start(request, reply, chatRequest(request)));
   };
   for (const path of ['/chat-stream', `${BALI_ZERO}/chat-stream`]) {
-    app.get(path, chatStream);
-    app.post(path, chatStream);
+    app.get(path, chatStreamGetDoc, chatStream);
+    app.post(path, chatStreamDoc, chatStream);
   }
 
   async function answerWhole(handle: ComparisonHandle) {

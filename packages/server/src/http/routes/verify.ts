@@ -4,6 +4,7 @@ import { CHECKS, verify } from '@tributary/client/verify';
 import { TributaryError } from '../../errors.js';
 import { requireAdmin } from '../admin.js';
 import type { AppContext } from '../context.js';
+import { ADMIN_ERRORS, api } from '../openapi.js';
 import { verifyBody } from '../ops-schemas.js';
 import { parseInput } from '../validate.js';
 
@@ -15,7 +16,7 @@ import { parseInput } from '../validate.js';
  */
 export function verifyRoutes(app: FastifyInstance, ctx: AppContext): void {
   let running = false;
-  app.post('/v1/admin/verify', async (request) => {
+  app.post('/v1/admin/verify', api({ summary: 'Run the smoke verify profile against this server (admin; one run at a time)', tags: ['ops'], body: verifyBody, errors: [...ADMIN_ERRORS, 'invalid_field', 'verify_running'] }), async (request) => {
     await requireAdmin(request, ctx);
     const { checks } = parseInput(verifyBody, request.body);
     const unknown = checks?.filter((id) => !CHECKS.some((c) => c.id === id));
