@@ -29,7 +29,7 @@ import { opsRoutes } from './http/routes/ops.js';
 import { createRealtime } from './realtime/realtime.js';
 import { openStore } from './store/open-store.js';
 import { StreamHub } from './streams/hub.js';
-import { MemoryBackend } from './streams/memory-backend.js';
+import { openStreamBackend } from './streams/open-backend.js';
 import { realtimeWebSockets } from './transports/ws-server.js';
 import { createJobs } from './jobs/create-jobs.js';
 import { jobRoutes } from './http/routes/jobs.js';
@@ -102,9 +102,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   });
   catalogue.refreshEvery(config.catalogue.refreshSeconds * 1000);
   const { history } = config.streams;
-  const backend = new MemoryBackend(() => ({ size: history.size, ttlMs: history.ttlSeconds * 1000 }), {
-    maxTotalEvents: config.streams.maxEventsTotal,
-  });
+  const backend = await openStreamBackend(config, (err) => fastify.log.warn({ err: { message: err.message } }, 'redis connection trouble'));
   const hub = new StreamHub(backend, {
     maxReplay: config.streams.maxReplay, subscriberBufferBytes: config.streams.subscriberBufferBytes, replayBufferBytes: config.streams.replayBufferBytes,
   }, metrics?.hubObserver);

@@ -9,6 +9,8 @@ export const ENV_KEYS: Record<string, { path: string; type: 'string' | 'number' 
   PORT: { path: 'server.port', type: 'number' },
   TRIBUTARY_DATA_DIR: { path: 'dataDir', type: 'string' },
   DATABASE_URL: { path: 'database.url', type: 'string' },
+  REDIS_URL: { path: 'redis.url', type: 'string' },
+  TRIBUTARY_REDIS_PREFIX: { path: 'redis.keyPrefix', type: 'string' },
   TRIBUTARY_DB_STARTUP_RETRY_MS: { path: 'durability.startupRetryMs', type: 'number' },
   TRIBUTARY_MAX_MODELS: { path: 'compare.maxModels', type: 'number' },
   TRIBUTARY_DEMO_SPEED: { path: 'demo.speed', type: 'number' },

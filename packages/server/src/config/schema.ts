@@ -183,6 +183,12 @@ export const configSchema = z.strictObject({
     /** PostgreSQL schema (tests use one per run). */
     schema: z.string().regex(/^[a-z_][a-z0-9_]*$/).optional(),
   }).prefault({}),
+  redis: z.strictObject({
+    /** redis://… to keep the stream log in Redis (nodes share topics); unset means memory, one node. */
+    url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// URL').optional(),
+    /** Prefix of every key and channel (several deployments or tests on one Redis). */
+    keyPrefix: z.string().regex(/^[A-Za-z0-9_:.-]*$/).default('trib:'),
+  }).prefault({}),
   streams: z.strictObject({
     history: history.default({ size: 50_000, ttlSeconds: 600 }),
     /** Events held in memory across all topics; past it the oldest finished topics are forgotten first. */

@@ -63,6 +63,8 @@ export interface HubStats {
   delivered: number;
   replayed: number;
   slowConsumerDisconnects: number;
+  /** Feeds the backend dropped (connection lost, unfillable gap): their subscribers were sent to resume. */
+  feedsLost: number;
 }
 
 /**
@@ -72,7 +74,7 @@ export interface HubStats {
  */
 export class StreamHub {
   private readonly feeds = new Map<string, TopicFeed>();
-  private readonly counters = { published: 0, delivered: 0, replayed: 0, slowConsumerDisconnects: 0 };
+  private readonly counters = { published: 0, delivered: 0, replayed: 0, slowConsumerDisconnects: 0, feedsLost: 0 };
   private closing = false;
 
   constructor(
@@ -185,6 +187,10 @@ export class StreamHub {
             this.remove(topic, sub, 'slow_consumer');
           }
         }
+      }, () => {
+        // The backend cannot promise this feed any more: clients reconnect and resume (exactly, or recovered:false).
+        this.counters.feedsLost++;
+        for (const sub of [...subscribers]) this.remove(topic, sub, 'shutdown');
       });
       feed = { subscribers, unlisten };
       this.feeds.set(topic, feed);

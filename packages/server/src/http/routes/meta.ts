@@ -11,8 +11,16 @@ export function metaRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   app.get('/ready', async (_request, reply) => {
     try {
+      await ctx.hub.backend.ping?.();
+    } catch (err) {
+      const retryAfter = ctx.config.durability.retryAfterSeconds;
+      return reply.code(503).header('Retry-After', String(retryAfter)).send({
+        code: 'dependency_unavailable', message: (err as Error).message, dependency: 'redis', retryAfterSeconds: retryAfter,
+      });
+    }
+    try {
       await ctx.store.ping();
-      return { status: 'ready', database: ctx.store.dialect };
+      return { status: 'ready', database: ctx.store.dialect, streams: ctx.config.redis.url ? 'redis' : 'memory' };
     } catch (err) {
       const retryAfter = ctx.config.durability.retryAfterSeconds;
       return reply.code(503).header('Retry-After', String(retryAfter)).send({
