@@ -30,6 +30,7 @@ import { createRealtime } from './realtime/realtime.js';
 import { openStore } from './store/open-store.js';
 import { StreamHub } from './streams/hub.js';
 import { openStreamBackend } from './streams/open-backend.js';
+import { openCoordination } from './compare/open-coordination.js';
 import { realtimeWebSockets } from './transports/ws-server.js';
 import { createJobs } from './jobs/create-jobs.js';
 import { jobRoutes } from './http/routes/jobs.js';
@@ -73,7 +74,6 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
       if (attempt === 1) console.log(`Waiting for the database (${(err as { code?: string }).code ?? (err as Error).message}) for up to ${durability.startupRetryMs} ms`);
     },
   });
-  await store.markInterrupted();
   const fastify = Fastify({
     logger: { level: config.log.level, ...(opts.logStream ? { stream: opts.logStream } : {}) },
     bodyLimit: config.server.bodyLimitBytes,
@@ -110,7 +110,9 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
     hub, catalogue, store, config: config.compare, durability,
     onError: (err, comparisonId) => fastify.log.error({ err, comparisonId }, 'comparison failed'),
     costOf: identity.costOf,
+    coordination: openCoordination(config, (err) => fastify.log.warn({ err: { message: err.message } }, 'redis connection trouble')),
   });
+  await comparisons.open(); // marks comparisons a crash left running (those no live node holds) interrupted
   const realtime = createRealtime(config.realtime, hub, identity.connectionSubject);
   ops = await startOps(config, observation, { hub, realtime: realtime.metrics, store: store.opsData, log: fastify.log, flagBus: opts.flagBus,
     audit: (row) => identity.audit.record(row),

@@ -212,6 +212,11 @@ export const configSchema = z.strictObject({
     /** Earlier messages a model sees in a follow-up; older ones are dropped and reported. */
     historyMessages: z.number().int().min(0).default(20),
     defaultChatModel: z.string().min(1).default('demo/balanced'),
+    /**
+     * With Redis: a running comparison's lease, renewed by its node every third of this; when a
+     * node dies, another ends its comparisons as interrupted within about 1.5× this.
+     */
+    leaseMs: z.number().int().min(300).default(10_000),
   }).prefault({}),
   demo: z.strictObject({
     /** Multiplies every demo model's speed (tests use large values; 0 waits are kept at 0). */

@@ -90,6 +90,11 @@ export class StreamHub {
     return event;
   }
 
+  /** Rejects (503 dependency_unavailable) while the backend's service is unreachable. */
+  async ready(): Promise<void> {
+    await this.backend.ping?.();
+  }
+
   /** Recovery without subscribing (e.g. long-poll, or a finished topic's replay check). */
   recover(topic: string, start: StartAt): Promise<Recovery> {
     return this.backend.recover(topic, start, this.limits.maxReplay);
