@@ -29,6 +29,12 @@ redis.call('PUBLISH', ARGV[7], msg)
 return {seq, now, epoch}
 `;
 
+/** A watched topic exists from its first watcher on (as in memory): its epoch is made now, so a client that watched from the top can resume exactly. */
+const OPEN_LUA = `
+if redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1]) == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return redis.call('HMGET', KEYS[1], 'epoch', 'top')
+`;
+
 /** `<seq> <time> <final 0|1> <epoch> <json [type, data]>`: the stream entry and the channel message alike. */
 function decode(topic: string, msg: string): LogEvent {
   const a = msg.indexOf(' ');
@@ -78,7 +84,10 @@ export interface RedisBackendOptions {
  */
 export class RedisBackend implements StreamBackend {
   readonly name = 'redis';
-  private readonly cmd: Redis & { tribPublish(meta: string, stream: string, ...args: (string | number)[]): Promise<[number, number, string]> };
+  private readonly cmd: Redis & {
+    tribPublish(meta: string, stream: string, ...args: (string | number)[]): Promise<[number, number, string]>;
+    tribOpen(meta: string, epoch: string, ttlMs: number): Promise<[string, string | null]>;
+  };
   private readonly sub: Redis;
   private readonly feeds = new Map<string, Feed>();
   private readonly byChannel = new Map<string, string>();
@@ -97,6 +106,7 @@ export class RedisBackend implements StreamBackend {
     // Concurrent publishes and reads share round trips (one pipeline per tick).
     this.cmd = new Redis(opts.url, { ...common, enableAutoPipelining: true, connectionName: 'tributary-cmd' }) as RedisBackend['cmd'];
     this.cmd.defineCommand('tribPublish', { numberOfKeys: 2, lua: PUBLISH_LUA });
+    this.cmd.defineCommand('tribOpen', { numberOfKeys: 1, lua: OPEN_LUA });
     this.sub = new Redis(opts.url, { ...common, connectionName: 'tributary-sub', autoResubscribe: true });
     this.maxGapFill = opts.maxGapFill ?? 10_000;
     const report = (err: Error) => opts.onError?.(err);
@@ -203,8 +213,8 @@ export class RedisBackend implements StreamBackend {
         try {
           await this.sub.subscribe(channel);
           // Subscribed first, then the top: anything published after the read arrives on the channel.
-          const [epoch, top] = await this.cmd.hmget(this.key(topic, 'm'), 'epoch', 'top');
-          created.epoch = epoch ?? null;
+          const [epoch, top] = await this.cmd.tribOpen(this.key(topic, 'm'), newEpoch(), this.policy(topic).ttlMs + META_EXTRA_MS);
+          created.epoch = epoch;
           created.last = Number(top ?? 0);
         } catch (err) {
           this.drop(topic);

@@ -1,0 +1,88 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../../scripts/cluster.js';
+import { publish, RawWs, startRealtimeServer } from './support/realtime.js';
+import type { TestServer } from './support/server.js';
+import { postJson, sseRequest } from './support/sse-client.js';
+
+const REDIS_SERVER = '/usr/bin/redis-server';
+if (process.env.CI && !existsSync(REDIS_SERVER)) throw new Error('redis-server is required in CI (.ci/run installs it)');
+
+/** A private redis-server on its own port (no persistence): stopped and started again by the test. */
+async function startRedis(port: number): Promise<ChildProcess> {
+  const child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const { Redis } = await import('ioredis');
+    const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    probe.on('error', () => undefined);
+    try {
+      await probe.connect();
+      await probe.ping();
+      probe.disconnect();
+      return child;
+    } catch {
+      probe.disconnect();
+      if (Date.now() > deadline) throw new Error('redis-server did not start');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+async function stopRedis(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+describe.runIf(existsSync(REDIS_SERVER))('Redis stops and comes back', () => {
+  let redis: ChildProcess | undefined;
+  let server: TestServer | undefined;
+  afterAll(async () => {
+    await server?.close();
+    if (redis) await stopRedis(redis);
+  });
+
+  it('readiness flips, publishes and new streams answer 503 dependency_unavailable, clients are told, and delivery resumes without a restart', async () => {
+    const port = await freePort();
+    redis = await startRedis(port);
+    server = await startRealtimeServer({ redis: { url: `redis://127.0.0.1:${port}`, keyPrefix: 'outage:' } });
+    const { url } = server;
+    expect((await fetch(`${url}/ready`)).status).toBe(200);
+    const ws = await RawWs.native(url);
+    ws.send({ type: 'subscribe', id: 1, channel: 'public:o' });
+    await ws.next((m) => m.type === 'subscribed');
+    expect((await publish(url, { channel: 'public:o', data: { before: true } })).status).toBe(200);
+    await ws.next((m) => m.type === 'pub' && m.seq === 1);
+
+    await stopRedis(redis);
+    // The connected client is told: its socket closes with the "reconnect and resume" code.
+    expect((await Promise.race([ws.closed, new Promise((r) => setTimeout(() => r('still open'), 10_000))]))).toMatchObject({ code: 1012 });
+    await expect.poll(async () => (await fetch(`${url}/ready`)).status, { timeout: 10_000 }).toBe(503);
+    const ready = await (await fetch(`${url}/ready`)).json();
+    expect(ready).toMatchObject({ code: 'dependency_unavailable', dependency: 'redis' });
+    const refused = await publish(url, { channel: 'public:o', data: { during: true } });
+    expect(refused).toMatchObject({ status: 503, json: { code: 'dependency_unavailable', dependency: 'redis' } });
+    const sse = await sseRequest(`${url}/v1/subscribe?channels=public:o`, { until: () => 'stop' });
+    expect(sse.status).toBe(503);
+    const compare = await postJson(`${url}/v1/comparisons`, { prompt: 'hi', models: ['demo/fast'], tier: 'brief' });
+    expect(compare).toMatchObject({ status: 503, json: { code: 'dependency_unavailable' } });
+    const again = await RawWs.native(url);
+    again.send({ type: 'subscribe', id: 2, channel: 'public:o' });
+    expect(await again.next((m) => m.type === 'error' || m.type === 'subscribed')).toMatchObject({ type: 'error', code: 'dependency_unavailable' });
+    again.close();
+
+    redis = await startRedis(port);
+    await expect.poll(async () => (await fetch(`${url}/ready`)).status, { timeout: 15_000 }).toBe(200);
+    const back = await RawWs.native(url);
+    back.send({ type: 'subscribe', id: 3, channel: 'public:o' });
+    await back.next((m) => m.type === 'subscribed');
+    const after = await publish(url, { channel: 'public:o', data: { after: true } });
+    expect(after.status).toBe(200);
+    // This Redis kept nothing: the channel starts a new epoch, which resumers are told about.
+    expect(await back.next((m) => m.type === 'pub')).toMatchObject({ seq: after.json.seq, data: { after: true } });
+    back.close();
+  }, 60_000);
+});
