@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RealtimeClient, type WebSocketConstructor } from '../../client/src/index.js';
 import { startTestCluster, type TestCluster } from './support/cluster.js';
 import { postJson, sseRequest, type TimedMessage } from './support/sse-client.js';
-import { postgresAvailable } from './support/postgres.js';
+import pg from 'pg';
+import { postgresAvailable, TEST_DATABASE_URL } from './support/postgres.js';
 import { metrics, publish, publishN, RawWs } from './support/realtime.js';
 import { redisAvailable } from './support/redis.js';
 
@@ -32,6 +33,7 @@ const DEMO = {
   models: {
     'demo/fast': { name: 'Fast', firstTokenMs: 10, tokensPerSecond: 400, answerTokens: 300, flaky: false },
     'demo/long': { name: 'Long', firstTokenMs: 20, tokensPerSecond: 100, answerTokens: 600, flaky: false },
+    'demo/endless': { name: 'Endless', firstTokenMs: 20, tokensPerSecond: 50, answerTokens: 5_000, flaky: false },
   },
 };
 
@@ -114,6 +116,27 @@ describe.runIf(clusterUp)('three nodes on Redis and PostgreSQL', () => {
     expect(textOf(stream.messages)['demo/long']!.length).toBeLessThan(2_000);
   }, 60_000);
 
+  it('a node that starts while another runs a comparison leaves it running (it marks only crashed ones interrupted)', async () => {
+    const created = await postJson(`${url(0)}/v1/comparisons`, { prompt: 'Keep going.', models: ['demo/endless'], tier: 'standard' });
+    const { id } = created.json;
+    const db = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await db.connect();
+    const status = async () => (await db.query(`select status from "${cluster.schema}".comparisons where id = $1`, [id])).rows[0]?.status;
+    try {
+      await expect.poll(status, { timeout: 10_000 }).toBe('running');
+      await cluster.nodes[1]!.stop();
+      await cluster.nodes[1]!.start();
+      // Still running after the start (a start used to mark every running row interrupted, other nodes' too).
+      expect(await status()).toBe('running');
+    } finally {
+      await db.end();
+    }
+    const watched = sseRequest(`${url(1)}/v1/comparisons/${id}/stream`);
+    expect((await fetch(`${url(1)}/v1/comparisons/${id}`, { method: 'DELETE' })).status).toBe(202);
+    expect((await watched).messages.at(-1)).toMatchObject({ event: 'comparison.done', json: { status: 'cancelled' } });
+    await expect.poll(async () => (await (await fetch(`${url(1)}/v1/comparisons/${id}`)).json()).status, { timeout: 10_000 }).toBe('cancelled');
+  }, 60_000);
+
   it('SIGKILL of a node during live fan-out: its clients resume on the survivors with every event exactly once', async () => {
     const victim = cluster.nodes[2]!;
     let targets = [victim.url];
@@ -167,7 +190,11 @@ describe.runIf(clusterUp)('three nodes on Redis and PostgreSQL', () => {
     });
     const stream = await watched;
     const done = stream.messages.at(-1)!;
-    expect(done).toMatchObject({ event: 'comparison.done', json: { status: 'interrupted', interrupted: ['demo/long'] } });
+    // Every model that had not ended when its node died, and only those, is classified interrupted.
+    const ended = stream.messages.filter((m) => m.event === 'model.done' || m.event === 'model.error').map((m) => m.json.model);
+    expect(done).toMatchObject({ event: 'comparison.done', json: { status: 'interrupted' } });
+    expect(done.json.interrupted).toContain('demo/long');
+    expect([...done.json.interrupted].sort()).toEqual(['demo/fast', 'demo/long'].filter((m) => !ended.includes(m)));
     expect(performance.now() - killedAt).toBeLessThan(LEASE_MS * 2 + 3_000);
     // The row says so too, and a later reader on node 2 replays the same end.
     await expect.poll(async () => (await (await fetch(`${url(1)}/v1/comparisons/${id}`)).json()).status, { timeout: 10_000 }).toBe('interrupted');

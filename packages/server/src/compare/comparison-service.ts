@@ -144,7 +144,7 @@ export class ComparisonService {
     // The lease first: a node starting meanwhile must not take this running row for a crashed one.
     await this.coordination.claim({
       id, conversationId, kind: request.kind, tier: request.tier, models, owner: record.owner ?? null,
-      createdAt: createdAt.toISOString(), inputLength: prompt.length,
+      createdAt: createdAt.toISOString(), prompt,
     });
     store.saveComparisonStart(record);
 
@@ -285,8 +285,13 @@ export class ComparisonService {
   private async endExpired(claimed: ClaimedComparison): Promise<void> {
     const snapshot = await this.remoteSnapshot(claimed);
     for (const m of snapshot.models) if (m.status === 'running') m.status = 'interrupted';
+    const { store } = this.deps;
+    // The owner may have died before its queued row reached the database: write it, then mark it.
+    if (!(await store.getComparison(claimed.id))) {
+      store.saveComparisonStart({ ...claimed, createdAt: new Date(claimed.createdAt), owner: claimed.owner });
+    }
+    await store.markInterrupted({ ids: [claimed.id] });
     await this.interruptedEnd({ ...snapshot, status: 'interrupted' });
-    await this.deps.store.markInterrupted({ ids: [claimed.id] });
   }
 
   /** Cancels a user's running comparisons and waits for them to end (erasure). */

@@ -9,7 +9,8 @@ export interface ClaimedComparison {
   models: string[];
   owner: string | null;
   createdAt: string;
-  inputLength: number;
+  /** Kept so a survivor can record a comparison whose owner died before its row was written. */
+  prompt: string;
 }
 
 export interface CoordinationHandlers {
