@@ -12,6 +12,7 @@ const BENCHMARKS = [
   ['ops-overhead', () => import('./ops-overhead.js')],
   ['identity-overhead', () => import('./identity-overhead.js')],
   ['jobs', () => import('./jobs.js')],
+  ['cluster', () => import('./cluster.js')],
 ];
 
 const resultsDir = fileURLToPath(new URL('./results/', import.meta.url));
