@@ -3,7 +3,7 @@
  * spread evenly over the nodes, published on the first node at paced rates, for
  *   Tributary: 1 node on memory, 1 node on Redis, 3 nodes on Redis;
  *   Socket.IO 4.8 with its official Redis adapter (@socket.io/redis-adapter): 1 and 3 nodes.
- * Per scenario, at the highest zero-loss rate: delivered msgs/s, server CPU µs per delivered
+ * Per scenario, at the highest rate where every subscriber got every message: delivered msgs/s, server CPU µs per delivered
  * message (all nodes; Redis's own CPU reported beside it), publish-to-receive p50/p99.
  * Then Tributary on 3 Redis nodes: a client that missed 10,000 events resumes on the same node
  * and on another node (p50 of RESUME_RUNS each).
@@ -100,9 +100,10 @@ async function step(nodes, clients, redis, rate) {
   const p50 = parts.map((p) => p.latency.p50 ?? 0).sort((a, b) => a - b)[Math.floor(parts.length / 2)];
   const delivered = count * clients.count - sum('missing');
   const achieved = (count * 1000) / STEP_MS;
-  const zeroLoss = sum('missing') === 0 && sum('late') === 0 && sum('disconnected') === 0 && achieved >= 0.9 * rate;
+  const complete = sum('missing') === 0 && sum('disconnected') === 0 && achieved >= 0.9 * rate;
+  const zeroLoss = complete && sum('late') === 0;
   return {
-    rate, achieved: Math.round(achieved), zeroLoss, missing: sum('missing'), late: sum('late'), disconnected: sum('disconnected'),
+    rate, achieved: Math.round(achieved), complete, zeroLoss, missing: sum('missing'), late: sum('late'), disconnected: sum('disconnected'),
     deliveredPerSec: Math.round((delivered * 1000) / STEP_MS), p50Ms: round(p50, 2), p99Ms: round(p99, 2),
     cpuUsPerDelivery: round(cpuMicros / Math.max(1, delivered), 2), redisCpuUsPerDelivery: round(redisMicros / Math.max(1, delivered), 2),
   };
@@ -117,10 +118,12 @@ async function runScenario(scenario, cleanup, redis) {
     for (const rate of RATES) {
       const s = await step(nodes, clients, scenario.redis ? redis : undefined, rate);
       steps.push(s);
-      console.log(`  ${scenario.label} @${rate}/s: ${s.zeroLoss ? 'zero loss' : `missing ${s.missing}, late ${s.late}, disconnected ${s.disconnected}`}; ${s.deliveredPerSec} delivered/s; p99 ${s.p99Ms} ms; ${s.cpuUsPerDelivery} µs/msg`);
-      if (!s.zeroLoss) break;
+      console.log(`  ${scenario.label} @${rate}/s (achieved ${s.achieved}): ${s.zeroLoss ? 'zero loss' : `missing ${s.missing}, late ${s.late}, disconnected ${s.disconnected}`}; ${s.deliveredPerSec} delivered/s; p99 ${s.p99Ms} ms; ${s.cpuUsPerDelivery} µs/msg`);
+      if (!s.complete) break;
     }
-    const best = steps.filter((s) => s.zeroLoss).at(-1) ?? null;
+    // The highest rate at which every subscriber got every message (on a loaded machine some arrive
+    // over a second late: `zeroLoss` and p99 say so); delivered msgs/s and CPU are from that step.
+    const best = steps.filter((s) => s.complete).at(-1) ?? null;
     return { ...scenario, subscribers: SUBSCRIBERS, steps, best };
   } finally {
     await clients.close();
@@ -187,14 +190,14 @@ export async function run({ cleanup, resultsDir }) {
 
 export function markdown(report) {
   const rate = (label) => report.results.find((r) => r.label === label)?.best?.deliveredPerSec ?? 0;
-  const rows = report.results.map((r) => `| ${r.label} | ${r.best ? r.best.rate : '—'} | ${r.best ? r.best.deliveredPerSec.toLocaleString('en') : '—'} | ${r.best ? `${r.best.p50Ms} / ${r.best.p99Ms}` : '—'} | ${r.best ? r.best.cpuUsPerDelivery : '—'} | ${r.best && r.redis ? r.best.redisCpuUsPerDelivery : '—'} |`);
+  const rows = report.results.map((r) => `| ${r.label} | ${r.best ? r.best.rate : '—'} | ${r.best ? r.best.deliveredPerSec.toLocaleString('en') : '—'} | ${r.best ? `${r.best.p50Ms} / ${r.best.p99Ms}` : '—'} | ${r.best ? (r.best.zeroLoss ? 'yes' : `no (${r.best.late} late)`) : '—'} | ${r.best ? r.best.cpuUsPerDelivery : '—'} | ${r.best && r.redis ? r.best.redisCpuUsPerDelivery : '—'} |`);
   const ratio = rate('Tributary, 1 node, memory') ? round(rate('Tributary, 1 node, Redis') / rate('Tributary, 1 node, memory'), 2) : '—';
   const e = report.environment;
   return [
     `Cluster fan-out (${e.date}, Node ${e.node}, ${e.cores} cores, load average ${e.loadAverage.join(' / ')}${e.quick ? ', quick run' : ''}; ${report.subscribers} WebSocket subscribers spread over the nodes, published on the first; ${report.payloadBytes}-byte payloads, ${report.stepMs / 1000} s per rate step)`,
     '',
-    '| scenario | highest zero-loss rate (msgs/s) | delivered msgs/s | p50 / p99 ms | node CPU µs / delivered msg (all nodes) | Redis CPU µs / delivered msg |',
-    '|---|---|---|---|---|---|',
+    '| scenario | highest rate with every message delivered (msgs/s) | delivered msgs/s | p50 / p99 ms | all within 1 s | node CPU µs / delivered msg (all nodes) | Redis CPU µs / delivered msg |',
+    '|---|---|---|---|---|---|---|',
     ...rows,
     '',
     `Redis on one node delivers ${ratio}× the memory node's rate (goal ≥ 0.7).`,
