@@ -100,8 +100,10 @@ async function step(nodes, clients, redis, rate) {
   const p50 = parts.map((p) => p.latency.p50 ?? 0).sort((a, b) => a - b)[Math.floor(parts.length / 2)];
   const delivered = count * clients.count - sum('missing');
   const achieved = (count * 1000) / STEP_MS;
-  const complete = sum('missing') === 0 && sum('disconnected') === 0 && achieved >= 0.9 * rate;
-  const zeroLoss = complete && sum('late') === 0;
+  // Every message reached every subscriber (late or not). On a loaded machine the paced publisher may
+  // fall short of the target rate: `achieved` says what it sent, and delivered msgs/s follows it.
+  const complete = sum('missing') === 0 && sum('disconnected') === 0;
+  const zeroLoss = complete && sum('late') === 0 && achieved >= 0.9 * rate;
   return {
     rate, achieved: Math.round(achieved), complete, zeroLoss, missing: sum('missing'), late: sum('late'), disconnected: sum('disconnected'),
     deliveredPerSec: Math.round((delivered * 1000) / STEP_MS), p50Ms: round(p50, 2), p99Ms: round(p99, 2),
@@ -123,7 +125,7 @@ async function runScenario(scenario, cleanup, redis) {
     }
     // The highest rate at which every subscriber got every message (on a loaded machine some arrive
     // over a second late: `zeroLoss` and p99 say so); delivered msgs/s and CPU are from that step.
-    const best = steps.filter((s) => s.complete).at(-1) ?? null;
+    const best = steps.filter((s) => s.complete).sort((a, b) => b.deliveredPerSec - a.deliveredPerSec)[0] ?? null;
     return { ...scenario, subscribers: SUBSCRIBERS, steps, best };
   } finally {
     await clients.close();
@@ -190,13 +192,13 @@ export async function run({ cleanup, resultsDir }) {
 
 export function markdown(report) {
   const rate = (label) => report.results.find((r) => r.label === label)?.best?.deliveredPerSec ?? 0;
-  const rows = report.results.map((r) => `| ${r.label} | ${r.best ? r.best.rate : '—'} | ${r.best ? r.best.deliveredPerSec.toLocaleString('en') : '—'} | ${r.best ? `${r.best.p50Ms} / ${r.best.p99Ms}` : '—'} | ${r.best ? (r.best.zeroLoss ? 'yes' : `no (${r.best.late} late)`) : '—'} | ${r.best ? r.best.cpuUsPerDelivery : '—'} | ${r.best && r.redis ? r.best.redisCpuUsPerDelivery : '—'} |`);
+  const rows = report.results.map((r) => `| ${r.label} | ${r.best ? `${r.best.rate} (${r.best.achieved})` : '—'} | ${r.best ? r.best.deliveredPerSec.toLocaleString('en') : '—'} | ${r.best ? `${r.best.p50Ms} / ${r.best.p99Ms}` : '—'} | ${r.best ? (r.best.zeroLoss ? 'yes' : `no (${r.best.late} late)`) : '—'} | ${r.best ? r.best.cpuUsPerDelivery : '—'} | ${r.best && r.redis ? r.best.redisCpuUsPerDelivery : '—'} |`);
   const ratio = rate('Tributary, 1 node, memory') ? round(rate('Tributary, 1 node, Redis') / rate('Tributary, 1 node, memory'), 2) : '—';
   const e = report.environment;
   return [
     `Cluster fan-out (${e.date}, Node ${e.node}, ${e.cores} cores, load average ${e.loadAverage.join(' / ')}${e.quick ? ', quick run' : ''}; ${report.subscribers} WebSocket subscribers spread over the nodes, published on the first; ${report.payloadBytes}-byte payloads, ${report.stepMs / 1000} s per rate step)`,
     '',
-    '| scenario | highest rate with every message delivered (msgs/s) | delivered msgs/s | p50 / p99 ms | all within 1 s | node CPU µs / delivered msg (all nodes) | Redis CPU µs / delivered msg |',
+    '| scenario | target rate (achieved) msgs/s, best step with every message delivered | delivered msgs/s | p50 / p99 ms | all within 1 s | node CPU µs / delivered msg (all nodes) | Redis CPU µs / delivered msg |',
     '|---|---|---|---|---|---|---|',
     ...rows,
     '',
