@@ -73,6 +73,10 @@ describe.runIf(existsSync(REDIS_SERVER))('Redis stops and comes back', () => {
     again.send({ type: 'subscribe', id: 2, channel: 'public:o' });
     expect(await again.next((m) => m.type === 'error' || m.type === 'subscribed')).toMatchObject({ type: 'error', code: 'dependency_unavailable' });
     again.close();
+    const seed = await RawWs.open(`${url.replace(/^http/, 'ws')}/v2/realtime/stream`);
+    seed.send({ services: ['finance'], version: 1 });
+    expect(await seed.next((m) => m.type === 'error' || m.type === 'ack')).toMatchObject({ type: 'error', code: 'dependency_unavailable' });
+    expect(await seed.closed).toMatchObject({ code: 1012 });
 
     redis = await startRedis(port);
     await expect.poll(async () => (await fetch(`${url}/ready`)).status, { timeout: 15_000 }).toBe(200);
