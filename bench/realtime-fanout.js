@@ -38,9 +38,10 @@ const REPLAY_EVENTS = 10_000;
 /** BENCH_RT_QUICK=1: a tenth of the subscribers, for trying the bench out (figures not comparable). */
 if (process.env.BENCH_RT_QUICK) for (const s of SCENARIOS) s.subscribers /= 10;
 
-async function startServer(target, cleanup) {
+/** One server process of `target`; `extra` (redisUrl, keyPrefix) puts it on Redis (bench/cluster.js). */
+export async function startServer(target, cleanup, extra = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'tributary-bench-rt-'));
-  const child = fork(SERVER, [JSON.stringify({ target, dataDir })], { execArgv: ['--expose-gc', '--no-warnings'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(SERVER, [JSON.stringify({ target, dataDir, ...extra })], { execArgv: ['--expose-gc', '--no-warnings'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   let request;
   const ready = new Promise((resolve, reject) => {
     request = ipcRequests(child, `${target} server`, (msg) => { if (msg.type === 'ready') resolve(msg); });

@@ -5,13 +5,14 @@
  * broadcast). Over IPC: `publish {rate, durationMs, bytes}` runs a paced publisher in-process,
  * `rss` (after GC), `cpu` (µs used so far), `fill {count}` (history for the replay test), `close`.
  *
- * argv[2]: JSON { target, dataDir? }
+ * argv[2]: JSON { target, dataDir?, redisUrl?, keyPrefix? }: with redisUrl, Tributary keeps its
+ * stream log in Redis and Socket.IO uses its official Redis adapter (bench/cluster.js).
  */
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { now } from './lib/clock.js';
 
-const { target, dataDir } = JSON.parse(process.argv[2]);
+const { target, dataDir, redisUrl, keyPrefix } = JSON.parse(process.argv[2]);
 const CHANNEL = 'public:bench';
 process.on('disconnect', () => process.exit(0));
 
@@ -27,7 +28,7 @@ let close;
 if (target === 'tributary') {
   const { buildApp } = await import('../packages/server/dist/app.js');
   const { loadConfig } = await import('../packages/server/dist/config/load.js');
-  const config = loadConfig({ env: {}, overrides: { server: { host: '127.0.0.1', port: 0 }, dataDir, log: { level: 'silent' }, realtime: { pingIntervalMs: 60_000 } } });
+  const config = loadConfig({ env: {}, overrides: { server: { host: '127.0.0.1', port: 0 }, dataDir, log: { level: 'silent' }, realtime: { pingIntervalMs: 60_000 }, ...(redisUrl ? { redis: { url: redisUrl, keyPrefix } } : {}) } });
   const app = await buildApp(config);
   const url = await app.listen();
   port = Number(new URL(url).port);
@@ -50,6 +51,14 @@ if (target === 'tributary') {
   const { Server } = await import('socket.io');
   const server = http.createServer();
   const io = new Server(server, { transports: ['websocket'], serveClient: false });
+  if (redisUrl) {
+    // Socket.IO's official Redis adapter: every emit goes through Redis pub/sub to every node.
+    const { createAdapter } = await import('@socket.io/redis-adapter');
+    const { Redis } = await import('ioredis');
+    const pub = new Redis(redisUrl);
+    const sub = pub.duplicate();
+    io.adapter(createAdapter(pub, sub, { key: `${keyPrefix}socket.io` }));
+  }
   io.on('connection', (socket) => socket.join('bench'));
   publishOne = (n, bytes) => io.to('bench').emit('m', JSON.parse(payload(n, bytes)));
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
@@ -81,10 +90,14 @@ const commands = {
     let sent = 0;
     while (performance.now() - start < durationMs) {
       const due = Math.floor(((performance.now() - start) * rate) / 1000) + 1;
+      // The messages due now leave together (in order): a Redis-backed publisher pipelines them
+      // instead of paying one round trip each, as a busy producer's concurrent publishes would.
+      const batch = [];
       while (sent < due) {
-        await publishOne(next++, bytes);
+        batch.push(publishOne(next++, bytes));
         sent++;
       }
+      await Promise.all(batch);
       await sleep(Math.max(1, Math.min(10, 1000 / rate / 2)));
     }
     return { first, count: sent, endedAt: now() };

@@ -14,6 +14,7 @@ const BENCHMARKS = [
   ['jobs', () => import('./jobs.js')],
   ['verify-client', () => import('./verify-client.js')],
   ['limit-stores', () => import('./limit-stores.js')],
+  ['cluster', () => import('./cluster.js')],
 ];
 
 const resultsDir = fileURLToPath(new URL('./results/', import.meta.url));

@@ -35,7 +35,8 @@ import { openStore } from './store/open-store.js';
 import { connectRedis, type RedisConnection } from './store/redis.js';
 import { RedisFlagBus } from './ops/flag-bus-redis.js';
 import { StreamHub } from './streams/hub.js';
-import { MemoryBackend } from './streams/memory-backend.js';
+import { openStreamBackend } from './streams/open-backend.js';
+import { openCoordination } from './compare/open-coordination.js';
 import { realtimeWebSockets } from './transports/ws-server.js';
 import { createJobs } from './jobs/create-jobs.js';
 import { jobRoutes } from './http/routes/jobs.js';
@@ -79,7 +80,6 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
       if (attempt === 1) console.log(`Waiting for the database (${(err as { code?: string }).code ?? (err as Error).message}) for up to ${durability.startupRetryMs} ms`);
     },
   });
-  await store.markInterrupted();
   // A cluster's shared state: limit counters, flag changes, idempotency keys.
   let redis: RedisConnection | undefined;
   let flagBus = opts.flagBus;
@@ -125,9 +125,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   });
   catalogue.refreshEvery(config.catalogue.refreshSeconds * 1000);
   const { history } = config.streams;
-  const backend = new MemoryBackend(() => ({ size: history.size, ttlMs: history.ttlSeconds * 1000 }), {
-    maxTotalEvents: config.streams.maxEventsTotal,
-  });
+  const backend = await openStreamBackend(config, (err) => fastify.log.warn({ err: { message: err.message } }, 'redis connection trouble'));
   const hub = new StreamHub(backend, {
     maxReplay: config.streams.maxReplay, subscriberBufferBytes: config.streams.subscriberBufferBytes, replayBufferBytes: config.streams.replayBufferBytes,
   }, metrics?.hubObserver);
@@ -135,7 +133,9 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
     hub, catalogue, store, config: config.compare, durability,
     onError: (err, comparisonId) => fastify.log.error({ err, comparisonId }, 'comparison failed'),
     costOf: identity.costOf,
+    coordination: openCoordination(config, (err) => fastify.log.warn({ err: { message: err.message } }, 'redis connection trouble')),
   });
+  await comparisons.open(); // marks comparisons a crash left running (those no live node holds) interrupted
   const realtime = createRealtime(config.realtime, hub, identity.connectionSubject, redis);
   ops = await startOps(config, observation, { hub, realtime: realtime.metrics, store: store.opsData, log: fastify.log, flagBus,
     audit: (row) => identity.audit.record(row),

@@ -78,8 +78,7 @@ export const ERROR_CATALOGUE = {
   // server side
   internal_error: { status: 500, message: 'The server failed to handle the request.' },
   unavailable: { status: 503, message: 'The server is shutting down or a dependency is unavailable.' },
-  // `dependency` names which one (redis): retry later, nothing was done.
-  dependency_unavailable: { status: 503, message: 'A service the server depends on is unavailable; retry later.' },
+  dependency_unavailable: { status: 503, message: 'A service the server depends on (named in `dependency`) is unavailable; retry later.' },
   // per-model failures (sent inside streams, and in `errors` of non-streaming answers)
   invalid_model: { status: 400, message: 'Unknown model.' },
   auth: { status: 502, message: 'The provider rejected the credentials.' },

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Position, StartAt } from '../src/streams/types.js';
+import { STREAM_BACKENDS } from './support/backends.js';
 import { RECOVERY_TABLE } from './support/recovery-table.js';
 import { poll, publish, publishN, RawWs, startRealtimeServer } from './support/realtime.js';
 import { sseRequest } from './support/sse-client.js';
@@ -79,10 +80,11 @@ async function resume(transport: Transport, url: string, channels: { name: strin
 }
 
 const TRANSPORTS: Transport[] = ['websocket', 'sse', 'poll'];
+const CASES = STREAM_BACKENDS.filter((b) => b.enabled).flatMap((backend) => TRANSPORTS.map((transport) => ({ transport, backend: backend.name, redis: backend.redis })));
 
-describe.each(TRANSPORTS)('recovery table over %s', (transport) => {
+describe.each(CASES)('recovery table over $transport on the $backend backend', ({ transport, redis }) => {
   it.each(RECOVERY_TABLE)('$name', async ({ start, opts, expect: want }) => {
-    const server = await startRealtimeServer({ streams: { history: { size: opts?.size ?? 100, ttlSeconds: 3_600 }, maxReplay: opts?.maxReplay ?? 1_000 } });
+    const server = await startRealtimeServer({ redis: redis(), streams: { history: { size: opts?.size ?? 100, ttlSeconds: 3_600 }, maxReplay: opts?.maxReplay ?? 1_000 } });
     try {
       const epoch = await publishN(server.url, 'public:t', 10);
       const { answers, seqs } = await resume(transport, server.url, [{ name: 'public:t', start: start(epoch), epoch }]);
@@ -102,7 +104,7 @@ describe.each(TRANSPORTS)('recovery table over %s', (transport) => {
   });
 
   it('recovers two channels on one connection independently', async () => {
-    const server = await startRealtimeServer({ streams: { history: { size: 5, ttlSeconds: 3_600 } } });
+    const server = await startRealtimeServer({ redis: redis(), streams: { history: { size: 5, ttlSeconds: 3_600 } } });
     try {
       const a = await publishN(server.url, 'public:a', 10);
       const b = await publishN(server.url, 'public:b', 10);

@@ -7,6 +7,7 @@ import type { StreamHub } from '../streams/hub.js';
 import type { LogEvent } from '../streams/types.js';
 import type { ComparisonRecord, ConversationMessage, ModelResultRecord, Store } from '../store/types.js';
 import { contextFor } from './context.js';
+import { LocalCoordination, type ClaimedComparison, type ComparisonCoordination } from './coordination.js';
 import { checkStorable, checkpointer } from './durability.js';
 import { comparisonTopic, type ComparisonEvents, type ComparisonSummary } from './events.js';
 import { runModel, type ModelState } from './model-run.js';
@@ -72,8 +73,31 @@ export class ComparisonService {
       onError?: (err: unknown, comparisonId: string) => void;
       /** Estimated USD cost of a model's tokens, for usage rows. */
       costOf?: (model: string, inputTokens: number, outputTokens: number) => number;
+      /** Which node runs which comparison (default: this one runs them all). */
+      coordination?: ComparisonCoordination;
     },
-  ) {}
+  ) {
+    this.coordination = deps.coordination ?? new LocalCoordination();
+  }
+
+  private readonly coordination: ComparisonCoordination;
+
+  /**
+   * Joins the cluster: cancels asked on other nodes reach this one, and comparisons of nodes
+   * that died are ended here. Then marks the comparisons a crash left `running` as interrupted —
+   * only those no live node holds.
+   */
+  async open(): Promise<void> {
+    await this.coordination.start({
+      cancel: (id) => void this.cancel(id),
+      lost: (id) => void this.cancel(id),
+      expired: (claimed) => this.endExpired(claimed),
+    });
+    const listedAt = new Date();
+    const except = await this.coordination.liveIds().catch(() => undefined);
+    // Redis unreachable at start: leave running rows alone rather than end other nodes' comparisons.
+    if (except) await this.deps.store.markInterrupted({ except, createdBefore: listedAt });
+  }
 
   /** Validates, publishes the first event, and starts every model. Returns once the topic exists. */
   async start(request: CompareRequest): Promise<ComparisonHandle> {
@@ -117,6 +141,11 @@ export class ComparisonService {
       id, conversationId, kind: request.kind, tier: request.tier, prompt, models, createdAt, status: 'running', results: [],
       owner: request.owner ?? null,
     };
+    // The lease first: a node starting meanwhile must not take this running row for a crashed one.
+    await this.coordination.claim({
+      id, conversationId, kind: request.kind, tier: request.tier, models, owner: record.owner ?? null,
+      createdAt: createdAt.toISOString(), prompt,
+    });
     store.saveComparisonStart(record);
 
     const publish = <K extends keyof ComparisonEvents>(type: K, data: ComparisonEvents[K], final = false) =>
@@ -171,7 +200,10 @@ export class ComparisonService {
       await store.committed();
       await publish('comparison.done', { status, summary }, true);
       return { ...summary, status, results };
-    }).finally(() => this.running.delete(id));
+    }).finally(async () => {
+      this.running.delete(id);
+      await this.coordination.release(id);
+    });
     // Callers that stream rather than wait never await `done`; a failure must not crash the process.
     done.catch((err: unknown) => this.deps.onError?.(err, id));
     const handle: ComparisonHandle = { id, conversationId, topic, done, modelsEnded: allEnded };
@@ -222,6 +254,46 @@ export class ComparisonService {
     return this.running.has(id);
   }
 
+  /** Where a comparison runs: this node, another node (its record), or nowhere (undefined). */
+  async whereRunning(id: string): Promise<'here' | ClaimedComparison | undefined> {
+    if (this.running.has(id)) return 'here';
+    return this.coordination.find(id);
+  }
+
+  /** Cancels a comparison on whichever node runs it. False if none does. */
+  async cancelAnywhere(id: string): Promise<boolean> {
+    return this.cancel(id) || this.coordination.requestCancel(id);
+  }
+
+  /** The state of a comparison another node runs, read from its topic. */
+  private async remoteSnapshot(claimed: ClaimedComparison): Promise<ComparisonSnapshot> {
+    const history = await this.deps.hub.recover(comparisonTopic(claimed.id), { from: 'start' });
+    const models = new Map(claimed.models.map((model) => [model, { model, status: 'running' as ModelState['status'], text: '' }]));
+    for (const event of history.recovered ? history.events : []) {
+      const data = event.data as { model?: string; text?: string; status?: ModelState['status'] };
+      const m = data.model === undefined ? undefined : models.get(data.model);
+      if (!m) continue;
+      if (event.type === 'model.delta') m.text += data.text ?? '';
+      else if (event.type === 'model.done' || event.type === 'model.error') m.status = data.status!;
+    }
+    return {
+      id: claimed.id, conversationId: claimed.conversationId, kind: claimed.kind, tier: claimed.tier, status: 'running', models: [...models.values()],
+    };
+  }
+
+  /** A dead node's comparison: its unfinished models end `interrupted` on its topic, and its rows say so. */
+  private async endExpired(claimed: ClaimedComparison): Promise<void> {
+    const snapshot = await this.remoteSnapshot(claimed);
+    for (const m of snapshot.models) if (m.status === 'running') m.status = 'interrupted';
+    const { store } = this.deps;
+    // The owner may have died before its queued row reached the database: write it, then mark it.
+    if (!(await store.getComparison(claimed.id))) {
+      store.saveComparisonStart({ ...claimed, createdAt: new Date(claimed.createdAt), owner: claimed.owner });
+    }
+    await store.markInterrupted({ ids: [claimed.id] });
+    await this.interruptedEnd({ ...snapshot, status: 'interrupted' });
+  }
+
   /** Cancels a user's running comparisons and waits for them to end (erasure). */
   async cancelOwned(owner: string): Promise<void> {
     const runs = [...this.running.values()].filter((r) => r.record.owner === owner);
@@ -233,6 +305,8 @@ export class ComparisonService {
   async ownerOf(id: string): Promise<string | null | undefined> {
     const run = this.running.get(id);
     if (run) return run.record.owner ?? null;
+    const remote = await this.coordination.find(id);
+    if (remote) return remote.owner;
     const stored = await this.deps.store.getComparison(id);
     return stored ? stored.owner ?? null : undefined;
   }
@@ -252,6 +326,8 @@ export class ComparisonService {
   async snapshot(id: string): Promise<ComparisonSnapshot | undefined> {
     const live = this.liveSnapshot(id);
     if (live) return live;
+    const remote = await this.coordination.find(id);
+    if (remote) return this.remoteSnapshot(remote);
     const stored = await this.deps.store.getComparison(id);
     if (!stored) return undefined;
     return {
@@ -303,6 +379,11 @@ export class ComparisonService {
 
   /** Waits for running comparisons up to `graceMs`, then cancels the rest and waits up to `graceMs` more for them to end. */
   async close(graceMs: number): Promise<void> {
+    await this.finish(graceMs);
+    await this.coordination.close();
+  }
+
+  private async finish(graceMs: number): Promise<void> {
     const pending = [...this.running.values()];
     if (pending.length === 0) return;
     const all = Promise.allSettled(pending.map((r) => r.handle.done));

@@ -183,11 +183,12 @@ export const configSchema = z.strictObject({
     /** PostgreSQL schema (tests use one per run). */
     schema: z.string().regex(/^[a-z_][a-z0-9_]*$/).optional(),
   }).prefault({}),
-  /** Shared state of a cluster (limit counters, flag changes, idempotency keys, the job queue) when `url` is set. */
+  /** Shared state of a cluster when `url` is set: the stream log, comparison leases and cancels, limit counters, flag changes, idempotency keys, the job queue. */
   redis: z.strictObject({
+    /** Unset: memory and the database, one node. */
     url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// URL').optional(),
-    /** Every key and channel starts with it, so several deployments (or tests) share one Redis. */
-    keyPrefix: z.string().max(100).default('tributary:'),
+    /** Prefix of every key and channel (several deployments or tests on one Redis). */
+    keyPrefix: z.string().regex(/^[A-Za-z0-9_:.-]*$/).default('tributary:'),
   }).prefault({}),
   streams: z.strictObject({
     history: history.default({ size: 50_000, ttlSeconds: 600 }),
@@ -212,6 +213,11 @@ export const configSchema = z.strictObject({
     /** Earlier messages a model sees in a follow-up; older ones are dropped and reported. */
     historyMessages: z.number().int().min(0).default(20),
     defaultChatModel: z.string().min(1).default('demo/balanced'),
+    /**
+     * With Redis: a running comparison's lease, renewed by its node every third of this; when a
+     * node dies, another ends its comparisons as interrupted within about 1.5× this.
+     */
+    leaseMs: z.number().int().min(300).default(10_000),
   }).prefault({}),
   demo: z.strictObject({
     /** Multiplies every demo model's speed (tests use large values; 0 waits are kept at 0). */

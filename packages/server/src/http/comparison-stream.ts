@@ -28,7 +28,9 @@ export async function streamComparison(
   const topic = comparisonTopic(id);
   const resuming = start.from === 'position';
 
-  if (!comparisons.isRunning(id)) {
+  await hub.ready(); // a dependency away answers 503 here, before the stream's 200
+  const where = await comparisons.whereRunning(id);
+  if (!where) {
     const snapshot = await comparisons.snapshot(id);
     if (!snapshot) throw new TributaryError('comparison_not_found', `No comparison ${id}.`);
     // Interrupted by a crash: its topic ends with a final event marking the unfinished models.
@@ -56,8 +58,10 @@ export async function streamComparison(
     return;
   }
 
+  // Run by another node: its topic is shared; a resume that history cannot serve gets the state read from it.
+  const remote = where === 'here' ? undefined : resuming ? await comparisons.snapshot(id) : undefined;
   reply.hijack();
-  const conversationId = opts.conversationId ?? comparisons.liveSnapshot(id)?.conversationId ?? '';
+  const conversationId = opts.conversationId ?? (where === 'here' ? comparisons.liveSnapshot(id)?.conversationId : where.conversationId) ?? '';
   const sse = new SseResponse(reply.raw, { ...deps.sse, inlineRetry: frames.inlineRetry, headers: headersFor(id, conversationId) });
   let subscription: Subscription | undefined;
   let gone = false;
@@ -66,7 +70,7 @@ export async function streamComparison(
     subscription?.close();
   });
   const sink = new SseSink(sse, frames.event, (info) => {
-    if (!info.recovered) return frames.recovery(info, comparisons.liveSnapshot(id));
+    if (!info.recovered) return frames.recovery(info, comparisons.liveSnapshot(id) ?? remote);
     return resuming ? frames.recovery(info) : '';
   });
   subscription = await hub.subscribe(topic, start, sink);

@@ -86,9 +86,9 @@ export class PublishService {
       throw new TributaryError('invalid_field', `A batch holds at most ${this.limits.maxBatch} events.`, { field: 'events' });
     }
     inputs.forEach((input, i) => this.check(input, `events.${i}.`));
-    const results: PublishResult[] = [];
-    for (const input of inputs) results.push(await this.publish(input));
-    return results;
+    // All appended at once, in order (each reaches the backend synchronously): a shared backend
+    // sends the batch in one pipeline instead of one round trip per event.
+    return Promise.all(inputs.map((input) => this.publish(input)));
   }
 
   /** Refuses further publishes (shutdown): what was accepted is in the log already. */

@@ -2,7 +2,7 @@ import type SqliteDatabase from 'better-sqlite3';
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type { ComparisonResultsTable, ComparisonsTable, Database, Dialect } from './database.js';
 import { runMonitoring } from './monitoring-queries.js';
-import { fromDbTime } from './time.js';
+import { fromDbTime, toDbTime } from './time.js';
 import type {
   AuditRecord, CheckpointRecord, ComparisonEnd, ComparisonRecord, ComparisonStart, ComparisonStatus, ConversationMessage, ModelOutcome,
   ModelResultRecord, MonitoringFigures, Store, UsageRecord,
@@ -162,13 +162,21 @@ export class KyselyStore implements Store {
     return row ? row.owner : undefined;
   }
 
-  async markInterrupted(): Promise<number> {
+  async markInterrupted(opts: { ids?: string[]; except?: string[]; createdBefore?: Date } = {}): Promise<number> {
     await this.flush();
+    if (opts.ids?.length === 0) return 0;
     return this.db.transaction().execute(async (trx) => {
+      let chosen = trx.selectFrom('comparisons').select('id').where('status', '=', 'running');
+      if (opts.ids) chosen = chosen.where('id', 'in', opts.ids);
+      if (opts.except?.length) chosen = chosen.where('id', 'not in', opts.except);
+      if (opts.createdBefore) chosen = chosen.where('created_at', '<', toDbTime(this.dialect, opts.createdBefore));
+      const ids = (await chosen.execute()).map((r) => r.id);
+      if (ids.length === 0) return 0;
       // Only a running comparison's rows can be checkpoints: its end rewrites all its results.
-      await trx.updateTable('comparison_results').set({ status: 'interrupted' }).where('status', '=', 'running').execute();
+      await trx.updateTable('comparison_results').set({ status: 'interrupted' })
+        .where('status', '=', 'running').where('comparison_id', 'in', ids).execute();
       const updated = await trx.updateTable('comparisons').set({ status: 'interrupted' })
-        .where('status', '=', 'running').executeTakeFirst();
+        .where('status', '=', 'running').where('id', 'in', ids).executeTakeFirst();
       return Number(updated.numUpdatedRows);
     });
   }

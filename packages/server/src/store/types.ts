@@ -148,9 +148,11 @@ export interface Store {
   getConversation(id: string): Promise<ConversationMessage[] | undefined>;
   /**
    * Comparisons left `running` by a crash become `interrupted` (called once at start), and so
-   * do their models' checkpoints (keeping the text saved so far).
+   * do their models' checkpoints (keeping the text saved so far). In a cluster only those no
+   * live node runs: `ids` limits it to those comparisons (an owner's lease expired); `except`
+   * spares comparisons other nodes hold, `createdBefore` those started since that list was read.
    */
-  markInterrupted(): Promise<number>;
+  markInterrupted(opts?: { ids?: string[]; except?: string[]; createdBefore?: Date }): Promise<number>;
   monitoring(): Promise<MonitoringFigures>;
 
   /** Pending writes (for metrics and tests). */

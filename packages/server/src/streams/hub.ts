@@ -63,6 +63,8 @@ export interface HubStats {
   delivered: number;
   replayed: number;
   slowConsumerDisconnects: number;
+  /** Feeds the backend dropped (connection lost, unfillable gap): their subscribers were sent to resume. */
+  feedsLost: number;
 }
 
 /**
@@ -72,7 +74,7 @@ export interface HubStats {
  */
 export class StreamHub {
   private readonly feeds = new Map<string, TopicFeed>();
-  private readonly counters = { published: 0, delivered: 0, replayed: 0, slowConsumerDisconnects: 0 };
+  private readonly counters = { published: 0, delivered: 0, replayed: 0, slowConsumerDisconnects: 0, feedsLost: 0 };
   private closing = false;
 
   constructor(
@@ -86,6 +88,11 @@ export class StreamHub {
     const event = (await this.backend.publish(topic, type, data, opts.final ?? false)) as LogEvent<T>;
     this.observer?.published(event);
     return event;
+  }
+
+  /** Rejects (503 dependency_unavailable) while the backend's service is unreachable. */
+  async ready(): Promise<void> {
+    await this.backend.ping?.();
   }
 
   /** Recovery without subscribing (e.g. long-poll, or a finished topic's replay check). */
@@ -185,6 +192,10 @@ export class StreamHub {
             this.remove(topic, sub, 'slow_consumer');
           }
         }
+      }, () => {
+        // The backend cannot promise this feed any more: clients reconnect and resume (exactly, or recovered:false).
+        this.counters.feedsLost++;
+        for (const sub of [...subscribers]) this.remove(topic, sub, 'shutdown');
       });
       feed = { subscribers, unlisten };
       this.feeds.set(topic, feed);

@@ -38,14 +38,20 @@ export interface HistoryPolicy {
 }
 
 /**
- * Storage and live feed of topics. The memory backend implements it now; a Redis backend
- * (Streams for history, pub/sub for the feed) implements the same contract.
+ * Storage and live feed of topics: MemoryBackend (one node) and RedisBackend (Streams for
+ * history, pub/sub for the feed, shared by every node) implement the same contract.
  */
 export interface StreamBackend {
   publish(topic: string, type: string, data: unknown, final: boolean): Promise<LogEvent>;
   /** Events after `start`, if every one of them is still in history (at most `maxEvents`). */
   recover(topic: string, start: StartAt, maxEvents: number): Promise<Recovery>;
-  /** The live feed of a topic. The hub holds at most one per topic. */
-  listen(topic: string, onEvent: (event: LogEvent) => void): Promise<() => void>;
+  /**
+   * The live feed of a topic. The hub holds at most one per topic. `onLost`: the backend can no
+   * longer promise every event on this feed (a shared backend lost its connection, or a gap it
+   * could not fill); the feed is gone and its subscribers must resume.
+   */
+  listen(topic: string, onEvent: (event: LogEvent) => void, onLost?: () => void): Promise<() => void>;
+  /** Rejects (503 dependency_unavailable) while a backend's service is unreachable. */
+  ping?(): Promise<void>;
   close(): Promise<void>;
 }

@@ -123,6 +123,10 @@ class NativeSession implements ProtocolHandler {
       const sub = await access.hub.subscribe(channel, startAt(frame.position, frame.from === 'start'), sink);
       if (conn.open) conn.subscriptions.set(channel, sub);
       else sub.close();
+    } catch (err) {
+      // A dependency away (Redis): this channel is refused with its code; the connection stays.
+      if (!(err instanceof TributaryError)) throw err;
+      conn.sendError(err.code, err.message, { ...reply, ...err.details });
     } finally {
       this.subscribing = undefined;
     }

@@ -48,7 +48,13 @@ export function serveSeed(conn: WsConnection, opts: SeedOptions): void {
     }
     if (state === 'handshake') {
       state = 'subscribing';
-      void handshake(value as Record<string, unknown>).catch(() => conn.close(CLOSE.badRequest, 'internal_error'));
+      void handshake(value as Record<string, unknown>).catch((err: unknown) => {
+        // A dependency away (Redis): said with its code, and closed as "reconnect and resume".
+        if (err instanceof TributaryError && err.status === 503) {
+          conn.sendError(err.code, err.message, err.details);
+          conn.close(CLOSE.restart, err.code);
+        } else conn.close(CLOSE.badRequest, 'internal_error');
+      });
       return;
     }
     const frame = seedClientFrame.safeParse(value);

@@ -1,9 +1,17 @@
 import { afterEach } from 'vitest';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { dropSchema, postgresAvailable, randomSchema, TEST_DATABASE_URL } from './postgres.js';
+import { randomPrefix, redisAvailable, TEST_REDIS_URL } from './redis.js';
 import { startServer, type TestServer } from './server.js';
 
 const pgUp = await postgresAvailable();
+const redisUp = await redisAvailable();
+
+/** The stream log in memory and (when it answers) in Redis under a fresh key prefix, for describe.each. */
+export const STREAM_BACKENDS = [
+  { name: 'memory', enabled: true, redis: (): { url?: string; keyPrefix?: string } => ({}) },
+  { name: 'redis', enabled: redisUp, redis: (): { url?: string; keyPrefix?: string } => ({ url: TEST_REDIS_URL, keyPrefix: randomPrefix() }) },
+];
 
 /** SQLite on disk and (when it answers) PostgreSQL in a fresh schema, for describe.each. */
 export const DATABASES = [

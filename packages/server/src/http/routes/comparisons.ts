@@ -68,7 +68,7 @@ export function comparisonRoutes(app: FastifyInstance, ctx: AppContext): void {
       if (!(await ctx.comparisons.purge(id))) throw new TributaryError('comparison_not_found', `No comparison ${id}.`);
       return { id, status: 'deleted' };
     }
-    if (ctx.comparisons.cancel(id)) return reply.code(202).send({ id, status: 'cancelling' });
+    if (await ctx.comparisons.cancelAnywhere(id)) return reply.code(202).send({ id, status: 'cancelling' });
     const snapshot = await ctx.comparisons.snapshot(id);
     if (!snapshot) throw new TributaryError('comparison_not_found', `No comparison ${id}.`);
     return { id, status: snapshot.status };

@@ -22,7 +22,8 @@ export function metaRoutes(app: FastifyInstance, ctx: AppContext): void {
     }
     if (ctx.redis) {
       try {
-        await ctx.redis.ping();
+        // The stream log's connections and the shared-state one: either down means not ready.
+        await Promise.all([ctx.redis.ping(), ctx.hub.backend.ping?.()]);
       } catch (err) {
         return reply.code(503).header('Retry-After', String(retryAfter)).send({
           code: 'dependency_unavailable', message: `Redis unavailable: ${(err as Error).message}`,
@@ -30,7 +31,7 @@ export function metaRoutes(app: FastifyInstance, ctx: AppContext): void {
         });
       }
     }
-    return { status: 'ready', database: ctx.store.dialect, ...(ctx.redis ? { redis: 'ok' } : {}) };
+    return { status: 'ready', database: ctx.store.dialect, streams: ctx.redis ? 'redis' : 'memory' };
   });
 
   const catalogue = () => {

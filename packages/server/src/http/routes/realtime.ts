@@ -39,6 +39,7 @@ export function realtimeRoutes(app: FastifyInstance, ctx: AppContext): void {
     const header = request.headers['last-event-id'];
     const last = (Array.isArray(header) ? header[0] : header) || query.lastEventId;
     const cursor = last ? parseCursor(last, channels.length) : emptyCursor(channels);
+    await ctx.hub.ready(); // a dependency away answers 503 here, before the stream's 200
     reply.hijack();
     const sse = new SseResponse(reply.raw, { retryMs: ctx.config.streams.sseRetryMs, heartbeatMs: ctx.config.streams.sseHeartbeatMs });
     await streamChannels(realtime.access, sse, { identity, channels, cursor });
