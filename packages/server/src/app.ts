@@ -113,11 +113,15 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
     onError: (err, comparisonId) => fastify.log.error({ err, comparisonId }, 'comparison failed'),
     costOf: identity.costOf,
   });
-  const realtime = createRealtime(config.realtime, hub, identity.connectionSubject);
+  const jobs = createJobs({ db: store.db, dialect: store.dialect, hub, catalogue, config, onError: (err) => fastify.log.error({ err }, 'job runner failed') });
+  const realtime = createRealtime(config.realtime, hub, {
+    resolveCredential: identity.connectionSubject,
+    // The same owner check as /v1/jobs/{id}/stream: a user's job is its owner's alone, an anonymous one its id's holder's.
+    mayReadJob: (sub, jobId) => jobs.service.mayRead(jobId, sub ?? undefined),
+  });
   ops = await startOps(config, observation, { hub, realtime: realtime.metrics, store: store.opsData, log: fastify.log, flagBus: opts.flagBus,
     audit: (row) => identity.audit.record(row),
   });
-  const jobs = createJobs({ db: store.db, dialect: store.dialect, hub, catalogue, config, onError: (err) => fastify.log.error({ err }, 'job runner failed') });
   identity.privacy.register({ name: 'jobs', export: (userId) => jobs.service.exportOwned(userId), erase: (userId) => jobs.service.eraseOwned(userId) });
   const jsonLimits = { maxDepth: config.input.maxJsonDepth, maxStringLength: config.input.maxStringLength, maxItems: config.input.maxItems };
   const ctx: AppContext = {

@@ -14,8 +14,11 @@ export interface Realtime {
   config: Config['realtime'];
 }
 
-export function createRealtime(config: Config['realtime'], hub: StreamHub, resolveCredential?: AuthOptions['resolveCredential']): Realtime {
-  const auth = new RealtimeAuth({ tokenSecret: config.tokenSecret, publishKey: config.publishKey, anonymousPublic: config.anonymousPublic, resolveCredential });
+export function createRealtime(
+  config: Config['realtime'], hub: StreamHub,
+  checks: Pick<AuthOptions, 'resolveCredential' | 'mayReadJob'> = {},
+): Realtime {
+  const auth = new RealtimeAuth({ tokenSecret: config.tokenSecret, publishKey: config.publishKey, anonymousPublic: config.anonymousPublic, ...checks });
   const metrics = new RealtimeMetrics(hub);
   const publisher = new PublishService(hub, metrics, {
     maxEventBytes: config.maxEventBytes, maxBatch: config.maxBatch,
