@@ -136,13 +136,17 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
     coordination: openCoordination(config, (err) => fastify.log.warn({ err: { message: err.message } }, 'redis connection trouble')),
   });
   await comparisons.open(); // marks comparisons a crash left running (those no live node holds) interrupted
-  const realtime = createRealtime(config.realtime, hub, identity.connectionSubject, redis);
-  ops = await startOps(config, observation, { hub, realtime: realtime.metrics, store: store.opsData, log: fastify.log, flagBus,
-    audit: (row) => identity.audit.record(row),
-  });
   const jobs = createJobs({
     db: store.db, dialect: store.dialect, hub, catalogue, config, onError: (err) => fastify.log.error({ err }, 'job runner failed'),
     redis: redis && { client: redis.client, connection: redis.options, prefix: redis.prefix },
+  });
+  const realtime = createRealtime(config.realtime, hub, {
+    resolveCredential: identity.connectionSubject,
+    // The same owner check as /v1/jobs/{id}/stream: a user's job is its owner's alone, an anonymous one its id's holder's.
+    mayReadJob: (sub, jobId) => jobs.service.mayRead(jobId, sub ?? undefined),
+  }, redis);
+  ops = await startOps(config, observation, { hub, realtime: realtime.metrics, store: store.opsData, log: fastify.log, flagBus,
+    audit: (row) => identity.audit.record(row),
   });
   identity.privacy.register({ name: 'jobs', export: (userId) => jobs.service.exportOwned(userId), erase: (userId) => jobs.service.eraseOwned(userId) });
   const jsonLimits = { maxDepth: config.input.maxJsonDepth, maxStringLength: config.input.maxStringLength, maxItems: config.input.maxItems };

@@ -4,7 +4,7 @@ import { startServer, type TestServer } from './support/server.js';
 import { sseRequest, type TimedMessage } from './support/sse-client.js';
 import { allItems, createJob, FAST_JOBS, json, prompts, waitForJob } from './support/jobs.js';
 import { TEST_DATABASE_URL } from './support/postgres.js';
-import { RawWs } from './support/realtime.js';
+import { RawWs, TOKEN_SECRET } from './support/realtime.js';
 
 const hasPostgres = await postgresAvailable();
 const MODELS = ['demo/fast', 'demo/balanced', 'demo/verbose'];
@@ -20,6 +20,7 @@ describe.each([
     server = await startServer({
       jobs: { ...FAST_JOBS, perJobConcurrency: 12 },
       demo: { speed: 400 },
+      realtime: { tokenSecret: TOKEN_SECRET },
       ...(db === 'postgres' ? { database: { url: TEST_DATABASE_URL, schema } } : {}),
     });
   });
@@ -202,6 +203,68 @@ describe.each([
     expect((await json(await fetch(`${server.url}/v1/jobs?limit=200`, { headers: alice }))).jobs.map((j: any) => j.id)).toEqual([id]);
     const forged = await fetch(`${server.url}/v1/jobs/${id}`, { headers: { Authorization: 'Bearer not-a-token' } });
     expect(forged.status).toBe(401);
+  });
+
+  it('the realtime channel job:<id> of a user\'s job is its owner\'s alone: others are refused channel_forbidden over WebSocket and SSE, whatever their token claims', async () => {
+    if (skip()) return;
+    const signUp = async (email: string): Promise<string> => {
+      const res = await fetch(`${server.url}/v1/auth/register`, {
+        method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email, password: 'a long enough password' }),
+      });
+      expect(res.status).toBe(201);
+      return (await json(res)).accessToken;
+    };
+    const alice = await signUp(`alice-rt-${Date.now()}@example.test`);
+    const bob = await signUp(`bob-rt-${Date.now()}@example.test`);
+    const created = await fetch(`${server.url}/v1/jobs`, {
+      method: 'POST', headers: { Authorization: `Bearer ${alice}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ prompts: ['mine', 'also mine'], models: ['demo/fast'], tier: 'brief' }),
+    });
+    expect(created.status).toBe(201);
+    const { id } = await json(created);
+    const channel = `job:${id}`;
+    // Bob's own connection token, claiming every job channel: a claim narrows, never grants.
+    const minted = await fetch(`${server.url}/v1/tokens/connection`, {
+      method: 'POST', headers: { Authorization: `Bearer ${bob}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ channels: ['job:*', channel] }),
+    });
+    expect(minted.status).toBe(200);
+    const bobClaims = (await json(minted)).token as string;
+
+    const overWs = async (token: string | undefined) => {
+      const ws = await RawWs.native(server.url, token);
+      try {
+        ws.send({ type: 'subscribe', id: 1, channel, from: 'start' });
+        const answer = await ws.next((m) => m.type === 'subscribed' || m.type === 'error');
+        if (answer.type === 'subscribed') await ws.until((m) => m.type === 'pub' && m.data?.counts, 1, 20_000); // job.done
+        return { answer, pubs: ws.messages.filter((m) => m.type === 'pub').length };
+      } finally {
+        ws.close();
+      }
+    };
+    for (const token of [undefined, bob, bobClaims]) {
+      const { answer, pubs } = await overWs(token);
+      expect(answer).toMatchObject({ type: 'error', code: 'channel_forbidden', id: 1, channel });
+      expect(pubs).toBe(0);
+    }
+    const owner = await overWs(alice);
+    expect(owner.answer).toMatchObject({ type: 'subscribed', channel });
+    expect(owner.pubs).toBeGreaterThanOrEqual(3); // two job.item, job.progress, job.done
+
+    const overSse = (token?: string) => sseRequest(
+      `${server.url}/v1/subscribe?channels=${encodeURIComponent(channel)}${token ? `&access_token=${encodeURIComponent(token)}` : ''}`,
+      { until: () => 'stop' },
+    );
+    for (const token of [undefined, bob, bobClaims]) {
+      const refused = await overSse(token);
+      expect({ status: refused.status, code: JSON.parse(refused.raw).code }).toEqual({ status: 403, code: 'channel_forbidden' });
+    }
+    const allowed = await overSse(alice);
+    expect(allowed.status).toBe(200);
+    expect(allowed.messages[0]).toMatchObject({ event: 'recovery' });
+    expect(allowed.messages[0]!.json.channel).toBe(channel);
+    // A job that does not exist is refused the same way (nothing tells it from another user's).
+    const missing = await sseRequest(`${server.url}/v1/subscribe?channels=job:job_nope&access_token=${encodeURIComponent(alice)}`, { until: () => 'stop' });
+    expect({ status: missing.status, code: JSON.parse(missing.raw).code }).toEqual({ status: 403, code: 'channel_forbidden' });
   });
 
   it('answers precise errors: unknown job, bad cursor, unknown model, too long, wrong type, running retry', async () => {

@@ -3,7 +3,8 @@ import { storedText } from '../store/text.js';
 import type { ModelResultRecord } from '../store/types.js';
 import type { ComparisonEvents } from './events.js';
 
-type Publish = <K extends keyof ComparisonEvents>(type: K, data: ComparisonEvents[K]) => Promise<unknown>;
+/** Returns a promise to be awaited (a comparison's stream log), or nothing (a job's item, which keeps no deltas). */
+type Publish = <K extends keyof ComparisonEvents>(type: K, data: ComparisonEvents[K]) => Promise<unknown> | void;
 
 /** The live state of one model in a comparison (also the snapshot a late client gets). */
 export interface ModelState {
@@ -53,7 +54,8 @@ export async function runModel(
         parts.push(text);
         state.text += text;
         hooks.onText?.(state, outputTokens);
-        await publish('model.delta', { model, text });
+        const published = publish('model.delta', { model, text });
+        if (published) await published; // no await per token when nothing is written
         continue;
       }
       const durationMs = Math.round(performance.now() - started);

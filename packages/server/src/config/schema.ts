@@ -384,7 +384,7 @@ export const configSchema = z.strictObject({
     /** Items a worker claims (leases) per database round trip; unstarted ones wait in its buffer. */
     claimBatch: z.number().int().positive().default(64),
     /** Finished items gather this long before one write records them all (group commit), then they are reported. */
-    commitDelayMs: z.number().int().min(0).default(5),
+    commitDelayMs: z.number().int().min(0).default(20),
     /** How often workers look for new or due work. */
     pollMs: z.number().int().positive().default(500),
     /** At most one `job.progress` event per job per interval. */

@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { CompiledQuery, sql } from 'kysely';
 import type { Dialect } from '../store/database.js';
 import type { JobsDb } from './tables.js';
 import type { ItemMetrics, ItemStatus, StateCounts } from './types.js';
@@ -47,7 +47,10 @@ export interface JobQueue {
   close?(): Promise<void>;
 }
 
-const COMPLETE_CHUNK = 500;
+/** Rows per statement at most (a power of two; PostgreSQL allows 65,535 parameters, 256 × 16 is far below). */
+const COMPLETE_CHUNK = 256;
+/** A VALUES row that matches no item (ids start at 1): pads a statement to its power-of-two size. */
+const PADDING_ROW = [0, 'queued', 0, null, null, null, null, null, null, null, null, null, null, null, null];
 /** The columns an outcome sets, in VALUES order after the id, with their PostgreSQL types. */
 const COMPLETE_COLUMNS: [string, string][] = [
   ['status', 'text'], ['not_before', 'double precision'], ['text', 'text'], ['error_code', 'text'], ['error_message', 'text'],
@@ -59,6 +62,8 @@ export const emptyCounts = (): StateCounts => ({ queued: 0, running: 0, succeede
 
 /** Leases in the database: `UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING`, on both dialects. */
 export class DbJobQueue implements JobQueue {
+  private readonly completeSqls = new Map<number, string>();
+
   constructor(private readonly db: JobsDb, private readonly dialect: Dialect) {}
 
   async claim(jobId: string, model: string, worker: string, limit: number, leaseMs: number): Promise<ClaimedItem[]> {
@@ -86,32 +91,55 @@ export class DbJobQueue implements JobQueue {
   }
 
   /**
-   * One statement per batch (`UPDATE … FROM (VALUES …)`, on both dialects): a tick's outcomes
-   * are written together, atomically, and only where `worker` still holds the lease.
+   * One `UPDATE … FROM (VALUES …)` per 256 outcomes (on both dialects; several in one
+   * transaction): a tick's outcomes are written together, atomically, and only where `worker`
+   * still holds the lease. The VALUES list is padded to a power of two with rows of id 0 (no
+   * item has it), so nine SQL texts serve every batch size: each is built once, and SQLite's
+   * prepared statements are reused (store/database.ts) instead of parsed per batch.
    */
   async complete(worker: string, outcomes: ItemOutcome[]): Promise<Set<string>> {
     const written = new Set<string>();
+    if (outcomes.length === 0) return written;
     const now = Date.now();
-    for (let i = 0; i < outcomes.length; i += COMPLETE_CHUNK) {
-      const rows = outcomes.slice(i, i + COMPLETE_CHUNK).map((o) => sql`(${sql.join([
-        this.key(o.id), o.status, o.notBefore ?? 0, o.text, o.errorCode, o.errorMessage,
-        o.retryable === null ? null : o.retryable ? 1 : 0, o.suggestedAction, o.finishReason, o.inputTokens, o.outputTokens,
-        o.ttftMs, o.durationMs, o.tokensPerSecond, o.status === 'queued' ? null : now,
-      ])})`);
-      const result = await sql<{ id: number | string }>`
-        update job_items set worker = null, lease_until = null,
-          ${sql.join(COMPLETE_COLUMNS.map(([column, type], k) => sql`${sql.ref(column)} = ${this.value(k + 2, type)}`))}
-        from (values ${sql.join(rows)}) as v
-        where job_items.id = ${this.value(1, 'bigint')} and job_items.worker = ${worker} and job_items.status = 'running'
-        returning job_items.id`.execute(this.db);
-      for (const r of result.rows) written.add(String(r.id));
-    }
+    const write = async (db: JobsDb) => {
+      for (let i = 0; i < outcomes.length; i += COMPLETE_CHUNK) {
+        const chunk = outcomes.slice(i, i + COMPLETE_CHUNK);
+        const size = 2 ** Math.ceil(Math.log2(chunk.length));
+        const parameters: unknown[] = [];
+        for (const o of chunk) {
+          parameters.push(
+            this.key(o.id), o.status, o.notBefore ?? 0, o.text, o.errorCode, o.errorMessage,
+            o.retryable === null ? null : o.retryable ? 1 : 0, o.suggestedAction, o.finishReason, o.inputTokens, o.outputTokens,
+            o.ttftMs, o.durationMs, o.tokensPerSecond, o.status === 'queued' ? null : now,
+          );
+        }
+        for (let pad = chunk.length; pad < size; pad++) parameters.push(...PADDING_ROW);
+        parameters.push(worker);
+        const result = await db.executeQuery<{ id: number | string }>(CompiledQuery.raw(this.completeSql(size), parameters));
+        for (const r of result.rows) written.add(String(r.id));
+      }
+    };
+    if (outcomes.length <= COMPLETE_CHUNK) await write(this.db);
+    else await this.db.transaction().execute(write);
     return written;
   }
 
-  /** Column n of the VALUES list; PostgreSQL types untyped parameters as text, so it is cast there. */
-  private value(n: number, type: string) {
-    return sql.raw(this.dialect === 'postgres' ? `v.column${n}::${type}` : `v.column${n}`);
+  /** The SQL of a complete() statement of n rows (then the worker), per dialect; built once per size. */
+  private completeSql(n: number): string {
+    let text = this.completeSqls.get(n);
+    if (text) return text;
+    const pg = this.dialect === 'postgres';
+    let p = 0;
+    const param = () => (pg ? `$${++p}` : '?');
+    const width = COMPLETE_COLUMNS.length + 1;
+    const rows = Array.from({ length: n }, () => `(${Array.from({ length: width }, param).join(', ')})`).join(', ');
+    const value = (k: number, type: string) => (pg ? `v.column${k}::${type}` : `v.column${k}`);
+    text = `update job_items set worker = null, lease_until = null, ${COMPLETE_COLUMNS.map(([column, type], k) => `"${column}" = ${value(k + 2, type)}`).join(', ')}
+      from (values ${rows}) as v
+      where job_items.id = ${value(1, 'bigint')} and job_items.worker = ${param()} and job_items.status = 'running'
+      returning job_items.id`;
+    this.completeSqls.set(n, text);
+    return text;
   }
 
   async renew(worker: string, leaseMs: number): Promise<void> {

@@ -282,7 +282,7 @@ export class JobRunner {
       messages, tier: record.tier, signal,
       maxOutputTokens: Math.min(tier.maxOutputTokens, params.maxOutputTokens ?? Infinity),
       params: { temperature: params.temperature, topP: params.topP, stop: params.stop },
-    }, async (type, data) => {
+    }, (type, data) => {
       if (type === 'model.error') error = (data as ComparisonEvents['model.error']).error;
     });
     const base = {

@@ -66,8 +66,14 @@ export class JobService {
    */
   async require(id: string, requester: Requester): Promise<JobRecord> {
     const job = await this.deps.store.get(id);
-    if (!job || (job.owner !== null && job.owner !== requester)) throw new TributaryError('job_not_found', `No job ${id}.`);
+    if (!job || !visibleTo(job, requester)) throw new TributaryError('job_not_found', `No job ${id}.`);
     return job;
+  }
+
+  /** Whether `requester` may read the job (the realtime channel `job:<id>`): the same check as `require`. */
+  async mayRead(id: string, requester: Requester): Promise<boolean> {
+    const job = await this.deps.store.get(id);
+    return job !== undefined && visibleTo(job, requester);
   }
 
   async list(requester: Requester, opts: { limit: number; status?: JobStatus | undefined; cursor?: string | undefined }): Promise<JobPage> {
@@ -184,3 +190,6 @@ function decodeItemCursor(cursor: string): string {
   if (!/^\d{1,18}$/.test(s)) throw new TributaryError('invalid_cursor', 'The cursor is not one this server issued.');
   return s;
 }
+
+/** A user's job is its owner's alone; an anonymous one is reached by its unguessable id. */
+const visibleTo = (job: JobRecord, requester: Requester) => job.owner === null || job.owner === requester;

@@ -14,11 +14,12 @@ export interface ChannelAccess {
 }
 
 /** Validates and authorises a connection's channel list; throws the first problem. */
-export function checkChannels(access: ChannelAccess, identity: Identity, names: string[]): string[] {
+export async function checkChannels(access: ChannelAccess, identity: Identity, names: string[]): Promise<string[]> {
   if (names.length === 0) throw new TributaryError('invalid_field', 'Name at least one channel.', { field: 'channels' });
   if (names.length > access.maxChannels) throw new TributaryError('too_many_channels', `At most ${access.maxChannels} channels per connection.`);
   if (new Set(names).size !== names.length) throw new TributaryError('invalid_field', 'A channel is listed twice.', { field: 'channels' });
-  for (const name of names) access.auth.authorize(identity, requireChannel(name));
+  const channels = names.map(requireChannel);
+  for (const channel of channels) await access.auth.authorize(identity, channel);
   return names;
 }
 

@@ -23,6 +23,11 @@ export interface AuthOptions {
    * their identity, undefined when the token is not one of them, or a coded throw.
    */
   resolveCredential?: ((token: string) => Promise<Identity | undefined>) | undefined;
+  /**
+   * The owner check of a `job:<id>` channel (app.ts wires JobService's): whether this subject
+   * (null: anonymous) may read the job. Without it no job channel is readable.
+   */
+  mayReadJob?: ((sub: string | null, jobId: string) => Promise<boolean>) | undefined;
 }
 
 /**
@@ -67,16 +72,20 @@ export class RealtimeAuth {
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setSubject(identity.sub ?? '').setIssuedAt().setExpirationTime(`${ttlSeconds}s`).sign(this.secret);
   }
 
-  /** Throws `channel_forbidden` unless the identity may read the channel. */
-  authorize(identity: Identity, channel: Channel): void {
-    if (!this.mayRead(identity, channel)) {
+  /** Throws `channel_forbidden` unless the identity may read the channel (a job's: asks its owner check). */
+  async authorize(identity: Identity, channel: Channel): Promise<void> {
+    const allowed = this.mayRead(identity, channel)
+      && (channel.namespace !== 'job' || ((await this.opts.mayReadJob?.(identity.sub, channel.name.slice('job:'.length))) ?? false));
+    if (!allowed) {
       throw new TributaryError('channel_forbidden', `${identity.sub === null ? 'An anonymous connection' : `Subject ${identity.sub}`} may not subscribe to ${channel.name}.`, { channel: channel.name });
     }
   }
 
+  /** The checks that need no lookup; a `job:` channel also needs `authorize`'s owner check. */
   mayRead(identity: Identity, channel: Channel): boolean {
-    // A job's id is an unguessable capability, as on GET /v1/jobs/{id}/stream (an owner check joins with identity).
-    if (channel.namespace === 'job') return true;
+    // A token's channel claim narrows what it reads but never grants a job: users mint their own
+    // tokens with any claim (POST /v1/tokens/connection), so only the job's owner check can.
+    if (channel.namespace === 'job') return !identity.channels || identity.channels.some((granted) => matches(granted, channel.name));
     if (identity.sub === null) return channel.namespace === 'public' && this.opts.anonymousPublic;
     if (identity.channels) return identity.channels.some((granted) => matches(granted, channel.name));
     if (channel.namespace === 'public') return true;

@@ -17,11 +17,12 @@ export interface Realtime {
 }
 
 export function createRealtime(
-  config: Config['realtime'], hub: StreamHub, resolveCredential?: AuthOptions['resolveCredential'],
+  config: Config['realtime'], hub: StreamHub,
+  checks: Pick<AuthOptions, 'resolveCredential' | 'mayReadJob'> = {},
   /** A cluster's Redis: idempotency keys of publish are shared there. */
   redis?: { client: Redis; prefix: string },
 ): Realtime {
-  const auth = new RealtimeAuth({ tokenSecret: config.tokenSecret, publishKey: config.publishKey, anonymousPublic: config.anonymousPublic, resolveCredential });
+  const auth = new RealtimeAuth({ tokenSecret: config.tokenSecret, publishKey: config.publishKey, anonymousPublic: config.anonymousPublic, ...checks });
   const metrics = new RealtimeMetrics(hub);
   const publisher = new PublishService(hub, metrics, {
     maxEventBytes: config.maxEventBytes, maxBatch: config.maxBatch,

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, sql, type Generated } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect, sql, type Generated, type SqliteDialectConfig } from 'kysely';
 import pg from 'pg';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -199,7 +199,32 @@ export async function openDatabase(opts: DatabaseOptions): Promise<OpenedDatabas
   const file = new SqliteDatabase(join(opts.dataDir, 'tributary.db'), { timeout: 5_000 });
   file.pragma('journal_mode = WAL');
   file.pragma(`synchronous = ${opts.sqliteSynchronous === 'full' ? 'FULL' : 'NORMAL'}`);
-  return { db: new Kysely<Database>({ dialect: new SqliteDialect({ database: file }) }), dialect: 'sqlite', schema: undefined, sqlite: file };
+  return { db: new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingStatements(file) }) }), dialect: 'sqlite', schema: undefined, sqlite: file };
+}
+
+const STATEMENT_CACHE = 256;
+
+/**
+ * Kysely's SQLite driver prepares every query anew; preparing costs more than running a small
+ * statement (SQLite parses and plans it). Prepared statements are kept by their SQL text, the
+ * least recently used dropped past STATEMENT_CACHE. Safe because Kysely runs one query at a
+ * time on its single connection (a streamed select holds it until the end).
+ */
+function cachingStatements(file: SqliteDatabase.Database): SqliteDialectConfig['database'] {
+  const cache = new Map<string, SqliteDatabase.Statement>();
+  return {
+    close: () => file.close(),
+    prepare(text: string) {
+      let statement = cache.get(text);
+      if (statement) cache.delete(text); // re-inserted below: the Map's order is the use order
+      else {
+        statement = file.prepare(text);
+        if (cache.size >= STATEMENT_CACHE) cache.delete(cache.keys().next().value!);
+      }
+      cache.set(text, statement);
+      return statement;
+    },
+  };
 }
 
 async function openPostgres(url: string, schema: string | undefined, onPoolError?: (err: Error) => void): Promise<OpenedDatabase> {

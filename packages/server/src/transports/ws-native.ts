@@ -112,9 +112,10 @@ class NativeSession implements ProtocolHandler {
       return conn.sendError('too_many_channels', `At most ${access.maxChannels} channels per connection.`, reply);
     }
     try {
-      checkChannels(access, who, [channel]);
+      await checkChannels(access, who, [channel]);
     } catch (err) {
-      const e = err as TributaryError;
+      // A failed lookup (a job's owner, in the database) is a coded refusal too, never a dropped frame.
+      const e = err instanceof TributaryError ? err : new TributaryError('unavailable');
       return conn.sendError(e.code, e.message, reply);
     }
     this.subscribing = channel;

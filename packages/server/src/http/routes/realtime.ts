@@ -35,7 +35,7 @@ export function realtimeRoutes(app: FastifyInstance, ctx: AppContext): void {
     realtime.metrics.attempt('sse');
     const query = parseInput(subscribeQuery, request.query, 'query');
     const identity = await realtime.auth.identify(tokenOf(request, query.token ?? query.access_token));
-    const channels = checkChannels(realtime.access, identity, splitChannels(query.channels));
+    const channels = await checkChannels(realtime.access, identity, splitChannels(query.channels));
     const header = request.headers['last-event-id'];
     const last = (Array.isArray(header) ? header[0] : header) || query.lastEventId;
     const cursor = last ? parseCursor(last, channels.length) : emptyCursor(channels);
@@ -49,7 +49,7 @@ export function realtimeRoutes(app: FastifyInstance, ctx: AppContext): void {
     realtime.metrics.attempt('poll');
     const query = parseInput(pollQuery, request.query, 'query');
     const identity = await realtime.auth.identify(tokenOf(request, query.token ?? query.access_token));
-    const channels = checkChannels(realtime.access, identity, splitChannels(query.channels));
+    const channels = await checkChannels(realtime.access, identity, splitChannels(query.channels));
     const cursor = query.cursor ? parseCursor(query.cursor, channels.length) : emptyCursor(channels);
     const release = realtime.metrics.connected('poll', identity);
     const abort = new AbortController();
