@@ -7,13 +7,15 @@ function mayImport(folder, { values = [], types = [] }) {
   const from = { path: `${SRC}${folder}/` };
   const own = `${SRC}${folder}/`;
   const alt = (list) => `${SRC}(${list.join('|')})`;
-  const rules = [{
-    name: `${folder.replace('/', '-')}-may-import`,
-    comment: `${folder}/ may import: ${[...values, ...types.map((t) => `${t} (types)`)].join(', ') || 'nothing of the app'}`,
-    severity: 'error',
-    from,
-    to: { path: SRC, pathNot: [own, ...(values.length + types.length ? [alt([...values, ...types])] : [])] },
-  }];
+  const rules = [
+    {
+      name: `${folder.replace('/', '-')}-may-import`,
+      comment: `${folder}/ may import: ${[...values, ...types.map((t) => `${t} (types)`)].join(', ') || 'nothing of the app'}`,
+      severity: 'error',
+      from,
+      to: { path: SRC, pathNot: [own, ...(values.length + types.length ? [alt([...values, ...types])] : [])] },
+    },
+  ];
   if (types.length) {
     rules.push({
       name: `${folder.replace('/', '-')}-types-only`,
@@ -42,7 +44,10 @@ module.exports = {
     ...mayImport('gateway', { values: ['llm/', 'errors\\.ts'], types: ['config/'] }),
     ...mayImport('compare', { values: ['streams/', 'llm/', 'errors\\.ts', 'store/text\\.ts'], types: ['store/types\\.ts', 'config/'] }),
     // jobs/ runs each item through the comparison's runModel; the rest it only names as types.
-    ...mayImport('jobs', { values: ['compare/model-run\\.ts', 'errors\\.ts'], types: ['compare/events\\.ts', 'llm/', 'streams/', 'store/database\\.ts', 'config/'] }),
+    ...mayImport('jobs', {
+      values: ['compare/model-run\\.ts', 'errors\\.ts'],
+      types: ['compare/events\\.ts', 'llm/', 'streams/', 'store/database\\.ts', 'config/'],
+    }),
     ...mayImport('realtime', { values: ['streams/', 'errors\\.ts', 'input/'], types: ['config/'] }),
     ...mayImport('transports', { values: ['streams/', 'realtime/', 'ops/', 'errors\\.ts', 'input/'], types: ['compare/', 'config/'] }),
     {
@@ -63,7 +68,16 @@ module.exports = {
       comment: 'The CLI starts the app, reads config, signs realtime tokens, runs identity commands, names start errors.',
       severity: 'error',
       from: { path: `${SRC}cli\\.ts$` },
-      to: { path: SRC, pathNot: [`${SRC}(app|cli|verify-cli)\\.ts$`, `${SRC}(config|realtime)/`, `${SRC}identity/commands\\.ts$`, `${SRC}errors\\.ts$`, `${SRC}store/(open-store|data-dir-lock|migrations|redis)\\.ts$`] },
+      to: {
+        path: SRC,
+        pathNot: [
+          `${SRC}(app|cli|verify-cli)\\.ts$`,
+          `${SRC}(config|realtime)/`,
+          `${SRC}identity/commands\\.ts$`,
+          `${SRC}errors\\.ts$`,
+          `${SRC}store/(open-store|data-dir-lock|migrations|redis)\\.ts$`,
+        ],
+      },
     },
     {
       name: 'verify-cli-may-import',

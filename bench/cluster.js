@@ -105,9 +105,18 @@ async function step(nodes, clients, redis, rate) {
   const complete = sum('missing') === 0 && sum('disconnected') === 0;
   const zeroLoss = complete && sum('late') === 0 && achieved >= 0.9 * rate;
   return {
-    rate, achieved: Math.round(achieved), complete, zeroLoss, missing: sum('missing'), late: sum('late'), disconnected: sum('disconnected'),
-    deliveredPerSec: Math.round((delivered * 1000) / STEP_MS), p50Ms: round(p50, 2), p99Ms: round(p99, 2),
-    cpuUsPerDelivery: round(cpuMicros / Math.max(1, delivered), 2), redisCpuUsPerDelivery: round(redisMicros / Math.max(1, delivered), 2),
+    rate,
+    achieved: Math.round(achieved),
+    complete,
+    zeroLoss,
+    missing: sum('missing'),
+    late: sum('late'),
+    disconnected: sum('disconnected'),
+    deliveredPerSec: Math.round((delivered * 1000) / STEP_MS),
+    p50Ms: round(p50, 2),
+    p99Ms: round(p99, 2),
+    cpuUsPerDelivery: round(cpuMicros / Math.max(1, delivered), 2),
+    redisCpuUsPerDelivery: round(redisMicros / Math.max(1, delivered), 2),
   };
 }
 
@@ -120,7 +129,9 @@ async function runScenario(scenario, cleanup, redis) {
     for (const rate of RATES) {
       const s = await step(nodes, clients, scenario.redis ? redis : undefined, rate);
       steps.push(s);
-      console.log(`  ${scenario.label} @${rate}/s (achieved ${s.achieved}): ${s.zeroLoss ? 'zero loss' : `missing ${s.missing}, late ${s.late}, disconnected ${s.disconnected}`}; ${s.deliveredPerSec} delivered/s; p99 ${s.p99Ms} ms; ${s.cpuUsPerDelivery} µs/msg`);
+      console.log(
+        `  ${scenario.label} @${rate}/s (achieved ${s.achieved}): ${s.zeroLoss ? 'zero loss' : `missing ${s.missing}, late ${s.late}, disconnected ${s.disconnected}`}; ${s.deliveredPerSec} delivered/s; p99 ${s.p99Ms} ms; ${s.cpuUsPerDelivery} µs/msg`,
+      );
       if (!s.complete) break;
     }
     // The highest rate at which every subscriber got every message (on a loaded machine some arrive
@@ -141,7 +152,11 @@ async function resumeOnce(port, position) {
   ws.send(JSON.stringify({ type: 'connect', version: 1 }));
   const t0 = performance.now();
   let got = 0;
-  const done = new Promise((r) => ws.on('message', (d) => { for (const m of messagesOf(d)) if (m.type === 'pub' && ++got === RESUME_EVENTS) r(); }));
+  const done = new Promise((r) =>
+    ws.on('message', (d) => {
+      for (const m of messagesOf(d)) if (m.type === 'pub' && ++got === RESUME_EVENTS) r();
+    }),
+  );
   ws.send(JSON.stringify({ type: 'subscribe', channel: 'public:bench', position }));
   await done;
   const ms = performance.now() - t0;
@@ -157,7 +172,15 @@ async function resumeAcrossNodes(cleanup, redis) {
     await new Promise((r) => ws.once('open', r));
     ws.send(JSON.stringify({ type: 'connect', version: 1 }));
     ws.send(JSON.stringify({ type: 'subscribe', channel: 'public:bench' }));
-    const subscribed = await new Promise((r) => ws.on('message', function f(d) { for (const m of messagesOf(d)) if (m.type === 'subscribed') { ws.off('message', f); r(m); } }));
+    const subscribed = await new Promise((r) =>
+      ws.on('message', function f(d) {
+        for (const m of messagesOf(d))
+          if (m.type === 'subscribed') {
+            ws.off('message', f);
+            r(m);
+          }
+      }),
+    );
     ws.close();
     await nodes[0].request('fill', { count: RESUME_EVENTS, bytes: BYTES });
     const same = [];
@@ -181,8 +204,19 @@ export async function run({ cleanup, resultsDir }) {
   for (const scenario of SCENARIOS) results.push(await runScenario(scenario, cleanup, redis));
   const resume = await resumeAcrossNodes(cleanup, redis);
   const report = {
-    environment: { date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, cores: cpus().length, loadAverage: (await import('node:os')).loadavg().map((l) => round(l, 2)), quick: QUICK },
-    subscribers: SUBSCRIBERS, stepMs: STEP_MS, payloadBytes: BYTES, results, resume,
+    environment: {
+      date: new Date().toISOString(),
+      node: process.version,
+      cpu: cpus()[0]?.model,
+      cores: cpus().length,
+      loadAverage: (await import('node:os')).loadavg().map((l) => round(l, 2)),
+      quick: QUICK,
+    },
+    subscribers: SUBSCRIBERS,
+    stepMs: STEP_MS,
+    payloadBytes: BYTES,
+    results,
+    resume,
   };
   mkdirSync(resultsDir, { recursive: true });
   writeFileSync(join(resultsDir, 'cluster.json'), `${JSON.stringify(report, null, 2)}\n`);
@@ -192,7 +226,10 @@ export async function run({ cleanup, resultsDir }) {
 
 export function markdown(report) {
   const rate = (label) => report.results.find((r) => r.label === label)?.best?.deliveredPerSec ?? 0;
-  const rows = report.results.map((r) => `| ${r.label} | ${r.best ? `${r.best.rate} (${r.best.achieved})` : '—'} | ${r.best ? r.best.deliveredPerSec.toLocaleString('en') : '—'} | ${r.best ? `${r.best.p50Ms} / ${r.best.p99Ms}` : '—'} | ${r.best ? r.best.late : '—'} | ${r.best ? r.best.cpuUsPerDelivery : '—'} | ${r.best && r.redis ? r.best.redisCpuUsPerDelivery : '—'} |`);
+  const rows = report.results.map(
+    (r) =>
+      `| ${r.label} | ${r.best ? `${r.best.rate} (${r.best.achieved})` : '—'} | ${r.best ? r.best.deliveredPerSec.toLocaleString('en') : '—'} | ${r.best ? `${r.best.p50Ms} / ${r.best.p99Ms}` : '—'} | ${r.best ? r.best.late : '—'} | ${r.best ? r.best.cpuUsPerDelivery : '—'} | ${r.best && r.redis ? r.best.redisCpuUsPerDelivery : '—'} |`,
+  );
   const ratio = rate('Tributary, 1 node, memory') ? round(rate('Tributary, 1 node, Redis') / rate('Tributary, 1 node, memory'), 2) : '—';
   const e = report.environment;
   return [

@@ -61,7 +61,11 @@ export function benchModels() {
   for (const [family, f] of Object.entries(FAMILIES)) {
     for (let i = 0; i < MODEL_COUNT; i++) {
       models[`demo/${family}-${i + 1}`] = {
-        name: `Bench ${family} ${i + 1}`, firstTokenMs: f.firstTokenMs(i), tokensPerSecond: f.tokensPerSecond, answerTokens: f.answerTokens, flaky: false,
+        name: `Bench ${family} ${i + 1}`,
+        firstTokenMs: f.firstTokenMs(i),
+        tokensPerSecond: f.tokensPerSecond,
+        answerTokens: f.answerTokens,
+        flaky: false,
       };
     }
   }
@@ -91,10 +95,14 @@ export async function run({ cleanup, resultsDir }) {
   const started = Object.fromEntries(TARGETS.map((t) => [t, 0]));
   /** Per target, at each window start (after gc()): comparisons so far and live heap. */
   const heapTimeline = Object.fromEntries(TARGETS.map((t) => [t, []]));
-  const comparison = (target, family, label) => (started[target]++, streamComparison({
-    port: servers[target].port, agent,
-    body: { input_data: `Bench ${label} ${runId}-${++promptNo}: explain event stream fan-out`, models: modelsOf(family), tier: 'standard' },
-  }));
+  const comparison = (target, family, label) => (
+    started[target]++,
+    streamComparison({
+      port: servers[target].port,
+      agent,
+      body: { input_data: `Bench ${label} ${runId}-${++promptNo}: explain event stream fan-out`, models: modelsOf(family), tier: 'standard' },
+    })
+  );
 
   const runStart = now();
   const loadBefore = loadAverage();
@@ -149,11 +157,16 @@ export async function run({ cleanup, resultsDir }) {
     discardedWindows: discarded,
     setup: {
       models: MODEL_COUNT,
-      families: Object.fromEntries(Object.entries(FAMILIES).map(([k, f]) => [k, { ...f, firstTokenMs: `${f.firstTokenMs(0)}..${f.firstTokenMs(MODEL_COUNT - 1)}` }])),
+      families: Object.fromEntries(
+        Object.entries(FAMILIES).map(([k, f]) => [k, { ...f, firstTokenMs: `${f.firstTokenMs(0)}..${f.firstTokenMs(MODEL_COUNT - 1)}` }]),
+      ),
       scenarios: SCENARIOS.map((s) => ({ ...s, repetitions: s.repeated ? REPETITIONS : 1 })),
-      tier: 'standard', concurrent: CONCURRENT, goalsP99Ms: GOALS_MS, eventLoopDelayResolutionMs: ELD_RESOLUTION_MS,
+      tier: 'standard',
+      concurrent: CONCURRENT,
+      goalsP99Ms: GOALS_MS,
+      eventLoopDelayResolutionMs: ELD_RESOLUTION_MS,
       notes: [
-        'Each server (Tributary via loadConfig + buildApp, and the direct node:http peer) runs alone in its own forked child; CPU is that child\'s process.cpuUsage() over the measurement windows.',
+        "Each server (Tributary via loadConfig + buildApp, and the direct node:http peer) runs alone in its own forked child; CPU is that child's process.cpuUsage() over the measurement windows.",
         'Columns "CPU server/client/other": the server process and the load generator in % of one core; other = CPU used meanwhile by everything else on the machine, in % of one core.',
         'Both stream from the same DemoProvider wrapped to stamp performance.timeOrigin + performance.now() at each yielded delta, and again when the server pulls the next chunk (after it wrote the delta).',
         'Added latency = client receive time (per socket read, before parsing) − provider yield time, clocks aligned by the fastest of 100 IPC round trips (offset and RTT in the JSON). "In the server" = yield → next pull; "after" = the rest (kernel, scheduling, client).',
@@ -207,7 +220,7 @@ async function measure({ server, clientGc, concurrency, rounds, staggerMs = 0, s
   const busy0 = machineBusyMs();
   const results = [];
   for (let r = 0; r < rounds; r++) {
-    results.push(...await Promise.all(Array.from({ length: concurrency }, (_, i) => (staggerMs ? sleep(i * staggerMs).then(start) : start()))));
+    results.push(...(await Promise.all(Array.from({ length: concurrency }, (_, i) => (staggerMs ? sleep(i * staggerMs).then(start) : start())))));
   }
   const wallMs = now() - t0;
   const clientCpu = process.cpuUsage(cpu0);
@@ -216,8 +229,17 @@ async function measure({ server, clientGc, concurrency, rounds, staggerMs = 0, s
   const serverStats = await server.request('end');
   const { stamps } = await server.request('stamps');
   return {
-    results, stamps, server: serverStats, before, clientCpu, machineBusyMs: busy0 === null ? null : busy1 - busy0,
-    clientEld: eldStats(eld, ELD_RESOLUTION_MS), clientGc: await clientGc.since(t0), clock, t0, wallMs,
+    results,
+    stamps,
+    server: serverStats,
+    before,
+    clientCpu,
+    machineBusyMs: busy0 === null ? null : busy1 - busy0,
+    clientEld: eldStats(eld, ELD_RESOLUTION_MS),
+    clientGc: await clientGc.since(t0),
+    clock,
+    t0,
+    wallMs,
   };
 }
 
@@ -229,7 +251,9 @@ function heapGrowth(timeline) {
   const dComparisons = last.comparisonsBefore - first.comparisonsBefore;
   const dEvents = last.eventsPublishedBefore !== undefined ? last.eventsPublishedBefore - first.eventsPublishedBefore : undefined;
   return {
-    fromMB: first.heapUsedMB, toMB: last.heapUsedMB, comparisons: dComparisons,
+    fromMB: first.heapUsedMB,
+    toMB: last.heapUsedMB,
+    comparisons: dComparisons,
     kbPerComparison: dComparisons > 0 ? Number((dHeapKB / dComparisons).toFixed(1)) : null,
     ...(dEvents ? { eventsPublished: dEvents, bytesPerEvent: Math.round((dHeapKB * 1024) / dEvents) } : {}),
     timeline,

@@ -19,9 +19,9 @@ const BIN = process.env.BENCH_BIN ?? fileURLToPath(new URL('../packages/server/b
 const COMPARISONS = Number(process.env.BENCH_COMPARISONS) || 200;
 const CONCURRENT = 10;
 const MODELS = 4;
-const models = Object.fromEntries(Array.from({ length: MODELS }, (_, i) => [
-  `demo/paced-${i + 1}`, { name: `Paced ${i + 1}`, firstTokenMs: i * 7, tokensPerSecond: 50, answerTokens: 40 },
-]));
+const models = Object.fromEntries(
+  Array.from({ length: MODELS }, (_, i) => [`demo/paced-${i + 1}`, { name: `Paced ${i + 1}`, firstTokenMs: i * 7, tokensPerSecond: 50, answerTokens: 40 }]),
+);
 
 export async function run({ cleanup, resultsDir }) {
   const rows = [];
@@ -32,9 +32,16 @@ export async function run({ cleanup, resultsDir }) {
     const durability = process.env.BENCH_BIN ? undefined : { sqliteSynchronous: synchronous };
     // Limits off (this bench makes hundreds of comparisons; identity-overhead measures the limits).
     const identity = process.env.BENCH_BIN ? undefined : { limits: { anonymous: NO_LIMITS } };
-    writeFileSync(config, JSON.stringify({
-      dataDir: join(dir, 'data'), demo: { speed: 1, models }, web: { enabled: false }, ...(durability ? { durability } : {}), ...(identity ? { identity } : {}),
-    }));
+    writeFileSync(
+      config,
+      JSON.stringify({
+        dataDir: join(dir, 'data'),
+        demo: { speed: 1, models },
+        web: { enabled: false },
+        ...(durability ? { durability } : {}),
+        ...(identity ? { identity } : {}),
+      }),
+    );
     const server = await startCli(config);
     cleanup.add(() => server.kill());
     try {
@@ -54,14 +61,28 @@ export async function run({ cleanup, resultsDir }) {
   console.log(table);
   const suffix = process.env.BENCH_BIN ? '-baseline' : '';
   mkdirSync(resultsDir, { recursive: true });
-  const result = { benchmark: name, date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, models: MODELS, concurrent: CONCURRENT, bin: BIN, rows };
+  const result = {
+    benchmark: name,
+    date: new Date().toISOString(),
+    node: process.version,
+    cpu: cpus()[0]?.model,
+    models: MODELS,
+    concurrent: CONCURRENT,
+    bin: BIN,
+    rows,
+  };
   writeFileSync(join(resultsDir, `${name}${suffix}.json`), `${JSON.stringify(result, null, 2)}\n`);
-  writeFileSync(join(resultsDir, `${name}${suffix}.md`), `# ${name}${suffix}\n\n- ${result.date}, Node ${result.node}, ${result.cpu}\n- ${MODELS} paced demo models (50 tokens/s, 40 tokens), ${CONCURRENT} comparisons at a time, stamps taken by the client\n\n${table}\n`);
+  writeFileSync(
+    join(resultsDir, `${name}${suffix}.md`),
+    `# ${name}${suffix}\n\n- ${result.date}, Node ${result.node}, ${result.cpu}\n- ${MODELS} paced demo models (50 tokens/s, 40 tokens), ${CONCURRENT} comparisons at a time, stamps taken by the client\n\n${table}\n`,
+  );
 }
 
 function startCli(config) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--host', '127.0.0.1', '--config', config], { env: { ...process.env, LOG_LEVEL: 'warn' } });
+    const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--host', '127.0.0.1', '--config', config], {
+      env: { ...process.env, LOG_LEVEL: 'warn' },
+    });
     let out = '';
     child.stdout.on('data', (d) => {
       out += d;
@@ -95,30 +116,40 @@ async function measure(url) {
 function oneComparison(url, agent) {
   return new Promise((resolve, reject) => {
     const body = JSON.stringify({ input_data: 'Measure the commit.', models: Object.keys(models) });
-    const req = http.request(`${url}/compare-stream`, { method: 'POST', agent, headers: { 'content-type': 'application/json', accept: 'text/event-stream' } }, (res) => {
-      const lastChunk = new Map();
-      const tokenToDone = [];
-      let lastDone = 0;
-      let lastToken = 0;
-      let buf = '';
-      res.setEncoding('utf8');
-      res.on('data', (text) => {
-        const at = performance.now();
-        buf += text;
-        let end;
-        while ((end = buf.indexOf('\n\n')) !== -1) {
-          const frame = buf.slice(0, end);
-          buf = buf.slice(end + 2);
-          const line = frame.split('\n').find((l) => l.startsWith('data: '));
-          if (!line) continue;
-          const d = JSON.parse(line.slice(6));
-          if (d.type === 'chunk') { lastChunk.set(d.model, at); lastToken = at; }
-          else if (d.type === 'done') { tokenToDone.push(at - lastChunk.get(d.model)); lastDone = at; }
-          else if (d.type === 'complete') { resolve({ tokenToDone, doneToComplete: at - lastDone, tokenToComplete: at - lastToken }); }
-        }
-      });
-      res.on('error', reject);
-    });
+    const req = http.request(
+      `${url}/compare-stream`,
+      { method: 'POST', agent, headers: { 'content-type': 'application/json', accept: 'text/event-stream' } },
+      (res) => {
+        const lastChunk = new Map();
+        const tokenToDone = [];
+        let lastDone = 0;
+        let lastToken = 0;
+        let buf = '';
+        res.setEncoding('utf8');
+        res.on('data', (text) => {
+          const at = performance.now();
+          buf += text;
+          let end;
+          while ((end = buf.indexOf('\n\n')) !== -1) {
+            const frame = buf.slice(0, end);
+            buf = buf.slice(end + 2);
+            const line = frame.split('\n').find((l) => l.startsWith('data: '));
+            if (!line) continue;
+            const d = JSON.parse(line.slice(6));
+            if (d.type === 'chunk') {
+              lastChunk.set(d.model, at);
+              lastToken = at;
+            } else if (d.type === 'done') {
+              tokenToDone.push(at - lastChunk.get(d.model));
+              lastDone = at;
+            } else if (d.type === 'complete') {
+              resolve({ tokenToDone, doneToComplete: at - lastDone, tokenToComplete: at - lastToken });
+            }
+          }
+        });
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });

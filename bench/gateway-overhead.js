@@ -38,7 +38,9 @@ export async function run({ cleanup, resultsDir }) {
   const upstreamBase = `http://127.0.0.1:${upstream.ready.port}/v1`;
   const dataDir = mkdtempSync(join(tmpdir(), 'tributary-bench-gw-'));
   cleanup.add(() => rmSync(dataDir, { recursive: true, force: true }));
-  const tributary = await startChild(fileURLToPath(new URL('./lib/tributary-gateway-child.js', import.meta.url)), [JSON.stringify({ upstream: upstreamBase, dataDir })]);
+  const tributary = await startChild(fileURLToPath(new URL('./lib/tributary-gateway-child.js', import.meta.url)), [
+    JSON.stringify({ upstream: upstreamBase, dataDir }),
+  ]);
   cleanup.add(() => tributary.child.kill());
   const passthrough = await startChild(fileURLToPath(new URL('./lib/passthrough-proxy.js', import.meta.url)), [JSON.stringify({ upstream: upstreamBase })]);
   cleanup.add(() => passthrough.child.kill());
@@ -46,13 +48,35 @@ export async function run({ cleanup, resultsDir }) {
   cleanup.add(() => portkey?.child.kill());
 
   const targets = [
-    { name: 'direct', port: upstream.ready.port, path: '/v1/chat/completions', model: 'bench', headers: { authorization: 'Bearer sk-bench' }, pid: upstream.child.pid },
+    {
+      name: 'direct',
+      port: upstream.ready.port,
+      path: '/v1/chat/completions',
+      model: 'bench',
+      headers: { authorization: 'Bearer sk-bench' },
+      pid: upstream.child.pid,
+    },
     { name: 'tributary', port: tributary.ready.port, path: '/v1/chat/completions', model: 'mock/bench', headers: {}, pid: tributary.child.pid },
-    { name: 'passthrough', port: passthrough.ready.port, path: '/v1/chat/completions', model: 'bench', headers: { authorization: 'Bearer sk-bench' }, pid: passthrough.child.pid },
-    ...(portkey ? [{
-      name: 'portkey', port: portkey.port, path: '/v1/chat/completions', model: 'bench', pid: portkey.child.pid,
-      headers: { authorization: 'Bearer sk-bench', 'x-portkey-provider': 'openai', 'x-portkey-custom-host': upstreamBase },
-    }] : []),
+    {
+      name: 'passthrough',
+      port: passthrough.ready.port,
+      path: '/v1/chat/completions',
+      model: 'bench',
+      headers: { authorization: 'Bearer sk-bench' },
+      pid: passthrough.child.pid,
+    },
+    ...(portkey
+      ? [
+          {
+            name: 'portkey',
+            port: portkey.port,
+            path: '/v1/chat/completions',
+            model: 'bench',
+            pid: portkey.child.pid,
+            headers: { authorization: 'Bearer sk-bench', 'x-portkey-provider': 'openai', 'x-portkey-custom-host': upstreamBase },
+          },
+        ]
+      : []),
   ];
 
   const closes = new Map();
@@ -100,20 +124,46 @@ export async function run({ cleanup, resultsDir }) {
       });
       const r = await streamOnce(target, agent, id, { abortAfter: ABORT_AFTER_CHUNKS });
       await seen;
-      aborts.push(r.abortedAt !== undefined && entry.closed !== undefined && (entry.finished === undefined || entry.closed < entry.finished)
-        ? entry.closed - r.abortedAt
-        : Infinity);
+      aborts.push(
+        r.abortedAt !== undefined && entry.closed !== undefined && (entry.finished === undefined || entry.closed < entry.finished)
+          ? entry.closed - r.abortedAt
+          : Infinity,
+      );
     }
     const finite = aborts.filter(Number.isFinite);
-    if (streams) scenarios.filter((s) => s.target === target.name).forEach((s) => (s.abortToUpstreamCloseMs = {
-      samples: aborts.length, closed: finite.length, ...(finite.length ? { p50: round(summarize(finite).p50, 2), max: round(summarize(finite).max, 2) } : {}),
-    }));
+    if (streams)
+      scenarios
+        .filter((s) => s.target === target.name)
+        .forEach(
+          (s) =>
+            (s.abortToUpstreamCloseMs = {
+              samples: aborts.length,
+              closed: finite.length,
+              ...(finite.length ? { p50: round(summarize(finite).p50, 2), max: round(summarize(finite).max, 2) } : {}),
+            }),
+        );
   }
 
-  const result = { command: 'npm run bench gateway', setup: { chunks: upstream.ready.chunks, delayMs: upstream.ready.delayMs, sequential: SEQUENTIAL, concurrent: CONCURRENT, concurrentRounds: CONCURRENT_ROUNDS, aborts: ABORTS }, scenarios, environment: environment() };
+  const result = {
+    command: 'npm run bench gateway',
+    setup: {
+      chunks: upstream.ready.chunks,
+      delayMs: upstream.ready.delayMs,
+      sequential: SEQUENTIAL,
+      concurrent: CONCURRENT,
+      concurrentRounds: CONCURRENT_ROUNDS,
+      aborts: ABORTS,
+    },
+    scenarios,
+    environment: environment(),
+  };
   addOverheads(result.scenarios);
   writeResults(resultsDir, result);
-  await new Promise((resolve) => { tributary.child.send('close'); tributary.child.once('exit', resolve); setTimeout(resolve, 5_000); });
+  await new Promise((resolve) => {
+    tributary.child.send('close');
+    tributary.child.once('exit', resolve);
+    setTimeout(resolve, 5_000);
+  });
 }
 
 /** One streamed completion; resolves with its timings (or the failure, as it happened). */
@@ -122,8 +172,14 @@ function streamOnce(target, agent, id, { abortAfter } = {}) {
     const body = JSON.stringify({ model: target.model, messages: [{ role: 'user', content: id }], stream: true });
     const start = now();
     const result = { ok: false, status: 0, arrivals: [], latencies: [], abortedAt: undefined, error: undefined };
-    const req = http.request({ host: '127.0.0.1', port: target.port, path: target.path, method: 'POST', agent: abortAfter ? false : agent,
-      headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...target.headers } });
+    const req = http.request({
+      host: '127.0.0.1',
+      port: target.port,
+      path: target.path,
+      method: 'POST',
+      agent: abortAfter ? false : agent,
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...target.headers },
+    });
     const finish = () => resolve({ ...result, start });
     req.on('error', (err) => {
       if (result.abortedAt === undefined) result.error = err.message;
@@ -140,7 +196,11 @@ function streamOnce(target, agent, id, { abortAfter } = {}) {
         while ((sep = buf.indexOf('\n\n')) !== -1) {
           const frame = buf.slice(0, sep);
           buf = buf.slice(sep + 2);
-          const data = frame.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trim()).join('\n');
+          const data = frame
+            .split('\n')
+            .filter((l) => l.startsWith('data:'))
+            .map((l) => l.slice(5).trim())
+            .join('\n');
           if (!data || data === '[DONE]') continue;
           let content;
           try {
@@ -181,10 +241,18 @@ function summariseScenario(target, concurrency, results, cpuMs, wallMs) {
   };
   const failures = results.filter((r) => !r.ok).map((r) => r.error ?? `status ${r.status}`);
   return {
-    target, concurrency, streams: results.length, ok: ok.length, chunksPerStream: ok.length ? round(ok.reduce((n, r) => n + r.arrivals.length, 0) / ok.length, 1) : 0,
-    ttftMs: s(ttft), gapMs: s(gaps), chunkLatencyMs: s(latency),
-    cpuMsPerStream: round(cpuMs / Math.max(1, results.length), 2), wallMs: round(wallMs, 0),
-    failures: [...new Set(failures)].slice(0, 3), failureCount: failures.length,
+    target,
+    concurrency,
+    streams: results.length,
+    ok: ok.length,
+    chunksPerStream: ok.length ? round(ok.reduce((n, r) => n + r.arrivals.length, 0) / ok.length, 1) : 0,
+    ttftMs: s(ttft),
+    gapMs: s(gaps),
+    chunkLatencyMs: s(latency),
+    cpuMsPerStream: round(cpuMs / Math.max(1, results.length), 2),
+    wallMs: round(wallMs, 0),
+    failures: [...new Set(failures)].slice(0, 3),
+    failureCount: failures.length,
   };
 }
 
@@ -194,8 +262,10 @@ function addOverheads(scenarios) {
     const floor = scenarios.find((d) => d.target === 'direct' && d.concurrency === s.concurrency);
     if (!floor || s.target === 'direct' || s.ok === 0) continue;
     s.added = {
-      ttftP50Ms: round(s.ttftMs.p50 - floor.ttftMs.p50), ttftP99Ms: round(s.ttftMs.p99 - floor.ttftMs.p99),
-      gapP99Ms: round(s.gapMs.p99 - floor.gapMs.p99), chunkLatencyP50Ms: round(s.chunkLatencyMs.p50 - floor.chunkLatencyMs.p50),
+      ttftP50Ms: round(s.ttftMs.p50 - floor.ttftMs.p50),
+      ttftP99Ms: round(s.ttftMs.p99 - floor.ttftMs.p99),
+      gapP99Ms: round(s.gapMs.p99 - floor.gapMs.p99),
+      chunkLatencyP50Ms: round(s.chunkLatencyMs.p50 - floor.chunkLatencyMs.p50),
       chunkLatencyP99Ms: round(s.chunkLatencyMs.p99 - floor.chunkLatencyMs.p99),
     };
   }
@@ -207,17 +277,35 @@ function rows(result) {
   const fmt = (x) => (x === undefined ? '—' : Number.isFinite(x) ? String(x) : 'never');
   return result.scenarios.map((s) => {
     const a = s.abortToUpstreamCloseMs;
-    if (s.ok === 0) return [`${s.target} ×${s.concurrency}`, `${s.ok}/${s.streams}`, 'failed', '—', '—', '—', '—', String(s.cpuMsPerStream), 'n/a (no stream ran)'];
+    if (s.ok === 0)
+      return [`${s.target} ×${s.concurrency}`, `${s.ok}/${s.streams}`, 'failed', '—', '—', '—', '—', String(s.cpuMsPerStream), 'n/a (no stream ran)'];
     const abort = a ? (a.closed === a.samples ? `${fmt(a.p50)} / ${fmt(a.max)}` : `${a.closed}/${a.samples} closed${a.closed ? ` (p50 ${a.p50})` : ''}`) : '—';
     const floor = s.target === 'direct' ? '(floor)' : '—';
     return [
-      `${s.target} ×${s.concurrency}`, `${s.ok}/${s.streams}`, `${s.ttftMs.p50} / ${s.ttftMs.p99}`, s.added ? `${fmt(s.added.ttftP50Ms)} / ${fmt(s.added.ttftP99Ms)}` : floor,
-      `${s.gapMs.p99}`, s.added ? fmt(s.added.gapP99Ms) : floor, `${s.chunkLatencyMs.p50} / ${s.chunkLatencyMs.p99}`, String(s.cpuMsPerStream), abort,
+      `${s.target} ×${s.concurrency}`,
+      `${s.ok}/${s.streams}`,
+      `${s.ttftMs.p50} / ${s.ttftMs.p99}`,
+      s.added ? `${fmt(s.added.ttftP50Ms)} / ${fmt(s.added.ttftP99Ms)}` : floor,
+      `${s.gapMs.p99}`,
+      s.added ? fmt(s.added.gapP99Ms) : floor,
+      `${s.chunkLatencyMs.p50} / ${s.chunkLatencyMs.p99}`,
+      String(s.cpuMsPerStream),
+      abort,
     ];
   });
 }
 
-const HEAD = ['scenario', 'ok streams', 'TTFT p50/p99 ms', 'added TTFT p50/p99 ms', 'gap p99 ms', 'added gap p99 ms', 'chunk latency p50/p99 ms', 'server CPU ms/stream', 'abort→upstream close p50/max ms'];
+const HEAD = [
+  'scenario',
+  'ok streams',
+  'TTFT p50/p99 ms',
+  'added TTFT p50/p99 ms',
+  'gap p99 ms',
+  'added gap p99 ms',
+  'chunk latency p50/p99 ms',
+  'server CPU ms/stream',
+  'abort→upstream close p50/max ms',
+];
 
 function verdicts(result) {
   const lines = [];
@@ -225,11 +313,17 @@ function verdicts(result) {
     const a = s.added;
     if (!a) continue;
     const met = (x, goal) => (x <= goal ? 'met' : 'MISSED');
-    lines.push(`Tributary ×${s.concurrency}: added TTFT p50 ${a.ttftP50Ms} ms (goal ≤ ${GOALS.ttftP50Ms}: ${met(a.ttftP50Ms, GOALS.ttftP50Ms)}), p99 ${a.ttftP99Ms} ms (goal ≤ ${GOALS.ttftP99Ms}: ${met(a.ttftP99Ms, GOALS.ttftP99Ms)}), added gap p99 ${a.gapP99Ms} ms (goal ≤ ${GOALS.gapP99Ms}: ${met(a.gapP99Ms, GOALS.gapP99Ms)}).`);
+    lines.push(
+      `Tributary ×${s.concurrency}: added TTFT p50 ${a.ttftP50Ms} ms (goal ≤ ${GOALS.ttftP50Ms}: ${met(a.ttftP50Ms, GOALS.ttftP50Ms)}), p99 ${a.ttftP99Ms} ms (goal ≤ ${GOALS.ttftP99Ms}: ${met(a.ttftP99Ms, GOALS.ttftP99Ms)}), added gap p99 ${a.gapP99Ms} ms (goal ≤ ${GOALS.gapP99Ms}: ${met(a.gapP99Ms, GOALS.gapP99Ms)}).`,
+    );
   }
   const t = result.scenarios.find((x) => x.target === 'tributary')?.abortToUpstreamCloseMs;
-  if (t) lines.push(`Tributary abort → upstream close: ${t.closed}/${t.samples} closed, p50 ${t.p50} ms, max ${t.max} ms (goal ≤ ${GOALS.abortMs}: ${t.closed === t.samples && t.max <= GOALS.abortMs ? 'met' : 'MISSED'}).`);
-  for (const s of result.scenarios.filter((x) => x.failureCount > 0)) lines.push(`${s.target} ×${s.concurrency}: ${s.failureCount} of ${s.streams} streams failed — ${s.failures.join('; ')}`);
+  if (t)
+    lines.push(
+      `Tributary abort → upstream close: ${t.closed}/${t.samples} closed, p50 ${t.p50} ms, max ${t.max} ms (goal ≤ ${GOALS.abortMs}: ${t.closed === t.samples && t.max <= GOALS.abortMs ? 'met' : 'MISSED'}).`,
+    );
+  for (const s of result.scenarios.filter((x) => x.failureCount > 0))
+    lines.push(`${s.target} ×${s.concurrency}: ${s.failureCount} of ${s.streams} streams failed — ${s.failures.join('; ')}`);
   return lines;
 }
 
@@ -238,11 +332,19 @@ function writeResults(dir, result) {
   writeFileSync(join(dir, `${name}.json`), `${JSON.stringify(result, null, 2)}\n`);
   const env = result.environment;
   const md = [
-    `# ${name}`, '',
-    `- date: ${env.date}`, `- Node ${env.node}, ${env.platform}, CPU: ${env.cpu} (${env.cores} cores)`, `- command: \`${result.command}\``,
+    `# ${name}`,
+    '',
+    `- date: ${env.date}`,
+    `- Node ${env.node}, ${env.platform}, CPU: ${env.cpu} (${env.cores} cores)`,
+    `- command: \`${result.command}\``,
     `- setup: mock OpenAI upstream streaming ${result.setup.chunks} chunks ${result.setup.delayMs} ms apart; ×1 = ${result.setup.sequential} sequential streams, ×${result.setup.concurrent} = ${result.setup.concurrentRounds} rounds of ${result.setup.concurrent} concurrent streams; ${result.setup.aborts} aborts after ${ABORT_AFTER_CHUNKS} chunks`,
-    '', `| ${HEAD.join(' | ')} |`, `|${HEAD.map(() => '---').join('|')}|`, ...rows(result).map((r) => `| ${r.join(' | ')} |`), '',
-    ...verdicts(result).map((l) => `- ${l}`), '',
+    '',
+    `| ${HEAD.join(' | ')} |`,
+    `|${HEAD.map(() => '---').join('|')}|`,
+    ...rows(result).map((r) => `| ${r.join(' | ')} |`),
+    '',
+    ...verdicts(result).map((l) => `- ${l}`),
+    '',
   ].join('\n');
   writeFileSync(join(dir, `${name}.md`), md);
   console.log(`\n${md}\nwrote ${join(dir, `${name}.json`)} and ${name}.md`);

@@ -54,14 +54,18 @@ export async function run({ cleanup, resultsDir }) {
   const stats = samples.map((s) => summarize(s));
   const base = stats[0];
   const rows = scenarios.map((s, i) => ({
-    scenario: s.name, requests: stats[i].count,
+    scenario: s.name,
+    requests: stats[i].count,
     ttfbMs: { p50: round(stats[i].p50), p99: round(stats[i].p99) },
     addedMs: i === 0 ? null : { p50: round(stats[i].p50 - base.p50), p99: round(stats[i].p99 - base.p99) },
   }));
 
   // The same path measured inside the server process, free of the HTTP round trip's noise.
   const inProcess = [];
-  for (const [label, { child }] of [['database', on], ['memory', memory]]) {
+  for (const [label, { child }] of [
+    ['database', on],
+    ['memory', memory],
+  ]) {
     child.send({ type: 'micro', n: REQUESTS });
     const micro = await new Promise((resolve) => child.on('message', (m) => m.type === 'micro' && resolve(m.samples)));
     for (const [caller, times] of Object.entries(micro)) {
@@ -75,7 +79,14 @@ export async function run({ cleanup, resultsDir }) {
   const hashMs = await scryptCost(settings);
   const result = {
     command: 'npm run bench identity',
-    setup: { requestsPerScenario: REQUESTS, warmup: WARMUP, model: 'demo/tiny (5 tokens, no delay)', sqlite: true, loginSeconds: LOGIN_SECONDS, loginConcurrency: LOGIN_CONCURRENCY },
+    setup: {
+      requestsPerScenario: REQUESTS,
+      warmup: WARMUP,
+      model: 'demo/tiny (5 tokens, no delay)',
+      sqlite: true,
+      loginSeconds: LOGIN_SECONDS,
+      loginConcurrency: LOGIN_CONCURRENCY,
+    },
     ttfb: rows,
     inProcess,
     login: { ...login, scrypt: settings, hashMs: round(hashMs, 2), memoryMiB: (128 * settings.cost * settings.blockSize) / 1024 / 1024 },
@@ -83,7 +94,16 @@ export async function run({ cleanup, resultsDir }) {
     environment: environment(),
   };
   writeResults(resultsDir, result);
-  await Promise.all([off, on, memory].map(({ child }) => new Promise((resolve) => { child.send('close'); child.once('exit', resolve); setTimeout(resolve, 5_000); })));
+  await Promise.all(
+    [off, on, memory].map(
+      ({ child }) =>
+        new Promise((resolve) => {
+          child.send('close');
+          child.once('exit', resolve);
+          setTimeout(resolve, 5_000);
+        }),
+    ),
+  );
 }
 
 async function startChild(cleanup, args) {
@@ -101,14 +121,23 @@ function ttfb(agent, { port, headers }) {
   return new Promise((resolve, reject) => {
     const body = JSON.stringify({ input_data: 'Hi', models: ['demo/tiny'] });
     const t0 = now();
-    const req = http.request({ host: '127.0.0.1', port, path: '/compare-stream', method: 'POST', agent,
-      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers } }, (res) => {
-      const ms = now() - t0;
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (text += d));
-      res.on('end', () => resolve({ ms, status: res.statusCode, body: text.slice(0, 200) }));
-    });
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/compare-stream',
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers },
+      },
+      (res) => {
+        const ms = now() - t0;
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (text += d));
+        res.on('end', () => resolve({ ms, status: res.statusCode, body: text.slice(0, 200) }));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -117,22 +146,34 @@ function ttfb(agent, { port, headers }) {
 /** Sign-ins per second for LOGIN_SECONDS with LOGIN_CONCURRENCY in flight. */
 async function loginRate(port, agent) {
   const body = JSON.stringify({ email: 'bench@example.test', password: 'bench password 1' });
-  const one = () => new Promise((resolve, reject) => {
-    const t0 = now();
-    const req = http.request({ host: '127.0.0.1', port, path: '/v1/auth/login', method: 'POST', agent,
-      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-      res.resume();
-      res.on('end', () => (res.statusCode === 200 ? resolve(now() - t0) : reject(new Error(`login HTTP ${res.statusCode}`))));
+  const one = () =>
+    new Promise((resolve, reject) => {
+      const t0 = now();
+      const req = http.request(
+        {
+          host: '127.0.0.1',
+          port,
+          path: '/v1/auth/login',
+          method: 'POST',
+          agent,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => (res.statusCode === 200 ? resolve(now() - t0) : reject(new Error(`login HTTP ${res.statusCode}`))));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
     });
-    req.on('error', reject);
-    req.end(body);
-  });
   const latencies = [];
   const end = now() + LOGIN_SECONDS * 1000;
   const t0 = now();
-  await Promise.all(Array.from({ length: LOGIN_CONCURRENCY }, async () => {
-    while (now() < end) latencies.push(await one());
-  }));
+  await Promise.all(
+    Array.from({ length: LOGIN_CONCURRENCY }, async () => {
+      while (now() < end) latencies.push(await one());
+    }),
+  );
   const s = summarize(latencies);
   return { logins: latencies.length, perSecond: round(latencies.length / ((now() - t0) / 1000), 1), latencyMs: { p50: round(s.p50, 1), p99: round(s.p99, 1) } };
 }
@@ -142,7 +183,11 @@ async function scryptCost({ cost, blockSize, parallelization }) {
   const times = [];
   for (let i = 0; i < 10; i++) {
     const t0 = now();
-    await new Promise((resolve, reject) => scrypt('bench password 1', randomBytes(16), 32, { N: cost, r: blockSize, p: parallelization, maxmem: 256 * cost * blockSize + 1024 * 1024 }, (e) => (e ? reject(e) : resolve())));
+    await new Promise((resolve, reject) =>
+      scrypt('bench password 1', randomBytes(16), 32, { N: cost, r: blockSize, p: parallelization, maxmem: 256 * cost * blockSize + 1024 * 1024 }, (e) =>
+        e ? reject(e) : resolve(),
+      ),
+    );
     times.push(now() - t0);
   }
   return summarize(times).p50;
@@ -153,7 +198,8 @@ function writeResults(dir, result) {
   writeFileSync(join(dir, `${name}.json`), `${JSON.stringify(result, null, 2)}\n`);
   const verdict = (v, goal) => `${v} ms (goal ≤ ${goal}: ${v <= goal ? 'met' : 'MISSED'})`;
   const lines = [
-    `# ${name}`, '',
+    `# ${name}`,
+    '',
     `- date: ${result.environment.date ?? new Date().toISOString()}`,
     `- command: \`${result.command}\``,
     `- setup: ${result.setup.requestsPerScenario} sequential \`POST /compare-stream\` per scenario (keep-alive, alternating), ${result.setup.model}, SQLite; time to first byte = the response head`,
@@ -162,7 +208,9 @@ function writeResults(dir, result) {
     '|---|---|---|',
     ...result.ttfb.map((r) => `| ${r.scenario} | ${r.ttfbMs.p50} / ${r.ttfbMs.p99} | ${r.addedMs ? `${r.addedMs.p50} / ${r.addedMs.p99}` : '(baseline)'} |`),
     '',
-    ...result.ttfb.filter((r) => r.addedMs).map((r) => `- ${r.scenario}: added p50 ${verdict(r.addedMs.p50, GOALS.p50)}, p99 ${verdict(r.addedMs.p99, GOALS.p99)}.`),
+    ...result.ttfb
+      .filter((r) => r.addedMs)
+      .map((r) => `- ${r.scenario}: added p50 ${verdict(r.addedMs.p50, GOALS.p50)}, p99 ${verdict(r.addedMs.p99, GOALS.p99)}.`),
     '',
     'The added path alone, timed inside the limits-on servers (authenticate + charge every counter; SQLite or memory counters):',
     '',

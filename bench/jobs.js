@@ -65,10 +65,23 @@ export async function run({ cleanup, resultsDir }) {
   // --- the job machinery, in-process on an embedded store
   const dataDir = mkdtempSync(join(tmpdir(), 'tributary-bench-jobs-'));
   cleanup.add(() => rmSync(dataDir, { recursive: true, force: true }));
-  const jobsConfig = { concurrency: CONCURRENCY, perJobConcurrency: CONCURRENCY, maxPerJobConcurrency: CONCURRENCY, defaultProviderConcurrency: CONCURRENCY, pollMs: 200 };
+  const jobsConfig = {
+    concurrency: CONCURRENCY,
+    perJobConcurrency: CONCURRENCY,
+    maxPerJobConcurrency: CONCURRENCY,
+    defaultProviderConcurrency: CONCURRENCY,
+    pollMs: 200,
+  };
   const config = loadConfig({
     env: {},
-    overrides: { server: { host: '127.0.0.1', port: 0 }, dataDir, log: { level: 'silent' }, web: { enabled: false }, demo: { speed: 1, models: MODELS }, jobs: jobsConfig },
+    overrides: {
+      server: { host: '127.0.0.1', port: 0 },
+      dataDir,
+      log: { level: 'silent' },
+      web: { enabled: false },
+      demo: { speed: 1, models: MODELS },
+      jobs: jobsConfig,
+    },
   });
   const app = await buildApp(config);
   cleanup.add(() => app.close());
@@ -79,10 +92,20 @@ export async function run({ cleanup, resultsDir }) {
     const t0 = performance.now();
     const created = await jobs.create({ prompts: prompts.map((prompt) => ({ prompt })), models: MODEL_IDS, tier: 'standard' });
     const done = await new Promise((resolve, reject) => {
-      void hub.subscribe(jobTopic(created.id), { from: 'start' }, {
-        open() {}, backlog: () => 0, end() {},
-        send(e) { if (e.type === 'job.done') resolve(e.data); },
-      }).catch(reject);
+      void hub
+        .subscribe(
+          jobTopic(created.id),
+          { from: 'start' },
+          {
+            open() {},
+            backlog: () => 0,
+            end() {},
+            send(e) {
+              if (e.type === 'job.done') resolve(e.data);
+            },
+          },
+        )
+        .catch(reject);
     });
     const result = { wallMs: performance.now() - t0, cpuMs: cpuMs(process.cpuUsage(cpu)) };
     if (done.status !== 'succeeded' || done.counts.succeeded !== prompts.length * MODEL_IDS.length) throw new Error(`job ended ${JSON.stringify(done)}`);
@@ -106,7 +129,9 @@ export async function run({ cleanup, resultsDir }) {
   const floorCpu = per(floors, 'cpuMs');
   const jobCpu = per(runs, 'cpuMs');
   const throughput = {
-    items: ITEMS, rounds: ROUNDS, concurrency: CONCURRENCY,
+    items: ITEMS,
+    rounds: ROUNDS,
+    concurrency: CONCURRENCY,
     floorItemsPerSec: Math.round(ITEMS / (floorWall / 1000)),
     jobItemsPerSec: Math.round(ITEMS / (jobWall / 1000)),
     ratio: Math.round((floorWall / jobWall) * 100) / 100,
@@ -117,11 +142,17 @@ export async function run({ cleanup, resultsDir }) {
   };
   throughput.goalThroughput = throughput.ratio >= 0.8;
   throughput.goalCpu = throughput.bookkeepingCpuMsPerItem <= 0.2;
-  console.log(`[jobs] floor ${throughput.floorItemsPerSec} items/s, jobs ${throughput.jobItemsPerSec} items/s (×${throughput.ratio}; goal ≥ 0.8: ${throughput.goalThroughput ? 'met' : 'MISSED'})`);
-  console.log(`[jobs] CPU/item floor ${throughput.floorCpuMsPerItem} ms, jobs ${throughput.jobCpuMsPerItem} ms → bookkeeping ${throughput.bookkeepingCpuMsPerItem} ms (goal ≤ 0.2: ${throughput.goalCpu ? 'met' : 'MISSED'})`);
+  console.log(
+    `[jobs] floor ${throughput.floorItemsPerSec} items/s, jobs ${throughput.jobItemsPerSec} items/s (×${throughput.ratio}; goal ≥ 0.8: ${throughput.goalThroughput ? 'met' : 'MISSED'})`,
+  );
+  console.log(
+    `[jobs] CPU/item floor ${throughput.floorCpuMsPerItem} ms, jobs ${throughput.jobCpuMsPerItem} ms → bookkeeping ${throughput.bookkeepingCpuMsPerItem} ms (goal ≤ 0.2: ${throughput.goalCpu ? 'met' : 'MISSED'})`,
+  );
 
   const restart = await restartScenario(cleanup);
-  console.log(`[jobs] restart at ${restart.percentAtKill} %: listening after ${restart.listenMs} ms, first resumed item after ${restart.firstResumedMs} ms (${restart.firstResumedAfterListenMs} ms after listening) (goal ≤ 1000: ${restart.goal ? 'met' : 'MISSED'}); ${restart.rerun} claimed (in flight or buffered) items ran again; every item once: ${restart.exactlyOnce}`);
+  console.log(
+    `[jobs] restart at ${restart.percentAtKill} %: listening after ${restart.listenMs} ms, first resumed item after ${restart.firstResumedMs} ms (${restart.firstResumedAfterListenMs} ms after listening) (goal ≤ 1000: ${restart.goal ? 'met' : 'MISSED'}); ${restart.rerun} claimed (in flight or buffered) items ran again; every item once: ${restart.exactlyOnce}`,
+  );
 
   const result = { environment: environment(), throughput, restart };
   mkdirSync(resultsDir, { recursive: true });
@@ -135,13 +166,24 @@ async function restartScenario(cleanup) {
   const dataDir = mkdtempSync(join(tmpdir(), 'tributary-bench-jobs-kill-'));
   cleanup.add(() => rmSync(dataDir, { recursive: true, force: true }));
   const configFile = join(dataDir, 'config.json');
-  writeFileSync(configFile, JSON.stringify({
-    server: { host: '127.0.0.1', port: 0 }, dataDir, log: { level: 'warn' }, web: { enabled: false },
-    demo: { speed: 1, models: MODELS }, jobs: { concurrency: CONCURRENCY, perJobConcurrency: CONCURRENCY, defaultProviderConcurrency: CONCURRENCY },
-    identity: { limits: { anonymous: NO_LIMITS } },
-  }));
+  writeFileSync(
+    configFile,
+    JSON.stringify({
+      server: { host: '127.0.0.1', port: 0 },
+      dataDir,
+      log: { level: 'warn' },
+      web: { enabled: false },
+      demo: { speed: 1, models: MODELS },
+      jobs: { concurrency: CONCURRENCY, perJobConcurrency: CONCURRENCY, defaultProviderConcurrency: CONCURRENCY },
+      identity: { limits: { anonymous: NO_LIMITS } },
+    }),
+  );
   const first = await serve(configFile, cleanup);
-  const res = await fetch(`${first.url}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompts: PROMPTS, models: MODEL_IDS, concurrency: CONCURRENCY }) });
+  const res = await fetch(`${first.url}/v1/jobs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ prompts: PROMPTS, models: MODEL_IDS, concurrency: CONCURRENCY }),
+  });
   const { id } = await res.json();
   let percent = 0;
   while (percent < 50) {
@@ -165,13 +207,23 @@ async function restartScenario(cleanup) {
   second.child.kill('SIGKILL');
   const db = new SqliteDatabase(join(dataDir, 'tributary.db'), { readonly: true });
   const firstResumed = db.prepare('select min(finished_at) as t from job_items where finished_at > ?').get(killedAt).t;
-  const rows = db.prepare('select count(*) as n, count(distinct prompt_index || \'/\' || model) as d, sum(attempts) as a, sum(case when attempts = 2 then 1 else 0 end) as rerun from job_items').get();
+  const rows = db
+    .prepare(
+      "select count(*) as n, count(distinct prompt_index || '/' || model) as d, sum(attempts) as a, sum(case when attempts = 2 then 1 else 0 end) as rerun from job_items",
+    )
+    .get();
   db.close();
   const firstResumedMs = firstResumed - restartAt;
   return {
-    items: ITEMS, percentAtKill: Math.round((finishedAtKill / ITEMS) * 1000) / 10, inFlightAtKill: inFlight, listenMs, firstResumedMs,
+    items: ITEMS,
+    percentAtKill: Math.round((finishedAtKill / ITEMS) * 1000) / 10,
+    inFlightAtKill: inFlight,
+    listenMs,
+    firstResumedMs,
     firstResumedAfterListenMs: firstResumedMs - listenMs,
-    goal: firstResumedMs <= 1_000, rerun: rows.rerun, exactlyOnce: rows.n === ITEMS && rows.d === ITEMS && rows.rerun === inFlight,
+    goal: firstResumedMs <= 1_000,
+    rerun: rows.rerun,
+    exactlyOnce: rows.n === ITEMS && rows.d === ITEMS && rows.rerun === inFlight,
   };
 }
 

@@ -32,9 +32,11 @@ async function measure(counters) {
   const sequentialMs = (performance.now() - t) / N;
   t = performance.now();
   let next = 0;
-  await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
-    while (next < N) await counters.consume(charges(next++));
-  }));
+  await Promise.all(
+    Array.from({ length: IN_FLIGHT }, async () => {
+      while (next < N) await counters.consume(charges(next++));
+    }),
+  );
   return { sequentialMsPerAdmission: Number(sequentialMs.toFixed(3)), admissionsPerSecond: Math.round(N / ((performance.now() - t) / 1000)) };
 }
 
@@ -65,7 +67,10 @@ export async function run({ cleanup, resultsDir }) {
   });
   result.postgres = await measure(new DbLimitStore(store.db));
 
-  for (const [store, r] of [['redis', result.redis], ['postgres', result.postgres]]) {
+  for (const [store, r] of [
+    ['redis', result.redis],
+    ['postgres', result.postgres],
+  ]) {
     console.log(`[limit-stores] ${store}: ${r.sequentialMsPerAdmission} ms per admission, ${r.admissionsPerSecond} admissions/s with ${IN_FLIGHT} in flight`);
   }
   writeFileSync(join(resultsDir, `${name}.json`), `${JSON.stringify(result, null, 2)}\n`);

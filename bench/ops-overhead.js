@@ -23,9 +23,18 @@ const WINDOWS = Number(process.env.BENCH_REPETITIONS) || 5;
 const SCRAPES = 30;
 const WRK_SECONDS = Number(process.env.BENCH_WRK_SECONDS) || 3;
 
-const models = Object.fromEntries(Array.from({ length: MODELS }, (_, i) => [`demo/m-${i + 1}`, {
-  name: `Bench ${i + 1}`, firstTokenMs: 0, tokensPerSecond: 1e9, answerTokens: TOKENS, flaky: false,
-}]));
+const models = Object.fromEntries(
+  Array.from({ length: MODELS }, (_, i) => [
+    `demo/m-${i + 1}`,
+    {
+      name: `Bench ${i + 1}`,
+      firstTokenMs: 0,
+      tokensPerSecond: 1e9,
+      answerTokens: TOKENS,
+      flaky: false,
+    },
+  ]),
+);
 /** The models of comparison n: a sliding slice, so every one of the 50 gets histograms. */
 const modelsFor = (n) => Array.from({ length: PER_COMPARISON }, (_, i) => `demo/m-${((n * PER_COMPARISON + i) % MODELS) + 1}`);
 
@@ -42,7 +51,8 @@ export async function run({ cleanup, resultsDir }) {
   const agent = keepAliveAgent();
   cleanup.add(() => agent.destroy());
   let n = 0;
-  const comparison = (key) => streamComparison({ port: servers[key].port, agent, body: { input_data: `ops bench ${++n}`, models: modelsFor(n), tier: 'standard' } });
+  const comparison = (key) =>
+    streamComparison({ port: servers[key].port, agent, body: { input_data: `ops bench ${++n}`, models: modelsFor(n), tier: 'standard' } });
 
   // 1. CPU per token, metrics on vs off.
   for (const key of Object.keys(targets)) await Promise.all(Array.from({ length: CONCURRENT }, () => comparison(key))); // warm-up
@@ -66,7 +76,10 @@ export async function run({ cleanup, resultsDir }) {
   const perToken = (k) => cpu[k].us / cpu[k].tokens;
   // Windows of the same side vary by ±10 % on a shared machine: the medians are the figure, the pooled ratio is kept beside.
   const median = (k) => {
-    const v = windows.filter((w) => w.metrics === k).map((w) => w.cpuUsPerToken).sort((a, b) => a - b);
+    const v = windows
+      .filter((w) => w.metrics === k)
+      .map((w) => w.cpuUsPerToken)
+      .sort((a, b) => a - b);
     return v[v.length >> 1];
   };
   const ratio = median('on') / median('off');
@@ -84,7 +97,15 @@ export async function run({ cleanup, resultsDir }) {
     families = new Set(body.match(/^tributary_ttft_seconds_count\{model="[^"]+"/gm)).size;
   }
   scrapeMs.sort((a, b) => a - b);
-  const scrape = { scrapes: SCRAPES, modelsWithTtft: families, bytes, p50Ms: round(scrapeMs[SCRAPES >> 1]), p95Ms: round(scrapeMs[Math.ceil(SCRAPES * 0.95) - 1]), maxMs: round(scrapeMs.at(-1)), goalMs: 20 };
+  const scrape = {
+    scrapes: SCRAPES,
+    modelsWithTtft: families,
+    bytes,
+    p50Ms: round(scrapeMs[SCRAPES >> 1]),
+    p95Ms: round(scrapeMs[Math.ceil(SCRAPES * 0.95) - 1]),
+    maxMs: round(scrapeMs.at(-1)),
+    goalMs: 20,
+  };
   console.log(`[${name}] /metrics scrape (${families} models): p50 ${scrape.p50Ms} ms, p95 ${scrape.p95Ms} ms, ${Math.round(bytes / 1024)} KiB`);
 
   // 3. /health requests/s, Tributary (metrics on, request log off) against a bare Fastify app.
@@ -101,21 +122,42 @@ export async function run({ cleanup, resultsDir }) {
     }
     const ours = best.tributary;
     const fastify = best.fastify;
-    health = { tool: `wrk -t1 -c50 -d${WRK_SECONDS}s, best of 3 alternating rounds after a warm-up`, tributaryRps: Math.round(ours), bareFastifyRps: Math.round(fastify), ratio: round(ours / fastify), goalRatio: 0.8, seed004ClaimedRps: 6000 };
-    console.log(`[${name}] /health: Tributary ${health.tributaryRps} req/s, bare Fastify ${health.bareFastifyRps} req/s (${health.ratio}×; seed 004 claimed 6,000)`);
+    health = {
+      tool: `wrk -t1 -c50 -d${WRK_SECONDS}s, best of 3 alternating rounds after a warm-up`,
+      tributaryRps: Math.round(ours),
+      bareFastifyRps: Math.round(fastify),
+      ratio: round(ours / fastify),
+      goalRatio: 0.8,
+      seed004ClaimedRps: 6000,
+    };
+    console.log(
+      `[${name}] /health: Tributary ${health.tributaryRps} req/s, bare Fastify ${health.bareFastifyRps} req/s (${health.ratio}×; seed 004 claimed 6,000)`,
+    );
     bare.kill();
   }
   await Promise.all(Object.values(servers).map((s) => s.stop()));
 
   const result = {
-    benchmark: name, env: environment(),
+    benchmark: name,
+    env: environment(),
     metricsCost: {
-      windowsPerSide: WINDOWS, concurrent: CONCURRENT, modelsPerComparison: PER_COMPARISON, tokensPerModel: TOKENS,
-      cpuUsPerTokenOn: median('on'), cpuUsPerTokenOff: median('off'), ratio: round(ratio, 3), pooledRatio: round(perToken('on') / perToken('off'), 3), goalRatio: 1.03, windows,
+      windowsPerSide: WINDOWS,
+      concurrent: CONCURRENT,
+      modelsPerComparison: PER_COMPARISON,
+      tokensPerModel: TOKENS,
+      cpuUsPerTokenOn: median('on'),
+      cpuUsPerTokenOff: median('off'),
+      ratio: round(ratio, 3),
+      pooledRatio: round(perToken('on') / perToken('off'), 3),
+      goalRatio: 1.03,
+      windows,
     },
-    scrape, health,
+    scrape,
+    health,
   };
-  console.log(`[${name}] CPU per token with metrics on / off (medians): ${result.metricsCost.cpuUsPerTokenOn} / ${result.metricsCost.cpuUsPerTokenOff} µs = ${result.metricsCost.ratio}× (pooled ${result.metricsCost.pooledRatio}×; goal ≤ 1.03×)`);
+  console.log(
+    `[${name}] CPU per token with metrics on / off (medians): ${result.metricsCost.cpuUsPerTokenOn} / ${result.metricsCost.cpuUsPerTokenOff} µs = ${result.metricsCost.ratio}× (pooled ${result.metricsCost.pooledRatio}×; goal ≤ 1.03×)`,
+  );
   mkdirSync(resultsDir, { recursive: true });
   writeFileSync(join(resultsDir, `${name}.json`), `${JSON.stringify(result, null, 2)}\n`);
 }
@@ -124,7 +166,9 @@ const round = (x, digits = 2) => Number(x.toFixed(digits));
 
 async function hasWrk() {
   try {
-    await promisify(execFile)('wrk', ['--version']).catch((e) => { if (e.code === 'ENOENT') throw e; });
+    await promisify(execFile)('wrk', ['--version']).catch((e) => {
+      if (e.code === 'ENOENT') throw e;
+    });
     return true;
   } catch {
     return false;
@@ -148,7 +192,11 @@ async function startBareFastify() {
     await app.listen({ host: '127.0.0.1', port: 0 });
     process.send(app.server.address().port);
     process.on('disconnect', () => process.exit(0));`;
-  const child = fork('--input-type=module', [], { execArgv: ['--input-type=module', '-e', code], cwd: new URL('../packages/server/', import.meta.url), stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork('--input-type=module', [], {
+    execArgv: ['--input-type=module', '-e', code],
+    cwd: new URL('../packages/server/', import.meta.url),
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const port = await new Promise((resolve, reject) => {
     child.once('message', resolve);
     child.once('exit', (c) => reject(new Error(`bare fastify exited ${c}`)));

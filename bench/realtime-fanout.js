@@ -41,10 +41,15 @@ if (process.env.BENCH_RT_QUICK) for (const s of SCENARIOS) s.subscribers /= 10;
 /** One server process of `target`; `extra` (redisUrl, keyPrefix) puts it on Redis (bench/cluster.js). */
 export async function startServer(target, cleanup, extra = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'tributary-bench-rt-'));
-  const child = fork(SERVER, [JSON.stringify({ target, dataDir, ...extra })], { execArgv: ['--expose-gc', '--no-warnings'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(SERVER, [JSON.stringify({ target, dataDir, ...extra })], {
+    execArgv: ['--expose-gc', '--no-warnings'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   let request;
   const ready = new Promise((resolve, reject) => {
-    request = ipcRequests(child, `${target} server`, (msg) => { if (msg.type === 'ready') resolve(msg); });
+    request = ipcRequests(child, `${target} server`, (msg) => {
+      if (msg.type === 'ready') resolve(msg);
+    });
     child.once('exit', (code) => reject(new Error(`${target} server exited (${code})`)));
   });
   const { port } = await ready;
@@ -86,7 +91,21 @@ async function step(server, clients, rate) {
   const delivered = count * clients.count;
   // A rate the server's own publisher could not reach is not sustained, whatever arrived.
   const achieved = (count * 1000) / STEP_MS;
-  return { rate, achieved: Math.round(achieved), count, zeroLoss: missing === 0 && late === 0 && disconnected === 0 && achieved >= 0.9 * rate, missing, late, disconnected, delivered, deliveredPerSec: Math.round((delivered * 1000) / STEP_MS), p50Ms: round(latency.p50, 2), p99Ms: round(latency.p99, 2), cpuUsPerDelivery: round(cpuMicros / Math.max(1, delivered), 2), clientCpuUsPerDelivery: round(clientCpuMicros / Math.max(1, delivered), 2) };
+  return {
+    rate,
+    achieved: Math.round(achieved),
+    count,
+    zeroLoss: missing === 0 && late === 0 && disconnected === 0 && achieved >= 0.9 * rate,
+    missing,
+    late,
+    disconnected,
+    delivered,
+    deliveredPerSec: Math.round((delivered * 1000) / STEP_MS),
+    p50Ms: round(latency.p50, 2),
+    p99Ms: round(latency.p99, 2),
+    cpuUsPerDelivery: round(cpuMicros / Math.max(1, delivered), 2),
+    clientCpuUsPerDelivery: round(clientCpuMicros / Math.max(1, delivered), 2),
+  };
 }
 
 /**
@@ -119,15 +138,22 @@ async function runScenario({ transport, subscribers }, target, cleanup) {
     for (const rate of RATES) {
       const s = await step(server, clients, rate);
       steps.push(s);
-      console.log(`  ${target.padEnd(9)} ${transport} ×${subscribers} @ ${rate}/s: ${s.zeroLoss ? 'ok' : `NOT SUSTAINED (published ${s.achieved}/s, missing ${s.missing}, late ${s.late}, disconnected ${s.disconnected})`} p50 ${s.p50Ms} ms p99 ${s.p99Ms} ms, CPU µs/msg server ${s.cpuUsPerDelivery} clients ${s.clientCpuUsPerDelivery}`);
+      console.log(
+        `  ${target.padEnd(9)} ${transport} ×${subscribers} @ ${rate}/s: ${s.zeroLoss ? 'ok' : `NOT SUSTAINED (published ${s.achieved}/s, missing ${s.missing}, late ${s.late}, disconnected ${s.disconnected})`} p50 ${s.p50Ms} ms p99 ${s.p99Ms} ms, CPU µs/msg server ${s.cpuUsPerDelivery} clients ${s.clientCpuUsPerDelivery}`,
+      );
       if (!s.zeroLoss) break;
     }
     await clients.close();
     const best = [...steps].reverse().find((s) => s.zeroLoss);
     return {
-      target, transport, subscribers,
-      rssPerConnectionBytes: rss.perConnection, rssPerConnectionColdBytes: rss.coldPerConnection,
-      at10: steps[0], best: best ?? null, steps,
+      target,
+      transport,
+      subscribers,
+      rssPerConnectionBytes: rss.perConnection,
+      rssPerConnectionColdBytes: rss.coldPerConnection,
+      at10: steps[0],
+      best: best ?? null,
+      steps,
     };
   } finally {
     await server.stop();
@@ -142,7 +168,15 @@ export async function replay(cleanup, runs = 5) {
     await new Promise((r) => ws.once('open', r));
     ws.send(JSON.stringify({ type: 'connect', version: 1 }));
     ws.send(JSON.stringify({ type: 'subscribe', channel: 'public:bench' }));
-    const subscribed = await new Promise((r) => ws.on('message', function f(d) { const m = JSON.parse(d); if (m.type === 'subscribed') { ws.off('message', f); r(m); } }));
+    const subscribed = await new Promise((r) =>
+      ws.on('message', function f(d) {
+        const m = JSON.parse(d);
+        if (m.type === 'subscribed') {
+          ws.off('message', f);
+          r(m);
+        }
+      }),
+    );
     ws.close();
     await server.request('fill', { count: REPLAY_EVENTS, bytes: BYTES });
     const times = [];
@@ -152,7 +186,11 @@ export async function replay(cleanup, runs = 5) {
       again.send(JSON.stringify({ type: 'connect', version: 1 }));
       const t0 = performance.now();
       let got = 0;
-      const done = new Promise((r) => again.on('message', (d) => { for (const m of messagesOf(d)) if (m.type === 'pub' && ++got === REPLAY_EVENTS) r(); }));
+      const done = new Promise((r) =>
+        again.on('message', (d) => {
+          for (const m of messagesOf(d)) if (m.type === 'pub' && ++got === REPLAY_EVENTS) r();
+        }),
+      );
       again.send(JSON.stringify({ type: 'subscribe', channel: 'public:bench', position: subscribed.top }));
       await done;
       times.push(performance.now() - t0);
@@ -186,7 +224,8 @@ async function marginalRss(target, cleanup) {
 }
 
 const WS_TARGETS = ['tributary', 'ws', 'socketio'];
-const marginalLine = (rows) => `Server RSS per additional idle WebSocket connection (1,000 → 5,000): ${rows.map((r) => `${r.target} ${(r.bytesPerConnection / 1024).toFixed(1)} KB`).join(', ')}`;
+const marginalLine = (rows) =>
+  `Server RSS per additional idle WebSocket connection (1,000 → 5,000): ${rows.map((r) => `${r.target} ${(r.bytesPerConnection / 1024).toFixed(1)} KB`).join(', ')}`;
 
 /**
  * Server CPU per delivered message when the publisher bursts: BURST_EVENTS published together
@@ -237,7 +276,9 @@ export async function run({ cleanup, resultsDir }) {
       const { clients, rss } = await connectMeasured(server, target, 'websocket', 1_000, cleanup);
       await clients.close();
       await server.stop();
-      console.log(`${target} ×1000: RSS per idle connection ${(rss.perConnection / 1024).toFixed(1)} KB after a warm-up round (${(rss.coldPerConnection / 1024).toFixed(1)} KB cold)`);
+      console.log(
+        `${target} ×1000: RSS per idle connection ${(rss.perConnection / 1024).toFixed(1)} KB after a warm-up round (${(rss.coldPerConnection / 1024).toFixed(1)} KB cold)`,
+      );
       rows.push(await marginalRss(target, cleanup));
     }
     console.log(marginalLine(rows));
@@ -254,7 +295,15 @@ export async function run({ cleanup, resultsDir }) {
   const burst = [await bursts(cleanup, 'websocket'), await bursts(cleanup, 'sse')];
   const rssMarginal = [];
   for (const target of WS_TARGETS) rssMarginal.push(await marginalRss(target, cleanup));
-  const report = { environment: { date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, cores: cpus().length, clientProcesses: CLIENT_PROCS }, stepMs: STEP_MS, payloadBytes: BYTES, results, replay: replayed, burst, rssMarginal };
+  const report = {
+    environment: { date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, cores: cpus().length, clientProcesses: CLIENT_PROCS },
+    stepMs: STEP_MS,
+    payloadBytes: BYTES,
+    results,
+    replay: replayed,
+    burst,
+    rssMarginal,
+  };
   mkdirSync(resultsDir, { recursive: true });
   writeFileSync(join(resultsDir, 'realtime-fanout.json'), `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(join(resultsDir, 'realtime-fanout.md'), markdown(report));
@@ -262,7 +311,10 @@ export async function run({ cleanup, resultsDir }) {
 }
 
 export function markdown(report) {
-  const rows = report.results.map((r) => `| ${r.transport} ×${r.subscribers} | ${r.target} | ${r.best ? r.best.rate : '< 10'} | ${r.best ? r.best.deliveredPerSec.toLocaleString('en') : '—'} | ${r.at10.p50Ms} / ${r.at10.p99Ms} | ${r.best ? `${r.best.p50Ms} / ${r.best.p99Ms}` : '—'} | ${(r.rssPerConnectionBytes / 1024).toFixed(1)} (${(r.rssPerConnectionColdBytes / 1024).toFixed(1)}) | ${r.at10.cpuUsPerDelivery} / ${r.best ? r.best.cpuUsPerDelivery : '—'} |`);
+  const rows = report.results.map(
+    (r) =>
+      `| ${r.transport} ×${r.subscribers} | ${r.target} | ${r.best ? r.best.rate : '< 10'} | ${r.best ? r.best.deliveredPerSec.toLocaleString('en') : '—'} | ${r.at10.p50Ms} / ${r.at10.p99Ms} | ${r.best ? `${r.best.p50Ms} / ${r.best.p99Ms}` : '—'} | ${(r.rssPerConnectionBytes / 1024).toFixed(1)} (${(r.rssPerConnectionColdBytes / 1024).toFixed(1)}) | ${r.at10.cpuUsPerDelivery} / ${r.best ? r.best.cpuUsPerDelivery : '—'} |`,
+  );
   return [
     `Realtime fan-out (${report.environment.date}, Node ${report.environment.node}, ${report.environment.cores} cores; subscribers in ${report.environment.clientProcesses} client processes; ${report.payloadBytes}-byte payloads, ${report.stepMs / 1000} s per rate step)`,
     '',

@@ -28,7 +28,16 @@ let close;
 if (target === 'tributary') {
   const { buildApp } = await import('../packages/server/dist/app.js');
   const { loadConfig } = await import('../packages/server/dist/config/load.js');
-  const config = loadConfig({ env: {}, overrides: { server: { host: '127.0.0.1', port: 0 }, dataDir, log: { level: 'silent' }, realtime: { pingIntervalMs: 60_000 }, ...(redisUrl ? { redis: { url: redisUrl, keyPrefix } } : {}) } });
+  const config = loadConfig({
+    env: {},
+    overrides: {
+      server: { host: '127.0.0.1', port: 0 },
+      dataDir,
+      log: { level: 'silent' },
+      realtime: { pingIntervalMs: 60_000 },
+      ...(redisUrl ? { redis: { url: redisUrl, keyPrefix } } : {}),
+    },
+  });
   const app = await buildApp(config);
   const url = await app.listen();
   port = Number(new URL(url).port);
@@ -46,7 +55,10 @@ if (target === 'tributary') {
   };
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   port = server.address().port;
-  close = () => { for (const c of wss.clients) c.terminate(); return new Promise((r) => server.close(r)); };
+  close = () => {
+    for (const c of wss.clients) c.terminate();
+    return new Promise((r) => server.close(r));
+  };
 } else if (target === 'socketio') {
   const { Server } = await import('socket.io');
   const server = http.createServer();
@@ -79,7 +91,10 @@ if (target === 'tributary') {
   };
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   port = server.address().port;
-  close = () => { for (const res of clients) res.destroy(); return new Promise((r) => server.close(r)); };
+  close = () => {
+    for (const res of clients) res.destroy();
+    return new Promise((r) => server.close(r));
+  };
 } else throw new Error(`unknown target ${target}`);
 
 let next = 0;

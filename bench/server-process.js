@@ -39,7 +39,14 @@ async function startTributary() {
   const config = loadConfig({
     env: {},
     // Limits off: this bench measures streaming, not quotas (bench/identity-overhead.js measures those).
-    overrides: { ...overrides, server: { host: '127.0.0.1', port: 0 }, dataDir, log: { level: 'silent' }, demo: { speed: 1, models }, identity: { limits: { anonymous: NO_LIMITS } } },
+    overrides: {
+      ...overrides,
+      server: { host: '127.0.0.1', port: 0 },
+      dataDir,
+      log: { level: 'silent' },
+      demo: { speed: 1, models },
+      identity: { limits: { anonymous: NO_LIMITS } },
+    },
   });
   const app = await buildApp(config, { providers: [provider] });
   const url = await app.listen();

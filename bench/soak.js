@@ -57,7 +57,9 @@ const SAMPLE_MS = num('sample-seconds') * 1000;
 const DURATION_MS = MINUTES * 60_000;
 const WARMUP_MS = args['warmup-seconds'] !== undefined ? num('warmup-seconds') * 1000 : Math.min(120_000, DURATION_MS / 3);
 const PUBLISH_KEY = 'soak-publish-key-0123456789';
-const log = (...a) => { if (!args.quiet) console.log(...a); };
+const log = (...a) => {
+  if (!args.quiet) console.log(...a);
+};
 const MB = 1024 * 1024;
 
 const dataDir = mkdtempSync(join(tmpdir(), 'tributary-soak-'));
@@ -72,15 +74,30 @@ const wsBase = base.replace(/^http/, 'ws');
 const channels = Array.from({ length: CHANNELS }, (_, i) => `public:soak-${i}`);
 
 const counts = {
-  published: 0, publishErrors: 0, delivered: 0, gaps: 0, duplicates: 0, lostOnResume: 0, resumes: 0, reconnects: 0,
-  slowConsumerCuts: 0, unexpectedCloses: 0,
-  comparisons: 0, comparisonsCancelled: 0, comparisonsResumed: 0, modelFailures: 0, comparisonErrors: 0,
-  gatewayStreams: 0, gatewayErrors: 0,
+  published: 0,
+  publishErrors: 0,
+  delivered: 0,
+  gaps: 0,
+  duplicates: 0,
+  lostOnResume: 0,
+  resumes: 0,
+  reconnects: 0,
+  slowConsumerCuts: 0,
+  unexpectedCloses: 0,
+  comparisons: 0,
+  comparisonsCancelled: 0,
+  comparisonsResumed: 0,
+  modelFailures: 0,
+  comparisonErrors: 0,
+  gatewayStreams: 0,
+  gatewayErrors: 0,
 };
 const problems = [];
-const problem = (msg) => { if (problems.length < 50) problems.push(msg); };
+const problem = (msg) => {
+  if (problems.length < 50) problems.push(msg);
+};
 const tops = new Map(); // channel → highest seq published (from publish answers)
-let epochOf = new Map();
+const epochOf = new Map();
 let running = true;
 
 // ── realtime subscribers ───────────────────────────────────────────────────────────────────
@@ -102,13 +119,18 @@ class Subscriber {
       ws.send(JSON.stringify({ type: 'connect', version: 1 }));
       ws.send(JSON.stringify({ type: 'subscribe', channel: this.channel, ...(this.pos ? { position: this.pos } : {}) }));
     });
-    ws.on('message', (data) => { for (const line of data.toString().split('\n')) this.onMessage(JSON.parse(line)); });
+    ws.on('message', (data) => {
+      for (const line of data.toString().split('\n')) this.onMessage(JSON.parse(line));
+    });
     ws.on('error', () => undefined);
     ws.on('close', (code) => {
       if (this.ws !== ws) return;
       this.ws = undefined;
       if (code === 4008) counts.slowConsumerCuts++;
-      else if (code !== 1000 && code !== 1005 && code !== 1012 && !this.closingOnPurpose) { counts.unexpectedCloses++; problem(`subscriber ${this.i} closed ${code}`); }
+      else if (code !== 1000 && code !== 1005 && code !== 1012 && !this.closingOnPurpose) {
+        counts.unexpectedCloses++;
+        problem(`subscriber ${this.i} closed ${code}`);
+      }
       this.closingOnPurpose = false;
       if (!this.stopped) setTimeout(() => this.connect(), 100 + Math.random() * 400);
     });
@@ -118,14 +140,27 @@ class Subscriber {
     if (m.type === 'subscribed') {
       if (this.pos) {
         counts.resumes++;
-        if (!m.recovered) { counts.lostOnResume++; problem(`subscriber ${this.i} resume not recovered: ${m.reason}`); this.pos = m.top; }
-        else if (m.top.seq - m.replayed !== this.pos.seq) { counts.gaps++; problem(`subscriber ${this.i} replay starts at ${m.top.seq - m.replayed}, had ${this.pos.seq}`); }
+        if (!m.recovered) {
+          counts.lostOnResume++;
+          problem(`subscriber ${this.i} resume not recovered: ${m.reason}`);
+          this.pos = m.top;
+        } else if (m.top.seq - m.replayed !== this.pos.seq) {
+          counts.gaps++;
+          problem(`subscriber ${this.i} replay starts at ${m.top.seq - m.replayed}, had ${this.pos.seq}`);
+        }
       } else this.pos = m.recovered ? { epoch: m.top.epoch, seq: m.top.seq - m.replayed } : m.top;
     } else if (m.type === 'pub') {
       counts.delivered++;
       const expected = this.pos.seq + 1;
-      if (m.seq < expected) { counts.duplicates++; problem(`subscriber ${this.i} duplicate ${m.seq} after ${this.pos.seq}`); return; }
-      if (m.seq > expected) { counts.gaps++; problem(`subscriber ${this.i} gap ${this.pos.seq} → ${m.seq}`); }
+      if (m.seq < expected) {
+        counts.duplicates++;
+        problem(`subscriber ${this.i} duplicate ${m.seq} after ${this.pos.seq}`);
+        return;
+      }
+      if (m.seq > expected) {
+        counts.gaps++;
+        problem(`subscriber ${this.i} gap ${this.pos.seq} → ${m.seq}`);
+      }
       this.pos = { epoch: m.epoch, seq: m.seq };
     } else if (m.type === 'ping') this.ws?.send('{"type":"pong"}');
     else if (m.type === 'error') problem(`subscriber ${this.i} error ${m.code}: ${m.message}`);
@@ -170,22 +205,38 @@ async function publisher() {
     if (count > 0) {
       const events = Array.from({ length: count }, () => ({ channel: channels[n % CHANNELS], type: 'tick', data: { n: n++, pad } }));
       try {
-        const res = await fetch(`${base}/v1/publish`, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${PUBLISH_KEY}` }, body: JSON.stringify({ events }) });
+        const res = await fetch(`${base}/v1/publish`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${PUBLISH_KEY}` },
+          body: JSON.stringify({ events }),
+        });
         const body = await res.json();
-        if (res.status !== 200) { counts.publishErrors++; problem(`publish ${res.status} ${body.code}`); }
-        else for (const r of body.results) {
-          counts.published++;
-          if ((tops.get(r.channel) ?? 0) < r.seq) tops.set(r.channel, r.seq);
-          epochOf.set(r.channel, r.epoch);
-        }
-      } catch (err) { counts.publishErrors++; problem(`publish failed: ${err.message}`); }
+        if (res.status !== 200) {
+          counts.publishErrors++;
+          problem(`publish ${res.status} ${body.code}`);
+        } else
+          for (const r of body.results) {
+            counts.published++;
+            if ((tops.get(r.channel) ?? 0) < r.seq) tops.set(r.channel, r.seq);
+            epochOf.set(r.channel, r.epoch);
+          }
+      } catch (err) {
+        counts.publishErrors++;
+        problem(`publish failed: ${err.message}`);
+      }
     }
     await tick;
   }
 }
 
 // ── comparisons over SSE ───────────────────────────────────────────────────────────────────
-const PROMPTS = ['Explain backpressure in one paragraph.', 'Why do logs need sequence numbers?', 'Compare SSE and WebSocket.', 'What is an epoch in a stream log?', 'Summarise at-least-once delivery.'];
+const PROMPTS = [
+  'Explain backpressure in one paragraph.',
+  'Why do logs need sequence numbers?',
+  'Compare SSE and WebSocket.',
+  'What is an epoch in a stream log?',
+  'Summarise at-least-once delivery.',
+];
 
 /** Reads an SSE response, calling onFrame({event, id, data}) per frame; resolves at its end. */
 async function readSse(res, onFrame, signal) {
@@ -228,7 +279,10 @@ async function comparison(k, timeout, state) {
   const onFrame = (f) => {
     if (f.id) {
       const seq = Number(f.id.slice(f.id.lastIndexOf(':') + 1));
-      if (seq !== lastSeq + 1) { counts.comparisonErrors++; problem(`comparison ${id} seq ${lastSeq} → ${seq}`); }
+      if (seq !== lastSeq + 1) {
+        counts.comparisonErrors++;
+        problem(`comparison ${id} seq ${lastSeq} → ${seq}`);
+      }
       lastSeq = seq;
       lastId = f.id;
       state.lastId = f.id;
@@ -244,7 +298,8 @@ async function comparison(k, timeout, state) {
     if (f.event === 'comparison.done') done = data;
   };
   const res = await fetch(`${base}/v1/comparisons`, {
-    method: 'POST', signal,
+    method: 'POST',
+    signal,
     headers: { 'Content-Type': 'application/json', Accept: 'text/event-stream' },
     body: JSON.stringify({ prompt: `${PROMPTS[k % PROMPTS.length]} (${k})`, models: ['demo/fast', 'demo/flaky'], tier: 'brief' }),
   });
@@ -264,12 +319,17 @@ async function comparison(k, timeout, state) {
 
 async function gatewayStream(_k, timeout, state) {
   const res = await fetch(`${base}/v1/chat/completions`, {
-    method: 'POST', headers: { 'Content-Type': 'application/json' }, signal: timeout,
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    signal: timeout,
     body: JSON.stringify({ model: 'demo/fast', stream: true, max_tokens: 60, messages: [{ role: 'user', content: 'Say something short.' }] }),
   });
   if (res.status !== 200) throw new Error(`gateway ${res.status}`);
   let finished = false;
-  await readSse(res, (f) => { state.frames = (state.frames ?? 0) + 1; if (f.data === '[DONE]') finished = true; });
+  await readSse(res, (f) => {
+    state.frames = (state.frames ?? 0) + 1;
+    if (f.data === '[DONE]') finished = true;
+  });
   if (!finished) throw new Error('gateway stream ended without [DONE]');
   counts.gatewayStreams++;
 }
@@ -290,7 +350,10 @@ async function every(perMin, task, onError) {
     const timer = setTimeout(() => abort.abort(new Error(`did not finish in ${TASK_TIMEOUT_MS / 1000} s: ${JSON.stringify(state)}`)), TASK_TIMEOUT_MS);
     const p = task(k++, abort.signal, state)
       .catch((err) => onError(abort.signal.aborted ? abort.signal.reason : err))
-      .finally(() => { clearTimeout(timer); inflight.delete(p); });
+      .finally(() => {
+        clearTimeout(timer);
+        inflight.delete(p);
+      });
     inflight.add(p);
     await sleep((60_000 / perMin) * (0.5 + Math.random()));
   }
@@ -298,15 +361,26 @@ async function every(perMin, task, onError) {
 }
 
 // ── run ────────────────────────────────────────────────────────────────────────────────────
-log(`soak: ${MINUTES} min, ${SUBSCRIBERS} subscribers (${SLOW} slow) on ${CHANNELS} channels, ${RATE} events/s, history ${args.history}/channel, warm-up ${WARMUP_MS / 1000} s`);
+log(
+  `soak: ${MINUTES} min, ${SUBSCRIBERS} subscribers (${SLOW} slow) on ${CHANNELS} channels, ${RATE} events/s, history ${args.history}/channel, warm-up ${WARMUP_MS / 1000} s`,
+);
 const subscribers = Array.from({ length: SUBSCRIBERS }, (_, i) => new Subscriber(i));
-for (const s of subscribers) { s.connect(); if (s.i % 50 === 49) await sleep(50); }
+for (const s of subscribers) {
+  s.connect();
+  if (s.i % 50 === 49) await sleep(50);
+}
 const churns = subscribers.map((s) => s.churn());
 const started = Date.now();
 const loops = [
   publisher(),
-  every(num('comparisons-per-min'), comparison, (err) => { counts.comparisonErrors++; problem(`comparison: ${err.message}`); }),
-  every(num('gateway-per-min'), gatewayStream, (err) => { counts.gatewayErrors++; problem(`gateway: ${err.message}`); }),
+  every(num('comparisons-per-min'), comparison, (err) => {
+    counts.comparisonErrors++;
+    problem(`comparison: ${err.message}`);
+  }),
+  every(num('gateway-per-min'), gatewayStream, (err) => {
+    counts.gatewayErrors++;
+    problem(`gateway: ${err.message}`);
+  }),
 ];
 
 const samples = [];
@@ -319,8 +393,15 @@ while (Date.now() - started < DURATION_MS) {
   const t = Math.round((Date.now() - started) / 1000);
   const s = await server.request('sample');
   samples.push({ t, ...s, delivered: counts.delivered });
-  if (s.history && !args.quiet) log(`        history ${Object.entries(s.history).map(([k, v]) => `${k}: ${v.topics} topics ${v.events} events (oldest ${v.oldestAgeS} s)`).join(', ')}`);
-  log(`${String(t).padStart(5)} s  rss ${(s.rssBytes / MB).toFixed(1)} MB  heap ${(s.heapUsedBytes / MB).toFixed(1)} MB  eld p99 ${s.eldP99Ms.toFixed(1)} ms  handles ${s.handles}  fds ${s.fds}  held ${s.heldEvents}  delivered ${counts.delivered}  problems ${problems.length}`);
+  if (s.history && !args.quiet)
+    log(
+      `        history ${Object.entries(s.history)
+        .map(([k, v]) => `${k}: ${v.topics} topics ${v.events} events (oldest ${v.oldestAgeS} s)`)
+        .join(', ')}`,
+    );
+  log(
+    `${String(t).padStart(5)} s  rss ${(s.rssBytes / MB).toFixed(1)} MB  heap ${(s.heapUsedBytes / MB).toFixed(1)} MB  eld p99 ${s.eldP99Ms.toFixed(1)} ms  handles ${s.handles}  fds ${s.fds}  held ${s.heldEvents}  delivered ${counts.delivered}  problems ${problems.length}`,
+  );
   if (Date.now() - started >= nextGcSample) {
     // A collected heap for the growth check; its GC pause falls in an interval that is not kept.
     const g = await server.request('sample', { gc: true });
@@ -358,22 +439,45 @@ const rssWarm = samples.filter((s) => s.t * 1000 >= WARMUP_MS && s.t > warmSnaps
 const rssGrowthMb = rssWarm.length > 1 ? (rssWarm.at(-1).rssBytes - rssWarm[0].rssBytes) / MB : 0;
 const p99s = samples.map((s) => s.eldP99Ms).sort((a, b) => a - b);
 const summary = {
-  config: { minutes: MINUTES, subscribers: SUBSCRIBERS, slow: SLOW, channels: CHANNELS, rate: RATE, history: num('history'), ttlSeconds: num('ttl'), warmupSeconds: WARMUP_MS / 1000 },
+  config: {
+    minutes: MINUTES,
+    subscribers: SUBSCRIBERS,
+    slow: SLOW,
+    channels: CHANNELS,
+    rate: RATE,
+    history: num('history'),
+    ttlSeconds: num('ttl'),
+    warmupSeconds: WARMUP_MS / 1000,
+  },
   counts: { ...counts, lostAtEnd: lost },
   memory: {
-    rssMb: { start: samples[0]?.rssBytes / MB, warm: rssWarm[0]?.rssBytes / MB, end: samples.at(-1)?.rssBytes / MB, max: Math.max(...samples.map((s) => s.rssBytes)) / MB, growthAfterWarmup: rssGrowthMb },
+    rssMb: {
+      start: samples[0]?.rssBytes / MB,
+      warm: rssWarm[0]?.rssBytes / MB,
+      end: samples.at(-1)?.rssBytes / MB,
+      max: Math.max(...samples.map((s) => s.rssBytes)) / MB,
+      growthAfterWarmup: rssGrowthMb,
+    },
     heapAfterGcMb: { warm: warmRef.heapUsedBytes / MB, end: last.heapUsedBytes / MB, growthAfterWarmup: heapGrowthMb },
   },
   eventLoopDelayMs: { p99OfSamplesMedian: p99s[Math.floor(p99s.length / 2)], p99Max: p99s.at(-1), max: Math.max(...samples.map((s) => s.eldMaxMs)) },
   handles: { start: samples[0]?.handles, max: Math.max(...samples.map((s) => s.handles)), end: samples.at(-1)?.handles },
   fds: { start: samples[0]?.fds, max: Math.max(...samples.map((s) => s.fds)), end: samples.at(-1)?.fds },
-  samples, gcSamples, snapshots: snapshotPaths, problems,
+  samples,
+  gcSamples,
+  snapshots: snapshotPaths,
+  problems,
 };
 const failures = [];
 if (lost > 0) failures.push(`${lost} events never reached their subscribers`);
-if (counts.gaps > 0 || counts.duplicates > 0 || counts.lostOnResume > 0) failures.push(`gaps ${counts.gaps}, duplicates ${counts.duplicates}, unrecovered resumes ${counts.lostOnResume}`);
-if (counts.publishErrors > 0 || counts.comparisonErrors > 0 || counts.gatewayErrors > 0 || counts.unexpectedCloses > 0) failures.push(`errors: publish ${counts.publishErrors}, comparison ${counts.comparisonErrors}, gateway ${counts.gatewayErrors}, unexpected closes ${counts.unexpectedCloses}`);
-if (heapGrowthMb > num('max-heap-growth-mb')) failures.push(`post-GC heap grew ${heapGrowthMb.toFixed(1)} MB after warm-up (bound ${args['max-heap-growth-mb']} MB)`);
+if (counts.gaps > 0 || counts.duplicates > 0 || counts.lostOnResume > 0)
+  failures.push(`gaps ${counts.gaps}, duplicates ${counts.duplicates}, unrecovered resumes ${counts.lostOnResume}`);
+if (counts.publishErrors > 0 || counts.comparisonErrors > 0 || counts.gatewayErrors > 0 || counts.unexpectedCloses > 0)
+  failures.push(
+    `errors: publish ${counts.publishErrors}, comparison ${counts.comparisonErrors}, gateway ${counts.gatewayErrors}, unexpected closes ${counts.unexpectedCloses}`,
+  );
+if (heapGrowthMb > num('max-heap-growth-mb'))
+  failures.push(`post-GC heap grew ${heapGrowthMb.toFixed(1)} MB after warm-up (bound ${args['max-heap-growth-mb']} MB)`);
 if (rssGrowthMb > num('max-rss-growth-mb')) failures.push(`RSS grew ${rssGrowthMb.toFixed(1)} MB after warm-up (bound ${args['max-rss-growth-mb']} MB)`);
 if (counts.delivered === 0 || counts.comparisons === 0) failures.push('the load did not run');
 summary.failures = failures;
@@ -385,14 +489,21 @@ process.exit(failures.length ? 1 : 0);
 
 async function startServer(config) {
   const child = fork(fileURLToPath(new URL('./lib/soak-server-child.js', import.meta.url)), [JSON.stringify({ dataDir, config })], {
-    execArgv: ['--expose-gc', '--no-warnings'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    execArgv: ['--expose-gc', '--no-warnings'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   let onReady;
-  const ready = new Promise((resolve, reject) => { onReady = resolve; child.once('exit', (code) => reject(new Error(`server exited (${code})`))); });
-  const request = ipcRequests(child, 'soak server', (msg) => { if (msg.type === 'ready') onReady(msg); });
+  const ready = new Promise((resolve, reject) => {
+    onReady = resolve;
+    child.once('exit', (code) => reject(new Error(`server exited (${code})`)));
+  });
+  const request = ipcRequests(child, 'soak server', (msg) => {
+    if (msg.type === 'ready') onReady(msg);
+  });
   const { url } = await ready;
   return {
-    url, request,
+    url,
+    request,
     async close() {
       await request('close').catch(() => undefined);
       const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);

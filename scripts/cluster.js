@@ -100,9 +100,12 @@ export async function startNginx(upstreams, { port, edit = (s) => s } = {}) {
   const site = edit(readFileSync(SITE, 'utf8'))
     .replace(/server 127\.0\.0\.1:8080;[^\n]*/, upstreams.map((u) => `server ${u};`).join('\n    '))
     .replace(/listen 80;/, `listen 127.0.0.1:${listen};`);
-  if (!site.includes(`server ${upstreams[0]};`) || !site.includes(`:${listen};`)) throw new Error('deploy/nginx.conf no longer has the expected listen/upstream lines');
+  if (!site.includes(`server ${upstreams[0]};`) || !site.includes(`:${listen};`))
+    throw new Error('deploy/nginx.conf no longer has the expected listen/upstream lines');
   writeFileSync(join(dir, 'site.conf'), site);
-  writeFileSync(join(dir, 'nginx.conf'), `
+  writeFileSync(
+    join(dir, 'nginx.conf'),
+    `
 daemon off;
 worker_processes 1;
 pid ${dir}/nginx.pid;
@@ -117,7 +120,8 @@ http {
   scgi_temp_path ${dir}/scgi;
   include ${dir}/site.conf;
 }
-`);
+`,
+  );
   const child = spawn(NGINX, ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
   LIVE.add(child);
   child.once('exit', () => LIVE.delete(child));
@@ -127,7 +131,8 @@ http {
   const url = `http://127.0.0.1:${listen}`;
   const deadline = Date.now() + 10_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`nginx exited: ${stderr}${existsSync(join(dir, 'error.log')) ? readFileSync(join(dir, 'error.log'), 'utf8') : ''}`);
+    if (child.exitCode !== null)
+      throw new Error(`nginx exited: ${stderr}${existsSync(join(dir, 'error.log')) ? readFileSync(join(dir, 'error.log'), 'utf8') : ''}`);
     try {
       await fetch(`${url}/health`);
       break;
@@ -156,8 +161,16 @@ http {
  * node on a port the OS picks; else consecutive ports from it.
  */
 export async function startCluster({
-  nodes = 3, basePort = 0, redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', databaseUrl = process.env.DATABASE_URL,
-  keyPrefix = process.env.TRIBUTARY_REDIS_PREFIX ?? 'tributary:', schema, config = {}, env = {}, nginx = false, nginxPort,
+  nodes = 3,
+  basePort = 0,
+  redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+  databaseUrl = process.env.DATABASE_URL,
+  keyPrefix = process.env.TRIBUTARY_REDIS_PREFIX ?? 'tributary:',
+  schema,
+  config = {},
+  env = {},
+  nginx = false,
+  nginxPort,
 } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'tributary-cluster-'));
   const configPath = join(dir, 'config.json');
@@ -168,7 +181,12 @@ export async function startCluster({
   for (const key of ['REDIS_URL', 'DATABASE_URL', 'TRIBUTARY_REDIS_PREFIX', 'PORT', 'HOST', 'TRIBUTARY_CONFIG']) delete nodeEnv[key];
   const started = [];
   const cluster = {
-    nodes: started, dir, keyPrefix, schema, url: '', nginx: null,
+    nodes: started,
+    dir,
+    keyPrefix,
+    schema,
+    url: '',
+    nginx: null,
     async close() {
       await cluster.nginx?.close();
       await Promise.all(started.map((n) => n.stop().catch(() => undefined)));
@@ -182,7 +200,11 @@ export async function startCluster({
       const node = await startNode(i, { port, env: nodeEnv, configPath, dataDir: join(dir, `node${i}`) });
       started.push(node);
     }
-    if (nginx) cluster.nginx = await startNginx(started.map((n) => `127.0.0.1:${n.port}`), { port: nginxPort });
+    if (nginx)
+      cluster.nginx = await startNginx(
+        started.map((n) => `127.0.0.1:${n.port}`),
+        { port: nginxPort },
+      );
     cluster.url = cluster.nginx?.url ?? started[0].url;
     return cluster;
   } catch (err) {
@@ -193,7 +215,12 @@ export async function startCluster({
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const { values } = parseArgs({
-    options: { nodes: { type: 'string', default: '3' }, port: { type: 'string', default: '8080' }, nginx: { type: 'boolean', default: false }, 'nginx-port': { type: 'string' } },
+    options: {
+      nodes: { type: 'string', default: '3' },
+      port: { type: 'string', default: '8080' },
+      nginx: { type: 'boolean', default: false },
+      'nginx-port': { type: 'string' },
+    },
   });
   if (!process.env.DATABASE_URL) console.warn('DATABASE_URL is not set: each node keeps its own SQLite (comparisons are then not shared).');
   // Every node must sign and check with the same secrets: made once here unless the environment has them.
@@ -203,7 +230,10 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     tokenSecret: process.env.TRIBUTARY_TOKEN_SECRET ?? randomBytes(32).toString('base64url'),
   };
   const cluster = await startCluster({
-    config: { realtime }, nodes: Number(values.nodes), basePort: Number(values.port), nginx: values.nginx,
+    config: { realtime },
+    nodes: Number(values.nodes),
+    basePort: Number(values.port),
+    nginx: values.nginx,
     nginxPort: values['nginx-port'] ? Number(values['nginx-port']) : undefined,
   });
   for (const n of cluster.nodes) console.log(`node ${n.index + 1}: ${n.url}`);

@@ -55,30 +55,35 @@ export function createDirectServer(provider, { maxOutputTokens = 4000 } = {}) {
     };
     send({ type: 'comparison', comparison_id: key, models, tier });
     const started = performance.now();
-    const ok = await Promise.all(models.map(async (model) => {
-      send({ model, type: 'start' });
-      try {
-        const request = { model, messages: [{ role: 'user', content: prompt }], maxOutputTokens, tier, signal: abort.signal };
-        for await (const chunk of provider.stream(request)) {
-          if (chunk.type === 'delta') {
-            if (chunk.text !== '') send({ model, type: 'chunk', content: chunk.text });
-            continue;
+    const ok = await Promise.all(
+      models.map(async (model) => {
+        send({ model, type: 'start' });
+        try {
+          const request = { model, messages: [{ role: 'user', content: prompt }], maxOutputTokens, tier, signal: abort.signal };
+          for await (const chunk of provider.stream(request)) {
+            if (chunk.type === 'delta') {
+              if (chunk.text !== '') send({ model, type: 'chunk', content: chunk.text });
+              continue;
+            }
+            send({ model, type: 'done', error: false, finish_reason: chunk.finishReason, output_tokens: chunk.usage.outputTokens });
+            return true;
           }
-          send({ model, type: 'done', error: false, finish_reason: chunk.finishReason, output_tokens: chunk.usage.outputTokens });
-          return true;
+          throw new Error('stream ended without finish');
+        } catch (err) {
+          send({ model, type: 'done', error: true, error_message: String(err?.message ?? err) });
+          return false;
         }
-        throw new Error('stream ended without finish');
-      } catch (err) {
-        send({ model, type: 'done', error: true, error_message: String(err?.message ?? err) });
-        return false;
-      }
-    }));
+      }),
+    );
     const successful = ok.filter(Boolean).length;
     send({
       type: 'complete',
       metadata: {
-        input_length: prompt.length, models_requested: models.length, models_successful: successful,
-        models_failed: models.length - successful, timestamp: new Date().toISOString(),
+        input_length: prompt.length,
+        models_requested: models.length,
+        models_successful: successful,
+        models_failed: models.length - successful,
+        timestamp: new Date().toISOString(),
         processing_time_ms: Math.round(performance.now() - started),
       },
     });
@@ -88,9 +93,10 @@ export function createDirectServer(provider, { maxOutputTokens = 4000 } = {}) {
   return {
     server,
     listen: () => new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port))),
-    close: () => new Promise((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }),
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }

@@ -69,14 +69,24 @@ export class ScenarioAccumulator {
     for (const l of windowLatencies) this.latencies.push(l);
     const lat = summarize(windowLatencies);
     this.windows.push({
-      comparisons: results.length, tokens, events, wallMs,
-      cpuUs: server.cpu.userUs + server.cpu.systemUs, serverWallMs: server.wallMs,
+      comparisons: results.length,
+      tokens,
+      events,
+      wallMs,
+      cpuUs: server.cpu.userUs + server.cpu.systemUs,
+      serverWallMs: server.wallMs,
       clientCpuUs: clientCpu.user + clientCpu.system,
       // Everything else the machine did meanwhile (other processes, unattributed kernel work).
-      otherCpuMs: machineBusyMs === null ? null : Math.max(0, machineBusyMs - (server.cpu.userUs + server.cpu.systemUs + clientCpu.user + clientCpu.system) / 1000),
-      p50: lat.p50, p99: lat.p99, max: lat.max,
-      eld: server.eventLoopDelayMs, clientEld, backlog: server.backlog,
-      clock, rssMB: { before: before.rssBytes / 2 ** 20, after: server.rssBytes / 2 ** 20 },
+      otherCpuMs:
+        machineBusyMs === null ? null : Math.max(0, machineBusyMs - (server.cpu.userUs + server.cpu.systemUs + clientCpu.user + clientCpu.system) / 1000),
+      p50: lat.p50,
+      p99: lat.p99,
+      max: lat.max,
+      eld: server.eventLoopDelayMs,
+      clientEld,
+      backlog: server.backlog,
+      clock,
+      rssMB: { before: before.rssBytes / 2 ** 20, after: server.rssBytes / 2 ** 20 },
       heapUsedMB: { before: before.heapUsedBytes / 2 ** 20, after: server.heapUsedBytes / 2 ** 20 },
       hub: server.hub,
     });
@@ -112,7 +122,12 @@ export class ScenarioAccumulator {
     const r3 = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, typeof v === 'number' ? round(v) : v]));
     const gc = (pauses) => {
       const s = gcSummary(pauses);
-      return { count: s.count, totalMs: round(s.totalMs, 1), maxMs: round(s.maxMs, 2), byKind: Object.fromEntries(Object.entries(s.byKind).map(([k, v]) => [k, r3(v)])) };
+      return {
+        count: s.count,
+        totalMs: round(s.totalMs, 1),
+        maxMs: round(s.maxMs, 2),
+        byKind: Object.fromEntries(Object.entries(s.byKind).map(([k, v]) => [k, r3(v)])),
+      };
     };
     const last = this.lastServer;
     return {
@@ -153,11 +168,21 @@ export class ScenarioAccumulator {
       worst: this.worst.map(r3),
       checks: this.checks,
       windows: this.windows.map((w) => ({
-        comparisons: w.comparisons, tokens: w.tokens, wallMs: round(w.wallMs, 1), cpuUsPerToken: round(w.cpuUs / w.tokens, 2),
-        p50: round(w.p50), p99: round(w.p99), max: round(w.max), clock: r3(w.clock),
+        comparisons: w.comparisons,
+        tokens: w.tokens,
+        wallMs: round(w.wallMs, 1),
+        cpuUsPerToken: round(w.cpuUs / w.tokens, 2),
+        p50: round(w.p50),
+        p99: round(w.p99),
+        max: round(w.max),
+        clock: r3(w.clock),
         otherLoadCores: w.otherCpuMs === null ? null : round(w.otherCpuMs / w.wallMs, 2),
-        eventLoopDelayMs: r3(w.eld), clientEventLoopDelayMs: r3(w.clientEld), serverBacklog: r3(w.backlog),
-        rssMB: r3(w.rssMB), heapUsedMB: r3(w.heapUsedMB), ...(w.hub ? { hub: w.hub } : {}),
+        eventLoopDelayMs: r3(w.eld),
+        clientEventLoopDelayMs: r3(w.clientEld),
+        serverBacklog: r3(w.backlog),
+        rssMB: r3(w.rssMB),
+        heapUsedMB: r3(w.heapUsedMB),
+        ...(w.hub ? { hub: w.hub } : {}),
       })),
       serverWarnings: last.warnings,
     };

@@ -17,7 +17,10 @@ async function start(dataDir, limits) {
   const config = loadConfig({
     env: {},
     overrides: {
-      server: { host: '127.0.0.1', port: 0 }, dataDir, log: { level: 'silent' }, demo: { models },
+      server: { host: '127.0.0.1', port: 0 },
+      dataDir,
+      log: { level: 'silent' },
+      demo: { models },
       identity: { limitStore: store, limits: { anonymous: limits, user: limits } },
     },
   });
@@ -34,7 +37,10 @@ process.send({ type: 'ready', port, key, scrypt: app.ctx.config.identity.scrypt 
 async function micro(n) {
   const { authenticator, quotas } = app.ctx.identity;
   const out = {};
-  for (const [name, credentials] of [['anonymous', {}], ['API key', { bearer: key }]]) {
+  for (const [name, credentials] of [
+    ['anonymous', {}],
+    ['API key', { bearer: key }],
+  ]) {
     const times = [];
     for (let i = 0; i < n; i++) {
       const t0 = performance.now();

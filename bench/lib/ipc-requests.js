@@ -17,11 +17,12 @@ export function ipcRequests(child, name, onEvent = () => {}) {
     for (const w of pending.values()) w.reject(new Error(`${name} exited (${code})`));
     pending.clear();
   });
-  return (cmd, args) => new Promise((resolve, reject) => {
-    const id = ++nextId;
-    pending.set(id, { resolve, reject });
-    child.send({ id, cmd, args });
-  });
+  return (cmd, args) =>
+    new Promise((resolve, reject) => {
+      const id = ++nextId;
+      pending.set(id, { resolve, reject });
+      child.send({ id, cmd, args });
+    });
 }
 
 /** Answers a parent's ipcRequests with `handlers[cmd](args)`. */

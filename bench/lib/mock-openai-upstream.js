@@ -12,10 +12,15 @@ const CHUNKS = 50;
 const DELAY_MS = 10;
 process.on('disconnect', () => process.exit(0));
 
-const chunk = (model, delta, finish) => `data: ${JSON.stringify({
-  id: 'chatcmpl-bench', object: 'chat.completion.chunk', created: 1_732_000_000, model, system_fingerprint: 'fp_bench',
-  choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
-})}\n\n`;
+const chunk = (model, delta, finish) =>
+  `data: ${JSON.stringify({
+    id: 'chatcmpl-bench',
+    object: 'chat.completion.chunk',
+    created: 1_732_000_000,
+    model,
+    system_fingerprint: 'fp_bench',
+    choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+  })}\n\n`;
 
 const server = http.createServer((req, res) => {
   if (req.method === 'GET') {
@@ -57,7 +62,9 @@ const server = http.createServer((req, res) => {
         return;
       }
       res.write(chunk(model, {}, 'stop'));
-      res.write(`data: ${JSON.stringify({ id: 'chatcmpl-bench', object: 'chat.completion.chunk', created: 1_732_000_000, model, choices: [], usage: { prompt_tokens: 5, completion_tokens: CHUNKS, total_tokens: CHUNKS + 5 } })}\n\n`);
+      res.write(
+        `data: ${JSON.stringify({ id: 'chatcmpl-bench', object: 'chat.completion.chunk', created: 1_732_000_000, model, choices: [], usage: { prompt_tokens: 5, completion_tokens: CHUNKS, total_tokens: CHUNKS + 5 } })}\n\n`,
+      );
       res.end('data: [DONE]\n\n');
     };
     setTimeout(tick, DELAY_MS);

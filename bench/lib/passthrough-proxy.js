@@ -21,7 +21,10 @@ const server = http.createServer((req, res) => {
     res.on('close', () => !res.writableFinished && abort.abort());
     try {
       const up = await pool.request({
-        method: 'POST', path: `${upstream.pathname}/chat/completions`, body: raw, signal: abort.signal,
+        method: 'POST',
+        path: `${upstream.pathname}/chat/completions`,
+        body: raw,
+        signal: abort.signal,
         headers: { 'content-type': 'application/json', authorization: req.headers.authorization ?? '' },
       });
       res.writeHead(up.statusCode, { 'content-type': up.headers['content-type'] ?? 'application/json' });

@@ -26,7 +26,13 @@ function goalText(s) {
 }
 
 export function environment() {
-  return { date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, platform: `${process.platform} ${process.arch}` };
+  return {
+    date: new Date().toISOString(),
+    node: process.version,
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores: cpus().length,
+    platform: `${process.platform} ${process.arch}`,
+  };
 }
 
 export function textTable(scenarios) {
@@ -70,21 +76,27 @@ function problems(scenarios) {
 function summaryLines(result) {
   const lines = [];
   for (const r of ratios(result.scenarios)) {
-    lines.push(`${r.label}: Tributary uses ${fmt(r.cpuPerToken)}× the direct floor's CPU per token, delivers ${fmt(r.eventsPerSec)}× its events/s, p99 added latency ${fmt(r.p99)}× the floor's.`);
+    lines.push(
+      `${r.label}: Tributary uses ${fmt(r.cpuPerToken)}× the direct floor's CPU per token, delivers ${fmt(r.eventsPerSec)}× its events/s, p99 added latency ${fmt(r.p99)}× the floor's.`,
+    );
   }
   for (const s of result.scenarios.filter((x) => x.target === 'tributary')) {
     const o = s.overGoal;
     const what = s.variant === 'zero-delay' ? 'Goal' : 'Same threshold, supplementary paced run,';
-    lines.push(`${what} ×${s.concurrency} (p99 ≤ ${s.goalP99Ms} ms): ${s.goalMet ? 'met' : 'MISSED'} — p99 ${fmt(s.addedLatencyMs.p99, 3)} ms${s.p99PerRepetitionMs.length > 1 ? ` (per repetition: ${s.p99PerRepetitionMs.join(', ')})` : ''}, ${o.tokens} of ${s.addedLatencyMs.count} tokens over ${s.goalP99Ms} ms.`);
+    lines.push(
+      `${what} ×${s.concurrency} (p99 ≤ ${s.goalP99Ms} ms): ${s.goalMet ? 'met' : 'MISSED'} — p99 ${fmt(s.addedLatencyMs.p99, 3)} ms${s.p99PerRepetitionMs.length > 1 ? ` (per repetition: ${s.p99PerRepetitionMs.join(', ')})` : ''}, ${o.tokens} of ${s.addedLatencyMs.count} tokens over ${s.goalP99Ms} ms.`,
+    );
   }
   for (const s of result.scenarios) {
     const o = s.overGoal;
     const share = (n) => `${Math.round((100 * n) / o.tokens)}%`;
     lines.push(
       `${label(s)}: added latency in the server (yield → written) p99 ${fmt(s.serverPartMs.p99, 3)} ms (max ${fmt(s.serverPartMs.max, 1)}), after it (kernel, scheduling, client) p99 ${fmt(s.afterServerPartMs.p99, 3)} ms (max ${fmt(s.afterServerPartMs.max, 1)}); ` +
-      `server backlog non-zero in ${Math.round(100 * s.serverBacklog.nonZeroShare)}% of samples (max ${Math.round(s.serverBacklog.maxBytes / 1024)} KiB); client ELD p99 ${fmt(s.clientEventLoopDelayMs.p99)} ms; ` +
-      `server GC ${s.serverGc.count} pauses, ${s.serverGc.totalMs} ms, longest ${s.serverGc.maxMs} ms` +
-      (o.tokens ? `; of ${o.tokens} tokens over ${s.goalP99Ms} ms, ${share(o.duringServerGc + o.duringBoth)} overlap a server GC pause, ${share(o.duringClientGc + o.duringBoth)} a client one, ${share(o.duringNeither)} neither.` : '.'),
+        `server backlog non-zero in ${Math.round(100 * s.serverBacklog.nonZeroShare)}% of samples (max ${Math.round(s.serverBacklog.maxBytes / 1024)} KiB); client ELD p99 ${fmt(s.clientEventLoopDelayMs.p99)} ms; ` +
+        `server GC ${s.serverGc.count} pauses, ${s.serverGc.totalMs} ms, longest ${s.serverGc.maxMs} ms` +
+        (o.tokens
+          ? `; of ${o.tokens} tokens over ${s.goalP99Ms} ms, ${share(o.duringServerGc + o.duringBoth)} overlap a server GC pause, ${share(o.duringClientGc + o.duringBoth)} a client one, ${share(o.duringNeither)} neither.`
+          : '.'),
     );
   }
   for (const target of new Set(result.scenarios.map((s) => s.target))) {
@@ -92,14 +104,20 @@ function summaryLines(result) {
     for (const [text, count] of warnings) lines.push(`${target} server printed ${count}× ${text}`);
   }
   for (const [target, h] of Object.entries(result.heap ?? {})) {
-    lines.push(`${target}: live heap after gc() went from ${h.fromMB} MB to ${h.toMB} MB over ${h.comparisons} comparisons (${h.kbPerComparison} KiB per comparison${h.bytesPerEvent ? `, ${h.bytesPerEvent} bytes per published event` : ''}).`);
+    lines.push(
+      `${target}: live heap after gc() went from ${h.fromMB} MB to ${h.toMB} MB over ${h.comparisons} comparisons (${h.kbPerComparison} KiB per comparison${h.bytesPerEvent ? `, ${h.bytesPerEvent} bytes per published event` : ''}).`,
+    );
   }
   if (result.discardedWindows?.length) {
-    lines.push(`Re-measured ${result.discardedWindows.length} window(s) disturbed by other work on the machine: ${result.discardedWindows.map((d) => `${d.scenario} (${d.otherLoadCores} cores)`).join(', ')}.`);
+    lines.push(
+      `Re-measured ${result.discardedWindows.length} window(s) disturbed by other work on the machine: ${result.discardedWindows.map((d) => `${d.scenario} (${d.otherLoadCores} cores)`).join(', ')}.`,
+    );
   }
   const disturbed = result.scenarios.filter((s) => s.cpu.otherLoadCores > 0.25);
   if (disturbed.length) {
-    lines.push(`WARNING: other work on the machine used CPU during ${disturbed.map((s) => `${label(s)} (${s.cpu.otherLoadCores} cores)`).join(', ')}; those figures are disturbed. Busy before the run: ${result.otherLoadAtStartCores} cores; load average before/after: ${result.loadAverage.before.join(' ')} / ${result.loadAverage.after.join(' ')}.`);
+    lines.push(
+      `WARNING: other work on the machine used CPU during ${disturbed.map((s) => `${label(s)} (${s.cpu.otherLoadCores} cores)`).join(', ')}; those figures are disturbed. Busy before the run: ${result.otherLoadAtStartCores} cores; load average before/after: ${result.loadAverage.before.join(' ')} / ${result.loadAverage.after.join(' ')}.`,
+    );
   }
   for (const p of problems(result.scenarios)) lines.push(`Integrity problem: ${p}`);
   return lines;

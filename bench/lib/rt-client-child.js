@@ -25,7 +25,10 @@ serveRequests({
     const c = await connectAll(target, transport, port, count, window);
     subs = subs.concat(c.subs);
     const previous = closeAll;
-    closeAll = () => { previous(); c.close(); };
+    closeAll = () => {
+      previous();
+      c.close();
+    };
     return { connected: subs.length };
   },
   begin({ first }) {

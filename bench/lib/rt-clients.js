@@ -18,7 +18,9 @@ function startChild(cleanup) {
     ready = resolve;
     child.once('exit', (code) => reject(new Error(`client process exited (${code})`)));
   });
-  const request = ipcRequests(child, 'client process', (msg) => { if (msg.type === 'ready') ready(); });
+  const request = ipcRequests(child, 'client process', (msg) => {
+    if (msg.type === 'ready') ready();
+  });
   const stop = async () => {
     if (child.exitCode !== null) return;
     await request('close').catch(() => undefined);

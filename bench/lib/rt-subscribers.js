@@ -12,7 +12,10 @@ import { now } from './clock.js';
 export const CHANNEL = 'public:bench';
 
 /** The native protocol's messages in one frame: one JSON per line (replays come batched). */
-export const messagesOf = (data) => String(data).split('\n').map((line) => JSON.parse(line));
+export const messagesOf = (data) =>
+  String(data)
+    .split('\n')
+    .map((line) => JSON.parse(line));
 
 /** One subscriber: counts messages and when the last arrived. */
 class Subscriber {
@@ -56,7 +59,9 @@ function connectSse(target, port, sub, closers) {
           sub.onPayload(target === 'tributary' ? json.data : json);
         }
       });
-      res.on('close', () => { sub.disconnected = true; });
+      res.on('close', () => {
+        sub.disconnected = true;
+      });
     });
     req.on('error', reject);
     closers.push(() => req.destroy());
@@ -66,8 +71,13 @@ function connectSse(target, port, sub, closers) {
 async function connectSocketIo(port, sub, closers) {
   const socket = ioClient(`http://127.0.0.1:${port}`, { transports: ['websocket'], reconnection: false, forceNew: true });
   socket.on('m', (p) => sub.onPayload(p));
-  socket.on('disconnect', () => { sub.disconnected = true; });
-  await new Promise((resolve, reject) => { socket.once('connect', resolve); socket.once('connect_error', reject); });
+  socket.on('disconnect', () => {
+    sub.disconnected = true;
+  });
+  await new Promise((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('connect_error', reject);
+  });
   await sleep(0);
   closers.push(() => socket.close());
 }
@@ -93,7 +103,9 @@ async function connectWs(target, port, sub, closers) {
     if (target !== 'tributary') return sub.onPayload(JSON.parse(data));
     for (const m of messagesOf(data)) if (m.type === 'pub') sub.onPayload(m.data);
   });
-  ws.on('close', () => { sub.disconnected = true; });
+  ws.on('close', () => {
+    sub.disconnected = true;
+  });
   closers.push(() => ws.terminate());
 }
 

@@ -20,7 +20,13 @@ const { loadConfig } = await import('../../packages/server/dist/config/load.js')
 const config = loadConfig({
   env: {},
   // Limits off: the soak measures streaming and memory, not quotas (identity tests cover those).
-  overrides: { identity: { limits: { anonymous: NO_LIMITS } }, ...overrides, server: { host: '127.0.0.1', port: 0, ...overrides.server }, dataDir, log: { level: 'warn' } },
+  overrides: {
+    identity: { limits: { anonymous: NO_LIMITS } },
+    ...overrides,
+    server: { host: '127.0.0.1', port: 0, ...overrides.server },
+    dataDir,
+    log: { level: 'warn' },
+  },
 });
 const app = await buildApp(config);
 const url = await app.listen();
@@ -54,8 +60,14 @@ serveRequests({
     eld.enable();
     const ms = (ns) => Math.max(0, ns / 1e6 - 10); // the histogram counts the sampling resolution itself
     return {
-      rssBytes: mem.rss, heapUsedBytes: mem.heapUsed, heapTotalBytes: mem.heapTotal, externalBytes: mem.external, arrayBuffersBytes: mem.arrayBuffers,
-      eldP50Ms: ms(delay.percentile(50)), eldP99Ms: ms(delay.percentile(99)), eldMaxMs: ms(delay.max),
+      rssBytes: mem.rss,
+      heapUsedBytes: mem.heapUsed,
+      heapTotalBytes: mem.heapTotal,
+      externalBytes: mem.external,
+      arrayBuffersBytes: mem.arrayBuffers,
+      eldP50Ms: ms(delay.percentile(50)),
+      eldP99Ms: ms(delay.percentile(99)),
+      eldMaxMs: ms(delay.max),
       handles: process.getActiveResourcesInfo().length,
       fds: readdirSync('/proc/self/fd').length,
       hub: app.ctx.hub.stats(),

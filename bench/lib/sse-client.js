@@ -75,7 +75,11 @@ export function streamComparison({ port, path = '/compare-stream', agent, body, 
   return new Promise((resolve, reject) => {
     const payload = JSON.stringify(body);
     const req = http.request({
-      host: '127.0.0.1', port, path, method: 'POST', agent,
+      host: '127.0.0.1',
+      port,
+      path,
+      method: 'POST',
+      agent,
       headers: { Accept: 'text/event-stream', 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) },
     });
     const timer = setTimeout(() => req.destroy(new Error(`comparison timed out after ${timeoutMs} ms`)), timeoutMs);
@@ -84,7 +88,16 @@ export function streamComparison({ port, path = '/compare-stream', agent, body, 
       reject(err);
     });
     req.on('response', (res) => {
-      const result = { status: res.statusCode, prompt: body.input_data, events: 0, firstType: null, lastType: null, missingIds: 0, modelErrors: 0, received: {} };
+      const result = {
+        status: res.statusCode,
+        prompt: body.input_data,
+        events: 0,
+        firstType: null,
+        lastType: null,
+        missingIds: 0,
+        modelErrors: 0,
+        received: {},
+      };
       let t = 0;
       // Seed streams send each event's id in a position frame right after it.
       let unplaced = false;

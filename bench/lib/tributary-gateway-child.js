@@ -8,7 +8,9 @@ const { upstream, dataDir } = JSON.parse(process.argv[2]);
 const config = loadConfig({
   env: {},
   overrides: {
-    server: { host: '127.0.0.1', port: 0 }, dataDir, log: { level: 'silent' },
+    server: { host: '127.0.0.1', port: 0 },
+    dataDir,
+    log: { level: 'silent' },
     identity: { limits: { anonymous: NO_LIMITS } },
     providers: { mock: { dialect: 'openai', baseUrl: upstream, apiKey: 'sk-bench', listModels: false, models: [{ id: 'bench' }] } },
   },

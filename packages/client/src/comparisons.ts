@@ -103,7 +103,12 @@ export interface ClientOptions {
 }
 
 export class TributaryApiError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string, readonly body: unknown) {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly body: unknown,
+  ) {
     super(message);
     this.name = 'TributaryApiError';
   }
@@ -152,7 +157,9 @@ export class TributaryClient {
   /** The non-streaming compare (`POST /compare`): one answer when every model has ended. */
   async compareWhole(request: StartComparison): Promise<WholeComparison> {
     return this.json('POST', '/compare', {
-      input_data: request.prompt, models: request.models, ...(request.tier ? { tier: request.tier } : {}),
+      input_data: request.prompt,
+      models: request.models,
+      ...(request.tier ? { tier: request.tier } : {}),
       ...(request.conversationId ? { conversation_id: request.conversationId } : {}),
     });
   }
@@ -182,7 +189,8 @@ export class TributaryClient {
       let ended = false;
       try {
         const res = await this.fetchImpl(`${this.baseUrl}/v1/comparisons/${encodeURIComponent(id)}/stream`, {
-          headers, ...(opts.signal ? { signal: opts.signal } : {}),
+          headers,
+          ...(opts.signal ? { signal: opts.signal } : {}),
         });
         if (res.status === 204) return;
         if (!res.ok || !res.body) throw await this.error(res);

@@ -77,7 +77,8 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
     startupTimeoutMs: durability.startupRetryMs,
     // Said once (stdout, before any logger exists); a final failure is the CLI's one stderr line.
     onStartupRetry: (err, attempt) => {
-      if (attempt === 1) console.log(`Waiting for the database (${(err as { code?: string }).code ?? (err as Error).message}) for up to ${durability.startupRetryMs} ms`);
+      if (attempt === 1)
+        console.log(`Waiting for the database (${(err as { code?: string }).code ?? (err as Error).message}) for up to ${durability.startupRetryMs} ms`);
     },
   });
   // A cluster's shared state: limit counters, flag changes, idempotency keys.
@@ -126,32 +127,66 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   catalogue.refreshEvery(config.catalogue.refreshSeconds * 1000);
   const { history } = config.streams;
   const backend = await openStreamBackend(config, (err) => fastify.log.warn({ err: { message: err.message } }, 'redis connection trouble'));
-  const hub = new StreamHub(backend, {
-    maxReplay: config.streams.maxReplay, subscriberBufferBytes: config.streams.subscriberBufferBytes, replayBufferBytes: config.streams.replayBufferBytes,
-  }, metrics?.hubObserver);
+  const hub = new StreamHub(
+    backend,
+    {
+      maxReplay: config.streams.maxReplay,
+      subscriberBufferBytes: config.streams.subscriberBufferBytes,
+      replayBufferBytes: config.streams.replayBufferBytes,
+    },
+    metrics?.hubObserver,
+  );
   const comparisons = new ComparisonService({
-    hub, catalogue, store, config: config.compare, durability,
+    hub,
+    catalogue,
+    store,
+    config: config.compare,
+    durability,
     onError: (err, comparisonId) => fastify.log.error({ err, comparisonId }, 'comparison failed'),
     costOf: identity.costOf,
     coordination: openCoordination(config, (err) => fastify.log.warn({ err: { message: err.message } }, 'redis connection trouble')),
   });
   await comparisons.open(); // marks comparisons a crash left running (those no live node holds) interrupted
   const jobs = createJobs({
-    db: store.db, dialect: store.dialect, hub, catalogue, config, onError: (err) => fastify.log.error({ err }, 'job runner failed'),
+    db: store.db,
+    dialect: store.dialect,
+    hub,
+    catalogue,
+    config,
+    onError: (err) => fastify.log.error({ err }, 'job runner failed'),
     redis: redis && { client: redis.client, connection: redis.options, prefix: redis.prefix },
   });
-  const realtime = createRealtime(config.realtime, hub, {
-    resolveCredential: identity.connectionSubject,
-    // The same owner check as /v1/jobs/{id}/stream: a user's job is its owner's alone, an anonymous one its id's holder's.
-    mayReadJob: (sub, jobId) => jobs.service.mayRead(jobId, sub ?? undefined),
-  }, redis);
-  ops = await startOps(config, observation, { hub, realtime: realtime.metrics, store: store.opsData, log: fastify.log, flagBus,
+  const realtime = createRealtime(
+    config.realtime,
+    hub,
+    {
+      resolveCredential: identity.connectionSubject,
+      // The same owner check as /v1/jobs/{id}/stream: a user's job is its owner's alone, an anonymous one its id's holder's.
+      mayReadJob: (sub, jobId) => jobs.service.mayRead(jobId, sub ?? undefined),
+    },
+    redis,
+  );
+  ops = await startOps(config, observation, {
+    hub,
+    realtime: realtime.metrics,
+    store: store.opsData,
+    log: fastify.log,
+    flagBus,
     audit: (row) => identity.audit.record(row),
   });
   identity.privacy.register({ name: 'jobs', export: (userId) => jobs.service.exportOwned(userId), erase: (userId) => jobs.service.eraseOwned(userId) });
   const jsonLimits = { maxDepth: config.input.maxJsonDepth, maxStringLength: config.input.maxStringLength, maxItems: config.input.maxItems };
   const ctx: AppContext = {
-    config, hub, comparisons, catalogue, store, redis, flags: ops.flags, startedAt: new Date(), realtime, ops,
+    config,
+    hub,
+    comparisons,
+    catalogue,
+    store,
+    redis,
+    flags: ops.flags,
+    startedAt: new Date(),
+    realtime,
+    ops,
     stream: { hub, comparisons, sse: { retryMs: config.streams.sseRetryMs, heartbeatMs: config.streams.sseHeartbeatMs } },
     gateway: new ChatCompletions({ catalogue, tiers: config.compare.tiers }),
     identity,

@@ -93,7 +93,10 @@ async function serve(argv: string[]): Promise<void> {
   // silent): supervisors and scripts wait for it. Its message keeps the words they match.
   const data = config.database.url ? 'PostgreSQL' : `${config.dataDir}/tributary.db`;
   const log = app.fastify.log;
-  (log.level === 'silent' ? log : log.child({}, { level: 'info' })).info({ url, data, generatedSecrets: generatedSecrets(secrets) }, `Tributary listening on ${url} (data: ${data})${secretsNote(secrets)}`);
+  (log.level === 'silent' ? log : log.child({}, { level: 'info' })).info(
+    { url, data, generatedSecrets: generatedSecrets(secrets) },
+    `Tributary listening on ${url} (data: ${data})${secretsNote(secrets)}`,
+  );
   // The generated key itself goes to the terminal only: a secret has no place in shipped logs.
   if (secrets.source.publishKey === 'generated') {
     console.log(`Publish key (shown once; \`tributary key show\` prints it again): ${config.realtime.publishKey}`);
@@ -132,7 +135,10 @@ async function token(argv: string[]): Promise<void> {
   // Before the first start there is no secret yet: make it now, where the server will read it.
   const { config, source, file } = ensureSecrets(configFrom(values), { generate: ['tokenSecret'] });
   if (source.tokenSecret === 'generated') console.error(`Generated a connection-token secret into ${file}.`);
-  const channels = values.channels?.split(',').map((c) => c.trim()).filter((c) => c !== '');
+  const channels = values.channels
+    ?.split(',')
+    .map((c) => c.trim())
+    .filter((c) => c !== '');
   console.log(await issueToken(config.realtime.tokenSecret!, { sub: values.sub, org: values.org, channels }, ttlSeconds));
 }
 
@@ -189,7 +195,13 @@ export async function main(argv: string[]): Promise<void> {
       process.exit(2);
     }
     // Start-up failures an operator fixes (port, data directory, database, Redis): one line, no stack.
-    if (err instanceof StartError || err instanceof DataDirError || err instanceof DatabaseUnreachableError || err instanceof RedisUnreachableError || err instanceof MigrationError) {
+    if (
+      err instanceof StartError ||
+      err instanceof DataDirError ||
+      err instanceof DatabaseUnreachableError ||
+      err instanceof RedisUnreachableError ||
+      err instanceof MigrationError
+    ) {
       console.error(`tributary: ${(err as Error).message}`);
       process.exit(1);
     }
@@ -219,4 +231,3 @@ async function readStdin(): Promise<string> {
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8');
 }
-

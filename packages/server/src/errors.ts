@@ -91,7 +91,7 @@ export const ERROR_CATALOGUE = {
   context_length: { status: 400, message: 'The conversation is longer than the model accepts.' },
   cancelled: { status: 499, message: 'Cancelled.' },
   // OpenAI-compatible gateway (/v1/chat/completions, /v1/responses)
-  unsupported_parameter: { status: 400, message: 'The model\'s provider cannot honour a parameter of the request.' },
+  unsupported_parameter: { status: 400, message: "The model's provider cannot honour a parameter of the request." },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

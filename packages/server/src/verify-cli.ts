@@ -30,18 +30,29 @@ export async function main(argv: string[]): Promise<void> {
 /** `verify`: the deployment checklists as one measured report (the checks live in @tributary/client). */
 export async function verifyCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
-    args: argv, allowPositionals: true, strict: true,
+    args: argv,
+    allowPositionals: true,
+    strict: true,
     options: {
-      token: { type: 'string' }, 'publish-key': { type: 'string' }, 'metrics-token': { type: 'string' },
-      models: { type: 'string' }, profile: { type: 'string', default: 'smoke' }, concurrency: { type: 'string' },
-      duration: { type: 'string' }, thresholds: { type: 'string' }, checks: { type: 'string' },
-      json: { type: 'boolean' }, markdown: { type: 'boolean' }, 'allow-destructive': { type: 'boolean' },
+      token: { type: 'string' },
+      'publish-key': { type: 'string' },
+      'metrics-token': { type: 'string' },
+      models: { type: 'string' },
+      profile: { type: 'string', default: 'smoke' },
+      concurrency: { type: 'string' },
+      duration: { type: 'string' },
+      thresholds: { type: 'string' },
+      checks: { type: 'string' },
+      json: { type: 'boolean' },
+      markdown: { type: 'boolean' },
+      'allow-destructive': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return void console.log(`Usage:\n${VERIFY_USAGE}`);
   const [baseUrl, ...extra] = positionals;
-  if (!baseUrl || extra.length || !/^https?:\/\//.test(baseUrl)) throw new ConfigError('tributary verify: give one base URL, e.g. tributary verify http://localhost:8080');
+  if (!baseUrl || extra.length || !/^https?:\/\//.test(baseUrl))
+    throw new ConfigError('tributary verify: give one base URL, e.g. tributary verify http://localhost:8080');
   if (values.json && values.markdown) throw new ConfigError('tributary verify: --json or --markdown, not both');
   const profile = values.profile as Profile;
   if (!['smoke', 'full', 'load'].includes(profile)) throw new ConfigError('--profile must be smoke, full or load');
@@ -51,7 +62,7 @@ export async function verifyCommand(argv: string[]): Promise<void> {
     if (!Number.isFinite(n) || n <= 0) throw new ConfigError(`--${name} must be a positive number`);
     return n;
   };
-  let thresholds;
+  let thresholds: ReturnType<typeof parseThresholds> | undefined;
   if (values.thresholds) {
     try {
       thresholds = parseThresholds(JSON.parse(readFileSync(values.thresholds, 'utf8')));
@@ -59,18 +70,34 @@ export async function verifyCommand(argv: string[]): Promise<void> {
       throw new ConfigError(`--thresholds ${values.thresholds}: ${(err as Error).message}`);
     }
   }
-  const list = (text: string | undefined) => text?.split(',').map((x) => x.trim()).filter(Boolean);
+  const list = (text: string | undefined) =>
+    text
+      ?.split(',')
+      .map((x) => x.trim())
+      .filter(Boolean);
   const text = !values.json && !values.markdown;
   // The live progress line goes to a terminal's stderr only; reports stay clean on stdout.
   const live = process.stderr.isTTY === true;
-  const progress = (line: string) => { if (live) process.stderr.write(`\r\x1b[2K${line.slice(0, (process.stderr.columns ?? 100) - 1)}`); };
+  const progress = (line: string) => {
+    if (live) process.stderr.write(`\r\x1b[2K${line.slice(0, (process.stderr.columns ?? 100) - 1)}`);
+  };
   const report = await verify({
-    baseUrl, token: values.token ?? process.env.TRIBUTARY_TOKEN, publishKey: values['publish-key'] ?? process.env.TRIBUTARY_PUBLISH_KEY,
-    metricsToken: values['metrics-token'] ?? process.env.TRIBUTARY_METRICS_TOKEN, models: list(values.models), profile,
-    concurrency: positive('concurrency', values.concurrency), durationS: positive('duration', values.duration), thresholds,
-    only: list(values.checks), allowDestructive: values['allow-destructive'] === true,
+    baseUrl,
+    token: values.token ?? process.env.TRIBUTARY_TOKEN,
+    publishKey: values['publish-key'] ?? process.env.TRIBUTARY_PUBLISH_KEY,
+    metricsToken: values['metrics-token'] ?? process.env.TRIBUTARY_METRICS_TOKEN,
+    models: list(values.models),
+    profile,
+    concurrency: positive('concurrency', values.concurrency),
+    durationS: positive('duration', values.duration),
+    thresholds,
+    only: list(values.checks),
+    allowDestructive: values['allow-destructive'] === true,
     onProgress: progress,
-    onCheck: (c) => { progress(''); if (text) console.log(checkLine(c)); },
+    onCheck: (c) => {
+      progress('');
+      if (text) console.log(checkLine(c));
+    },
   }).catch((err: Error) => {
     if (/^unknown check/.test(err.message)) throw new ConfigError(`--checks: ${err.message}`);
     throw err;

@@ -66,7 +66,9 @@ describe('BodyWriter: one write per piece, framed as HTTP/1.1 chunks', () => {
         const eol = rest.indexOf('\r\n');
         const size = parseInt(rest.slice(0, eol), 16);
         if (size === 0) break;
-        const chunk = Buffer.from(rest.slice(eol + 2), 'utf8').subarray(0, size).toString('utf8');
+        const chunk = Buffer.from(rest.slice(eol + 2), 'utf8')
+          .subarray(0, size)
+          .toString('utf8');
         expect(rest.slice(eol + 2 + chunk.length, eol + 4 + chunk.length)).toBe('\r\n');
         joined += chunk;
         rest = rest.slice(eol + 4 + chunk.length);
@@ -84,12 +86,14 @@ describe('BodyWriter: one write per piece, framed as HTTP/1.1 chunks', () => {
 
   it('node:http reads it as a normal streamed response', async () => {
     const port = await start();
-    const body = await new Promise<string>((resolve) => http.get({ port, host: '127.0.0.1' }, (res) => {
-      let t = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (t += d));
-      res.on('end', () => resolve(t));
-    }));
+    const body = await new Promise<string>((resolve) =>
+      http.get({ port, host: '127.0.0.1' }, (res) => {
+        let t = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (t += d));
+        res.on('end', () => resolve(t));
+      }),
+    );
     expect(body).toBe(PIECES.join('') + 'data: [DONE]\n\n');
   });
 });

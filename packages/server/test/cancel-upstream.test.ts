@@ -27,7 +27,9 @@ describe('cancel reaches the upstream', () => {
   async function cancelMidStream(): Promise<{ closes: number[]; messages: TimedMessage[] }> {
     const before = { openai: mocks.openai.exchanges.length, anthropic: mocks.anthropic.exchanges.length };
     const start = await fetch(`${server.url}/v1/comparisons`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'Count slowly', models: ['mockai/slow', 'mockant/slow'] }),
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: 'Count slowly', models: ['mockai/slow', 'mockant/slow'] }),
     });
     const { id } = await start.json();
     let cancelledAt = 0;
@@ -37,12 +39,17 @@ describe('cancel reaches the upstream', () => {
         if (!cancelledAt && new Set(deltas.map((d) => d.json.model)).size === 2 && deltas.length >= 6) {
           cancelledAt = performance.now();
           // node:http on a warm keep-alive socket: the cancel itself should cost what a real client's does.
-          http.request(`${server.url}/v1/comparisons/${id}`, { method: 'DELETE', agent }).on('response', (res) => res.resume()).end();
+          http
+            .request(`${server.url}/v1/comparisons/${id}`, { method: 'DELETE', agent })
+            .on('response', (res) => res.resume())
+            .end();
         }
       },
     });
     expect(cancelledAt).toBeGreaterThan(0);
-    const exchanges = [mocks.openai.exchanges.slice(before.openai), mocks.anthropic.exchanges.slice(before.anthropic)].map((list) => list.find((e) => e.model === 'slow')!);
+    const exchanges = [mocks.openai.exchanges.slice(before.openai), mocks.anthropic.exchanges.slice(before.anthropic)].map(
+      (list) => list.find((e) => e.model === 'slow')!,
+    );
     const closes = await Promise.all(exchanges.map(async (e) => (await e.socketClosed) - cancelledAt));
     for (const e of exchanges) expect(e.finishedAt).toBeUndefined();
     return { closes, messages: stream.messages };
@@ -58,7 +65,9 @@ describe('cancel reaches the upstream', () => {
     // The median of five runs: one sample on a shared 2-core machine (other test files run in
     // parallel) can catch a GC pause or a scheduler slice.
     for (const i of [0, 1]) expect(median(runs.map((r) => r.closes[i]!))).toBeLessThan(CLOSE_WITHIN_MS);
-    console.log(`cancel → upstream socket closed in ${runs.map((r) => r.closes.map((ms) => ms.toFixed(1)).join('/')).join(', ')} ms (openai/anthropic), DELETE round trip included`);
+    console.log(
+      `cancel → upstream socket closed in ${runs.map((r) => r.closes.map((ms) => ms.toFixed(1)).join('/')).join(', ')} ms (openai/anthropic), DELETE round trip included`,
+    );
   });
 
   it('a client dropping /compare-stream does not touch the upstream: it streams to the end on a kept-alive socket', async () => {
@@ -82,13 +91,16 @@ describe('cancel reaches the upstream', () => {
     expect(exchange.socketClosedAt).toBeUndefined();
   });
 
-  it.each(['mockai/slow', 'mockant/slow'])('a client disconnecting from a streaming /v1/chat/completions (%s) closes the upstream socket at once', async (model) => {
-    await disconnectMidStream(model); // warm-up, as above
-    const runs: number[] = [];
-    for (let i = 0; i < 5; i++) runs.push(await disconnectMidStream(model));
-    expect(median(runs)).toBeLessThan(CLOSE_WITHIN_MS);
-    console.log(`gateway client disconnect → upstream socket closed in ${runs.map((ms) => ms.toFixed(1)).join(', ')} ms (${model})`);
-  });
+  it.each(['mockai/slow', 'mockant/slow'])(
+    'a client disconnecting from a streaming /v1/chat/completions (%s) closes the upstream socket at once',
+    async (model) => {
+      await disconnectMidStream(model); // warm-up, as above
+      const runs: number[] = [];
+      for (let i = 0; i < 5; i++) runs.push(await disconnectMidStream(model));
+      expect(median(runs)).toBeLessThan(CLOSE_WITHIN_MS);
+      console.log(`gateway client disconnect → upstream socket closed in ${runs.map((ms) => ms.toFixed(1)).join(', ')} ms (${model})`);
+    },
+  );
 
   async function disconnectMidStream(model: string): Promise<number> {
     const mock = model.startsWith('mockai') ? mocks.openai : mocks.anthropic;

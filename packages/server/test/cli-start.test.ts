@@ -45,7 +45,7 @@ describe('tributary serve refuses to start, clearly', () => {
     expectOneLine(result, /Cannot use data directory .*not-a-dir/);
   });
 
-  it('on a data directory another live server holds; a dead one\'s stale lock is taken over', async () => {
+  it("on a data directory another live server holds; a dead one's stale lock is taken over", async () => {
     const dataDir = tempDir();
     const first = await startChild(['--data-dir', dataDir]);
     children.push(first);
@@ -70,7 +70,8 @@ describe('tributary serve refuses to start, clearly', () => {
     await new Promise((resolve) => closed.close(resolve)); // nothing listens there now
     const started = Date.now();
     const result = await runCli(['serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', tempDir()], {
-      DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/test`, TRIBUTARY_DB_STARTUP_RETRY_MS: '1500',
+      DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/test`,
+      TRIBUTARY_DB_STARTUP_RETRY_MS: '1500',
     });
     expect(Date.now() - started).toBeGreaterThanOrEqual(1_400);
     expectOneLine(result, /database is unreachable \(ECONNREFUSED\) after [2-9]\d* attempts/);
@@ -84,7 +85,8 @@ describe('tributary serve refuses to start, clearly', () => {
     await new Promise((resolve) => closed.close(resolve));
     const started = Date.now();
     const result = await runCli(['serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', tempDir()], {
-      REDIS_URL: `redis://127.0.0.1:${port}`, TRIBUTARY_DB_STARTUP_RETRY_MS: '1000',
+      REDIS_URL: `redis://127.0.0.1:${port}`,
+      TRIBUTARY_DB_STARTUP_RETRY_MS: '1000',
     });
     expect(Date.now() - started).toBeGreaterThanOrEqual(900);
     expectOneLine(result, new RegExp(`Redis at redis://127\\.0\\.0\\.1:${port} is unreachable \\(.*ECONNREFUSED.*\\)`));

@@ -48,12 +48,16 @@ describe.runIf(ready)('shared state across three nodes (Redis + PostgreSQL)', ()
   });
 
   it('a daily quota hammered in parallel through three nodes admits exactly its limit', async () => {
-    const results = await Promise.all(Array.from({ length: 45 }, async (_, i) => {
-      const res = await fetch(`${nodes[i % 3]!.url}/compare`, {
-        method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ input_data: `q${i}`, models: ['demo/fast'] }),
-      });
-      return { status: res.status, code: ((await res.json()) as { code?: string }).code };
-    }));
+    const results = await Promise.all(
+      Array.from({ length: 45 }, async (_, i) => {
+        const res = await fetch(`${nodes[i % 3]!.url}/compare`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ input_data: `q${i}`, models: ['demo/fast'] }),
+        });
+        return { status: res.status, code: ((await res.json()) as { code?: string }).code };
+      }),
+    );
     expect(results.filter((r) => r.status === 200)).toHaveLength(12);
     expect(results.filter((r) => r.status === 429).every((r) => r.code === 'rate_limited')).toBe(true);
     expect(results.filter((r) => r.status === 429)).toHaveLength(33);
@@ -74,20 +78,27 @@ describe.runIf(ready)('shared state across three nodes (Redis + PostgreSQL)', ()
   it('a flag flipped on node 1 is in force on nodes 2 and 3 within a second', async () => {
     const flagOf = async (url: string) => ((await (await fetch(`${url}/v1/flags`)).json()) as { flags: Record<string, boolean> }).flags.sse_streaming;
     for (const n of nodes) expect(await flagOf(n.url)).toBe(true);
-    const put = (enabled: boolean) => fetch(`${nodes[0]!.url}/v1/admin/flags/sse_streaming`, { method: 'PUT', headers: admin, body: JSON.stringify({ enabled, rollout: 100 }) });
+    const put = (enabled: boolean) =>
+      fetch(`${nodes[0]!.url}/v1/admin/flags/sse_streaming`, { method: 'PUT', headers: admin, body: JSON.stringify({ enabled, rollout: 100 }) });
     try {
       const flipped = Date.now();
       expect((await put(false)).status).toBe(200);
-      const seenAfter = await Promise.all(nodes.slice(1).map(async (n) => {
-        while (await flagOf(n.url)) {
-          if (Date.now() - flipped > 5_000) throw new Error('flag change never arrived');
-          await new Promise((r) => setTimeout(r, 10));
-        }
-        return Date.now() - flipped;
-      }));
+      const seenAfter = await Promise.all(
+        nodes.slice(1).map(async (n) => {
+          while (await flagOf(n.url)) {
+            if (Date.now() - flipped > 5_000) throw new Error('flag change never arrived');
+            await new Promise((r) => setTimeout(r, 10));
+          }
+          return Date.now() - flipped;
+        }),
+      );
       for (const ms of seenAfter) expect(ms).toBeLessThan(1_000);
       // Enforced, not only listed: the stream route refuses on node 3.
-      const stream = await fetch(`${nodes[2]!.url}/chat-stream`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ query: 'hi' }) });
+      const stream = await fetch(`${nodes[2]!.url}/chat-stream`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ query: 'hi' }),
+      });
       expect([stream.status, ((await stream.json()) as { code: string }).code]).toEqual([403, 'feature_flag_disabled']);
     } finally {
       expect((await put(true)).status).toBe(200);
@@ -96,10 +107,12 @@ describe.runIf(ready)('shared state across three nodes (Redis + PostgreSQL)', ()
   });
 
   it('an idempotency key used on one node answers the first result on the others, even when sent to all at once', async () => {
-    const publish = (url: string, data: unknown, key: string) => fetch(`${url}/v1/publish`, {
-      method: 'POST', headers: { Authorization: `Bearer ${PUBLISH}`, 'Content-Type': 'application/json', 'Idempotency-Key': key },
-      body: JSON.stringify({ channel: 'public:orders', data }),
-    }).then(async (res) => ({ status: res.status, body: await res.json() as { seq?: number; duplicate?: boolean; code?: string } }));
+    const publish = (url: string, data: unknown, key: string) =>
+      fetch(`${url}/v1/publish`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${PUBLISH}`, 'Content-Type': 'application/json', 'Idempotency-Key': key },
+        body: JSON.stringify({ channel: 'public:orders', data }),
+      }).then(async (res) => ({ status: res.status, body: (await res.json()) as { seq?: number; duplicate?: boolean; code?: string } }));
 
     const all = await Promise.all(nodes.map((n) => publish(n.url, { order: 1 }, 'order-1')));
     expect(all.map((r) => r.status)).toEqual([200, 200, 200]);
@@ -116,13 +129,15 @@ describe.runIf(ready)('shared state across three nodes (Redis + PostgreSQL)', ()
     // Signed in: the job's 12 responses are more than the anonymous quota the hammer test spent.
     const user = await signUp(nodes[0]!.url);
     const created = await fetch(`${nodes[0]!.url}/v1/jobs`, {
-      method: 'POST', headers: { ...user.auth, 'Content-Type': 'application/json' }, body: JSON.stringify({ prompts: prompts(6, 'bull'), models: ['demo/fast', 'demo/balanced'] }),
+      method: 'POST',
+      headers: { ...user.auth, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ prompts: prompts(6, 'bull'), models: ['demo/fast', 'demo/balanced'] }),
     });
     expect(created.status).toBe(201);
-    const { id } = await created.json() as { id: string };
+    const { id } = (await created.json()) as { id: string };
     const job = await (async () => {
       for (const end = Date.now() + 40_000; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) {
-        const j = await (await fetch(`${nodes[1]!.url}/v1/jobs/${id}`, { headers: user.auth })).json() as { status: string };
+        const j = (await (await fetch(`${nodes[1]!.url}/v1/jobs/${id}`, { headers: user.auth })).json()) as { status: string };
         if (['succeeded', 'failed', 'cancelled'].includes(j.status)) return j;
       }
       throw new Error('job never ended');

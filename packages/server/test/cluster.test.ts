@@ -84,7 +84,9 @@ describe.runIf(clusterUp)('three nodes on Redis and PostgreSQL', () => {
     expect(created.status).toBe(201);
     const { id } = created.json;
     let deltas = 0;
-    const first = await sseRequest(`${url(0)}/v1/comparisons/${id}/stream`, { until: (m) => (m.event === 'model.delta' && ++deltas === 20 ? 'drop' : undefined) });
+    const first = await sseRequest(`${url(0)}/v1/comparisons/${id}/stream`, {
+      until: (m) => (m.event === 'model.delta' && ++deltas === 20 ? 'drop' : undefined),
+    });
     const lastId = first.messages.filter((m) => m.id).at(-1)!.id!;
     const rest = await sseRequest(`${url(1)}/v1/comparisons/${id}/stream`, { headers: { 'Last-Event-ID': lastId } });
     expect(rest.status).toBe(200);
@@ -103,7 +105,9 @@ describe.runIf(clusterUp)('three nodes on Redis and PostgreSQL', () => {
     let cancelledAt = 0;
     const watched = sseRequest(`${url(1)}/v1/comparisons/${id}/stream`);
     // Mid-generation (the snapshot on node 3 has text), cancel through node 3.
-    await expect.poll(async () => (await (await fetch(`${url(2)}/v1/comparisons/${id}`)).json()).models?.[0]?.text.length ?? 0, { timeout: 10_000 }).toBeGreaterThan(20);
+    await expect
+      .poll(async () => (await (await fetch(`${url(2)}/v1/comparisons/${id}`)).json()).models?.[0]?.text.length ?? 0, { timeout: 10_000 })
+      .toBeGreaterThan(20);
     const cancel = await fetch(`${url(2)}/v1/comparisons/${id}`, { method: 'DELETE' });
     cancelledAt = performance.now();
     expect(cancel.status).toBe(202);
@@ -140,7 +144,8 @@ describe.runIf(clusterUp)('three nodes on Redis and PostgreSQL', () => {
   it('SIGKILL of a node during live fan-out: its clients resume on the survivors with every event exactly once', async () => {
     const victim = cluster.nodes[2]!;
     let targets = [victim.url];
-    const anyNode = (u: string) => u.replace(/^(http|ws):\/\/[^/]+/, (_m, scheme: string) => `${scheme}://${new URL(targets[Math.floor(Math.random() * targets.length)]!).host}`);
+    const anyNode = (u: string) =>
+      u.replace(/^(http|ws):\/\/[^/]+/, (_m, scheme: string) => `${scheme}://${new URL(targets[Math.floor(Math.random() * targets.length)]!).host}`);
     class AnyNodeWebSocket extends WebSocket {
       constructor(u: string) {
         super(anyNode(u));
@@ -150,8 +155,12 @@ describe.runIf(clusterUp)('three nodes on Redis and PostgreSQL', () => {
       const seqs: number[] = [];
       const answers: any[] = [];
       const client = new RealtimeClient({
-        url: victim.url, WebSocket: AnyNodeWebSocket as unknown as WebSocketConstructor, fetch: ((u: string, init?: RequestInit) => fetch(anyNode(String(u)), init)) as typeof fetch,
-        transports: [(['websocket', 'sse', 'poll'] as const)[i % 3]], backoff: { initialMs: 20, maxMs: 200 }, pollTimeoutMs: 1_000,
+        url: victim.url,
+        WebSocket: AnyNodeWebSocket as unknown as WebSocketConstructor,
+        fetch: ((u: string, init?: RequestInit) => fetch(anyNode(String(u)), init)) as typeof fetch,
+        transports: [(['websocket', 'sse', 'poll'] as const)[i % 3]],
+        backoff: { initialMs: 20, maxMs: 200 },
+        pollTimeoutMs: 1_000,
       });
       client.subscribe('public:kill', { onEvent: (e) => seqs.push(e.seq), onRecovery: (a) => answers.push(a) });
       return { client, seqs, answers };

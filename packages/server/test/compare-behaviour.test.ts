@@ -5,7 +5,10 @@ import { startServer, type TestServer } from './support/server.js';
 import { postJson, sseRequest, type TimedMessage } from './support/sse-client.js';
 
 const nativeText = (messages: TimedMessage[], model: string) =>
-  messages.filter((m) => m.event === 'model.delta' && m.json.model === model).map((m) => m.json.text).join('');
+  messages
+    .filter((m) => m.event === 'model.delta' && m.json.model === model)
+    .map((m) => m.json.text)
+    .join('');
 
 describe('comparisons', () => {
   let server: TestServer;
@@ -49,7 +52,10 @@ describe('comparisons', () => {
   });
 
   it('a dropped client does not cancel: the generation runs to the end on the server', async () => {
-    const r = await sseRequest(`${server.url}/compare-stream`, { body: { input_data: 'Rivers again', models: ['demo/fast'] }, until: (_m, all) => (all.length > 5 ? 'drop' : undefined) });
+    const r = await sseRequest(`${server.url}/compare-stream`, {
+      body: { input_data: 'Rivers again', models: ['demo/fast'] },
+      until: (_m, all) => (all.length > 5 ? 'drop' : undefined),
+    });
     const id = r.headers['x-comparison-id'] as string;
     for (let i = 0; i < 100; i++) {
       const s = await (await fetch(`${server.url}/v1/comparisons/${id}`)).json();
@@ -106,7 +112,8 @@ describe('comparisons', () => {
     provider.requests.length = 0;
     await sseRequest(`${server.url}/compare-stream`, {
       body: {
-        input_data: 'And now?', models: ['demo/fast', 'demo/slow'],
+        input_data: 'And now?',
+        models: ['demo/fast', 'demo/slow'],
         conversation_history: [
           { role: 'user', content: 'Hi' },
           { role: 'assistant', content: 'fast said hi', model_id: 'demo/fast' },
@@ -148,9 +155,15 @@ describe('comparisons', () => {
   });
 
   it('marks an answer cut by the tier output limit as truncated', async () => {
-    const small = await startServer({ compare: { tiers: {
-      brief: { maxInputChars: 1_000, maxOutputTokens: 5 }, standard: { maxInputChars: 5_000, maxOutputTokens: 4_000 }, extended: { maxInputChars: 15_000, maxOutputTokens: 8_192 },
-    } } });
+    const small = await startServer({
+      compare: {
+        tiers: {
+          brief: { maxInputChars: 1_000, maxOutputTokens: 5 },
+          standard: { maxInputChars: 5_000, maxOutputTokens: 4_000 },
+          extended: { maxInputChars: 15_000, maxOutputTokens: 8_192 },
+        },
+      },
+    });
     try {
       const r = await sseRequest(`${small.url}/v1/comparisons`, { body: { prompt: 'Hi', models: ['demo/fast'], tier: 'brief' } });
       const done = r.messages.find((m) => m.event === 'model.done')!;

@@ -14,7 +14,9 @@ function textByModel(messages: TimedMessage[]): Record<string, string> {
 
 describe('POST /compare-stream: concurrent models (seed 001 verdict)', () => {
   let server: TestServer;
-  beforeAll(async () => { server = await startServer({ demo: { speed: 2 } }); });
+  beforeAll(async () => {
+    server = await startServer({ demo: { speed: 2 } });
+  });
   afterAll(() => server.close());
 
   it('starts every model together, interleaves chunks, and takes as long as the slowest model alone', async () => {
@@ -73,7 +75,9 @@ describe('POST /compare-stream: concurrent models (seed 001 verdict)', () => {
 
 describe('resume after a dropped connection', () => {
   let server: TestServer;
-  beforeAll(async () => { server = await startServer({ demo: { speed: 8 } }); });
+  beforeAll(async () => {
+    server = await startServer({ demo: { speed: 8 } });
+  });
   afterAll(() => server.close());
 
   async function uninterrupted(models: string[]) {
@@ -82,10 +86,24 @@ describe('resume after a dropped connection', () => {
   }
 
   const resumeForms = [
-    { name: 'POST /compare-stream with the Last-Event-ID header', resume: (url: string, _id: string, last: string) => sseRequest(`${url}/compare-stream`, { body: { input_data: PROMPT, models: MODELS }, headers: { 'Last-Event-ID': last } }) },
-    { name: 'POST /compare-stream with ?lastEventId=', resume: (url: string, _id: string, last: string) => sseRequest(`${url}/compare-stream?lastEventId=${encodeURIComponent(last)}`, { body: { input_data: PROMPT, models: MODELS } }) },
-    { name: 'GET /v1/comparisons/{id}/stream with the header', resume: (url: string, id: string, last: string) => sseRequest(`${url}/v1/comparisons/${id}/stream`, { headers: { 'Last-Event-ID': last } }) },
-    { name: 'GET /v1/comparisons/{id}/stream with ?lastEventId=', resume: (url: string, id: string, last: string) => sseRequest(`${url}/v1/comparisons/${id}/stream?lastEventId=${encodeURIComponent(last)}`) },
+    {
+      name: 'POST /compare-stream with the Last-Event-ID header',
+      resume: (url: string, _id: string, last: string) =>
+        sseRequest(`${url}/compare-stream`, { body: { input_data: PROMPT, models: MODELS }, headers: { 'Last-Event-ID': last } }),
+    },
+    {
+      name: 'POST /compare-stream with ?lastEventId=',
+      resume: (url: string, _id: string, last: string) =>
+        sseRequest(`${url}/compare-stream?lastEventId=${encodeURIComponent(last)}`, { body: { input_data: PROMPT, models: MODELS } }),
+    },
+    {
+      name: 'GET /v1/comparisons/{id}/stream with the header',
+      resume: (url: string, id: string, last: string) => sseRequest(`${url}/v1/comparisons/${id}/stream`, { headers: { 'Last-Event-ID': last } }),
+    },
+    {
+      name: 'GET /v1/comparisons/{id}/stream with ?lastEventId=',
+      resume: (url: string, id: string, last: string) => sseRequest(`${url}/v1/comparisons/${id}/stream?lastEventId=${encodeURIComponent(last)}`),
+    },
   ];
 
   it.each(resumeForms)('$name: same text as an uninterrupted run, no duplicates, no gaps', async ({ resume }) => {
@@ -132,7 +150,10 @@ describe('resume after a dropped connection', () => {
   });
 
   it('answers recovered:false with the state so far when the epoch is another one', async () => {
-    const first = await sseRequest(`${server.url}/compare-stream`, { body: { input_data: PROMPT, models: MODELS }, until: (_m, all) => (all.length >= 10 ? 'drop' : undefined) });
+    const first = await sseRequest(`${server.url}/compare-stream`, {
+      body: { input_data: PROMPT, models: MODELS },
+      until: (_m, all) => (all.length >= 10 ? 'drop' : undefined),
+    });
     const id = first.headers['x-comparison-id'] as string;
     const [, , seq] = first.messages.at(-1)!.id!.split(':').slice(-3);
     const forged = `comparison:${id}:otherEpoch:${seq}`;
@@ -158,13 +179,18 @@ describe('resume after a dropped connection', () => {
 
 describe('resume from a position no longer in history', () => {
   let server: TestServer;
-  beforeAll(async () => { server = await startServer({ demo: { speed: 8 }, streams: { history: { size: 20, ttlSeconds: 600 } } }); });
+  beforeAll(async () => {
+    server = await startServer({ demo: { speed: 8 }, streams: { history: { size: 20, ttlSeconds: 600 } } });
+  });
   afterAll(() => server.close());
 
   it('gets recovered:false with the stored state, never a silent gap', async () => {
     const run = await sseRequest(`${server.url}/compare-stream`, { body: { input_data: PROMPT, models: ['demo/fast'] } });
     const id = run.headers['x-comparison-id'] as string;
-    const resumed = await sseRequest(`${server.url}/compare-stream`, { body: { input_data: PROMPT, models: ['demo/fast'] }, headers: { 'Last-Event-ID': run.messages[2]!.id! } });
+    const resumed = await sseRequest(`${server.url}/compare-stream`, {
+      body: { input_data: PROMPT, models: ['demo/fast'] },
+      headers: { 'Last-Event-ID': run.messages[2]!.id! },
+    });
     expect(resumed.messages).toHaveLength(1);
     expect(resumed.messages[0]!.json).toMatchObject({ type: 'recovery', recovered: false, reason: 'history_truncated' });
     expect(resumed.messages[0]!.json.snapshot.models[0].text).toBe(textByModel(run.messages)['demo/fast']);

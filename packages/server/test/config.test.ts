@@ -56,7 +56,9 @@ describe('tributary CLI', () => {
   it('prints usage, and refuses a bad config with exit code 2 and the key named', async () => {
     const help = await run('node', [BIN, '--help']);
     expect(help.stdout).toMatch(/tributary serve/);
-    const bad = await run('node', [BIN, 'serve', '--port', 'x'], { env: { ...process.env, TRIBUTARY_DATA_DIR: mkdtempSync(join(tmpdir(), 'cli-')) } }).catch((e) => e);
+    const bad = await run('node', [BIN, 'serve', '--port', 'x'], { env: { ...process.env, TRIBUTARY_DATA_DIR: mkdtempSync(join(tmpdir(), 'cli-')) } }).catch(
+      (e) => e,
+    );
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/server\.port/);
   });

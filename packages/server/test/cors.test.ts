@@ -12,11 +12,20 @@ async function headersOf(url: string, init: RequestInit = {}) {
   return { status: res.status, headers: res.headers };
 }
 
-const post = (body: unknown, origin = APP): RequestInit => ({ method: 'POST', headers: { 'Content-Type': 'application/json', Origin: origin }, body: JSON.stringify(body) });
+const post = (body: unknown, origin = APP): RequestInit => ({
+  method: 'POST',
+  headers: { 'Content-Type': 'application/json', Origin: origin },
+  body: JSON.stringify(body),
+});
 
 describe('CORS for configured origins', () => {
   let server: TestServer;
-  beforeAll(async () => { server = await startServer({ demo: { speed: 20 }, realtime: { publishKey: PUBLISH_KEY } }, { env: { TRIBUTARY_CORS_ORIGINS: `${APP}, https://admin.example` } }); });
+  beforeAll(async () => {
+    server = await startServer(
+      { demo: { speed: 20 }, realtime: { publishKey: PUBLISH_KEY } },
+      { env: { TRIBUTARY_CORS_ORIGINS: `${APP}, https://admin.example` } },
+    );
+  });
   afterAll(() => server.close());
 
   it('answers a preflight for the stream routes with the methods and the headers asked for', async () => {
@@ -31,7 +40,10 @@ describe('CORS for configured origins', () => {
     expect(res.headers.get('access-control-max-age')).toBe('600');
     expect(res.headers.get('access-control-allow-credentials')).toBeNull();
     // Another origin gets no grant (the browser then refuses the request).
-    const other = await fetch(`${server.url}/compare-stream`, { method: 'OPTIONS', headers: { Origin: 'https://evil.example', 'Access-Control-Request-Method': 'POST' } });
+    const other = await fetch(`${server.url}/compare-stream`, {
+      method: 'OPTIONS',
+      headers: { Origin: 'https://evil.example', 'Access-Control-Request-Method': 'POST' },
+    });
     expect(other.headers.get('access-control-allow-origin')).toBeNull();
   });
 
@@ -48,7 +60,12 @@ describe('CORS for configured origins', () => {
     ];
     for (const [path, init] of cases) {
       const { status, headers } = await headersOf(`${server.url}${path}`, init);
-      expect({ path, status: status < 500, origin: headers.get('access-control-allow-origin'), vary: headers.get('vary') }).toEqual({ path, status: true, origin: APP, vary: expect.stringMatching(/origin/i) });
+      expect({ path, status: status < 500, origin: headers.get('access-control-allow-origin'), vary: headers.get('vary') }).toEqual({
+        path,
+        status: true,
+        origin: APP,
+        vary: expect.stringMatching(/origin/i),
+      });
     }
     const stream = await headersOf(`${server.url}/compare-stream`, post(body));
     expect(stream.headers.get('content-type')).toMatch(/^text\/event-stream/);
@@ -90,8 +107,13 @@ describe('CORS defaults and settings', () => {
   });
 
   it('refuses * with credentials, and an origin with a path, at config validation', () => {
-    expect(() => loadConfig({ env: { TRIBUTARY_CORS_ORIGINS: '*', TRIBUTARY_CORS_CREDENTIALS: 'true' } })).toThrow(/server\.cors\.origins: origins "\*" cannot be combined with credentials/);
+    expect(() => loadConfig({ env: { TRIBUTARY_CORS_ORIGINS: '*', TRIBUTARY_CORS_CREDENTIALS: 'true' } })).toThrow(
+      /server\.cors\.origins: origins "\*" cannot be combined with credentials/,
+    );
     expect(() => loadConfig({ env: { TRIBUTARY_CORS_ORIGINS: 'https://app.example/path' } })).toThrow(/server\.cors\.origins\.0: must be an origin/);
-    expect(loadConfig({ env: { TRIBUTARY_CORS_ORIGINS: ' https://a.example ,https://b.example:8443,' } }).server.cors.origins).toEqual(['https://a.example', 'https://b.example:8443']);
+    expect(loadConfig({ env: { TRIBUTARY_CORS_ORIGINS: ' https://a.example ,https://b.example:8443,' } }).server.cors.origins).toEqual([
+      'https://a.example',
+      'https://b.example:8443',
+    ]);
   });
 });

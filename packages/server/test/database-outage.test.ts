@@ -61,7 +61,9 @@ describe.skipIf(!pgUp)('PostgreSQL unreachable, then back', () => {
     let refused: Response | undefined;
     for (let i = 0; i < 40 && !refused; i++) {
       const started = await fetch(`${server.url}/v1/comparisons`, {
-        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: `During the outage ${i}.`, models: ['demo/fast'] }),
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ prompt: `During the outage ${i}.`, models: ['demo/fast'] }),
       });
       if (started.status === 503) refused = started;
       else {
@@ -93,7 +95,9 @@ describe.skipIf(!pgUp)('PostgreSQL unreachable, then back', () => {
     for (const [i, id] of ids.entries()) {
       const stored = await (await fetch(`${server.url}/v1/comparisons/${id}`)).json();
       expect(stored.status).toBe('completed');
-      const streamedText = ended[i]!.messages.filter((m) => m.event === 'model.delta').map((m) => m.json.text).join('');
+      const streamedText = ended[i]!.messages.filter((m) => m.event === 'model.delta')
+        .map((m) => m.json.text)
+        .join('');
       expect(stored.models[0].text).toBe(streamedText);
     }
     const late = await (await fetch(`${server.url}/v1/comparisons/${waited.json.comparison_id}`)).json();

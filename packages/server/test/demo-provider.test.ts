@@ -1,12 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { DemoModelConfig } from '../src/config/schema.js';
-import {
-  DEFAULT_DEMO_MODELS,
-  DemoProvider,
-  demoAnswer,
-  demoFailureMode,
-  type DemoFailureMode,
-} from '../src/llm/demo-provider.js';
+import { DEFAULT_DEMO_MODELS, DemoProvider, demoAnswer, demoFailureMode, type DemoFailureMode } from '../src/llm/demo-provider.js';
 import { tokenizeDemoText } from '../src/llm/demo-text.js';
 import { ModelError, type ChatMessage, type GenerationChunk, type GenerationRequest } from '../src/llm/provider.js';
 
@@ -130,9 +124,7 @@ describe('demo text', () => {
       expect(brief, id).toBeLessThan(standard);
       expect(extended, id).toBeGreaterThan(standard * 1.4);
     }
-    expect(demoAnswer('demo/verbose', 'standard', PROMPT).tokens.length).toBeGreaterThan(
-      demoAnswer('demo/fast', 'standard', PROMPT).tokens.length,
-    );
+    expect(demoAnswer('demo/verbose', 'standard', PROMPT).tokens.length).toBeGreaterThan(demoAnswer('demo/fast', 'standard', PROMPT).tokens.length);
   });
 
   it('acknowledges a follow-up, deterministically', () => {
@@ -284,9 +276,7 @@ describe('DemoProvider', () => {
     // One token every 500 ms: a prompt rejection can only come from the abort.
     const models = { 'demo/t': model({ firstTokenMs: 0, tokensPerSecond: 2 }) };
     const controller = new AbortController();
-    const it = new DemoProvider({ speed: 1, models }).stream(request({ model: 'demo/t', signal: controller.signal }))[
-      Symbol.asyncIterator
-    ]();
+    const it = new DemoProvider({ speed: 1, models }).stream(request({ model: 'demo/t', signal: controller.signal }))[Symbol.asyncIterator]();
     expect((await it.next()).done).toBe(false);
     let abortedAt = 0;
     setTimeout(() => {
@@ -396,9 +386,7 @@ describe('DemoProvider', () => {
     setTimeout(() => (timerFiredAt = performance.now()), 0);
     try {
       const outs = await Promise.all(
-        Array.from({ length: 12 }, (_, i) =>
-          run(provider, request({ model: i % 2 ? 'demo/a' : 'demo/b', messages: user(`stream ${i}`), tier: 'extended' })),
-        ),
+        Array.from({ length: 12 }, (_, i) => run(provider, request({ model: i % 2 ? 'demo/a' : 'demo/b', messages: user(`stream ${i}`), tier: 'extended' }))),
       );
       for (const out of outs) expect(out.finish?.finishReason).toBe('stop');
       const lastFinish = Math.max(...outs.map((o) => o.finishedAt!));

@@ -25,7 +25,14 @@ describe('deploy/', () => {
     execFileSync('docker', ['compose', '-f', deploy('compose.yaml'), 'config', '--quiet']);
   });
 
-  it.runIf(dockerEngine)('the image builds', () => {
-    execFileSync('docker', ['build', '-f', deploy('Dockerfile'), '-t', 'tributary:test', fileURLToPath(new URL('../../../', import.meta.url))], { stdio: 'inherit', timeout: 600_000 });
-  }, 600_000);
+  it.runIf(dockerEngine)(
+    'the image builds',
+    () => {
+      execFileSync('docker', ['build', '-f', deploy('Dockerfile'), '-t', 'tributary:test', fileURLToPath(new URL('../../../', import.meta.url))], {
+        stdio: 'inherit',
+        timeout: 600_000,
+      });
+    },
+    600_000,
+  );
 });

@@ -110,7 +110,11 @@ describe.each(backends)('SIGKILL on $name', (backend) => {
     expect(usage).toHaveLength(1);
     expect(usage[0]).toMatchObject({ kind: 'compare', models_requested: 2, models_successful: 2, models_failed: 0, models_used: 'demo/fast,demo/quick' });
 
-    const followUp = await postJson(`${server.url}/compare`, { input_data: 'And why twice a day?', models: ['demo/fast'], conversation_id: answered.conversationId });
+    const followUp = await postJson(`${server.url}/compare`, {
+      input_data: 'And why twice a day?',
+      models: ['demo/fast'],
+      conversation_id: answered.conversationId,
+    });
     expect(followUp.status).toBe(200);
     expect(followUp.json.conversation_id).toBe(answered.conversationId);
     const after = await (await fetch(`${server.url}/v1/conversations/${answered.conversationId}`)).json();
@@ -186,7 +190,10 @@ describe.each(backends)('SIGKILL on $name', (backend) => {
     expect(recovery!.data.snapshot.models.map((m: any) => m.status)).toEqual(['ok', 'interrupted']);
     expect(recovery!.data.snapshot.models[1].text).not.toBe('');
     expect(done!.data).toMatchObject({ status: 'interrupted', interrupted: ['demo/crawl'] });
-    expect(requests).toEqual([{ lastEventId: null, status: 200 }, { lastEventId: done!.id, status: 204 }]);
+    expect(requests).toEqual([
+      { lastEventId: null, status: 200 },
+      { lastEventId: done!.id, status: 204 },
+    ]);
   });
 
   it('a /chat answer survives a SIGKILL right after it', async () => {

@@ -6,7 +6,9 @@ import { postJson } from './support/sse-client.js';
 
 describe('EventSource auto-reconnect resumes a comparison', () => {
   let server: TestServer;
-  beforeAll(async () => { server = await startServer({ demo: { speed: 4 }, streams: { sseRetryMs: 50 } }); });
+  beforeAll(async () => {
+    server = await startServer({ demo: { speed: 4 }, streams: { sseRetryMs: 50 } });
+  });
   afterAll(() => server.close());
 
   it('through a network that cuts the stream twice, the text equals the stored answer', async () => {
@@ -19,14 +21,21 @@ describe('EventSource auto-reconnect resumes a comparison', () => {
       const recoveries: any[] = [];
       await new Promise<void>((resolve, reject) => {
         const es = new EventSource(`${proxy.url}/v1/comparisons/${json.id}/stream`);
-        const timer = setTimeout(() => { es.close(); reject(new Error('no end')); }, 20_000);
+        const timer = setTimeout(() => {
+          es.close();
+          reject(new Error('no end'));
+        }, 20_000);
         es.addEventListener('model.delta', (e) => {
           const d = JSON.parse(e.data);
           texts[d.model] = (texts[d.model] ?? '') + d.text;
           ids.push(e.lastEventId);
         });
         es.addEventListener('recovery', (e) => recoveries.push(JSON.parse(e.data)));
-        es.addEventListener('comparison.done', () => { clearTimeout(timer); es.close(); resolve(); });
+        es.addEventListener('comparison.done', () => {
+          clearTimeout(timer);
+          es.close();
+          resolve();
+        });
       });
       expect(proxy.requests.length).toBeGreaterThanOrEqual(3);
       expect(proxy.requests[1]).toMatch(/last-event-id: comparison:cmp_/i);

@@ -12,7 +12,10 @@ describe('flag bucketing by identity', () => {
   let users: SignedUp[];
   beforeAll(async () => {
     // Trusted proxy: the test plays the proxy, so X-Forwarded-For is the client address (as identity reads it).
-    server = await startServer({ ops: { adminToken: ADMIN }, identity: { ...TEST_IDENTITY, trustedProxies: ['127.0.0.1/32'], login: { maxRegistrationsPerIpPerDay: 1_000 } } });
+    server = await startServer({
+      ops: { adminToken: ADMIN },
+      identity: { ...TEST_IDENTITY, trustedProxies: ['127.0.0.1/32'], login: { maxRegistrationsPerIpPerDay: 1_000 } },
+    });
     users = [];
     for (let i = 0; i < 40; i++) users.push(await signUp(server.url));
   }, 120_000);
@@ -22,7 +25,8 @@ describe('flag bucketing by identity', () => {
     const res = await fetch(`${server.url}/v1/admin/flags/${name}`, { method: 'PUT', headers: admin, body: JSON.stringify({ enabled: true, rollout }) });
     expect(res.status).toBe(200);
   };
-  const flagsOf = async (headers: Record<string, string>) => ((await (await fetch(`${server.url}/v1/flags`, { headers })).json()) as { flags: Record<string, boolean> }).flags;
+  const flagsOf = async (headers: Record<string, string>) =>
+    ((await (await fetch(`${server.url}/v1/flags`, { headers })).json()) as { flags: Record<string, boolean> }).flags;
   const from = (ip: string, more: Record<string, string> = {}) => ({ 'X-Forwarded-For': ip, ...more });
 
   it('a user in at 30 % stays in at 60 %, from any session and any address', async () => {
@@ -36,7 +40,11 @@ describe('flag bucketing by identity', () => {
 
     // The same user from another address and another session (a second sign-in): the same answer.
     for (const u of users.slice(0, 10)) {
-      const login = await fetch(`${server.url}/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: u.email, password: u.password }) });
+      const login = await fetch(`${server.url}/v1/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email: u.email, password: u.password }),
+      });
       const { accessToken } = (await login.json()) as { accessToken: string };
       expect(accessToken).not.toBe(u.accessToken);
       expect((await flagsOf(from('203.0.113.77', { Authorization: `Bearer ${accessToken}` }))).realtime_ws).toBe(at30.get(u.userId));
@@ -49,7 +57,7 @@ describe('flag bucketing by identity', () => {
     expect([...at60.values()].filter(Boolean).length).toBeGreaterThanOrEqual(inn.length);
   });
 
-  it('an API key is bucketed by its own id, not its user\'s', async () => {
+  it("an API key is bucketed by its own id, not its user's", async () => {
     await setRollout('sse_streaming', 50);
     // Find a user and a key of theirs that land on different sides: proof the key is its own bucket.
     let found = false;
@@ -74,7 +82,12 @@ describe('flag bucketing by identity', () => {
     const inn = [...verdicts].find(([, v]) => v)![0];
     expect((await flagsOf(from(out))).sse_streaming).toBe(false);
     // /chat-stream follows the same evaluation: refused out of the rollout, streamed inside it.
-    const chat = (ip: string) => fetch(`${server.url}/chat-stream`, { method: 'POST', headers: from(ip, { 'content-type': 'application/json' }), body: JSON.stringify({ query: 'Hi', model: 'demo/fast' }) });
+    const chat = (ip: string) =>
+      fetch(`${server.url}/chat-stream`, {
+        method: 'POST',
+        headers: from(ip, { 'content-type': 'application/json' }),
+        body: JSON.stringify({ query: 'Hi', model: 'demo/fast' }),
+      });
     const refused = await chat(out);
     expect([refused.status, ((await refused.json()) as { code: string }).code]).toEqual([403, 'feature_flag_disabled']);
     const streamed = await chat(inn);
@@ -82,16 +95,17 @@ describe('flag bucketing by identity', () => {
     await streamed.text();
   });
 
-  it('the realtime_ws WebSocket admits by the same identity as /v1/flags (a user\'s token, whatever address)', async () => {
+  it("the realtime_ws WebSocket admits by the same identity as /v1/flags (a user's token, whatever address)", async () => {
     await setRollout('realtime_ws', 30);
-    const closeCode = (u: SignedUp, ip: string) => new Promise<number>((resolve, reject) => {
-      const ws = new WebSocket(`${server.url.replace('http', 'ws')}/v1/ws?access_token=${u.accessToken}`, { headers: { 'X-Forwarded-For': ip } });
-      ws.on('open', () => {
-        ws.close(1000);
+    const closeCode = (u: SignedUp, ip: string) =>
+      new Promise<number>((resolve, reject) => {
+        const ws = new WebSocket(`${server.url.replace('http', 'ws')}/v1/ws?access_token=${u.accessToken}`, { headers: { 'X-Forwarded-For': ip } });
+        ws.on('open', () => {
+          ws.close(1000);
+        });
+        ws.on('close', (code) => resolve(code));
+        ws.on('error', reject);
       });
-      ws.on('close', (code) => resolve(code));
-      ws.on('error', reject);
-    });
     for (const u of users.slice(0, 12)) {
       const expected = (await flagsOf(u.auth)).realtime_ws;
       for (const ip of ['198.51.100.200', '198.51.100.201']) {

@@ -10,7 +10,11 @@ type Result = { seq: number };
 
 /** The IdempotencyStore contract, against every implementation (publish uses it through PublishService). */
 const IMPLEMENTATIONS = [
-  { name: 'memory', enabled: true, open: async () => ({ store: new MemoryIdempotencyStore<Result>(60_000, 1_000) as IdempotencyStore<Result>, close: async () => undefined }) },
+  {
+    name: 'memory',
+    enabled: true,
+    open: async () => ({ store: new MemoryIdempotencyStore<Result>(60_000, 1_000) as IdempotencyStore<Result>, close: async () => undefined }),
+  },
   {
     name: 'redis',
     enabled: redisUp,
@@ -48,7 +52,10 @@ describe.each(IMPLEMENTATIONS)('IdempotencyStore contract: $name', ({ open, enab
     expect(await s.claim('r', 'fp')).toEqual({ claimed: true });
     const waiter = await s.claim('r', 'fp');
     if (!('result' in waiter)) throw new Error('expected to wait');
-    const outcome = waiter.result.then(() => 'settled', (err: unknown) => err);
+    const outcome = waiter.result.then(
+      () => 'settled',
+      (err: unknown) => err,
+    );
     await s.release('r', 'fp');
     expect(await outcome).toBeInstanceOf(KeyReleased);
     expect(await s.claim('r', 'fp')).toEqual({ claimed: true });

@@ -10,18 +10,28 @@ import { RawWs, TOKEN_SECRET } from './support/realtime.js';
 import { postJson } from './support/sse-client.js';
 
 const SECRET = 'identity-test-secret-0123456789-abcdefgh';
-const IDENTITY: ConfigInput['identity'] = { authSecret: SECRET, scrypt: { cost: 1024 }, refreshReuseGraceSeconds: 0, login: { maxFailuresPerAccount: 3, maxFailuresPerIp: 6, windowSeconds: 900, maxRegistrationsPerIpPerDay: 3 } };
+const IDENTITY: ConfigInput['identity'] = {
+  authSecret: SECRET,
+  scrypt: { cost: 1024 },
+  refreshReuseGraceSeconds: 0,
+  login: { maxFailuresPerAccount: 3, maxFailuresPerIp: 6, windowSeconds: 900, maxRegistrationsPerIpPerDay: 3 },
+};
 
 const get = async (url: string, headers: Record<string, string> = {}) => {
   const res = await fetch(url, { headers });
-  return { status: res.status, json: await res.json() as any, headers: res.headers };
+  return { status: res.status, json: (await res.json()) as any, headers: res.headers };
 };
 const bearer = (t: string) => ({ Authorization: `Bearer ${t}` });
 
 function sign(claims: Record<string, unknown>, opts: { secret?: string; exp?: number | string; sub?: string } = {}) {
-  return new SignJWT({ role: 'user', ...claims }).setProtectedHeader({ alg: 'HS256' }).setSubject(opts.sub ?? 'usr_x')
-    .setIssuer('tributary').setAudience('tributary-api').setIssuedAt(Math.floor(Date.now() / 1000) - 3600)
-    .setExpirationTime(opts.exp ?? '15m').sign(new TextEncoder().encode(opts.secret ?? SECRET));
+  return new SignJWT({ role: 'user', ...claims })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject(opts.sub ?? 'usr_x')
+    .setIssuer('tributary')
+    .setAudience('tributary-api')
+    .setIssuedAt(Math.floor(Date.now() / 1000) - 3600)
+    .setExpirationTime(opts.exp ?? '15m')
+    .sign(new TextEncoder().encode(opts.secret ?? SECRET));
 }
 
 describe.each(DATABASES)('identity and credentials over HTTP on $name', ({ database, enabled }) => {
@@ -33,7 +43,10 @@ describe.each(DATABASES)('identity and credentials over HTTP on $name', ({ datab
     const user = await signUp(url, 'Alice@Example.test');
     expect((await get(`${url}/v1/me`, user.auth)).json).toMatchObject({ id: user.userId, email: 'alice@example.test', role: 'user', via: 'user' });
     expect((await postJson(`${url}/v1/auth/register`, { email: 'alice@example.test', password: 'another password' })).json.code).toBe('email_taken');
-    expect((await postJson(`${url}/v1/auth/register`, { email: 'bob@example.test', password: 'short' })).json).toMatchObject({ code: 'weak_password', minLength: 8 });
+    expect((await postJson(`${url}/v1/auth/register`, { email: 'bob@example.test', password: 'short' })).json).toMatchObject({
+      code: 'weak_password',
+      minLength: 8,
+    });
     expect((await postJson(`${url}/v1/auth/login`, { email: 'alice@example.test', password: 'wrong password' })).json.code).toBe('invalid_credentials');
     const login = await postJson(`${url}/v1/auth/login`, { email: 'ALICE@example.test', password: user.password });
     expect(login.status).toBe(200);
@@ -52,9 +65,25 @@ describe.each(DATABASES)('identity and credentials over HTTP on $name', ({ datab
     const cases: [string, string, number, string][] = [
       ['expired', await sign(claims, { exp: Math.floor(Date.now() / 1000) - 10, sub: user.userId }), 401, 'token_expired'],
       ['wrong secret', await sign(claims, { secret: 'some-other-secret-0123456789-abcdefgh', sub: user.userId }), 401, 'invalid_token'],
-      ['tampered', user.accessToken.replace(/\.([\w-]+)\./, (_, p: string) => `.${p.slice(0, -2)}${p.endsWith('A') ? 'B' : 'A'}${p.slice(-1)}.`), 401, 'invalid_token'],
+      [
+        'tampered',
+        user.accessToken.replace(/\.([\w-]+)\./, (_, p: string) => `.${p.slice(0, -2)}${p.endsWith('A') ? 'B' : 'A'}${p.slice(-1)}.`),
+        401,
+        'invalid_token',
+      ],
       ['alg none', `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${user.accessToken.split('.')[1]}.`, 401, 'invalid_token'],
-      ['HS512', await new SignJWT({ sid: 'x', role: 'user' }).setProtectedHeader({ alg: 'HS512' }).setSubject(user.userId).setIssuer('tributary').setAudience('tributary-api').setExpirationTime('5m').sign(new TextEncoder().encode(SECRET)), 401, 'invalid_token'],
+      [
+        'HS512',
+        await new SignJWT({ sid: 'x', role: 'user' })
+          .setProtectedHeader({ alg: 'HS512' })
+          .setSubject(user.userId)
+          .setIssuer('tributary')
+          .setAudience('tributary-api')
+          .setExpirationTime('5m')
+          .sign(new TextEncoder().encode(SECRET)),
+        401,
+        'invalid_token',
+      ],
       ['unknown key', 'trb_notakeyofthisserver0000000000000000000000', 401, 'invalid_key'],
       ['garbage', 'hello', 401, 'unauthorized'],
     ];
@@ -66,7 +95,10 @@ describe.each(DATABASES)('identity and credentials over HTTP on $name', ({ datab
     expect((await get(`${url}/v1/me/limits`, { cookie: 'tributary_access=garbage' })).json.code).toBe('unauthorized');
 
     const { id, key } = await createKey(url, user, ['publish']);
-    expect((await postJson(`${url}/compare`, { input_data: 'Hi', models: ['demo/fast'] }, bearer(key))).json).toMatchObject({ code: 'insufficient_scope', scope: 'compare' });
+    expect((await postJson(`${url}/compare`, { input_data: 'Hi', models: ['demo/fast'] }, bearer(key))).json).toMatchObject({
+      code: 'insufficient_scope',
+      scope: 'compare',
+    });
     expect((await postJson(`${url}/v1/publish`, { channel: 'public:x', data: 1 }, bearer(key))).status).toBe(200);
     expect((await get(`${url}/v1/admin/audit`, user.auth)).json.code).toBe('forbidden');
     expect((await get(`${url}/v1/admin/audit`)).json.code).toBe('authentication_required');
@@ -113,7 +145,8 @@ describe.each(DATABASES)('identity and credentials over HTTP on $name', ({ datab
   it.runIf(enabled)('sign-in brute force is throttled per account and per IP', async () => {
     const { url } = await start();
     const user = await signUp(url);
-    for (let i = 0; i < 3; i++) expect((await postJson(`${url}/v1/auth/login`, { email: user.email, password: `guess ${i}` })).json.code).toBe('invalid_credentials');
+    for (let i = 0; i < 3; i++)
+      expect((await postJson(`${url}/v1/auth/login`, { email: user.email, password: `guess ${i}` })).json.code).toBe('invalid_credentials');
     const throttled = await postJson(`${url}/v1/auth/login`, { email: user.email, password: user.password });
     expect(throttled.status).toBe(429);
     expect(throttled.json).toMatchObject({ code: 'rate_limited', limit: 'login_failures', max: 3 });
@@ -126,8 +159,12 @@ describe.each(DATABASES)('identity and credentials over HTTP on $name', ({ datab
   it.runIf(enabled)('cookie sessions: HttpOnly SameSite=Lax cookies authenticate the web app and refresh from the cookie', async () => {
     const { url } = await start();
     const user = await signUp(url);
-    const res = await fetch(`${url}/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: user.email, password: user.password, session: 'cookie' }) });
-    const body = await res.json() as Record<string, unknown>;
+    const res = await fetch(`${url}/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: user.email, password: user.password, session: 'cookie' }),
+    });
+    const body = (await res.json()) as Record<string, unknown>;
     expect(body.accessToken).toBeUndefined();
     const cookies = res.headers.getSetCookie();
     expect(cookies.find((c) => c.startsWith('tributary_access='))).toMatch(/HttpOnly/i);

@@ -78,7 +78,11 @@ describe.each(STORES)('limits over HTTP on $name', ({ database, enabled, redis }
     expect(over.status).toBe(429);
     expect(over.json).toMatchObject({ code: 'rate_limited', limit: 'responses_per_day', requested: 12, max: 10 });
     expect((await (await fetch(`${url}/v1/jobs`)).json()).jobs).toEqual([]);
-    expect((await job(['a'], ['demo/fast', 'demo/balanced', 'demo/slow', 'demo/verbose'])).json).toMatchObject({ code: 'too_many_models', max: 3, requested: 4 });
+    expect((await job(['a'], ['demo/fast', 'demo/balanced', 'demo/slow', 'demo/verbose'])).json).toMatchObject({
+      code: 'too_many_models',
+      max: 3,
+      requested: 4,
+    });
     const ok = await job(['a', 'b', 'c'], ['demo/fast', 'demo/balanced']);
     expect(ok.status).toBe(201);
     expect((await (await fetch(`${url}/rate-limit-status`)).json()).ip_usage_count).toBe(6);
@@ -133,9 +137,11 @@ describe.each(STORES)('limits over HTTP on $name', ({ database, enabled, redis }
     expect((await (await fetch(`${untrusted.url}/rate-limit-status`, { headers: as('203.0.113.9') })).json()).ip_address).toBe('127.0.0.1');
   });
 
-  it.runIf(enabled)('a signed-in user gets the user limits, an admin-set tier changes them, keys spend their user\'s', async () => {
+  it.runIf(enabled)("a signed-in user gets the user limits, an admin-set tier changes them, keys spend their user's", async () => {
     const { url } = await start({
-      ...DEFAULTS, adminEmail: 'admin@example.test', adminPassword: 'admin password 1',
+      ...DEFAULTS,
+      adminEmail: 'admin@example.test',
+      adminPassword: 'admin password 1',
       limits: { anonymous: { responsesPerDay: 1 }, user: { responsesPerDay: 4, maxModels: 4 }, tiers: { pro: { responsesPerDay: 6 } } },
     });
     const user = await signUp(url);
@@ -149,7 +155,9 @@ describe.each(STORES)('limits over HTTP on $name', ({ database, enabled, redis }
 
     const admin = await (await postJson(`${url}/v1/auth/login`, { email: 'admin@example.test', password: 'admin password 1' })).json;
     const patched = await fetch(`${url}/v1/admin/users/${user.userId}`, {
-      method: 'PATCH', headers: { 'content-type': 'application/json', Authorization: `Bearer ${admin.accessToken}` }, body: JSON.stringify({ tier: 'pro' }),
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json', Authorization: `Bearer ${admin.accessToken}` },
+      body: JSON.stringify({ tier: 'pro' }),
     });
     expect(patched.status).toBe(200);
     const { key } = await createKey(url, user, ['compare']);
@@ -159,14 +167,17 @@ describe.each(STORES)('limits over HTTP on $name', ({ database, enabled, redis }
     expect((await postJson(`${url}/compare`, { input_data: 'Hi', models: ['demo/fast'] }, user.auth)).json).toMatchObject({ code: 'rate_limited', max: 6 });
   });
 
-  it.runIf(enabled)('an API key can carry limits of its own, on top of its user\'s', async () => {
+  it.runIf(enabled)("an API key can carry limits of its own, on top of its user's", async () => {
     const { url } = await start({ ...DEFAULTS, limits: { user: { responsesPerDay: 5 } } });
     const user = await signUp(url);
     const res = await postJson(`${url}/v1/keys`, { name: 'ci', scopes: ['compare'], limits: { responsesPerDay: 2, maxModels: 1 } }, user.auth);
     expect(res.status).toBe(201);
     expect(res.json.limits).toEqual({ responsesPerDay: 2, maxModels: 1 });
     const key = { Authorization: `Bearer ${res.json.key}` };
-    expect((await postJson(`${url}/compare`, { input_data: 'Hi', models: ['demo/fast', 'demo/slow'] }, key)).json).toMatchObject({ code: 'too_many_models', max: 1 });
+    expect((await postJson(`${url}/compare`, { input_data: 'Hi', models: ['demo/fast', 'demo/slow'] }, key)).json).toMatchObject({
+      code: 'too_many_models',
+      max: 1,
+    });
     const first = await postJson(`${url}/compare`, { input_data: 'Hi', models: ['demo/fast'] }, key);
     expect(first.headers.get('ratelimit-remaining')).toBe('1'); // the key's 2, tighter than the user's 5
     expect((await postJson(`${url}/compare`, { input_data: 'Hi', models: ['demo/fast'] }, key)).status).toBe(200);
@@ -174,14 +185,18 @@ describe.each(STORES)('limits over HTTP on $name', ({ database, enabled, redis }
     expect((await (await fetch(`${url}/v1/me/limits`, { headers: key })).json()).limits.responses_per_day).toMatchObject({ limit: 2, remaining: 0 });
     // The user's own budget was spent by the key too: 2 of 5 used.
     expect((await (await fetch(`${url}/v1/me/limits`, { headers: user.auth })).json()).limits.responses_per_day).toMatchObject({ limit: 5, used: 2 });
-    expect((await postJson(`${url}/v1/keys`, { name: 'x', scopes: ['compare'], limits: { responsesPerDay: -1 } }, user.auth)).json).toMatchObject({ code: 'invalid_field' });
+    expect((await postJson(`${url}/v1/keys`, { name: 'x', scopes: ['compare'], limits: { responsesPerDay: -1 } }, user.auth)).json).toMatchObject({
+      code: 'invalid_field',
+    });
   });
 
   it.runIf(enabled)('the OpenAI SDK can call as an anonymous visitor only by saying so: apiKey "anonymous"; any other unknown key is refused', async () => {
     const { url } = await start({ ...DEFAULTS, limits: { anonymous: { responsesPerDay: 1 } } });
     const anonymous = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'anonymous', maxRetries: 0 });
     expect((await anonymous.chat.completions.create({ model: 'demo/fast', messages: [{ role: 'user', content: 'Hi' }] })).choices).toHaveLength(1);
-    expect(await anonymous.chat.completions.create({ model: 'demo/fast', messages: [{ role: 'user', content: 'Hi' }] }).catch((e: unknown) => e)).toBeInstanceOf(RateLimitError);
+    expect(
+      await anonymous.chat.completions.create({ model: 'demo/fast', messages: [{ role: 'user', content: 'Hi' }] }).catch((e: unknown) => e),
+    ).toBeInstanceOf(RateLimitError);
     const placeholder = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0 });
     const refused = await placeholder.chat.completions.create({ model: 'demo/fast', messages: [{ role: 'user', content: 'Hi' }] }).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(AuthenticationError);
@@ -194,8 +209,16 @@ describe.each(STORES)('limits over HTTP on $name', ({ database, enabled, redis }
     const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: key, maxRetries: 0 });
     const first = await client.chat.completions.create({ model: 'demo/fast', messages: [{ role: 'user', content: 'Hi' }] });
     expect(first.usage!.total_tokens).toBeGreaterThan(50);
-    await expect.poll(async () => (await client.chat.completions.create({ model: 'demo/fast', messages: [{ role: 'user', content: 'Hi' }] }).catch((e: unknown) => e)) instanceof RateLimitError).toBe(true);
-    const refused = await client.chat.completions.create({ model: 'demo/fast', messages: [{ role: 'user', content: 'Hi' }], stream: true }).catch((e: unknown) => e);
+    await expect
+      .poll(
+        async () =>
+          (await client.chat.completions.create({ model: 'demo/fast', messages: [{ role: 'user', content: 'Hi' }] }).catch((e: unknown) => e)) instanceof
+          RateLimitError,
+      )
+      .toBe(true);
+    const refused = await client.chat.completions
+      .create({ model: 'demo/fast', messages: [{ role: 'user', content: 'Hi' }], stream: true })
+      .catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(RateLimitError);
     expect((refused as RateLimitError).error).toMatchObject({ code: 'rate_limited' });
   });
@@ -217,16 +240,22 @@ describe.each(STORES)('limits over HTTP on $name', ({ database, enabled, redis }
   });
 
   it.runIf(enabled)('the gateway and realtime publish are limited the same way; TRIBUTARY_ANONYMOUS=off needs a user or key', async () => {
-    const { url } = await start({ ...DEFAULTS, anonymous: false, limits: { user: { responsesPerDay: 2, requestsPerMinute: 3 } } }, {
-      realtime: { publishKey: 'operator-publish-key-0123456789' },
-    });
+    const { url } = await start(
+      { ...DEFAULTS, anonymous: false, limits: { user: { responsesPerDay: 2, requestsPerMinute: 3 } } },
+      {
+        realtime: { publishKey: 'operator-publish-key-0123456789' },
+      },
+    );
     const anonymous = await postJson(`${url}/compare`, { input_data: 'Hi', models: ['demo/fast'] });
     expect(anonymous).toMatchObject({ status: 401, json: { code: 'authentication_required' } });
     const user = await signUp(url);
     const { key } = await createKey(url, user, ['chat', 'publish']);
     await awayFromMinuteEdge();
     const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: key, maxRetries: 0 });
-    for (let i = 0; i < 2; i++) expect((await client.chat.completions.create({ model: 'demo/fast', messages: [{ role: 'user', content: 'Hi' }] })).choices[0]!.message.content).toBeTruthy();
+    for (let i = 0; i < 2; i++)
+      expect(
+        (await client.chat.completions.create({ model: 'demo/fast', messages: [{ role: 'user', content: 'Hi' }] })).choices[0]!.message.content,
+      ).toBeTruthy();
     const third = await client.chat.completions.create({ model: 'demo/fast', messages: [{ role: 'user', content: 'Hi' }] }).catch((e: unknown) => e);
     expect(third).toBeInstanceOf(RateLimitError);
     expect((third as RateLimitError).code).toBe('rate_limited');
@@ -237,7 +266,9 @@ describe.each(STORES)('limits over HTTP on $name', ({ database, enabled, redis }
     const publish = await postJson(`${url}/v1/publish`, { channel: 'public:x', data: 1 }, { Authorization: `Bearer ${key}` });
     expect(publish).toMatchObject({ status: 429, json: { code: 'rate_limited', limit: 'requests_per_minute' } });
     // The operator's publish key is exempt.
-    expect((await postJson(`${url}/v1/publish`, { channel: 'public:x', data: 1 }, { Authorization: 'Bearer operator-publish-key-0123456789' })).status).toBe(200);
+    expect((await postJson(`${url}/v1/publish`, { channel: 'public:x', data: 1 }, { Authorization: 'Bearer operator-publish-key-0123456789' })).status).toBe(
+      200,
+    );
   });
 });
 

@@ -10,12 +10,18 @@ import { startServer, type TestServer } from './support/server.js';
 import { postJson } from './support/sse-client.js';
 
 const ADMIN = { email: 'root@example.test', password: 'root password 1' };
-const IDENTITY: ConfigInput['identity'] = { scrypt: { cost: 1024 }, refreshReuseGraceSeconds: 0, adminEmail: ADMIN.email, adminPassword: ADMIN.password, limits: { anonymous: { responsesPerDay: 50, maxModels: 3 } } };
+const IDENTITY: ConfigInput['identity'] = {
+  scrypt: { cost: 1024 },
+  refreshReuseGraceSeconds: 0,
+  adminEmail: ADMIN.email,
+  adminPassword: ADMIN.password,
+  limits: { anonymous: { responsesPerDay: 50, maxModels: 3 } },
+};
 const PROMPT = 'PRIVATE-PROMPT-7f3a: my secret plan';
 
 const get = async (url: string, headers: Record<string, string> = {}) => {
   const res = await fetch(url, { headers });
-  return { status: res.status, json: await res.json().catch(() => undefined) as any };
+  return { status: res.status, json: (await res.json().catch(() => undefined)) as any };
 };
 const del = (url: string, headers: Record<string, string> = {}) => fetch(url, { method: 'DELETE', headers });
 
@@ -53,7 +59,7 @@ describe.each(DATABASES)('ownership, export, erasure and audit on $name', ({ dat
     await dropDatabase(db);
   });
 
-  it.runIf(enabled)('user B gets 404 for user A\'s comparison stream, snapshot, conversation and cancel; anonymous ones stay reachable', async () => {
+  it.runIf(enabled)("user B gets 404 for user A's comparison stream, snapshot, conversation and cancel; anonymous ones stay reachable", async () => {
     db = database();
     server = await startServer({ database: db, identity: IDENTITY, demo: { speed: 2 } });
     const { url } = server;
@@ -110,7 +116,11 @@ describe.each(DATABASES)('ownership, export, erasure and audit on $name', ({ dat
     await postJson(`${url}/compare`, { input_data: PROMPT, models: ['demo/fast', 'demo/slow', 'demo/balanced', 'demo/verbose'] }); // limit violation (4 models)
     const admin = (await postJson(`${url}/v1/auth/login`, ADMIN)).json;
     const adminAuth = { Authorization: `Bearer ${admin.accessToken}` };
-    await fetch(`${url}/v1/admin/users/${user.userId}`, { method: 'PATCH', headers: { 'content-type': 'application/json', ...adminAuth }, body: JSON.stringify({ role: 'user', tier: null }) });
+    await fetch(`${url}/v1/admin/users/${user.userId}`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json', ...adminAuth },
+      body: JSON.stringify({ role: 'user', tier: null }),
+    });
 
     const exported = await get(`${url}/v1/me/export`, auth);
     expect(exported.status).toBe(200);
@@ -148,11 +158,27 @@ describe.each(DATABASES)('ownership, export, erasure and audit on $name', ({ dat
     // Usage stays for the operator's figures, anonymised; the seed's monitoring queries still count it.
     const figures = await server.app.ctx.store.monitoring();
     expect(figures.successful).toBe(2 + 1);
-    expect(figures.mostUsedModels).toEqual(expect.arrayContaining([{ modelsUsed: 'demo/balanced,demo/fast', usageCount: 1 }, { modelsUsed: 'demo/fast', usageCount: 1 }]));
+    expect(figures.mostUsedModels).toEqual(
+      expect.arrayContaining([
+        { modelsUsed: 'demo/balanced,demo/fast', usageCount: 1 },
+        { modelsUsed: 'demo/fast', usageCount: 1 },
+      ]),
+    );
 
     const audit = await get(`${url}/v1/admin/audit?limit=500`, adminAuth);
     const actions = audit.json.rows.map((r: { action: string }) => r.action);
-    for (const action of ['auth.register', 'auth.login', 'auth.login_failed', 'auth.refresh_reuse', 'key.create', 'key.revoke', 'limit.exceeded', 'admin.user_update', 'privacy.export', 'privacy.erase']) {
+    for (const action of [
+      'auth.register',
+      'auth.login',
+      'auth.login_failed',
+      'auth.refresh_reuse',
+      'key.create',
+      'key.revoke',
+      'limit.exceeded',
+      'admin.user_update',
+      'privacy.export',
+      'privacy.erase',
+    ]) {
       expect(actions).toContain(action);
     }
     expect(JSON.stringify(audit.json)).not.toContain('PRIVATE-PROMPT');

@@ -8,7 +8,14 @@ import { TEST_IDENTITY } from './support/server.js';
 
 const ready = (await postgresAvailable()) && (await redisAvailable());
 
-interface Row { id: string; status: string; attempts: number; worker: string | null; text: string | null; finished_at: string | null }
+interface Row {
+  id: string;
+  status: string;
+  attempts: number;
+  worker: string | null;
+  text: string | null;
+  finished_at: string | null;
+}
 
 /** On a timeout, what the rows and the nodes' stderr said. */
 let debug: (() => Promise<string>) | undefined;
@@ -33,7 +40,7 @@ describe.runIf(ready)('a job on three nodes through BullMQ, one node SIGKILLed m
     await dropPrefix(prefix);
   });
 
-  it('the survivors finish it: every item exactly once, the dead node\'s in-flight items run once more (checked in SQL)', async () => {
+  it("the survivors finish it: every item exactly once, the dead node's in-flight items run once more (checked in SQL)", async () => {
     const config = configFile({
       web: { enabled: false },
       database: { url: TEST_DATABASE_URL, schema },
@@ -43,7 +50,8 @@ describe.runIf(ready)('a job on three nodes through BullMQ, one node SIGKILLed m
       jobs: { pollMs: 50, progressIntervalMs: 50, leaseMs: 3_000, claimBatch: 4 },
       identity: TEST_IDENTITY,
     });
-    const rows = () => pgQuery(schema, 'select id::text as id, status, attempts, worker, text, finished_at::text as finished_at from job_items order by id') as Promise<Row[]>;
+    const rows = () =>
+      pgQuery(schema, 'select id::text as id, status, attempts, worker, text, finished_at::text as finished_at from job_items order by id') as Promise<Row[]>;
 
     debug = async () => JSON.stringify((await rows()).map((r) => [r.status, r.worker, r.attempts])) + nodes.map((n) => n.stderr()).join('\n');
     // Node 1 alone first, so the worker holding the first running items is known to be its.
@@ -52,7 +60,7 @@ describe.runIf(ready)('a job on three nodes through BullMQ, one node SIGKILLed m
     expect(created.status).toBe(201);
     const { id } = created.json;
     const first = await until('node 1 to run items', async () => (await rows()).find((r) => r.status === 'running')?.worker ?? undefined);
-    nodes.push(...await Promise.all([startChild(['--config', config]), startChild(['--config', config])]));
+    nodes.push(...(await Promise.all([startChild(['--config', config]), startChild(['--config', config])])));
     // All three at work on the job, then node 1 dies.
     await until('three nodes running items', async () => {
       const workers = new Set((await rows()).filter((r) => r.status === 'running').map((r) => r.worker));
@@ -82,7 +90,7 @@ describe.runIf(ready)('a job on three nodes through BullMQ, one node SIGKILLed m
     // BullMQ's stalled-job check put them back (one `stalled` event each on the lanes' event streams), not a lease sweep.
     const redis = new Redis(TEST_REDIS_URL);
     try {
-      const streams = (await redis.keys(`${prefix}bull:*:events`));
+      const streams = await redis.keys(`${prefix}bull:*:events`);
       let stalled = 0;
       for (const key of streams) {
         for (const [, fields] of await redis.xrange(key, '-', '+')) if (fields[0] === 'event' && fields[1] === 'stalled') stalled++;

@@ -11,11 +11,13 @@ describe.runIf(hasPostgres)('two nodes on one PostgreSQL database', () => {
   const servers: TestServer[] = [];
   beforeAll(async () => {
     for (let i = 0; i < 2; i++) {
-      servers.push(await startServer({
-        jobs: { ...FAST_JOBS, claimBatch: 4, perJobConcurrency: 4 },
-        demo: { speed: 100 },
-        database: { url: TEST_DATABASE_URL, schema },
-      }));
+      servers.push(
+        await startServer({
+          jobs: { ...FAST_JOBS, claimBatch: 4, perJobConcurrency: 4 },
+          demo: { speed: 100 },
+          database: { url: TEST_DATABASE_URL, schema },
+        }),
+      );
     }
   });
   afterAll(async () => {
@@ -34,10 +36,12 @@ describe.runIf(hasPostgres)('two nodes on one PostgreSQL database', () => {
     expect(await allItems(a.url, created.json.id)).toHaveLength(80);
     // Each node publishes the items it ran to its own (memory) log; together they are all of them.
     const topic = `job:${created.json.id}`;
-    const ran = await Promise.all(servers.map(async (s) => {
-      const r = await s.app.ctx.hub.recover(topic, { from: 'start' });
-      return r.recovered ? r.events.filter((e) => e.type === 'job.item').length : 0;
-    }));
+    const ran = await Promise.all(
+      servers.map(async (s) => {
+        const r = await s.app.ctx.hub.recover(topic, { from: 'start' });
+        return r.recovered ? r.events.filter((e) => e.type === 'job.item').length : 0;
+      }),
+    );
     expect(ran[0]! + ran[1]!).toBe(80);
     expect(ran[0]).toBeGreaterThan(0);
     expect(ran[1]).toBeGreaterThan(0);

@@ -3,8 +3,14 @@ import { finalStatus, progressOf } from '../src/jobs/job-runner.js';
 import { backoffMs, itemError, shouldRetry } from '../src/jobs/retry-policy.js';
 
 const opts = { maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 1_000 };
-const counts = (c: Partial<Record<'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled', number>>) =>
-  ({ queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0, ...c });
+const counts = (c: Partial<Record<'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled', number>>) => ({
+  queued: 0,
+  running: 0,
+  succeeded: 0,
+  failed: 0,
+  cancelled: 0,
+  ...c,
+});
 
 describe('job retry policy', () => {
   it('backs off exponentially with jitter in [ceiling/2, ceiling], capped, and never before retry_after', () => {
@@ -30,8 +36,14 @@ describe('job retry policy', () => {
   });
 
   it('progress counts finished items, ETA from the observed rate; the final state follows the counts', () => {
-    expect(progressOf(counts({ succeeded: 30, failed: 10, queued: 60 }), 100, { finished: 40, elapsedMs: 4_000 }))
-      .toEqual({ completed: 30, failed: 10, cancelled: 0, total: 100, percent: 40, etaMs: 6_000 });
+    expect(progressOf(counts({ succeeded: 30, failed: 10, queued: 60 }), 100, { finished: 40, elapsedMs: 4_000 })).toEqual({
+      completed: 30,
+      failed: 10,
+      cancelled: 0,
+      total: 100,
+      percent: 40,
+      etaMs: 6_000,
+    });
     expect(progressOf(counts({ queued: 3 }), 3).etaMs).toBeNull();
     expect(progressOf(counts({ succeeded: 3 }), 3)).toMatchObject({ percent: 100, etaMs: 0 });
     expect(finalStatus(counts({ succeeded: 3 }))).toBe('succeeded');

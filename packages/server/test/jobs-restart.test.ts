@@ -13,7 +13,15 @@ import { createJob, getJob, pgQuery, prompts, waitForJob } from './support/jobs.
 const hasPostgres = await postgresAvailable();
 const BIN = fileURLToPath(new URL('../bin/tributary.js', import.meta.url));
 
-interface Row { id: number | string; prompt_index: number; model: string; status: string; attempts: number; text: string | null; finished_at: number | null }
+interface Row {
+  id: number | string;
+  prompt_index: number;
+  model: string;
+  status: string;
+  attempts: number;
+  text: string | null;
+  finished_at: number | null;
+}
 
 /** A real `tributary serve` child process on its own port; resolves once it listens. */
 async function serve(configFile: string): Promise<{ child: ChildProcess; url: string }> {
@@ -36,11 +44,12 @@ async function serve(configFile: string): Promise<{ child: ChildProcess; url: st
   return { child, url };
 }
 
-const kill = (child: ChildProcess) => new Promise<void>((resolve) => {
-  if (child.exitCode !== null || child.signalCode !== null) return resolve();
-  child.once('exit', () => resolve());
-  child.kill('SIGKILL');
-});
+const kill = (child: ChildProcess) =>
+  new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGKILL');
+  });
 
 describe.each([{ db: 'sqlite' as const }, { db: 'postgres' as const }])('a job survives SIGKILL of the server on $db', ({ db }) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'tributary-jobs-kill-'));
@@ -66,13 +75,19 @@ describe.each([{ db: 'sqlite' as const }, { db: 'postgres' as const }])('a job s
   it('finished items never run again, in-flight ones run once more, every item exactly once (checked in SQL)', async () => {
     if (db === 'postgres' && !hasPostgres) return;
     const configFile = join(dataDir, 'config.json');
-    writeFileSync(configFile, JSON.stringify({
-      server: { host: '127.0.0.1', port: 0 }, dataDir, log: { level: 'warn' }, web: { enabled: false },
-      demo: { speed: 60 },
-      jobs: { pollMs: 50, progressIntervalMs: 20, leaseMs: 1_000 },
-      identity: TEST_IDENTITY, // 150 items: past the anonymous daily limit, which identity tests cover
-      ...(db === 'postgres' ? { database: { url: TEST_DATABASE_URL, schema } } : {}),
-    }));
+    writeFileSync(
+      configFile,
+      JSON.stringify({
+        server: { host: '127.0.0.1', port: 0 },
+        dataDir,
+        log: { level: 'warn' },
+        web: { enabled: false },
+        demo: { speed: 60 },
+        jobs: { pollMs: 50, progressIntervalMs: 20, leaseMs: 1_000 },
+        identity: TEST_IDENTITY, // 150 items: past the anonymous daily limit, which identity tests cover
+        ...(db === 'postgres' ? { database: { url: TEST_DATABASE_URL, schema } } : {}),
+      }),
+    );
     const first = await serve(configFile);
     children.push(first.child);
     const created = await createJob(first.url, { prompts: prompts(50, 'kill'), models: ['demo/fast', 'demo/balanced', 'demo/verbose'], concurrency: 12 });

@@ -40,24 +40,40 @@ describe.each([{ db: 'sqlite' as const }, { db: 'postgres' as const }])('job upl
 
   it('creates a job from a JSONL file and from a CSV file (quoted fields, id and system columns)', async () => {
     if (skip()) return;
-    const jsonl = await upload(form({
-      name: 'prompts.jsonl', type: 'application/octet-stream',
-      body: '{"prompt":"first"}\r\n\n{"id":7,"prompt":"second","system":"be brief"}\n{"prompt":"third"}',
-    }, { models: 'demo/fast,demo/balanced', name: 'from jsonl', tier: 'brief' }));
+    const jsonl = await upload(
+      form(
+        {
+          name: 'prompts.jsonl',
+          type: 'application/octet-stream',
+          body: '{"prompt":"first"}\r\n\n{"id":7,"prompt":"second","system":"be brief"}\n{"prompt":"third"}',
+        },
+        { models: 'demo/fast,demo/balanced', name: 'from jsonl', tier: 'brief' },
+      ),
+    );
     expect(jsonl.status).toBe(201);
     expect(jsonl.json).toMatchObject({ status: 'queued', total: 6 });
-    const csv = await upload(form({
-      name: 'prompts.csv', type: 'text/csv',
-      body: 'id,prompt,system\r\na,"Hello, ""world""\nsecond line",\r\nb,plain,be terse\r\n',
-    }));
+    const csv = await upload(
+      form({
+        name: 'prompts.csv',
+        type: 'text/csv',
+        body: 'id,prompt,system\r\na,"Hello, ""world""\nsecond line",\r\nb,plain,be terse\r\n',
+      }),
+    );
     expect(csv.status).toBe(201);
     expect(csv.json.total).toBe(2);
     const job = await waitForJob(server.url, csv.json.id);
     expect(job.status).toBe('succeeded');
     const items = await allItems(server.url, csv.json.id);
-    expect(items.map((i) => [i.promptId, i.prompt, i.system])).toEqual([['a', 'Hello, "world"\nsecond line', null], ['b', 'plain', 'be terse']]);
+    expect(items.map((i) => [i.promptId, i.prompt, i.system])).toEqual([
+      ['a', 'Hello, "world"\nsecond line', null],
+      ['b', 'plain', 'be terse'],
+    ]);
     const first = await allItems(server.url, jsonl.json.id, '&model=demo/balanced');
-    expect(first.map((i) => [i.promptIndex, i.promptId, i.prompt])).toEqual([[0, null, 'first'], [1, '7', 'second'], [2, null, 'third']]);
+    expect(first.map((i) => [i.promptIndex, i.promptId, i.prompt])).toEqual([
+      [0, null, 'first'],
+      [1, '7', 'second'],
+      [2, null, 'third'],
+    ]);
     expect((await waitForJob(server.url, jsonl.json.id)).name).toBe('from jsonl');
   });
 

@@ -9,10 +9,7 @@ import { RawWs, TOKEN_SECRET } from './support/realtime.js';
 const hasPostgres = await postgresAvailable();
 const MODELS = ['demo/fast', 'demo/balanced', 'demo/verbose'];
 
-describe.each([
-  { db: 'sqlite' as const },
-  { db: 'postgres' as const },
-])('batch jobs on $db', ({ db }) => {
+describe.each([{ db: 'sqlite' as const }, { db: 'postgres' as const }])('batch jobs on $db', ({ db }) => {
   let server: TestServer;
   const schema = randomSchema();
   beforeAll(async () => {
@@ -107,7 +104,10 @@ describe.each([
     // Export: every item, as JSONL and as CSV.
     const jsonl = await fetch(`${server.url}/v1/jobs/${id}/results?format=jsonl`);
     expect(jsonl.headers.get('content-type')).toContain('application/x-ndjson');
-    const lines = (await jsonl.text()).trim().split('\n').map((l) => JSON.parse(l));
+    const lines = (await jsonl.text())
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines).toHaveLength(150);
     expect(lines[0]).toMatchObject({ prompt_index: 0, status: 'succeeded' });
     const csv = await fetch(`${server.url}/v1/jobs/${id}/results?format=csv`);
@@ -174,11 +174,13 @@ describe.each([
     }
   });
 
-  it('a user\'s job is invisible to other users and to anonymous callers: get, items, results, stream, cancel and retry answer job_not_found', async () => {
+  it("a user's job is invisible to other users and to anonymous callers: get, items, results, stream, cancel and retry answer job_not_found", async () => {
     if (skip()) return;
     const signUp = async (email: string) => {
       const res = await fetch(`${server.url}/v1/auth/register`, {
-        method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email, password: 'a long enough password' }),
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ email, password: 'a long enough password' }),
       });
       expect(res.status).toBe(201);
       return { Authorization: `Bearer ${(await json(res)).accessToken}` };
@@ -186,12 +188,22 @@ describe.each([
     const alice = await signUp(`alice-${Date.now()}@example.test`);
     const bob = await signUp(`bob-${Date.now()}@example.test`);
     const created = await fetch(`${server.url}/v1/jobs`, {
-      method: 'POST', headers: { ...alice, 'Content-Type': 'application/json' }, body: JSON.stringify({ prompts: ['mine'], models: ['demo/fast'], tier: 'brief' }),
+      method: 'POST',
+      headers: { ...alice, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ prompts: ['mine'], models: ['demo/fast'], tier: 'brief' }),
     });
     expect(created.status).toBe(201);
     const { id } = await json(created);
     for (const who of [bob, {}]) {
-      for (const [method, path] of [['GET', ''], ['GET', '/items'], ['GET', '/results'], ['GET', '/stream'], ['POST', '/cancel'], ['DELETE', ''], ['POST', '/retry']] as const) {
+      for (const [method, path] of [
+        ['GET', ''],
+        ['GET', '/items'],
+        ['GET', '/results'],
+        ['GET', '/stream'],
+        ['POST', '/cancel'],
+        ['DELETE', ''],
+        ['POST', '/retry'],
+      ] as const) {
         const res = await fetch(`${server.url}/v1/jobs/${id}${path}`, { method, headers: who });
         expect({ path, method, status: res.status, code: (await json(res)).code }).toEqual({ path, method, status: 404, code: 'job_not_found' });
       }
@@ -205,11 +217,13 @@ describe.each([
     expect(forged.status).toBe(401);
   });
 
-  it('the realtime channel job:<id> of a user\'s job is its owner\'s alone: others are refused channel_forbidden over WebSocket and SSE, whatever their token claims', async () => {
+  it("the realtime channel job:<id> of a user's job is its owner's alone: others are refused channel_forbidden over WebSocket and SSE, whatever their token claims", async () => {
     if (skip()) return;
     const signUp = async (email: string): Promise<string> => {
       const res = await fetch(`${server.url}/v1/auth/register`, {
-        method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email, password: 'a long enough password' }),
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ email, password: 'a long enough password' }),
       });
       expect(res.status).toBe(201);
       return (await json(res)).accessToken;
@@ -217,7 +231,8 @@ describe.each([
     const alice = await signUp(`alice-rt-${Date.now()}@example.test`);
     const bob = await signUp(`bob-rt-${Date.now()}@example.test`);
     const created = await fetch(`${server.url}/v1/jobs`, {
-      method: 'POST', headers: { Authorization: `Bearer ${alice}`, 'Content-Type': 'application/json' },
+      method: 'POST',
+      headers: { Authorization: `Bearer ${alice}`, 'Content-Type': 'application/json' },
       body: JSON.stringify({ prompts: ['mine', 'also mine'], models: ['demo/fast'], tier: 'brief' }),
     });
     expect(created.status).toBe(201);
@@ -225,7 +240,9 @@ describe.each([
     const channel = `job:${id}`;
     // Bob's own connection token, claiming every job channel: a claim narrows, never grants.
     const minted = await fetch(`${server.url}/v1/tokens/connection`, {
-      method: 'POST', headers: { Authorization: `Bearer ${bob}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ channels: ['job:*', channel] }),
+      method: 'POST',
+      headers: { Authorization: `Bearer ${bob}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ channels: ['job:*', channel] }),
     });
     expect(minted.status).toBe(200);
     const bobClaims = (await json(minted)).token as string;
@@ -250,10 +267,10 @@ describe.each([
     expect(owner.answer).toMatchObject({ type: 'subscribed', channel });
     expect(owner.pubs).toBeGreaterThanOrEqual(3); // two job.item, job.progress, job.done
 
-    const overSse = (token?: string) => sseRequest(
-      `${server.url}/v1/subscribe?channels=${encodeURIComponent(channel)}${token ? `&access_token=${encodeURIComponent(token)}` : ''}`,
-      { until: () => 'stop' },
-    );
+    const overSse = (token?: string) =>
+      sseRequest(`${server.url}/v1/subscribe?channels=${encodeURIComponent(channel)}${token ? `&access_token=${encodeURIComponent(token)}` : ''}`, {
+        until: () => 'stop',
+      });
     for (const token of [undefined, bob, bobClaims]) {
       const refused = await overSse(token);
       expect({ status: refused.status, code: JSON.parse(refused.raw).code }).toEqual({ status: 403, code: 'channel_forbidden' });
@@ -275,7 +292,10 @@ describe.each([
     expect((await createJob(server.url, { prompts: ['a'], models: ['demo/nope'] })).json.code).toBe('invalid_model');
     expect((await createJob(server.url, { prompts: [], models: ['demo/fast'] })).json.code).toBe('invalid_field');
     expect((await createJob(server.url, { prompts: ['  '], models: ['demo/fast'] })).json.code).toBe('empty_prompt');
-    expect((await createJob(server.url, { prompts: ['x'.repeat(2_000)], models: ['demo/fast'], tier: 'brief' })).json).toMatchObject({ code: 'input_too_long', index: 0 });
+    expect((await createJob(server.url, { prompts: ['x'.repeat(2_000)], models: ['demo/fast'], tier: 'brief' })).json).toMatchObject({
+      code: 'input_too_long',
+      index: 0,
+    });
     expect((await createJob(server.url, { prompts: ['a'], models: ['demo/fast'], extra: 1 })).json.code).toBe('unknown_field');
     const text = await fetch(`${server.url}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello' });
     expect(text.status).toBe(415);

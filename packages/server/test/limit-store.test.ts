@@ -48,10 +48,18 @@ describe.each(IMPLEMENTATIONS)('LimitStore contract: $name', ({ open, enabled })
 
   it.runIf(enabled)('charges every counter or none, and says which one lacked room', async () => {
     const c = await start();
-    expect(await c.consume([{ bucket: 'a:x:1', amount: 2, limit: 3, windowEnd: END }, { bucket: 'b:x:1', amount: 1, limit: 3, windowEnd: END }]))
-      .toEqual({ allowed: true, counts: [2, 1] });
-    expect(await c.consume([{ bucket: 'b:x:1', amount: 1, limit: 3, windowEnd: END }, { bucket: 'a:x:1', amount: 2, limit: 3, windowEnd: END }]))
-      .toEqual({ allowed: false, index: 1, count: 2 });
+    expect(
+      await c.consume([
+        { bucket: 'a:x:1', amount: 2, limit: 3, windowEnd: END },
+        { bucket: 'b:x:1', amount: 1, limit: 3, windowEnd: END },
+      ]),
+    ).toEqual({ allowed: true, counts: [2, 1] });
+    expect(
+      await c.consume([
+        { bucket: 'b:x:1', amount: 1, limit: 3, windowEnd: END },
+        { bucket: 'a:x:1', amount: 2, limit: 3, windowEnd: END },
+      ]),
+    ).toEqual({ allowed: false, index: 1, count: 2 });
     expect(await c.get(['a:x:1', 'b:x:1', 'none'])).toEqual([2, 1, 0]);
   });
 
@@ -75,14 +83,19 @@ describe.each(IMPLEMENTATIONS)('LimitStore contract: $name', ({ open, enabled })
 
   it.runIf(enabled)('20 parallel charges cannot overshoot', async () => {
     const c = await start();
-    const results = await Promise.all(Array.from({ length: 20 }, () => c.consume([
-      { bucket: 'ip:p:responses:d', amount: 1, limit: 5, windowEnd: END }, { bucket: 'fp:p:responses:d', amount: 1, limit: 7, windowEnd: END },
-    ])));
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        c.consume([
+          { bucket: 'ip:p:responses:d', amount: 1, limit: 5, windowEnd: END },
+          { bucket: 'fp:p:responses:d', amount: 1, limit: 7, windowEnd: END },
+        ]),
+      ),
+    );
     expect(results.filter((r) => r.allowed)).toHaveLength(5);
     expect(await c.get(['ip:p:responses:d', 'fp:p:responses:d'])).toEqual([5, 5]);
   });
 
-  it.runIf(enabled)('purge drops ended windows; forget drops a subject\'s counters and only its own', async () => {
+  it.runIf(enabled)("purge drops ended windows; forget drops a subject's counters and only its own", async () => {
     const c = await start();
     await c.consume([
       { bucket: 'old:x:1', amount: 1, limit: 9, windowEnd: Date.now() - 1 },

@@ -9,21 +9,33 @@ const SONNET = 'anthropic/claude-3.5-sonnet-20241022';
 const MINI = 'openai/gpt-4o-mini';
 
 const chatCompletion = (url: string, model: string) =>
-  fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ model, messages: [{ role: 'user', content: 'Hi' }] }) });
+  fetch(`${url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ model, messages: [{ role: 'user', content: 'Hi' }] }),
+  });
 
 describe('bare OpenRouter ids and aliases, through a mock OpenRouter', () => {
   let openrouter: MockUpstream;
   let server: TestServer;
   beforeAll(async () => {
     openrouter = await startMockUpstream('openai', { listed: [SONNET, MINI] });
-    server = await startServer({ providers: { openrouter: { baseUrl: openrouter.baseUrl } }, models: { aliases: { sonnet: SONNET, mini: `openrouter/${MINI}` } } }, {
-      env: { OPENROUTER_API_KEY: MOCK_KEYS.openai },
-    });
+    server = await startServer(
+      { providers: { openrouter: { baseUrl: openrouter.baseUrl } }, models: { aliases: { sonnet: SONNET, mini: `openrouter/${MINI}` } } },
+      {
+        env: { OPENROUTER_API_KEY: MOCK_KEYS.openai },
+      },
+    );
   });
-  afterAll(async () => { await server.close(); await openrouter.close(); });
+  afterAll(async () => {
+    await server.close();
+    await openrouter.close();
+  });
 
   it('/compare-stream with the ids CompareAI sends streams both; the upstream receives its own full ids', async () => {
-    const r = await sseRequest(`${server.url}/compare-stream`, { body: { input_data: 'Hi', models: [SONNET, MINI], tier: 'standard', browser_fingerprint: 'fp' } });
+    const r = await sseRequest(`${server.url}/compare-stream`, {
+      body: { input_data: 'Hi', models: [SONNET, MINI], tier: 'standard', browser_fingerprint: 'fp' },
+    });
     expect(r.status).toBe(200);
     const texts: Record<string, string> = {};
     for (const m of r.messages) if (m.json?.type === 'chunk') texts[m.json.model] = (texts[m.json.model] ?? '') + m.json.content;
@@ -61,10 +73,17 @@ describe('an id two bare-id providers serve is refused, naming both', () => {
       },
     });
   });
-  afterAll(async () => { await server.close(); await upstream.close(); });
+  afterAll(async () => {
+    await server.close();
+    await upstream.close();
+  });
 
   it('400 ambiguous_model with the candidates on the seed routes and the gateway; prefixed ids still work', async () => {
-    const seed = await fetch(`${server.url}/compare-stream`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ input_data: 'Hi', models: ['demo/fast', MINI] }) });
+    const seed = await fetch(`${server.url}/compare-stream`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ input_data: 'Hi', models: ['demo/fast', MINI] }),
+    });
     expect(seed.status).toBe(400);
     const body = await seed.json();
     expect(body).toMatchObject({ code: 'ambiguous_model', model: MINI, candidates: [`openrouter/${MINI}`, `together/${MINI}`] });
@@ -84,7 +103,11 @@ describe('which providers take bare ids', () => {
     const base = { dialect: 'openai' as const, baseUrl: 'http://127.0.0.1:9/v1' };
     expect(bareIdProviders(loadConfig({ env: {} }))).toEqual([]);
     expect(bareIdProviders(loadConfig({ env: { OPENROUTER_API_KEY: 'k' } }))).toEqual(['openrouter']);
-    expect(bareIdProviders(loadConfig({ env: { OPENROUTER_API_KEY: 'k' }, overrides: { providers: { openrouter: { bareIds: false }, groq: { ...base, bareIds: true } } } }))).toEqual(['groq']);
+    expect(
+      bareIdProviders(
+        loadConfig({ env: { OPENROUTER_API_KEY: 'k' }, overrides: { providers: { openrouter: { bareIds: false }, groq: { ...base, bareIds: true } } } }),
+      ),
+    ).toEqual(['groq']);
     expect(bareIdProviders(loadConfig({ env: { OPENAI_API_KEY: 'k' } }))).toEqual([]);
   });
 });

@@ -42,10 +42,7 @@ describe.runIf(run)('through deploy/nginx.conf (Debian nginx)', () => {
     const direct: number[] = [];
     const proxied: number[] = [];
     for (let i = 0; i < 3; i++) {
-      const [d, p] = await Promise.all([
-        sseRequest(`${server.url}/compare-stream`, { body: BODY }),
-        sseRequest(`${nginx.url}/compare-stream`, { body: BODY }),
-      ]);
+      const [d, p] = await Promise.all([sseRequest(`${server.url}/compare-stream`, { body: BODY }), sseRequest(`${nginx.url}/compare-stream`, { body: BODY })]);
       expect(p.status).toBe(200);
       expect(p.headers['content-encoding'] ?? 'identity').toBe('identity');
       expect(p.messages.at(-1)?.json?.type).toBe('complete');

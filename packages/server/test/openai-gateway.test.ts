@@ -28,14 +28,21 @@ describe('OpenAI-compatible gateway, driven by the official openai SDK', () => {
     };
     const before = await count();
     const stream = await client.chat.completions.create({ model: 'mockai/ok', messages: [{ role: 'user', content: 'Hi' }], stream: true });
-    for await (const _ of stream) { /* drain */ }
+    for await (const _ of stream) {
+      /* drain */
+    }
     expect(await count()).toBe(before + 1);
   });
 
   it.each(['mockai/ok', 'mockant/ok'])('streams %s with usage in the last chunk', async (model) => {
     const stream = await client.chat.completions.create({
-      model, messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Where do rivers go?' }],
-      stream: true, stream_options: { include_usage: true },
+      model,
+      messages: [
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: 'Where do rivers go?' },
+      ],
+      stream: true,
+      stream_options: { include_usage: true },
     });
     let text = '';
     const chunks: OpenAI.Chat.Completions.ChatCompletionChunk[] = [];
@@ -49,7 +56,11 @@ describe('OpenAI-compatible gateway, driven by the official openai SDK', () => {
     expect(chunks.at(-2)!.choices[0]!.finish_reason).toBe('stop');
     const last = chunks.at(-1)!;
     expect(last.choices).toEqual([]);
-    expect(last.usage).toEqual({ prompt_tokens: MOCK_INPUT_TOKENS, completion_tokens: ANSWER_PIECES.length, total_tokens: MOCK_INPUT_TOKENS + ANSWER_PIECES.length });
+    expect(last.usage).toEqual({
+      prompt_tokens: MOCK_INPUT_TOKENS,
+      completion_tokens: ANSWER_PIECES.length,
+      total_tokens: MOCK_INPUT_TOKENS + ANSWER_PIECES.length,
+    });
     // The system prompt went to each dialect in its own place.
     const sent = (model.startsWith('mockai') ? mocks.openai : mocks.anthropic).exchanges.at(-1)!.body;
     if (model.startsWith('mockai')) expect(sent.messages[0]).toEqual({ role: 'system', content: 'Be brief.' });
@@ -70,9 +81,15 @@ describe('OpenAI-compatible gateway, driven by the official openai SDK', () => {
   });
 
   it('answers a non-streaming completion', async () => {
-    const completion = await client.chat.completions.create({ model: 'mockai/ok', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 50, temperature: 0.2 });
+    const completion = await client.chat.completions.create({
+      model: 'mockai/ok',
+      messages: [{ role: 'user', content: 'Hi' }],
+      max_tokens: 50,
+      temperature: 0.2,
+    });
     expect(completion).toMatchObject({
-      object: 'chat.completion', model: 'mockai/ok',
+      object: 'chat.completion',
+      model: 'mockai/ok',
       choices: [{ index: 0, finish_reason: 'stop', message: { role: 'assistant', content: ANSWER } }],
       usage: { prompt_tokens: MOCK_INPUT_TOKENS, completion_tokens: ANSWER_PIECES.length },
     });
@@ -121,7 +138,8 @@ describe('OpenAI-compatible gateway, driven by the official openai SDK', () => {
 
   it('writes the chunks exactly as OpenAI does: role first, then content, finish, usage, [DONE]', async () => {
     const res = await fetch(`${server.url}/v1/chat/completions`, {
-      method: 'POST', headers: { 'content-type': 'application/json' },
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ model: 'mockai/ok', messages: [{ role: 'user', content: 'Hi' }], stream: true, stream_options: { include_usage: true } }),
     });
     expect(res.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
@@ -136,13 +154,18 @@ describe('OpenAI-compatible gateway, driven by the official openai SDK', () => {
       choice({ role: 'assistant', content: '' }, null),
       ...ANSWER_PIECES.map((text) => choice({ content: text }, null)),
       choice({}, 'stop'),
-      { ...head, choices: [], usage: { prompt_tokens: MOCK_INPUT_TOKENS, completion_tokens: ANSWER_PIECES.length, total_tokens: MOCK_INPUT_TOKENS + ANSWER_PIECES.length } },
+      {
+        ...head,
+        choices: [],
+        usage: { prompt_tokens: MOCK_INPUT_TOKENS, completion_tokens: ANSWER_PIECES.length, total_tokens: MOCK_INPUT_TOKENS + ANSWER_PIECES.length },
+      },
     ]);
   });
 
   it('rejects bodies it would not honour with an OpenAI-shaped 400', async () => {
     const res = await fetch(`${server.url}/v1/chat/completions`, {
-      method: 'POST', headers: { 'content-type': 'application/json' },
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ model: 'demo/fast', messages: [{ role: 'user', content: 'Hi' }], audio: { voice: 'alloy' } }),
     });
     expect(res.status).toBe(400);

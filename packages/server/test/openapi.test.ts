@@ -6,7 +6,12 @@ import { PUBLISH_KEY } from './support/realtime.js';
 import { startServer, type TestServer } from './support/server.js';
 
 type Doc = { openapi: string; paths: Record<string, Record<string, Operation>> };
-type Operation = { summary?: string; requestBody?: { content: Record<string, { schema: object }> }; parameters?: { name: string; in: string }[]; responses: Record<string, { content?: Record<string, { schema: any }> }> };
+type Operation = {
+  summary?: string;
+  requestBody?: { content: Record<string, { schema: object }> };
+  parameters?: { name: string; in: string }[];
+  responses: Record<string, { content?: Record<string, { schema: any }> }>;
+};
 
 /** Fastify's routes as [METHOD, path] from its route tree (printRoutes without common prefixes: a child's segment extends its parent's). */
 function registeredRoutes(tree: string): [string, string][] {
@@ -25,7 +30,8 @@ function registeredRoutes(tree: string): [string, string][] {
 }
 
 /** Pages that are not API: the docs UI itself and the web app's files. */
-const isPage = (path: string) => path.startsWith('/docs') || path === '/' || path === '/index.html' || path.startsWith('/assets/') || /^\/[^/]+\.(svg|png|ico|txt|webmanifest)$/.test(path);
+const isPage = (path: string) =>
+  path.startsWith('/docs') || path === '/' || path === '/index.html' || path.startsWith('/assets/') || /^\/[^/]+\.(svg|png|ico|txt|webmanifest)$/.test(path);
 
 describe('OpenAPI document generated from the route schemas', () => {
   let server: TestServer;
@@ -58,7 +64,19 @@ describe('OpenAPI document generated from the route schemas', () => {
     // The seed WebSocket is an upgrade of the HTTP server, not a Fastify route.
     expect(documented.filter((op) => !served.has(op))).toEqual(['get /v2/realtime/stream']);
     // The three families the issue names are all there.
-    for (const path of ['/v1/comparisons', '/compare', '/compare-stream', '/chat', '/chat-stream', '/api/v2/bali-zero/chat', '/api/v2/bali-zero/chat-stream', '/v2/realtime/metrics', '/v1/chat/completions', '/v1/responses', '/v1/models']) {
+    for (const path of [
+      '/v1/comparisons',
+      '/compare',
+      '/compare-stream',
+      '/chat',
+      '/chat-stream',
+      '/api/v2/bali-zero/chat',
+      '/api/v2/bali-zero/chat-stream',
+      '/v2/realtime/metrics',
+      '/v1/chat/completions',
+      '/v1/responses',
+      '/v1/models',
+    ]) {
       expect(doc.paths[path], path).toBeDefined();
     }
   });
@@ -80,7 +98,9 @@ describe('OpenAPI document generated from the route schemas', () => {
     addFormats.default(ajv);
     const cases: { method: string; path: string; headers?: Record<string, string>; bodies: unknown[] }[] = [
       {
-        method: 'POST', path: '/v1/comparisons', bodies: [
+        method: 'POST',
+        path: '/v1/comparisons',
+        bodies: [
           { prompt: 'Hi', models: ['demo/fast'] },
           { prompt: 'Hi', models: ['demo/fast'], tier: 'brief', history: [{ role: 'user', content: 'a', model: null }] },
           { prompt: 'Hi', models: ['demo/fast'], extra: 1 },
@@ -93,7 +113,9 @@ describe('OpenAPI document generated from the route schemas', () => {
       },
       {
         // Seed routes are lenient: unknown fields are dropped, not refused.
-        method: 'POST', path: '/compare', bodies: [
+        method: 'POST',
+        path: '/compare',
+        bodies: [
           { input_data: 'Hi', models: ['demo/fast'] },
           { input_data: 'Hi', models: ['demo/fast'], something_of_theirs: true, conversation_id: 42 },
           { input_data: 'Hi', models: ['demo/fast'], conversation_id: 4.5 },
@@ -103,7 +125,9 @@ describe('OpenAPI document generated from the route schemas', () => {
         ],
       },
       {
-        method: 'POST', path: '/v1/chat/completions', bodies: [
+        method: 'POST',
+        path: '/v1/chat/completions',
+        bodies: [
           { model: 'demo/fast', messages: [{ role: 'user', content: 'Hi' }] },
           { model: 'demo/fast', messages: [] },
           { model: 'demo/fast', messages: [{ role: 'user', content: 'Hi' }], stream: 'yes' },
@@ -112,16 +136,26 @@ describe('OpenAPI document generated from the route schemas', () => {
         ],
       },
       {
-        method: 'POST', path: '/v1/publish', headers: { authorization: `Bearer ${PUBLISH_KEY}` }, bodies: [
+        method: 'POST',
+        path: '/v1/publish',
+        headers: { authorization: `Bearer ${PUBLISH_KEY}` },
+        bodies: [
           { channel: 'news', data: { a: 1 } },
-          { events: [{ channel: 'news', data: 1 }, { channel: 'news', type: 'x', data: null }] },
+          {
+            events: [
+              { channel: 'news', data: 1 },
+              { channel: 'news', type: 'x', data: null },
+            ],
+          },
           { events: [] },
           { channel: 'news', data: 1, extra: true },
           { channel: 7, data: 1 },
         ],
       },
       {
-        method: 'POST', path: '/v1/auth/login', bodies: [
+        method: 'POST',
+        path: '/v1/auth/login',
+        bodies: [
           { email: 'nobody@example.com', password: 'x' },
           { email: 'nobody@example.com', password: 'x', session: 'cookie' },
           { email: 'nobody@example.com', password: 'x', session: 'jar' },
@@ -152,7 +186,11 @@ describe('OpenAPI document generated from the route schemas', () => {
     it('GET /v1/comparisons query: a limit out of range is refused by both', async () => {
       const param = doc.paths['/v1/comparisons']!.get!.parameters!.find((p) => p.name === 'limit') as unknown as { schema: object };
       const check = ajv.compile(param.schema);
-      for (const [raw, value] of [['10', 10], ['0', 0], ['500', 500]] as const) {
+      for (const [raw, value] of [
+        ['10', 10],
+        ['0', 0],
+        ['500', 500],
+      ] as const) {
         const res = await fetch(`${server.url}/v1/comparisons?limit=${raw}`);
         await res.arrayBuffer();
         expect({ raw, refused: res.status === 400 }).toEqual({ raw, refused: !check(value) });

@@ -17,7 +17,9 @@ async function webhookReceiver() {
   const received: any[] = [];
   const server = http.createServer((req, res) => {
     let body = '';
-    req.on('data', (c) => { body += c; });
+    req.on('data', (c) => {
+      body += c;
+    });
     req.on('end', () => {
       received.push({ method: req.method, type: req.headers['content-type'], body: JSON.parse(body) });
       res.writeHead(204).end();
@@ -43,11 +45,15 @@ describe('alerts', () => {
   });
 
   const compare = async (prompt: string, models: string[]) => {
-    const res = await fetch(`${server!.url}/compare`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ input_data: prompt, models }) });
+    const res = await fetch(`${server!.url}/compare`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ input_data: prompt, models }),
+    });
     expect(res.status).toBe(200);
   };
   const alert = async (name: string) => {
-    const { alerts } = await (await fetch(`${server!.url}/v1/alerts`)).json() as { alerts: any[] };
+    const { alerts } = (await (await fetch(`${server!.url}/v1/alerts`)).json()) as { alerts: any[] };
     return alerts.find((a) => a.name === name);
   };
 
@@ -62,7 +68,11 @@ describe('alerts', () => {
       await expect.poll(async () => (await alert('error_rate')).value).toBe(50);
       expect(await alert('error_rate')).toMatchObject({ state: 'firing', threshold: 1, unit: '%' });
       await expect.poll(() => hook.received.length).toBe(1);
-      expect(hook.received[0]).toMatchObject({ method: 'POST', type: 'application/json', body: { source: 'tributary', alert: { name: 'error_rate', state: 'firing' } } });
+      expect(hook.received[0]).toMatchObject({
+        method: 'POST',
+        type: 'application/json',
+        body: { source: 'tributary', alert: { name: 'error_rate', state: 'firing' } },
+      });
 
       // The failures leave the 2-s window; only successes remain.
       await new Promise((r) => setTimeout(r, 2_100));
@@ -98,7 +108,7 @@ describe('alerts', () => {
     expect((await alert('connection_success')).value).toBe(0);
   });
 
-  it('rate-limit violations above 10 per hour fire, through the hook identity\'s limiter calls', async () => {
+  it("rate-limit violations above 10 per hour fire, through the hook identity's limiter calls", async () => {
     server = await startServer({ ops: { alerts: { evaluateIntervalMs: 20 } } });
     for (let i = 0; i < 10; i++) server.app.ctx.ops.rateLimited('anonymous');
     await new Promise((r) => setTimeout(r, 100));

@@ -41,7 +41,7 @@ describe('rollout', () => {
     expect(flags(100, { enabled: false, allow: [inn] }).evaluate('realtime_ws', inn)).toBe(false);
   });
 
-  it('maps the seeds\' variables at start', () => {
+  it("maps the seeds' variables at start", () => {
     const c = loadConfig({ env: { ENABLE_SSE_STREAMING: 'false', REALTIME_STREAMING_V2: 'true', REALTIME_ROLLOUT_PERCENT: '30' } });
     expect(c.flags.sse_streaming).toBe(false);
     expect(c.flags.realtime_ws).toEqual({ enabled: true, rollout: 30, allow: [], deny: [] });
@@ -74,7 +74,7 @@ describe('flags at runtime', () => {
     fetch(`${url}/v1/admin/flags/${name}`, { method: 'PUT', headers, body: JSON.stringify(body) });
   const evaluated = async (url: string) => ((await (await fetch(`${url}/v1/flags`)).json()) as { flags: Record<string, boolean> }).flags;
 
-  it('an admin flip changes /v1/flags and the server\'s behaviour without restart; persisted and audited', async () => {
+  it("an admin flip changes /v1/flags and the server's behaviour without restart; persisted and audited", async () => {
     server = await startRealtimeServer({ ops: { adminToken: ADMIN } });
     const { url } = server;
     expect(await evaluated(url)).toEqual({ sse_streaming: true, websocket: true, realtime_ws: true });
@@ -111,16 +111,23 @@ describe('flags at runtime', () => {
 
     // sse_streaming off: the seed's streaming route refuses and client-config tells the web app to use /compare.
     await put(url, 'sse_streaming', { enabled: false, rollout: 100 });
-    const stream = await fetch(`${url}/chat-stream`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ query: 'hi' }) });
+    const stream = await fetch(`${url}/chat-stream`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ query: 'hi' }),
+    });
     expect([stream.status, (await stream.json()).code]).toEqual([403, 'feature_flag_disabled']);
     expect((await (await fetch(`${url}/v1/client-config`)).json()).flags).toEqual({ sse_streaming: false });
 
     const audit = await (await fetch(`${url}/v1/admin/audit?limit=10`, { headers: admin })).json();
     expect(audit.rows.map((e: any) => [e.action, e.target, e.actor])).toEqual([
-      ['flag.update', 'sse_streaming', 'admin-token'], ['flag.update', 'realtime_ws', 'admin-token'], ['flag.update', 'realtime_ws', 'admin-token'],
+      ['flag.update', 'sse_streaming', 'admin-token'],
+      ['flag.update', 'realtime_ws', 'admin-token'],
+      ['flag.update', 'realtime_ws', 'admin-token'],
     ]);
     expect(audit.rows[1].details).toEqual({
-      before: { enabled: true, rollout: 0, allow: [], deny: [] }, after: { enabled: true, rollout: 0, allow: ['ip:127.0.0.1'], deny: [] },
+      before: { enabled: true, rollout: 0, allow: [], deny: [] },
+      after: { enabled: true, rollout: 0, allow: ['ip:127.0.0.1'], deny: [] },
     });
 
     // Persisted: a restart on the same data keeps the admin's state over the config's.
@@ -128,8 +135,13 @@ describe('flags at runtime', () => {
     await server.app.close();
     server = await startServer({ ops: { adminToken: ADMIN } }, { dataDir });
     expect(await evaluated(server.url)).toEqual({ sse_streaming: false, websocket: true, realtime_ws: true });
-    expect((await (await fetch(`${server.url}/v1/admin/flags`, { headers: admin })).json()).flags)
-      .toContainEqual({ name: 'realtime_ws', enabled: true, rollout: 0, allow: ['ip:127.0.0.1'], deny: [] });
+    expect((await (await fetch(`${server.url}/v1/admin/flags`, { headers: admin })).json()).flags).toContainEqual({
+      name: 'realtime_ws',
+      enabled: true,
+      rollout: 0,
+      allow: ['ip:127.0.0.1'],
+      deny: [],
+    });
   });
 
   it('a change reaches every node sharing the change bus (in-process here; over Redis in cluster-shared-state.test.ts)', async () => {
@@ -152,10 +164,18 @@ describe('flags at runtime', () => {
     const body = JSON.stringify({ enabled: false, rollout: 0 });
     const anonymous = await fetch(`${server.url}/v1/admin/flags/realtime_ws`, { method: 'PUT', headers: { 'Content-Type': 'application/json' }, body });
     expect([anonymous.status, (await anonymous.json()).code]).toEqual([401, 'authentication_required']);
-    const login = await (await fetch(`${server.url}/v1/auth/login`, {
-      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email: 'ops@example.test', password: 'ops admin password' }),
-    })).json();
-    const res = await fetch(`${server.url}/v1/admin/flags/realtime_ws`, { method: 'PUT', headers: { Authorization: `Bearer ${login.accessToken}`, 'Content-Type': 'application/json' }, body });
+    const login = await (
+      await fetch(`${server.url}/v1/auth/login`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ email: 'ops@example.test', password: 'ops admin password' }),
+      })
+    ).json();
+    const res = await fetch(`${server.url}/v1/admin/flags/realtime_ws`, {
+      method: 'PUT',
+      headers: { Authorization: `Bearer ${login.accessToken}`, 'Content-Type': 'application/json' },
+      body,
+    });
     expect(res.status).toBe(200);
     expect(await (await fetch(`${server.url}/v1/flags`)).json()).toMatchObject({ flags: { realtime_ws: false } });
     const audit = await (await fetch(`${server.url}/v1/admin/audit?action=flag.update`, { headers: { Authorization: `Bearer ${login.accessToken}` } })).json();

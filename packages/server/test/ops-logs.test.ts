@@ -15,8 +15,12 @@ describe('request logs', () => {
     server = await startServer({ log: { level: 'info' }, ops: { adminToken: ADMIN } }, { logStream: { write: (l) => lines.push(JSON.parse(l)) } });
     const { url } = server;
     const secret = 'a very private prompt about the merger';
-    const res = await fetch(`${url}/compare`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ input_data: secret, models: ['demo/fast'] }) });
-    const { comparison_id: id, results } = await res.json() as { comparison_id: string; results: Record<string, string> };
+    const res = await fetch(`${url}/compare`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ input_data: secret, models: ['demo/fast'] }),
+    });
+    const { comparison_id: id, results } = (await res.json()) as { comparison_id: string; results: Record<string, string> };
     const completion = results['demo/fast']!;
     await fetch(`${url}/v1/comparisons/${id}`);
     await fetch(`${url}/no/such/route`);

@@ -12,7 +12,13 @@ const demo = {
   },
 };
 
-interface Result { model: string; status: string; errorCode?: string; outputTokens?: number; inputTokens?: number }
+interface Result {
+  model: string;
+  status: string;
+  errorCode?: string;
+  outputTokens?: number;
+  inputTokens?: number;
+}
 
 describe('/metrics after a scripted run', () => {
   let server: TestServer;
@@ -27,13 +33,14 @@ describe('/metrics after a scripted run', () => {
     const results: Result[] = [];
     for (const [i, prompt] of scriptedPrompts().entries()) {
       const res = await fetch(`${url}/compare`, {
-        method: 'POST', headers: { 'Content-Type': 'application/json' },
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
         body: JSON.stringify({ input_data: prompt, models: i === 0 ? ['demo/tiny', 'demo/flaky', 'nowhere/model'] : ['demo/tiny', 'demo/flaky'] }),
       });
       expect(res.status).toBe(200);
-      const { comparison_id: id } = await res.json() as { comparison_id: string };
+      const { comparison_id: id } = (await res.json()) as { comparison_id: string };
       await server.app.ctx.store.flush();
-      const snap = await (await fetch(`${url}/v1/comparisons/${id}`)).json() as { models: { result: Result }[] };
+      const snap = (await (await fetch(`${url}/v1/comparisons/${id}`)).json()) as { models: { result: Result }[] };
       results.push(...snap.models.map((m) => m.result));
     }
     const flaky = results.filter((r) => r.model === 'demo/flaky');
@@ -84,10 +91,11 @@ describe('/metrics after a scripted run', () => {
     for (const model of ['demo/tiny', 'demo/flaky']) {
       const runs = streamed.filter((r) => r.model === model);
       expect(scrape.count('tributary_ttft_seconds', { model, provider: 'demo' })).toBe(runs.length);
-      expect(scrape.count('tributary_inter_token_gap_seconds', { model, provider: 'demo' }))
-        .toBe(runs.reduce((n, r) => n + r.outputTokens! - 1, 0));
+      expect(scrape.count('tributary_inter_token_gap_seconds', { model, provider: 'demo' })).toBe(runs.reduce((n, r) => n + r.outputTokens! - 1, 0));
       expect(scrape.count('tributary_gateway_added_latency_seconds', { model, provider: 'demo' })).toBe(runs.length);
-      expect(scrape.value('tributary_usage_tokens_total', { model, kind: 'output' })).toBe(results.filter((r) => r.model === model).reduce((n, r) => n + (r.outputTokens ?? 0), 0));
+      expect(scrape.value('tributary_usage_tokens_total', { model, kind: 'output' })).toBe(
+        results.filter((r) => r.model === model).reduce((n, r) => n + (r.outputTokens ?? 0), 0),
+      );
     }
     expect(scrape.type('tributary_ttft_seconds')).toBe('HISTOGRAM');
 
@@ -107,7 +115,12 @@ describe('/metrics after a scripted run', () => {
     expect(scrape.count('tributary_http_request_duration_seconds', { route: '/v1/comparisons/:id', status: '200' })).toBe(6);
     expect(scrape.labelValues('tributary_http_request_duration_seconds', 'route').every((r) => !r.includes('cmp_'))).toBe(true);
     // Process metrics from prom-client's defaults.
-    for (const name of ['tributary_process_resident_memory_bytes', 'tributary_nodejs_heap_size_used_bytes', 'tributary_nodejs_eventloop_lag_p99_seconds', 'tributary_nodejs_active_handles_total']) {
+    for (const name of [
+      'tributary_process_resident_memory_bytes',
+      'tributary_nodejs_heap_size_used_bytes',
+      'tributary_nodejs_eventloop_lag_p99_seconds',
+      'tributary_nodejs_active_handles_total',
+    ]) {
       expect(scrape.families.has(name), name).toBe(true);
     }
     expect(scrape.text).not.toContain('metrics prompt'); // no prompt text anywhere

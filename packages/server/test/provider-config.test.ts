@@ -20,22 +20,36 @@ describe('provider configuration and the merged catalogue', () => {
   });
 
   it('each environment shortcut alone enables its provider', () => {
-    const config = loadConfig({ env: { OPENROUTER_API_KEY: 'sk-or', OPENAI_API_KEY: 'sk-oa', OPENAI_BASE_URL: 'http://127.0.0.1:11434/v1', ANTHROPIC_API_KEY: 'sk-ant' } });
+    const config = loadConfig({
+      env: { OPENROUTER_API_KEY: 'sk-or', OPENAI_API_KEY: 'sk-oa', OPENAI_BASE_URL: 'http://127.0.0.1:11434/v1', ANTHROPIC_API_KEY: 'sk-ant' },
+    });
     expect(Object.keys(config.providers).sort()).toEqual(['anthropic', 'openai', 'openrouter']);
     expect(config.providers.openai).toMatchObject({ apiKey: 'sk-oa', baseUrl: 'http://127.0.0.1:11434/v1', listModels: true });
     expect(config.providers.openrouter).toMatchObject({ apiKey: 'sk-or' });
   });
 
   it('a provider without a preset must name its dialect and base URL; demo is reserved', () => {
-    expect(() => loadConfig({ env: {}, overrides: { providers: { groq: { apiKey: 'k' } } } })).toThrow(/providers\.groq\.dialect.*\n.*providers\.groq\.baseUrl/);
-    expect(() => loadConfig({ env: {}, overrides: { providers: { demo: { dialect: 'openai', baseUrl: 'http://x' } } } })).toThrow(/demo is the built-in provider/);
+    expect(() => loadConfig({ env: {}, overrides: { providers: { groq: { apiKey: 'k' } } } })).toThrow(
+      /providers\.groq\.dialect.*\n.*providers\.groq\.baseUrl/,
+    );
+    expect(() => loadConfig({ env: {}, overrides: { providers: { demo: { dialect: 'openai', baseUrl: 'http://x' } } } })).toThrow(
+      /demo is the built-in provider/,
+    );
     expect(() => loadConfig({ env: { OPENAI_BASE_URL: 'ftp://x' } })).toThrow(/providers\.openai\.baseUrl.*env OPENAI_BASE_URL/);
   });
 
   it('env shortcuts point real providers at their upstream: listings merged, grouped, priced, cached', async () => {
-    const server = await startServer({ providers: { openai: { models: [{ id: 'ok', name: 'Configured OK', contextLength: 1234 }] } } }, {
-      env: { OPENAI_API_KEY: MOCK_KEYS.openai, OPENAI_BASE_URL: openai.baseUrl, ANTHROPIC_API_KEY: MOCK_KEYS.anthropic, ANTHROPIC_BASE_URL: anthropic.baseUrl },
-    });
+    const server = await startServer(
+      { providers: { openai: { models: [{ id: 'ok', name: 'Configured OK', contextLength: 1234 }] } } },
+      {
+        env: {
+          OPENAI_API_KEY: MOCK_KEYS.openai,
+          OPENAI_BASE_URL: openai.baseUrl,
+          ANTHROPIC_API_KEY: MOCK_KEYS.anthropic,
+          ANTHROPIC_BASE_URL: anthropic.baseUrl,
+        },
+      },
+    );
     try {
       // The mock reports from its worker thread: give its message a moment to arrive.
       await until(() => openai.listings() >= 1);
@@ -51,7 +65,13 @@ describe('provider configuration and the merged catalogue', () => {
       expect(byId['anthropic/claude-sonnet-4-5']).toMatchObject({ name: 'Mock claude-sonnet-4-5', provider: 'anthropic' });
       expect(byId['demo/fast']).toMatchObject({ demo: true });
       // Listed models stream like configured ones; serving requests does not list again.
-      const chat = await (await fetch(`${server.url}/chat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: 'Hi', model: 'anthropic/ok' }) })).json();
+      const chat = await (
+        await fetch(`${server.url}/chat`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ query: 'Hi', model: 'anthropic/ok' }),
+        })
+      ).json();
       expect(chat).toMatchObject({ error: false, model: 'anthropic/ok' });
       await server.app.ctx.catalogue.refresh(); // within refreshSeconds: the cached listing is reused
       await new Promise((r) => setTimeout(r, 100));
@@ -69,7 +89,13 @@ describe('provider configuration and the merged catalogue', () => {
       const body = await (await fetch(`${server.url}/models`)).json();
       expect(body.models.map((m: any) => m.id)).toContain('broken/still-here');
       // …and calling it gives a classified network error, not a crash.
-      const r = await (await fetch(`${server.url}/compare`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input_data: 'Hi', models: ['broken/still-here', 'demo/fast'] }) })).json();
+      const r = await (
+        await fetch(`${server.url}/compare`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ input_data: 'Hi', models: ['broken/still-here', 'demo/fast'] }),
+        })
+      ).json();
       expect(r.errors['broken/still-here'].code).toBe('network');
       expect(r.metadata.models_successful).toBe(1);
     } finally {

@@ -6,7 +6,10 @@ import { ANSWER_PIECES, MOCK_INPUT_TOKENS } from './support/wire-formats.js';
 
 const ANSWER = ANSWER_PIECES.join('');
 const textOf = (messages: TimedMessage[], model: string) =>
-  messages.filter((m) => m.event === 'model.delta' && m.json.model === model).map((m) => m.json.text).join('');
+  messages
+    .filter((m) => m.event === 'model.delta' && m.json.model === model)
+    .map((m) => m.json.text)
+    .join('');
 const endOf = (messages: TimedMessage[], model: string) =>
   messages.find((m) => (m.event === 'model.done' || m.event === 'model.error') && m.json.model === model)?.json;
 
@@ -28,7 +31,11 @@ describe('real provider dialects against mock upstreams', () => {
     expect(r.status).toBe(200);
     for (const model of ['mockai/ok', 'mockant/ok']) {
       expect(textOf(r.messages, model)).toBe(ANSWER);
-      expect(endOf(r.messages, model)).toMatchObject({ status: 'ok', finishReason: 'stop', usage: { inputTokens: MOCK_INPUT_TOKENS, outputTokens: ANSWER_PIECES.length } });
+      expect(endOf(r.messages, model)).toMatchObject({
+        status: 'ok',
+        finishReason: 'stop',
+        usage: { inputTokens: MOCK_INPUT_TOKENS, outputTokens: ANSWER_PIECES.length },
+      });
     }
     expect(endOf(r.messages, 'demo/fast')).toMatchObject({ status: 'ok' });
     // Concurrent: every model's first delta arrives before any model has finished.
@@ -39,7 +46,13 @@ describe('real provider dialects against mock upstreams', () => {
 
     // What the upstreams were sent: each dialect's own request shape.
     const oa = mocks.openai.exchanges.find((e) => e.model === 'ok')!;
-    expect(oa.body).toMatchObject({ model: 'ok', stream: true, stream_options: { include_usage: true }, max_tokens: 4000, messages: [{ role: 'user', content: 'Where do rivers go?' }] });
+    expect(oa.body).toMatchObject({
+      model: 'ok',
+      stream: true,
+      stream_options: { include_usage: true },
+      max_tokens: 4000,
+      messages: [{ role: 'user', content: 'Where do rivers go?' }],
+    });
     const an = mocks.anthropic.exchanges.find((e) => e.model === 'ok')!;
     expect(an.body).toMatchObject({ model: 'ok', stream: true, max_tokens: 4000, messages: [{ role: 'user', content: 'Where do rivers go?' }] });
     expect(an.headers['anthropic-version']).toBe('2023-06-01');
@@ -55,7 +68,10 @@ describe('real provider dialects against mock upstreams', () => {
   });
 
   it('system prompts map to each dialect: a message for OpenAI, the top-level field for Anthropic', async () => {
-    const history = [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello!' }];
+    const history = [
+      { role: 'user', content: 'Hi' },
+      { role: 'assistant', content: 'Hello!' },
+    ];
     await sseRequest(`${server.url}/v1/comparisons`, { body: { prompt: 'More', models: ['mockant/ok'], history } });
     const sent = mocks.anthropic.exchanges.filter((e) => e.model === 'ok').at(-1)!.body;
     expect(sent.messages).toEqual([...history, { role: 'user', content: 'More' }]);

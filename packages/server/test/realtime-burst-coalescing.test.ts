@@ -66,7 +66,9 @@ describe('bursts of live events', () => {
     const url = new URL('/v1/subscribe?channels=public:burst', server.url);
     const datas: string[] = [];
     let opened!: () => void;
-    const open = new Promise<void>((r) => { opened = r; });
+    const open = new Promise<void>((r) => {
+      opened = r;
+    });
     let buf = '';
     const req = http.get(url, { headers: { Accept: 'text/event-stream' }, agent: false }, (res) => {
       res.setEncoding('utf8');

@@ -33,7 +33,8 @@ function rng(seed: number) {
 
 /** Every connection and request of a client goes to a node picked at random (no stickiness). */
 function spread(urls: string[], random: () => number) {
-  const node = (url: string) => url.replace(/^(http|ws)(s?):\/\/[^/]+/, (_m, scheme: string, s: string) => `${scheme}${s}://${new URL(urls[Math.floor(random() * urls.length)]!).host}`);
+  const node = (url: string) =>
+    url.replace(/^(http|ws)(s?):\/\/[^/]+/, (_m, scheme: string, s: string) => `${scheme}${s}://${new URL(urls[Math.floor(random() * urls.length)]!).host}`);
   class AnyNodeWebSocket extends WebSocket {
     constructor(url: string) {
       super(node(url));
@@ -60,14 +61,20 @@ async function chaosRun(urls: string[], clients: number, events: number, history
     const transport = pick(TRANSPORTS);
     rec.transports.add(transport);
     const client = new RealtimeClient({
-      url, WebSocket: anyNode?.WebSocket ?? WebSocket as unknown as WebSocketConstructor, ...(anyNode ? { fetch: anyNode.fetch } : {}), transports: [transport],
-      backoff: { initialMs: 20, maxMs: 200 }, pollTimeoutMs: 1_000,
+      url,
+      WebSocket: anyNode?.WebSocket ?? (WebSocket as unknown as WebSocketConstructor),
+      ...(anyNode ? { fetch: anyNode.fetch } : {}),
+      transports: [transport],
+      backoff: { initialMs: 20, maxMs: 200 },
+      pollTimeoutMs: 1_000,
     });
-    const subs = rec.channels.map((channel) => client.subscribe(channel, {
-      ...(positions[channel] ? { position: positions[channel]! } : {}),
-      onEvent: (e) => rec.log.get(channel)!.push({ kind: 'event', seq: e.seq }),
-      onRecovery: (answer) => rec.log.get(channel)!.push({ kind: 'recovery', answer }),
-    }));
+    const subs = rec.channels.map((channel) =>
+      client.subscribe(channel, {
+        ...(positions[channel] ? { position: positions[channel]! } : {}),
+        onEvent: (e) => rec.log.get(channel)!.push({ kind: 'event', seq: e.seq }),
+        onRecovery: (answer) => rec.log.get(channel)!.push({ kind: 'recovery', answer }),
+      }),
+    );
     return { client, positions: () => Object.fromEntries(subs.map((s) => [s.channel, s.position])) };
   };
 
@@ -88,7 +95,8 @@ async function chaosRun(urls: string[], clients: number, events: number, history
       for (let k = 0; k < 2; k++) {
         const rec = pick(recs.filter((r) => r.client)); // not one that is away
         drops++;
-        if (random() < 0.7) rec.client.reconnect(); // a dropped connection, same client
+        if (random() < 0.7)
+          rec.client.reconnect(); // a dropped connection, same client
         else {
           // The client goes away for a while, then a new one resumes from the old positions on a random transport.
           longDrops++;
@@ -120,7 +128,16 @@ async function chaosRun(urls: string[], clients: number, events: number, history
     await expect.poll(caughtUp, { timeout: 40_000, interval: 200 }).toBe(true);
   } catch (err) {
     const behind = recs.filter((r) => !r.client || r.channels.some((c) => r.positions()[c]?.seq !== tops[c]));
-    console.log(`behind: ${behind.length}`, behind.slice(0, 5).map((r) => ({ transports: [...r.transports], state: r.client?.state, at: r.client && r.positions(), tops: r.channels.map((c) => tops[c]), last: r.channels.map((c) => r.log.get(c)!.slice(-3)) })));
+    console.log(
+      `behind: ${behind.length}`,
+      behind.slice(0, 5).map((r) => ({
+        transports: [...r.transports],
+        state: r.client?.state,
+        at: r.client && r.positions(),
+        tops: r.channels.map((c) => tops[c]),
+        last: r.channels.map((c) => r.log.get(c)!.slice(-3)),
+      })),
+    );
     throw err;
   }
   const caughtUpMs = performance.now() - publishedAt;
@@ -148,7 +165,9 @@ async function chaosRun(urls: string[], clients: number, events: number, history
     }
   }
   const m = await metrics(url);
-  console.log(`chaos: caught up ${Math.round(caughtUpMs)} ms after the last publish; ${drops} drops (${longDrops} long), ${notRecovered} recovered:false answers, ${m.missedEventsReplayed} events replayed, ${m.eventsDelivered} delivered, transports used: ${TRANSPORTS.map((t) => `${t}=${recs.filter((r) => r.transports.has(t)).length}`).join(' ')}`);
+  console.log(
+    `chaos: caught up ${Math.round(caughtUpMs)} ms after the last publish; ${drops} drops (${longDrops} long), ${notRecovered} recovered:false answers, ${m.missedEventsReplayed} events replayed, ${m.eventsDelivered} delivered, transports used: ${TRANSPORTS.map((t) => `${t}=${recs.filter((r) => r.transports.has(t)).length}`).join(' ')}`,
+  );
   expect(notRecovered).toBeGreaterThan(0); // the run did exercise both answers
   expect(m.missedEventsReplayed).toBeGreaterThan(0);
   for (const r of recs) r.client.close();
@@ -172,6 +191,11 @@ describe.runIf(clusterUp)('chaos over 3 nodes on Redis: 50 clients, 4,000 events
     // Fewer events than on one node (three node processes share CI's two cores): a shorter history keeps both answers exercised.
     const history = 20;
     cluster = await startTestCluster({ nodes: 3, config: { streams: { history: { size: history, ttlSeconds: 3_600 } } } });
-    await chaosRun(cluster.nodes.map((n) => n.url), Number(process.env.CHAOS_CLIENTS ?? 50), Number(process.env.CHAOS_EVENTS ?? 4_000), history);
+    await chaosRun(
+      cluster.nodes.map((n) => n.url),
+      Number(process.env.CHAOS_CLIENTS ?? 50),
+      Number(process.env.CHAOS_EVENTS ?? 4_000),
+      history,
+    );
   }, 300_000);
 });

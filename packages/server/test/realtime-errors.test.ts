@@ -33,7 +33,12 @@ describe('realtime bad input', () => {
       expect(await anon.next((m) => m.type === 'error')).toMatchObject({ id: 7, code: 'channel_forbidden', channel: 'org:acme:finance' });
       const token = await mintToken({ sub: 'u1', org: 'acme' });
       const member = await RawWs.native(server.url, token);
-      const cases: [string, string][] = [['org:other:finance', 'channel_forbidden'], ['user:u2', 'channel_forbidden'], ['nope:x', 'invalid_channel'], ['public:', 'invalid_channel']];
+      const cases: [string, string][] = [
+        ['org:other:finance', 'channel_forbidden'],
+        ['user:u2', 'channel_forbidden'],
+        ['nope:x', 'invalid_channel'],
+        ['public:', 'invalid_channel'],
+      ];
       for (const [channel, code] of cases) {
         member.send({ type: 'subscribe', id: channel, channel });
         expect(await member.next((m) => m.type === 'error' && m.id === channel)).toMatchObject({ code });
@@ -153,7 +158,11 @@ describe('realtime bad input', () => {
   describe('HTTP', () => {
     it('authorises publishing with the publish key only', async () => {
       expect((await publish(server.url, { channel: 'public:x', data: 1 }, { Authorization: 'Bearer wrong' })).json.code).toBe('unauthorized');
-      const res = await fetch(`${server.url}/v1/publish`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"channel":"public:x","data":1}' });
+      const res = await fetch(`${server.url}/v1/publish`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: '{"channel":"public:x","data":1}',
+      });
       expect(res.status).toBe(401);
       const unconfigured = await startServer();
       try {
@@ -171,7 +180,16 @@ describe('realtime bad input', () => {
       [{ channel: 'public:x', data: 1, colour: 'red' }, 400, 'unknown_field'],
       [{ channel: 'public:x', data: 'y'.repeat(3_000) }, 413, 'event_too_large'],
       [{ events: Array.from({ length: 11 }, () => ({ channel: 'public:x', data: 1 })) }, 400, 'invalid_field'],
-      [{ events: [{ channel: 'public:x', data: 1 }, { channel: 'bad', data: 1 }] }, 400, 'invalid_channel'],
+      [
+        {
+          events: [
+            { channel: 'public:x', data: 1 },
+            { channel: 'bad', data: 1 },
+          ],
+        },
+        400,
+        'invalid_channel',
+      ],
     ])('refuses publish %j with %i %s', async (body, status, code) => {
       const before = (await metrics(server.url)).published;
       expect(await publish(server.url, body)).toMatchObject({ status, json: { code } });
@@ -186,8 +204,16 @@ describe('realtime bad input', () => {
       expect(retry.json).toEqual({ ...first.json, duplicate: true });
       const conflict = await publish(server.url, { ...body, data: { order: 2 } }, { 'Idempotency-Key': 'order-1' });
       expect(conflict).toMatchObject({ status: 409, json: { code: 'idempotency_conflict' } });
-      const batch = await publish(server.url, { events: [{ ...body, idempotencyKey: 'order-1' }, { channel: 'public:idem', data: { order: 3 }, idempotencyKey: 'order-3' }] });
-      expect(batch.json.results.map((r: any) => [r.seq, r.duplicate])).toEqual([[1, true], [2, false]]);
+      const batch = await publish(server.url, {
+        events: [
+          { ...body, idempotencyKey: 'order-1' },
+          { channel: 'public:idem', data: { order: 3 }, idempotencyKey: 'order-3' },
+        ],
+      });
+      expect(batch.json.results.map((r: any) => [r.seq, r.duplicate])).toEqual([
+        [1, true],
+        [2, false],
+      ]);
     });
 
     it('refuses bad SSE and poll requests with precise codes', async () => {
@@ -214,7 +240,9 @@ describe('realtime bad input', () => {
         const answer = await new Promise<{ status: number; body: string }>((resolve) => {
           ws.on('unexpected-response', (_req, res) => {
             let body = '';
-            res.on('data', (c) => { body += c; });
+            res.on('data', (c) => {
+              body += c;
+            });
             res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
           });
           ws.on('error', () => undefined);

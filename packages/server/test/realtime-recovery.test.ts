@@ -34,10 +34,14 @@ async function resume(transport: Transport, url: string, channels: { name: strin
 
   if (transport === 'websocket') {
     const ws = await RawWs.native(url);
-    channels.forEach((c, id) => ws.send({
-      type: 'subscribe', id, channel: c.name,
-      ...(c.start.from === 'position' ? { position: c.start.position } : c.start.from === 'start' ? { from: 'start' } : {}),
-    }));
+    channels.forEach((c, id) =>
+      ws.send({
+        type: 'subscribe',
+        id,
+        channel: c.name,
+        ...(c.start.from === 'position' ? { position: c.start.position } : c.start.from === 'start' ? { from: 'start' } : {}),
+      }),
+    );
     for (const c of channels) answers[c.name] = await ws.next((m) => m.type === 'subscribed' && m.channel === c.name);
     await publishLive();
     await ws.until((m) => m.type === 'pub' && liveTops[m.channel] === m.seq, channels.length);
@@ -80,11 +84,16 @@ async function resume(transport: Transport, url: string, channels: { name: strin
 }
 
 const TRANSPORTS: Transport[] = ['websocket', 'sse', 'poll'];
-const CASES = STREAM_BACKENDS.filter((b) => b.enabled).flatMap((backend) => TRANSPORTS.map((transport) => ({ transport, backend: backend.name, redis: backend.redis })));
+const CASES = STREAM_BACKENDS.filter((b) => b.enabled).flatMap((backend) =>
+  TRANSPORTS.map((transport) => ({ transport, backend: backend.name, redis: backend.redis })),
+);
 
 describe.each(CASES)('recovery table over $transport on the $backend backend', ({ transport, redis }) => {
   it.each(RECOVERY_TABLE)('$name', async ({ start, opts, expect: want }) => {
-    const server = await startRealtimeServer({ redis: redis(), streams: { history: { size: opts?.size ?? 100, ttlSeconds: 3_600 }, maxReplay: opts?.maxReplay ?? 1_000 } });
+    const server = await startRealtimeServer({
+      redis: redis(),
+      streams: { history: { size: opts?.size ?? 100, ttlSeconds: 3_600 }, maxReplay: opts?.maxReplay ?? 1_000 },
+    });
     try {
       const epoch = await publishN(server.url, 'public:t', 10);
       const { answers, seqs } = await resume(transport, server.url, [{ name: 'public:t', start: start(epoch), epoch }]);

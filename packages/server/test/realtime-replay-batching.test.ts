@@ -89,14 +89,24 @@ describe('batched replay on the native WebSocket', () => {
     const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
     await new Promise((r) => wss.once('listening', r));
     const pub = (seq: number) => JSON.stringify({ type: 'pub', channel: 'public:d', epoch: 'e1', seq, event: 'message', data: { seq }, time: 0 });
-    wss.on('connection', (sock) => sock.on('message', (raw) => {
-      const m = JSON.parse(String(raw));
-      if (m.type === 'connect') sock.send(JSON.stringify({ type: 'connected', version: 1, sub: null, pingIntervalMs: 25_000 }));
-      if (m.type === 'subscribe') {
-        sock.send([JSON.stringify({ type: 'subscribed', channel: 'public:d', recovered: true, top: { epoch: 'e1', seq: 5 }, replayed: 3 }), pub(3), pub(4), pub(3), pub(5)].join('\n'));
-        sock.send([pub(4), pub(5), pub(6)].join('\n'));
-      }
-    }));
+    wss.on('connection', (sock) =>
+      sock.on('message', (raw) => {
+        const m = JSON.parse(String(raw));
+        if (m.type === 'connect') sock.send(JSON.stringify({ type: 'connected', version: 1, sub: null, pingIntervalMs: 25_000 }));
+        if (m.type === 'subscribe') {
+          sock.send(
+            [
+              JSON.stringify({ type: 'subscribed', channel: 'public:d', recovered: true, top: { epoch: 'e1', seq: 5 }, replayed: 3 }),
+              pub(3),
+              pub(4),
+              pub(3),
+              pub(5),
+            ].join('\n'),
+          );
+          sock.send([pub(4), pub(5), pub(6)].join('\n'));
+        }
+      }),
+    );
     try {
       const { port } = wss.address() as { port: number };
       client = new RealtimeClient({ url: `http://127.0.0.1:${port}`, WebSocket: WS });

@@ -122,6 +122,11 @@ describe('realtime client SDK', () => {
     const { events } = await collect(client, 'public:jobs');
     await server.app.ctx.realtime.publisher.publish({ channel: 'public:jobs', type: 'job.progress', data: { i: 42 } });
     await publish(server.url, { channel: 'public:jobs', type: 'job.done', data: { i: 43 } });
-    await expect.poll(() => events.map((e) => [e.event, e.data.i])).toEqual([['job.progress', 42], ['job.done', 43]]);
+    await expect
+      .poll(() => events.map((e) => [e.event, e.data.i]))
+      .toEqual([
+        ['job.progress', 42],
+        ['job.done', 43],
+      ]);
   });
 });

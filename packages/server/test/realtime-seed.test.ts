@@ -18,7 +18,13 @@ describe('seed WebSocket protocol', () => {
   it('acks the handshake, pings at the configured interval, delivers published events, and replays after lastSeq', async () => {
     server = await startRealtimeServer({ realtime: { seedPingIntervalMs: 100 } });
     const { ws, ack } = await handshake({ services: ['finance'], version: 1 });
-    expect(ack).toMatchObject({ type: 'ack', seq: 0, services: ['finance'], channels: { finance: 'public:finance' }, recovery: { finance: { recovered: true } } });
+    expect(ack).toMatchObject({
+      type: 'ack',
+      seq: 0,
+      services: ['finance'],
+      channels: { finance: 'public:finance' },
+      recovery: { finance: { recovered: true } },
+    });
     expect(typeof ack.timestamp).toBe('string');
     const pings = await ws.until((m) => m.type === 'ping', 2, 3_000);
     expect(Number.isNaN(Date.parse(pings[0].timestamp))).toBe(false);
@@ -35,7 +41,11 @@ describe('seed WebSocket protocol', () => {
     // lastSeq as a number applies to every service; as a map, per service.
     const again = await handshake({ services: ['finance', 'guest'], version: 1, lastSeq: { finance: 1, guest: 0 } });
     const events = again.ws.messages.filter((m) => m.type === 'event');
-    expect(events.filter((m) => m.service === 'finance').map((m) => [m.seq, m.events[0].data.n])).toEqual([[2, 2], [3, 3], [4, 4]]);
+    expect(events.filter((m) => m.service === 'finance').map((m) => [m.seq, m.events[0].data.n])).toEqual([
+      [2, 2],
+      [3, 3],
+      [4, 4],
+    ]);
     expect(events.filter((m) => m.service === 'guest').map((m) => m.seq)).toEqual([1]);
     expect(again.ack.recovery).toMatchObject({ finance: { recovered: true, replayed: 3 }, guest: { recovered: true, replayed: 1 } });
     // One JSON per frame, as the seed protocol says (native replays are batched; these are not).
@@ -81,7 +91,9 @@ describe('seed WebSocket protocol', () => {
 
   it('compresses large events once for every receiver, and counts one broker subscription per channel', async () => {
     server = await startRealtimeServer({ realtime: { compressionThresholdBytes: 1_024 } });
-    const clients = await Promise.all(Array.from({ length: 20 }, (_, i) => handshake({ services: i % 2 ? ['finance', 'guest'] : ['finance', 'staff'], version: 1 })));
+    const clients = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => handshake({ services: i % 2 ? ['finance', 'guest'] : ['finance', 'staff'], version: 1 })),
+    );
     const plain = await handshake({ services: ['finance'], version: 1 }, '', { perMessageDeflate: false });
     const before = await metrics(server.url);
     expect(before.connectionPoolStats).toEqual({ totalSubscriptions: 3, totalConnections: 21, totalOrgs: 0 });

@@ -12,8 +12,14 @@ describe('graceful shutdown of the realtime hub', () => {
     seed.send({ services: ['s'], version: 1 });
     await seed.next((m) => m.type === 'ack');
     let sseOpen!: () => void;
-    const sseReady = new Promise<void>((resolve) => { sseOpen = resolve; });
-    const sse = sseRequest(`${server.url}/v1/subscribe?channels=public:s`, { until: (m) => { if (m.event === 'recovery') sseOpen(); } });
+    const sseReady = new Promise<void>((resolve) => {
+      sseOpen = resolve;
+    });
+    const sse = sseRequest(`${server.url}/v1/subscribe?channels=public:s`, {
+      until: (m) => {
+        if (m.event === 'recovery') sseOpen();
+      },
+    });
     await sseReady;
 
     const { json } = await publish(server.url, { events: Array.from({ length: 300 }, (_, i) => ({ channel: 'public:s', data: { i, pad: 'z'.repeat(500) } })) });

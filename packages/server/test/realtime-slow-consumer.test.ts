@@ -54,14 +54,18 @@ describe('slow consumers', () => {
       const socket = net.connect(Number(port), '127.0.0.1');
       socket.write('GET /v1/subscribe?channels=public:a,public:b HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n');
       let raw = '';
-      socket.on('data', (chunk) => { raw += chunk.toString(); });
+      socket.on('data', (chunk) => {
+        raw += chunk.toString();
+      });
       const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
       await expect.poll(() => raw.includes('event: recovery')).toBe(true);
       socket.pause();
       const payload = 'y'.repeat(30_000);
       const tops = { 'public:a': 0, 'public:b': 0 };
       while ((await metrics(server.url)).slowConsumerDisconnects === 0 && tops['public:a'] < 3_000) {
-        const { json } = await publish(server.url, { events: Array.from({ length: 6 }, (_, i) => ({ channel: i % 2 ? 'public:a' : 'public:b', data: { payload } })) });
+        const { json } = await publish(server.url, {
+          events: Array.from({ length: 6 }, (_, i) => ({ channel: i % 2 ? 'public:a' : 'public:b', data: { payload } })),
+        });
         for (const r of json.results) tops[r.channel as keyof typeof tops] = r.seq;
       }
       const m = await metrics(server.url);
@@ -75,7 +79,8 @@ describe('slow consumers', () => {
       const seen = lastId.split(',').map((p) => Number(p.split(':')[1]));
       const resumed = await sseRequest(`${server.url}/v1/subscribe?channels=public:a,public:b`, {
         headers: { 'Last-Event-ID': lastId },
-        until: (_x, all) => (all.filter((y) => y.event !== 'recovery').length === tops['public:a'] + tops['public:b'] - seen[0]! - seen[1]! ? 'stop' : undefined),
+        until: (_x, all) =>
+          all.filter((y) => y.event !== 'recovery').length === tops['public:a'] + tops['public:b'] - seen[0]! - seen[1]! ? 'stop' : undefined,
       });
       const answers = resumed.messages.filter((x) => x.event === 'recovery').map((x) => x.json);
       expect(answers).toEqual([

@@ -25,7 +25,7 @@ describe('the stream log while Redis stops and comes back', () => {
 
     await redis.stop();
     // The connected client is told: its socket closes with the "reconnect and resume" code.
-    expect((await Promise.race([ws.closed, new Promise((r) => setTimeout(() => r('still open'), 10_000))]))).toMatchObject({ code: 1012 });
+    expect(await Promise.race([ws.closed, new Promise((r) => setTimeout(() => r('still open'), 10_000))])).toMatchObject({ code: 1012 });
     await expect.poll(async () => (await fetch(`${url}/ready`)).status, { timeout: 10_000 }).toBe(503);
     const ready = await (await fetch(`${url}/ready`)).json();
     expect(ready).toMatchObject({ code: 'dependency_unavailable', dependency: 'redis' });

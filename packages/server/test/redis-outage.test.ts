@@ -33,7 +33,10 @@ describe.runIf(hasPostgres)('Redis unavailable, then back', () => {
       ops: { adminToken: ADMIN },
       realtime: { publishKey: PUBLISH },
       durability: { retryAfterSeconds: 2 },
-      identity: { scrypt: { cost: 1024 }, limits: { anonymous: { requestsPerMinute: null, responsesPerDay: 100, maxModels: 3, extendedPerDay: 0, tokensPerDay: null } } },
+      identity: {
+        scrypt: { cost: 1024 },
+        limits: { anonymous: { requestsPerMinute: null, responsesPerDay: 100, maxModels: 3, extendedPerDay: 0, tokensPerDay: null } },
+      },
     };
     for (let i = 0; i < 2; i++) nodes.push(await startServer(config));
   });
@@ -43,17 +46,25 @@ describe.runIf(hasPostgres)('Redis unavailable, then back', () => {
     await dropSchema(schema);
   });
 
-  const compare = (url: string) => fetch(`${url}/compare`, {
-    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ input_data: 'hi', models: ['demo/fast'] }),
-  });
-  const publish = (url: string, key: string) => fetch(`${url}/v1/publish`, {
-    method: 'POST', headers: { Authorization: `Bearer ${PUBLISH}`, 'Content-Type': 'application/json', 'Idempotency-Key': key },
-    body: JSON.stringify({ channel: 'public:outage', data: { key } }),
-  });
+  const compare = (url: string) =>
+    fetch(`${url}/compare`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ input_data: 'hi', models: ['demo/fast'] }),
+    });
+  const publish = (url: string, key: string) =>
+    fetch(`${url}/v1/publish`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${PUBLISH}`, 'Content-Type': 'application/json', 'Idempotency-Key': key },
+      body: JSON.stringify({ channel: 'public:outage', data: { key } }),
+    });
   const flagOf = async (url: string) => ((await (await fetch(`${url}/v1/flags`)).json()) as { flags: Record<string, boolean> }).flags.sse_streaming;
-  const putFlag = (url: string, enabled: boolean) => fetch(`${url}/v1/admin/flags/sse_streaming`, {
-    method: 'PUT', headers: { Authorization: `Bearer ${ADMIN}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ enabled, rollout: 100 }),
-  });
+  const putFlag = (url: string, enabled: boolean) =>
+    fetch(`${url}/v1/admin/flags/sse_streaming`, {
+      method: 'PUT',
+      headers: { Authorization: `Bearer ${ADMIN}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ enabled, rollout: 100 }),
+    });
 
   it('readiness flips and names redis, limited routes answer 503 dependency_unavailable (never 500, never unlimited), and all resumes without a restart', async () => {
     const [a, b] = nodes as [TestServer, TestServer];

@@ -9,7 +9,9 @@ async function headersOf(url: string, init: RequestInit = {}) {
 
 describe('security headers', () => {
   let server: TestServer;
-  beforeAll(async () => { server = await startServer({ demo: { speed: 50 } }); });
+  beforeAll(async () => {
+    server = await startServer({ demo: { speed: 50 } });
+  });
   afterAll(() => server.close());
 
   it('gives the web app a CSP without inline scripts, nosniff and no referrer', async () => {
@@ -48,7 +50,7 @@ describe('security headers', () => {
     }
   });
 
-  it('lets /docs keep swagger-ui\'s own CSP (with the other page headers)', async () => {
+  it("lets /docs keep swagger-ui's own CSP (with the other page headers)", async () => {
     const { headers } = await headersOf(`${server.url}/docs`);
     expect(headers.get('content-security-policy')).toContain('script-src-attr');
     expect(headers.get('content-security-policy')).not.toContain("frame-ancestors 'none'");

@@ -50,12 +50,16 @@ async function serve(dataDir: string): Promise<{ url: string; banner: string[]; 
     });
   });
   return {
-    url, banner: lines, raw, child,
-    stop: () => new Promise<void>((resolve) => {
-      if (child.exitCode !== null) return resolve();
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-    }),
+    url,
+    banner: lines,
+    raw,
+    child,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
   };
 }
 
@@ -63,7 +67,9 @@ const cli = async (...args: string[]) => (await run(process.execPath, [BIN, ...a
 
 describe('seed 003 on a fresh install: tributary token, generated secrets, tributary key show', () => {
   let dataDir: string;
-  beforeAll(() => { dataDir = mkdtempSync(join(tmpdir(), 'tributary-cli-')); });
+  beforeAll(() => {
+    dataDir = mkdtempSync(join(tmpdir(), 'tributary-cli-'));
+  });
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
   it('a token from `tributary token` opens the seed WebSocket; the key from `tributary key show` publishes', async () => {
@@ -90,14 +96,23 @@ describe('seed 003 on a fresh install: tributary token, generated secrets, tribu
       const ack = await ws.next((m) => m.type === 'ack' || m.type === 'error');
       expect(ack).toMatchObject({ type: 'ack', channels: { finance: 'org:acme:finance' } });
 
-      const unauthorised = await fetch(`${server.url}/v1/publish`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"channel":"org:acme:finance","data":1}' });
+      const unauthorised = await fetch(`${server.url}/v1/publish`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: '{"channel":"org:acme:finance","data":1}',
+      });
       expect(unauthorised.status).toBe(401);
       const published = await fetch(`${server.url}/v1/publish`, {
-        method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${key}` },
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${key}` },
         body: JSON.stringify({ channel: 'org:acme:finance', type: 'revenue.created', data: { amount: 1 } }),
       });
       expect(published.status).toBe(200);
-      expect(await ws.next((m) => m.type === 'event')).toMatchObject({ service: 'finance', seq: 1, events: [{ type: 'revenue.created', data: { amount: 1 } }] });
+      expect(await ws.next((m) => m.type === 'event')).toMatchObject({
+        service: 'finance',
+        seq: 1,
+        events: [{ type: 'revenue.created', data: { amount: 1 } }],
+      });
       ws.close();
 
       // Nothing became public: an anonymous connection still gets the public namespace only.
@@ -127,7 +142,10 @@ describe('seed 003 on a fresh install: tributary token, generated secrets, tribu
 
   it('refuses bad arguments with exit code 2 and a message', async () => {
     const fail = async (...args: string[]) => {
-      const err = await run(process.execPath, [BIN, ...args], { env: ENV }).then(() => undefined, (e) => e);
+      const err = await run(process.execPath, [BIN, ...args], { env: ENV }).then(
+        () => undefined,
+        (e) => e,
+      );
       return { code: err?.code, stderr: String(err?.stderr ?? '') };
     };
     expect(await fail('token', '--data-dir', dataDir)).toMatchObject({ code: 2, stderr: expect.stringMatching(/--sub SUBJECT is required/) });

@@ -11,11 +11,14 @@ describe('SSE framing', () => {
     expect(message).toEqual({ id: 'k:e:1', event: 'model.delta', data: 'line one\nline two\nline three\nend' });
   });
 
-  it.each([['id', { id: 'a\nb', data: 'x' }], ['id', { id: 'a\rb', data: 'x' }], ['event', { event: 'x\ny', data: 'x' }], ['id', { id: 'a\0b', data: 'x' }]] as const)(
-    'refuses an %s with a line break or NUL', (_f, frame) => {
-      expect(() => encodeSseFrame(frame)).toThrow(TypeError);
-    },
-  );
+  it.each([
+    ['id', { id: 'a\nb', data: 'x' }],
+    ['id', { id: 'a\rb', data: 'x' }],
+    ['event', { event: 'x\ny', data: 'x' }],
+    ['id', { id: 'a\0b', data: 'x' }],
+  ] as const)('refuses an %s with a line break or NUL', (_f, frame) => {
+    expect(() => encodeSseFrame(frame)).toThrow(TypeError);
+  });
 
   it('writes retry hints and comments the parser ignores', () => {
     const parser = new SseParser();
@@ -52,7 +55,10 @@ describe('SSE framing', () => {
     for (let cut = 0; cut < stream.length; cut++) {
       const p = new SseParser();
       const got = [...p.push(stream.slice(0, cut)), ...p.push(stream.slice(cut))];
-      expect(got.map((m) => [m.id, m.event, m.data])).toEqual([['1', 'a', 'x\ny'], ['2', 'message', '{"k":"v"}']]);
+      expect(got.map((m) => [m.id, m.event, m.data])).toEqual([
+        ['1', 'a', 'x\ny'],
+        ['2', 'message', '{"k":"v"}'],
+      ]);
     }
   });
 });

@@ -138,8 +138,15 @@ function end(overrides: Partial<ComparisonEnd> = {}): ComparisonEnd {
     processingTimeMs: 2_000,
     results: [
       {
-        model: 'demo/fast', status: 'ok', text: 'Rayleigh scattering.', finishReason: 'stop',
-        inputTokens: 12, outputTokens: 40, ttftMs: 150, durationMs: 1_900, tokensPerSecond: 21.5,
+        model: 'demo/fast',
+        status: 'ok',
+        text: 'Rayleigh scattering.',
+        finishReason: 'stop',
+        inputTokens: 12,
+        outputTokens: 40,
+        ttftMs: 150,
+        durationMs: 1_900,
+        tokensPerSecond: 21.5,
       },
       { model: 'demo/flaky', status: 'failed', text: 'partial', errorCode: 'upstream_error', errorMessage: 'boom' },
     ],
@@ -317,7 +324,11 @@ describe.each(backends)('store on $name', (backend) => {
     expect(store.pendingWrites()).toBe(120);
     // Reaching batchSize starts writing at once, without waiting for the (60 s) interval.
     await until(() => store.pendingWrites() === 0);
-    expect(batches.map((b) => [b.ok, b.rows])).toEqual([[true, 50], [true, 50], [true, 20]]);
+    expect(batches.map((b) => [b.ok, b.rows])).toEqual([
+      [true, 50],
+      [true, 50],
+      [true, 20],
+    ]);
     expect((await store.monitoring()).mostUsedModels).toEqual([{ modelsUsed: 'demo/a,demo/b', usageCount: 120 }]);
   });
 
@@ -335,7 +346,9 @@ describe.each(backends)('store on $name', (backend) => {
     const batches: BatchInfo[] = [];
     const warnings: unknown[] = [];
     const store = await open(loc, {
-      flushIntervalMs: 10, minRetryMs: 20, maxRetryMs: 50,
+      flushIntervalMs: 10,
+      minRetryMs: 20,
+      maxRetryMs: 50,
       onBatch: (b) => batches.push(b),
       logger: { warn: (obj) => warnings.push(obj), error: () => {} },
     });
@@ -389,24 +402,29 @@ describe.each(backends)('store on $name', (backend) => {
     expect(batches.filter((b) => b.ok)).toEqual([expect.objectContaining({ items: 3, rows: 3 })]);
     expect(store.pendingWrites()).toBe(0);
     // Committed: another connection sees the results (a crash now would keep them).
-    expect((await loc.query("select model_id, status, text from comparison_results where comparison_id = 'cmp_gc' order by position")))
-      .toEqual([{ model_id: 'demo/fast', status: 'ok', text: 'one' }, { model_id: 'demo/slow', status: 'failed', text: 'par' }]);
+    expect(await loc.query("select model_id, status, text from comparison_results where comparison_id = 'cmp_gc' order by position")).toEqual([
+      { model_id: 'demo/fast', status: 'ok', text: 'one' },
+      { model_id: 'demo/slow', status: 'failed', text: 'par' },
+    ]);
     await store.committed(); // nothing queued: resolves at once
   });
 
-  (backend.name === 'sqlite' ? test : it.skip)('committed() on SQLite: an idle queue commits on the waiting tick, before anything else queued on the event loop', async () => {
-    const batches: BatchInfo[] = [];
-    const loc = backend.fresh();
-    const store = await open(loc, { onBatch: (b) => batches.push(b) });
-    store.saveComparisonStart(start('cmp_tick'));
-    store.saveModelResult('cmp_tick', 0, { model: 'demo/fast', status: 'ok', text: 'now' });
-    const waiting = store.committed();
-    // No await in between: the batch is already applied (a final event is not held behind other work).
-    expect(store.pendingWrites()).toBe(0);
-    expect(batches).toEqual([expect.objectContaining({ ok: true, items: 2, rows: 2 })]);
-    expect(await loc.query("select text from comparison_results where comparison_id = 'cmp_tick'")).toEqual([{ text: 'now' }]);
-    await waiting;
-  });
+  (backend.name === 'sqlite' ? test : it.skip)(
+    'committed() on SQLite: an idle queue commits on the waiting tick, before anything else queued on the event loop',
+    async () => {
+      const batches: BatchInfo[] = [];
+      const loc = backend.fresh();
+      const store = await open(loc, { onBatch: (b) => batches.push(b) });
+      store.saveComparisonStart(start('cmp_tick'));
+      store.saveModelResult('cmp_tick', 0, { model: 'demo/fast', status: 'ok', text: 'now' });
+      const waiting = store.committed();
+      // No await in between: the batch is already applied (a final event is not held behind other work).
+      expect(store.pendingWrites()).toBe(0);
+      expect(batches).toEqual([expect.objectContaining({ ok: true, items: 2, rows: 2 })]);
+      expect(await loc.query("select text from comparison_results where comparison_id = 'cmp_tick'")).toEqual([{ text: 'now' }]);
+      await waiting;
+    },
+  );
 
   test('checkpoints of a running model are replaced by its result; at start a leftover one becomes interrupted', async () => {
     const loc = backend.fresh();
@@ -428,7 +446,8 @@ describe.each(backends)('store on $name', (backend) => {
     const after = await second.getComparison('cmp_ck');
     expect(after?.status).toBe('interrupted');
     expect(after?.results.map((r) => [r.model, r.status, r.text])).toEqual([
-      ['demo/fast', 'ok', 'Once upon a time.'], ['demo/slow', 'interrupted', 'Long ago there'],
+      ['demo/fast', 'ok', 'Once upon a time.'],
+      ['demo/slow', 'interrupted', 'Long ago there'],
     ]);
   });
 
@@ -446,10 +465,13 @@ describe.each(backends)('store on $name', (backend) => {
     const store = await open(backend.fresh());
     store.saveComparisonStart(start('cmp_nul', { prompt: 'a\u0000b\ud800c' }));
     store.saveComparisonStart(start('cmp_nul')); // a duplicate start is ignored, not a key violation
-    store.saveComparisonEnd('cmp_nul', end({
-      processingTimeMs: 10.4,
-      results: [{ model: 'demo/fast', status: 'ok', text: 'x', ttftMs: 12.6, durationMs: 99.5, tokensPerSecond: Infinity }],
-    }));
+    store.saveComparisonEnd(
+      'cmp_nul',
+      end({
+        processingTimeMs: 10.4,
+        results: [{ model: 'demo/fast', status: 'ok', text: 'x', ttftMs: 12.6, durationMs: 99.5, tokensPerSecond: Infinity }],
+      }),
+    );
     await store.flush();
     const stored = await store.getComparison('cmp_nul');
     // PostgreSQL text cannot hold NUL and UTF-8 has no lone surrogate: both become U+FFFD, on both dialects.
@@ -462,7 +484,11 @@ describe.each(backends)('store on $name', (backend) => {
     const loc = backend.fresh();
     const store = await open(loc);
     expect(await store.monitoring()).toEqual({
-      averageProcessingTimeMs: null, successful: 0, failed: 0, successRate: null, mostUsedModels: [],
+      averageProcessingTimeMs: null,
+      successful: 0,
+      failed: 0,
+      successRate: null,
+      mostUsedModels: [],
     });
 
     const now = Date.now();
@@ -472,9 +498,15 @@ describe.each(backends)('store on $name', (backend) => {
     store.logUsage(usage({ modelsUsed: ['demo/c'], modelsRequested: 1, modelsSuccessful: 1, modelsFailed: 0, processingTimeMs: 300 }));
     store.logUsage(usage({ modelsSuccessful: 2, modelsFailed: 0, processingTimeMs: 400, createdAt: new Date(now - 23 * HOUR) }));
     // Older than 24 hours: must not count anywhere.
-    store.logUsage(usage({
-      modelsUsed: ['demo/old'], modelsSuccessful: 0, modelsFailed: 5, processingTimeMs: 10_000, createdAt: new Date(now - 48 * HOUR),
-    }));
+    store.logUsage(
+      usage({
+        modelsUsed: ['demo/old'],
+        modelsSuccessful: 0,
+        modelsFailed: 5,
+        processingTimeMs: 10_000,
+        createdAt: new Date(now - 48 * HOUR),
+      }),
+    );
 
     const figures = await store.monitoring();
     expect(figures.averageProcessingTimeMs).toBe(250);
@@ -495,11 +527,13 @@ describe.each(backends)('store on $name', (backend) => {
     }
   });
 
-  test('the PostgreSQL monitoring queries are the seed checklist\'s, verbatim', () => {
+  test("the PostgreSQL monitoring queries are the seed checklist's, verbatim", () => {
     expect(monitoringQueries.postgres).toEqual({
       averageProcessingTime: "SELECT AVG(processing_time_ms) FROM usage_log WHERE created_at > NOW() - INTERVAL '24 hours';",
-      successRate: "SELECT SUM(models_successful) as successful, SUM(models_failed) as failed, (SUM(models_successful)::float / (SUM(models_successful) + SUM(models_failed))) * 100 as success_rate FROM usage_log WHERE created_at > NOW() - INTERVAL '24 hours';",
-      mostUsedModels: "SELECT models_used, COUNT(*) as usage_count FROM usage_log WHERE created_at > NOW() - INTERVAL '24 hours' GROUP BY models_used ORDER BY usage_count DESC LIMIT 10;",
+      successRate:
+        "SELECT SUM(models_successful) as successful, SUM(models_failed) as failed, (SUM(models_successful)::float / (SUM(models_successful) + SUM(models_failed))) * 100 as success_rate FROM usage_log WHERE created_at > NOW() - INTERVAL '24 hours';",
+      mostUsedModels:
+        "SELECT models_used, COUNT(*) as usage_count FROM usage_log WHERE created_at > NOW() - INTERVAL '24 hours' GROUP BY models_used ORDER BY usage_count DESC LIMIT 10;",
     });
   });
 

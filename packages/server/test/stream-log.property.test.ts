@@ -24,8 +24,24 @@ type Op =
   | { kind: 'settle' };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 5, arbitrary: fc.record({ kind: fc.constant('publish' as const), topic: fc.nat(TOPICS.length - 1), count: fc.integer({ min: 1, max: 6 }), wait: fc.boolean() }) },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('connect' as const), client: fc.nat(CLIENTS - 1), from: fc.constantFrom('start' as const, 'top' as const, 'resume' as const), wait: fc.boolean() }) },
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      kind: fc.constant('publish' as const),
+      topic: fc.nat(TOPICS.length - 1),
+      count: fc.integer({ min: 1, max: 6 }),
+      wait: fc.boolean(),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('connect' as const),
+      client: fc.nat(CLIENTS - 1),
+      from: fc.constantFrom('start' as const, 'top' as const, 'resume' as const),
+      wait: fc.boolean(),
+    }),
+  },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('disconnect' as const), client: fc.nat(CLIENTS - 1) }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'expire' as const }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'restart' as const }) },
@@ -51,7 +67,10 @@ class Connection implements Sink {
   sub: Promise<Subscription> | undefined;
   private expectNext: number | undefined;
   private epoch: string | undefined;
-  constructor(private readonly client: Client, private readonly resumedFrom: Position | undefined) {}
+  constructor(
+    private readonly client: Client,
+    private readonly resumedFrom: Position | undefined,
+  ) {}
 
   open(info: RecoveryInfo): void {
     if (this.expectNext !== undefined) this.client.problems.push('open called twice');
@@ -100,7 +119,10 @@ class World {
   readonly clients = Array.from({ length: CLIENTS }, (_, i) => new Client(TOPICS[i % TOPICS.length]!));
   private pending: Promise<unknown>[] = [];
 
-  constructor(private readonly size: number, private readonly maxReplay: number) {
+  constructor(
+    private readonly size: number,
+    private readonly maxReplay: number,
+  ) {
     this.boot();
   }
 
@@ -113,13 +135,16 @@ class World {
     switch (op.kind) {
       case 'publish': {
         const hub = this.hub;
-        const p = (async () => { for (let i = 0; i < op.count; i++) await hub.publish(TOPICS[op.topic]!, 'msg', { i }); })();
+        const p = (async () => {
+          for (let i = 0; i < op.count; i++) await hub.publish(TOPICS[op.topic]!, 'msg', { i });
+        })();
         return this.maybeWait(p, op.wait);
       }
       case 'connect': {
         const client = this.clients[op.client]!;
         this.disconnect(client);
-        const start: StartAt = op.from === 'resume' && client.pos ? { from: 'position', position: client.pos } : op.from === 'top' ? { from: 'top' } : { from: 'start' };
+        const start: StartAt =
+          op.from === 'resume' && client.pos ? { from: 'position', position: client.pos } : op.from === 'top' ? { from: 'top' } : { from: 'start' };
         const conn = new Connection(client, start.from === 'position' ? start.position : undefined);
         client.conn = conn;
         conn.sub = this.hub.subscribe(client.topic, start, conn);
@@ -183,7 +208,10 @@ function checkSeen(seen: Seen[]): string[] {
   const problems: string[] = [];
   let last: Position | undefined;
   for (const s of seen) {
-    if ('reset' in s) { last = undefined; continue; }
+    if ('reset' in s) {
+      last = undefined;
+      continue;
+    }
     const e = s.event;
     if (last && (e.epoch !== last.epoch || e.seq !== last.seq + 1)) problems.push(`${last.epoch}:${last.seq} then ${e.epoch}:${e.seq}`);
     last = e;

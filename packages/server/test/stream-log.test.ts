@@ -16,12 +16,17 @@ const redisUp = await redisAvailable();
 const backends: { name: string; enabled: boolean; make: (policy: { size: number; ttlMs: number }, now?: () => number) => Promise<StreamBackend> }[] = [
   { name: 'memory', enabled: true, make: async (policy, now) => new MemoryBackend(() => policy, now ? { now } : {}) },
   {
-    name: 'redis', enabled: redisUp, make: async (policy) => {
+    name: 'redis',
+    enabled: redisUp,
+    make: async (policy) => {
       const keyPrefix = randomPrefix();
       const backend = new RedisBackend(() => policy, { url: TEST_REDIS_URL, keyPrefix });
       await backend.connect(5_000);
       const close = backend.close.bind(backend);
-      backend.close = async () => { await close(); await dropPrefix(keyPrefix); };
+      backend.close = async () => {
+        await close();
+        await dropPrefix(keyPrefix);
+      };
       return backend;
     },
   },
@@ -33,15 +38,25 @@ class RecordingSink implements Sink {
   events: LogEvent[] = [];
   ended: EndReason | undefined;
   queued = 0;
-  open(info: RecoveryInfo) { this.opened = info; }
-  send(event: LogEvent) { this.events.push(event); }
-  backlog() { return this.queued; }
-  end(reason: EndReason) { this.ended = reason; }
+  open(info: RecoveryInfo) {
+    this.opened = info;
+  }
+  send(event: LogEvent) {
+    this.events.push(event);
+  }
+  backlog() {
+    return this.queued;
+  }
+  end(reason: EndReason) {
+    this.ended = reason;
+  }
 }
 
 describe.each(backends.filter((b) => b.enabled))('stream log on the $name backend', ({ name, make }) => {
   const closers: (() => Promise<void>)[] = [];
-  afterEach(async () => { while (closers.length) await closers.pop()!(); });
+  afterEach(async () => {
+    while (closers.length) await closers.pop()!();
+  });
 
   async function setup(opts: { size?: number; ttlMs?: number; maxReplay?: number; buffer?: number; now?: () => number } = {}) {
     const backend = await make({ size: opts.size ?? 100, ttlMs: opts.ttlMs ?? 60_000 }, opts.now);
@@ -156,8 +171,15 @@ describe.each(backends.filter((b) => b.enabled))('stream log on the $name backen
     const epoch = (await hub.recover('t', { from: 'top' })).top.epoch;
     let drains = 0;
     const sink = new (class extends RecordingSink {
-      override send(event: LogEvent) { super.send(event); this.queued += 400; }
-      async drained() { drains++; await new Promise((r) => setTimeout(r, 1)); this.queued = 0; }
+      override send(event: LogEvent) {
+        super.send(event);
+        this.queued += 400;
+      }
+      async drained() {
+        drains++;
+        await new Promise((r) => setTimeout(r, 1));
+        this.queued = 0;
+      }
     })();
     const sub = await hub.subscribe('t', { from: 'position', position: { epoch, seq: 0 } }, sink);
     expect(sink.events.map((e) => e.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
@@ -213,11 +235,21 @@ describe('encode once per publish', () => {
   it('a fan-out to many subscribers encodes each event once', async () => {
     const { encodeOnce } = await import('../src/streams/encode-once.js');
     let encodes = 0;
-    const encode = encodeOnce((e) => { encodes++; return `frame ${e.seq}`; });
+    const encode = encodeOnce((e) => {
+      encodes++;
+      return `frame ${e.seq}`;
+    });
     const backend = new MemoryBackend(() => ({ size: 100, ttlMs: 60_000 }));
     const hub = new StreamHub(backend, { maxReplay: 100, subscriberBufferBytes: 1e6 });
     const frames: string[] = [];
-    const sink = (): Sink => ({ open() {}, send: (e) => { frames.push(encode(e)); }, backlog: () => 0, end() {} });
+    const sink = (): Sink => ({
+      open() {},
+      send: (e) => {
+        frames.push(encode(e));
+      },
+      backlog: () => 0,
+      end() {},
+    });
     for (let i = 0; i < 50; i++) await hub.subscribe('t', { from: 'top' }, sink());
     for (let i = 0; i < 3; i++) await hub.publish('t', 'x', {});
     expect(frames).toHaveLength(150);
@@ -264,7 +296,9 @@ describe.runIf(redisUp)('redis backend across nodes', () => {
     for (const { hub, sink } of sinks) await hub.subscribe('shared', { from: 'top' }, sink);
     await Promise.all(Array.from({ length: 30 }, (_, i) => [a, b, c][i % 3]!.hub.publish('shared', 'msg', { i })));
     const all = Array.from({ length: 30 }, (_, i) => i + 1);
-    await settled(() => { for (const { sink } of sinks) expect(sink.events.map((e) => e.seq)).toEqual(all); });
+    await settled(() => {
+      for (const { sink } of sinks) expect(sink.events.map((e) => e.seq)).toEqual(all);
+    });
     for (const n of [a, b, c]) expect([n.backend.subscriptions(), n.hub.stats().subscribers]).toEqual([1, 3]);
   });
 

@@ -10,17 +10,16 @@ import { startServer, type TestServer } from './support/server.js';
  */
 const pgUp = await postgresAvailable();
 const schema = randomSchema();
-const backends = [
-  { name: 'sqlite', config: {} },
-  ...(pgUp ? [{ name: 'postgres', config: { database: { url: TEST_DATABASE_URL, schema } } }] : []),
-];
+const backends = [{ name: 'sqlite', config: {} }, ...(pgUp ? [{ name: 'postgres', config: { database: { url: TEST_DATABASE_URL, schema } } }] : [])];
 
 /** JSON text with escapes, so the body carries exactly the code units meant (a lone surrogate survives). */
 const raw = (value: string) => JSON.stringify(value).replace(/[\u0000\ud800-\udfff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
 describe.each(backends)('text on $name', ({ config }) => {
   let server: TestServer;
-  beforeAll(async () => { server = await startServer(config); });
+  beforeAll(async () => {
+    server = await startServer(config);
+  });
   afterAll(async () => {
     await server.close();
     if (pgUp) await dropSchema(schema).catch(() => undefined);
@@ -30,12 +29,21 @@ describe.each(backends)('text on $name', ({ config }) => {
 
   const cases: [string, string, (text: string) => string, string][] = [
     ['/compare prompt', '/compare', (t) => `{"input_data":${raw(t)},"models":["demo/fast"]}`, 'prompt'],
-    ['/compare history', '/compare', (t) => `{"input_data":"hi","models":["demo/fast"],"conversation_history":[{"role":"user","content":${raw(t)}}]}`, 'history[0].content'],
+    [
+      '/compare history',
+      '/compare',
+      (t) => `{"input_data":"hi","models":["demo/fast"],"conversation_history":[{"role":"user","content":${raw(t)}}]}`,
+      'history[0].content',
+    ],
     ['/v1/comparisons prompt', '/v1/comparisons', (t) => `{"prompt":${raw(t)},"models":["demo/fast"]}`, 'prompt'],
     ['/chat query', '/chat', (t) => `{"query":${raw(t)}}`, 'prompt'],
   ];
   for (const [what, path, body, field] of cases) {
-    for (const [problem, text] of [['nul', 'a\u0000b'], ['lone_surrogate', 'a\ud800b'], ['lone_surrogate', 'a\udc00']] as const) {
+    for (const [problem, text] of [
+      ['nul', 'a\u0000b'],
+      ['lone_surrogate', 'a\ud800b'],
+      ['lone_surrogate', 'a\udc00'],
+    ] as const) {
       it(`${what} with ${JSON.stringify(text)} → 400 invalid_text`, async () => {
         const res = await post(path, body(text));
         expect(res.status).toBe(400);

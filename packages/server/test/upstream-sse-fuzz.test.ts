@@ -58,8 +58,16 @@ function variants(stream: string): Record<string, string> {
 }
 
 const RECORDED: Record<string, { dialect: Dialect; stream: string; reasoning: string }> = {
-  openai: { dialect: openaiDialect, stream: openaiFrames('gpt-4o-mini', ANSWER_PIECES, { includeUsage: true, reasoning: ['Think', 'ing…'] }).join(''), reasoning: 'Thinking…' },
-  anthropic: { dialect: anthropicDialect, stream: anthropicFrames('claude-sonnet-4-5', ANSWER_PIECES, { thinking: ['Hmm', ' — ok'] }).join(''), reasoning: 'Hmm — ok' },
+  openai: {
+    dialect: openaiDialect,
+    stream: openaiFrames('gpt-4o-mini', ANSWER_PIECES, { includeUsage: true, reasoning: ['Think', 'ing…'] }).join(''),
+    reasoning: 'Thinking…',
+  },
+  anthropic: {
+    dialect: anthropicDialect,
+    stream: anthropicFrames('claude-sonnet-4-5', ANSWER_PIECES, { thinking: ['Hmm', ' — ok'] }).join(''),
+    reasoning: 'Hmm — ok',
+  },
 };
 
 describe('upstream SSE parser, fuzzed', () => {
@@ -76,7 +84,12 @@ describe('upstream SSE parser, fuzzed', () => {
           expect(decode(recorded.dialect, randomSplit(bytes, rng))).toEqual(whole);
         }
         // Byte by byte, the worst case for split CRLF and UTF-8.
-        expect(decode(recorded.dialect, [...bytes].map((b) => Uint8Array.of(b)))).toEqual(whole);
+        expect(
+          decode(
+            recorded.dialect,
+            [...bytes].map((b) => Uint8Array.of(b)),
+          ),
+        ).toEqual(whole);
       });
     }
   }
@@ -100,9 +113,10 @@ describe('upstream SSE parser, fuzzed', () => {
     const rng = mulberry32(42);
     const alphabet = ['data: ', 'event: ', ':', '\n', '\r', '\r\n', '{', '}', '"', '[DONE]', 'choices', 'error', '\uFEFF', 'é', '🌊', ' ', 'x'];
     for (let round = 0; round < 2_000; round++) {
-      const raw = rng() < 0.5
-        ? Uint8Array.from({ length: Math.floor(rng() * 400) }, () => Math.floor(rng() * 256))
-        : encoder.encode(Array.from({ length: Math.floor(rng() * 120) }, () => alphabet[Math.floor(rng() * alphabet.length)]).join(''));
+      const raw =
+        rng() < 0.5
+          ? Uint8Array.from({ length: Math.floor(rng() * 400) }, () => Math.floor(rng() * 256))
+          : encoder.encode(Array.from({ length: Math.floor(rng() * 120) }, () => alphabet[Math.floor(rng() * alphabet.length)]).join(''));
       for (const dialect of [openaiDialect, anthropicDialect]) {
         try {
           decode(dialect, randomSplit(raw, rng));

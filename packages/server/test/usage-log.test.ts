@@ -7,7 +7,7 @@ import { postJson } from './support/sse-client.js';
 const pgUp = await postgresAvailable();
 
 describe.each([
-  { name: 'SQLite', database: () => ({}) , enabled: true },
+  { name: 'SQLite', database: () => ({}), enabled: true },
   { name: 'PostgreSQL', database: () => ({ url: TEST_DATABASE_URL, schema: randomSchema() }), enabled: pgUp },
 ])('usage_log and the seed monitoring queries on $name', ({ database, enabled }) => {
   it.runIf(enabled)('rows match what happened and the three queries return the right numbers', async () => {

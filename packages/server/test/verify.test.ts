@@ -22,7 +22,11 @@ const validate = ajv.compile(schema);
 async function verifyJson(url: string, args: string[] = [], timeoutMs = 60_000): Promise<{ code: number | null; report: Report; stderr: string }> {
   const { code, stdout, stderr } = await runCli(['verify', url, '--json', ...args], {}, timeoutMs);
   let report: Report;
-  try { report = JSON.parse(stdout); } catch { throw new Error(`not JSON (exit ${code}): ${stdout}${stderr}`); }
+  try {
+    report = JSON.parse(stdout);
+  } catch {
+    throw new Error(`not JSON (exit ${code}): ${stdout}${stderr}`);
+  }
   if (!validate(report)) throw new Error(`report does not match its schema: ${ajv.errorsText(validate.errors)}`);
   return { code, report, stderr };
 }
@@ -41,7 +45,9 @@ describe('tributary verify', { timeout: 90_000 }, () => {
     server = await startServer({ demo: { speed: 4 }, realtime: { publishKey: PUBLISH_KEY, seedPingIntervalMs: 400 } });
     smoke = await verifyJson(server.url, ['--publish-key', PUBLISH_KEY]);
   }, 90_000);
-  afterAll(async () => { await server?.close(); });
+  afterAll(async () => {
+    await server?.close();
+  });
 
   it('against a Tributary test instance every check passes (those needing a part it lacks or --allow-destructive skip, saying why), exit 0', () => {
     const { code, report } = smoke;
@@ -64,14 +70,22 @@ describe('tributary verify', { timeout: 90_000 }, () => {
     // Each model alone and all together, timed by the test's own SSE client.
     const alone: number[] = [];
     for (const model of models) {
-      const r = await sseRequest(`${server.url}/compare-stream`, { body: { input_data: 'Explain in a few sentences how rivers form deltas.', models: [model], tier: 'brief' } });
+      const r = await sseRequest(`${server.url}/compare-stream`, {
+        body: { input_data: 'Explain in a few sentences how rivers form deltas.', models: [model], tier: 'brief' },
+      });
       alone.push(lastChunkAt(r.messages));
     }
-    const together = await sseRequest(`${server.url}/compare-stream`, { body: { input_data: 'Explain in a few sentences how rivers form deltas.', models, tier: 'brief' } });
+    const together = await sseRequest(`${server.url}/compare-stream`, {
+      body: { input_data: 'Explain in a few sentences how rivers form deltas.', models, tier: 'brief' },
+    });
     const c = check(report, 'concurrency').measured;
     const near = (a: unknown, b: number, tolerance: number) => expect(Math.abs(Number(a) - b)).toBeLessThan(Math.max(tolerance * b, 150));
     near(c.slowestAloneMs, Math.max(...alone), 0.3);
-    near(c.sumAloneMs, alone.reduce((a, b) => a + b, 0), 0.3);
+    near(
+      c.sumAloneMs,
+      alone.reduce((a, b) => a + b, 0),
+      0.3,
+    );
     near(c.totalMs, lastChunkAt(together.messages), 0.3);
     const ttfts = models.map((m) => firstChunkAt(together.messages, m)).sort((a, b) => a - b);
     near(check(report, 'stream').measured.ttftP50Ms, ttfts[1]!, 0.5);
@@ -121,7 +135,10 @@ describe('tributary verify', { timeout: 90_000 }, () => {
   });
 
   it('rate limiting: passes against a server that limits (429 + Retry-After), only with --allow-destructive', async () => {
-    const limited = await startServer({ demo: { speed: 20 }, identity: { scrypt: { cost: 1024 }, limits: { anonymous: { responsesPerDay: 4, requestsPerMinute: null } } } });
+    const limited = await startServer({
+      demo: { speed: 20 },
+      identity: { scrypt: { cost: 1024 }, limits: { anonymous: { responsesPerDay: 4, requestsPerMinute: null } } },
+    });
     try {
       const { code, report } = await verifyJson(limited.url, ['--checks', 'rate-limit', '--allow-destructive']);
       const c = check(report, 'rate-limit');
@@ -139,9 +156,12 @@ describe('tributary verify', { timeout: 90_000 }, () => {
     const ADMIN = 'verify-admin-token-0123456789';
     const own = await startServer({ demo: { speed: 4 }, ops: { adminToken: ADMIN }, realtime: { publishKey: PUBLISH_KEY, seedPingIntervalMs: 400 } });
     try {
-      const post = (token?: string, body: unknown = { checks: ['health', 'seed-ping', 'seed-replay'] }) => fetch(`${own.url}/v1/admin/verify`, {
-        method: 'POST', headers: { 'Content-Type': 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}) }, body: JSON.stringify(body),
-      });
+      const post = (token?: string, body: unknown = { checks: ['health', 'seed-ping', 'seed-replay'] }) =>
+        fetch(`${own.url}/v1/admin/verify`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+          body: JSON.stringify(body),
+        });
       expect((await post()).status).toBe(401);
       const unknown = await post(ADMIN, { checks: ['nope'] });
       expect(unknown.status).toBe(400);
@@ -157,7 +177,12 @@ describe('tributary verify', { timeout: 90_000 }, () => {
       const report = await res.json();
       expect(validate(report), ajv.errorsText(validate.errors)).toBe(true);
       expect(report.profile).toBe('smoke');
-      expect(report.checks.map((c: CheckResult) => [c.id, c.status])).toEqual([['health', 'pass'], ['models', 'pass'], ['seed-replay', 'pass'], ['seed-ping', 'pass']]);
+      expect(report.checks.map((c: CheckResult) => [c.id, c.status])).toEqual([
+        ['health', 'pass'],
+        ['models', 'pass'],
+        ['seed-replay', 'pass'],
+        ['seed-ping', 'pass'],
+      ]);
     } finally {
       await own.close();
     }
@@ -248,8 +273,9 @@ describe('tributary verify', { timeout: 90_000 }, () => {
     const short = { name: 'Demo · Short', firstTokenMs: 100, tokensPerSecond: 20, answerTokens: 20, flaky: false };
     const loaded = await startServer({ demo: { speed: 1, models: { 'demo/short': short } } });
     const started = Date.now();
-    const { report } = await verifyJson(loaded.url, ['--profile', 'load', '--concurrency', '100', '--duration', '2', '--models', 'demo/short'], 60_000)
-      .finally(() => loaded.close());
+    const { report } = await verifyJson(loaded.url, ['--profile', 'load', '--concurrency', '100', '--duration', '2', '--models', 'demo/short'], 60_000).finally(
+      () => loaded.close(),
+    );
     const load = report.load!;
     expect(load).not.toBeNull();
     expect(Date.now() - started).toBeLessThan(2_000 + 30_000);

@@ -51,7 +51,13 @@ describe('serving the web app', () => {
   });
 
   it('keeps JSON 404s for API paths, missing assets and non-GET methods', async () => {
-    for (const [method, path] of [['GET', '/v1/nope'], ['GET', '/api/nope'], ['GET', '/assets/missing-1234abcd.js'], ['POST', '/somewhere'], ['GET', '/compare-stream']]) {
+    for (const [method, path] of [
+      ['GET', '/v1/nope'],
+      ['GET', '/api/nope'],
+      ['GET', '/assets/missing-1234abcd.js'],
+      ['POST', '/somewhere'],
+      ['GET', '/compare-stream'],
+    ]) {
       const res = await fetch(`${server.url}${path}`, { method: method!, headers: { Accept: 'text/html' } });
       expect(res.status, `${method} ${path}`).toBe(404);
       expect((await res.json()).code).toBe('not_found');

@@ -10,10 +10,9 @@ export const BUDGET_BYTES = 300 * 1024;
 
 export function initialBundle(dist) {
   const html = readFileSync(join(dist, 'index.html'), 'utf8');
-  const srcs = [
-    ...html.matchAll(/<script[^>]+type="module"[^>]+src="([^"]+)"/g),
-    ...html.matchAll(/<link[^>]+rel="modulepreload"[^>]+href="([^"]+)"/g),
-  ].map((m) => m[1]);
+  const srcs = [...html.matchAll(/<script[^>]+type="module"[^>]+src="([^"]+)"/g), ...html.matchAll(/<link[^>]+rel="modulepreload"[^>]+href="([^"]+)"/g)].map(
+    (m) => m[1],
+  );
   const files = [...new Set(srcs)].map((src) => {
     const bytes = readFileSync(join(dist, src.replace(/^\//, '')));
     return { file: src, bytes: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length };

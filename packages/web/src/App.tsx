@@ -48,16 +48,19 @@ export function App() {
 
   useEffect(() => {
     // The session first: resuming an owned comparison needs the refreshed access cookie.
-    Promise.all([client.clientConfig(), client.models(), auth.init().catch(() => undefined)]).then(([config, models]) => {
-      const byId = new Map(models.models.map((m) => [m.id, m]));
-      streamingFlag.current = config.flags.sse_streaming;
-      setCatalogue({ config, groups: models.models_by_provider, byId });
-      // First visit: three models to start with; later, what the user picked (still offered).
-      setSelected((current) => {
-        const kept = current.filter((id) => byId.has(id)).slice(0, config.maxModels);
-        return kept.length > 0 || localStorage.getItem(KEYS.models) !== null ? kept : models.models.slice(0, Math.min(3, config.maxModels)).map((m) => m.id);
-      });
-    }, (err: Error) => setLoadError(`Cannot reach the server: ${err.message}`));
+    Promise.all([client.clientConfig(), client.models(), auth.init().catch(() => undefined)]).then(
+      ([config, models]) => {
+        const byId = new Map(models.models.map((m) => [m.id, m]));
+        streamingFlag.current = config.flags.sse_streaming;
+        setCatalogue({ config, groups: models.models_by_provider, byId });
+        // First visit: three models to start with; later, what the user picked (still offered).
+        setSelected((current) => {
+          const kept = current.filter((id) => byId.has(id)).slice(0, config.maxModels);
+          return kept.length > 0 || localStorage.getItem(KEYS.models) !== null ? kept : models.models.slice(0, Math.min(3, config.maxModels)).map((m) => m.id);
+        });
+      },
+      (err: Error) => setLoadError(`Cannot reach the server: ${err.message}`),
+    );
   }, []);
 
   useEffect(() => {
@@ -79,8 +82,20 @@ export function App() {
 
   const name = useCallback((id: string) => catalogue?.byId.get(id)?.name ?? id, [catalogue]);
 
-  if (loadError) return <main className="boot"><p className="error" role="alert">{loadError}</p></main>;
-  if (!catalogue) return <main className="boot"><p className="muted">Loading the workspace…</p></main>;
+  if (loadError)
+    return (
+      <main className="boot">
+        <p className="error" role="alert">
+          {loadError}
+        </p>
+      </main>
+    );
+  if (!catalogue)
+    return (
+      <main className="boot">
+        <p className="muted">Loading the workspace…</p>
+      </main>
+    );
 
   const { config } = catalogue;
   const session = workspace.session;
@@ -110,17 +125,38 @@ export function App() {
   return (
     <div className="app">
       <header className="topbar">
-        <h1><span className="logo" aria-hidden="true">≋</span> Tributary</h1>
+        <h1>
+          <span className="logo" aria-hidden="true">
+            ≋
+          </span>{' '}
+          Tributary
+        </h1>
         <NavTabs current="compare" />
         <LimitsBadge />
         <span className={`mode ${streaming ? 'mode-stream' : 'mode-whole'}`} data-testid="mode">
           {streaming ? 'Streaming' : 'Streaming is off: answers arrive whole'}
         </span>
         <nav className="topbar-actions" aria-label="Workspace">
-          <button type="button" onClick={() => download(`tributary-${stamp()}.md`, sessionMarkdown(session, name), 'text/markdown')} disabled={session.turns.length === 0}>Export Markdown</button>
-          <button type="button" onClick={() => download(`tributary-${stamp()}.json`, sessionJson(session), 'application/json')} disabled={session.turns.length === 0}>Export JSON</button>
-          <button type="button" aria-expanded={historyOpen} onClick={() => setHistoryOpen(!historyOpen)}>History</button>
-          <button type="button" onClick={toggleTheme} aria-label={`Switch to ${theme === 'dark' ? 'light' : 'dark'} theme`}>{theme === 'dark' ? '☀ Light' : '☾ Dark'}</button>
+          <button
+            type="button"
+            onClick={() => download(`tributary-${stamp()}.md`, sessionMarkdown(session, name), 'text/markdown')}
+            disabled={session.turns.length === 0}
+          >
+            Export Markdown
+          </button>
+          <button
+            type="button"
+            onClick={() => download(`tributary-${stamp()}.json`, sessionJson(session), 'application/json')}
+            disabled={session.turns.length === 0}
+          >
+            Export JSON
+          </button>
+          <button type="button" aria-expanded={historyOpen} onClick={() => setHistoryOpen(!historyOpen)}>
+            History
+          </button>
+          <button type="button" onClick={toggleTheme} aria-label={`Switch to ${theme === 'dark' ? 'light' : 'dark'} theme`}>
+            {theme === 'dark' ? '☀ Light' : '☾ Dark'}
+          </button>
         </nav>
       </header>
 
@@ -147,13 +183,19 @@ export function App() {
             onCancel={cancel}
             onNew={() => workspace.clear()}
           />
-          {actionError && <p className="error" role="alert" data-testid="action-error">{actionError}</p>}
+          {actionError && (
+            <p className="error" role="alert" data-testid="action-error">
+              {actionError}
+            </p>
+          )}
 
           {hidden.size > 0 && (
             <section className="hidden-bar" aria-label="Hidden cards">
               <span className="muted small">Hidden:</span>
               {[...hidden].map((m) => (
-                <button key={m} type="button" className="chip" onClick={() => workspace.setHidden(m, false)} aria-label={`Restore ${name(m)}`}>{name(m)} ↺</button>
+                <button key={m} type="button" className="chip" onClick={() => workspace.setHidden(m, false)} aria-label={`Restore ${name(m)}`}>
+                  {name(m)} ↺
+                </button>
               ))}
             </section>
           )}
@@ -165,9 +207,18 @@ export function App() {
             </div>
           ) : (
             <section className="cards" aria-label="Answers">
-              {cards.filter((m) => !hidden.has(m)).map((m) => (
-                <ModelCard key={m} workspace={workspace} model={m} name={name(m)} demo={catalogue.byId.get(m)?.demo ?? m.startsWith('demo/')} structure={workspace.getVersion()} />
-              ))}
+              {cards
+                .filter((m) => !hidden.has(m))
+                .map((m) => (
+                  <ModelCard
+                    key={m}
+                    workspace={workspace}
+                    model={m}
+                    name={name(m)}
+                    demo={catalogue.byId.get(m)?.demo ?? m.startsWith('demo/')}
+                    structure={workspace.getVersion()}
+                  />
+                ))}
             </section>
           )}
         </main>

@@ -34,4 +34,8 @@ export function sessionJson(session: Session): string {
   return JSON.stringify({ exportedAt: new Date().toISOString(), conversationId: session.conversationId ?? null, turns: session.turns }, null, 2) + '\n';
 }
 
-const quote = (text: string) => text.split('\n').map((l) => `> ${l}`).join('\n');
+const quote = (text: string) =>
+  text
+    .split('\n')
+    .map((l) => `> ${l}`)
+    .join('\n');

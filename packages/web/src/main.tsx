@@ -13,7 +13,11 @@ const PAGES: Record<Exclude<Route, 'compare'>, { Page: LazyExoticComponent<Compo
 };
 
 const TITLES: Record<Route, string> = {
-  compare: 'Tributary · Compare', events: 'Tributary · Events', jobs: 'Tributary · Jobs', ops: 'Tributary · Ops', account: 'Tributary · Account',
+  compare: 'Tributary · Compare',
+  events: 'Tributary · Events',
+  jobs: 'Tributary · Jobs',
+  ops: 'Tributary · Ops',
+  account: 'Tributary · Account',
 };
 
 /** Pages stay mounted once opened, so a running comparison, live subscriptions and job progress survive switching tabs; the account page reloads each visit. */
@@ -26,16 +30,26 @@ function Root() {
   }, [route]);
   return (
     <>
-      <div className="page" hidden={route !== 'compare'}><App /></div>
+      <div className="page" hidden={route !== 'compare'}>
+        <App />
+      </div>
       {(Object.keys(PAGES) as (keyof typeof PAGES)[]).map((name) => {
         const { Page, loading } = PAGES[name];
         const show = name === 'account' ? route === 'account' : opened.has(name);
-        return show && (
-          <div key={name} className="page" hidden={route !== name}>
-            <Suspense fallback={<main className="boot"><p className="muted">{loading}</p></main>}>
-              <Page />
-            </Suspense>
-          </div>
+        return (
+          show && (
+            <div key={name} className="page" hidden={route !== name}>
+              <Suspense
+                fallback={
+                  <main className="boot">
+                    <p className="muted">{loading}</p>
+                  </main>
+                }
+              >
+                <Page />
+              </Suspense>
+            </div>
+          )
         );
       })}
     </>

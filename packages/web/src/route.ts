@@ -7,7 +7,8 @@ import { useSyncExternalStore } from 'react';
 const PAGES = ['events', 'jobs', 'ops', 'account'] as const;
 export type Route = 'compare' | (typeof PAGES)[number];
 
-export const routeOf = (hash: string): Route => PAGES.find((page) => hash === `#/${page}` || hash.startsWith(`#/${page}/`) || hash.startsWith(`#/${page}?`)) ?? 'compare';
+export const routeOf = (hash: string): Route =>
+  PAGES.find((page) => hash === `#/${page}` || hash.startsWith(`#/${page}/`) || hash.startsWith(`#/${page}?`)) ?? 'compare';
 
 const onHashChange = (notify: () => void) => {
   window.addEventListener('hashchange', notify);

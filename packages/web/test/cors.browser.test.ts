@@ -15,14 +15,26 @@ async function frontEnd(): Promise<{ origin: string; close(): Promise<void> }> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
 /** In the page: GET /models, then POST /compare-stream read with CompareAI's reader (injected), then an EventSource. */
 function callApi(page: Page, api: string) {
   return page.evaluate(async (api) => {
-    const out: { models?: number; modelsError?: string; streamError?: string; comparisonId?: string | null; texts: Record<string, string>; complete?: boolean; eventSourceText?: string } = { texts: {} };
+    const out: {
+      models?: number;
+      modelsError?: string;
+      streamError?: string;
+      comparisonId?: string | null;
+      texts: Record<string, string>;
+      complete?: boolean;
+      eventSourceText?: string;
+    } = { texts: {} };
     try {
       const res = await fetch(`${api}/models`);
       out.models = (await res.json()).models.length;
@@ -31,7 +43,8 @@ function callApi(page: Page, api: string) {
     }
     try {
       const res = await fetch(`${api}/compare-stream`, {
-        method: 'POST', headers: { 'Content-Type': 'application/json' },
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
         body: JSON.stringify({ input_data: 'Hello from another origin', models: ['demo/fast', 'demo/balanced'], tier: 'standard', browser_fingerprint: 'fp' }),
       });
       out.comparisonId = res.headers.get('X-Comparison-Id');
@@ -51,9 +64,15 @@ function callApi(page: Page, api: string) {
         es.onmessage = (e) => {
           const d = JSON.parse(e.data);
           if (d.type === 'chunk') text += d.content;
-          if (d.type === 'complete') { es.close(); resolve(text); }
+          if (d.type === 'complete') {
+            es.close();
+            resolve(text);
+          }
         };
-        es.onerror = () => { es.close(); resolve(`error after ${JSON.stringify(text)}`); };
+        es.onerror = () => {
+          es.close();
+          resolve(`error after ${JSON.stringify(text)}`);
+        };
       });
     }
     return out;
@@ -64,7 +83,9 @@ describe.skipIf(!chromiumAvailable())('a page on another origin calls the API (C
   let site: Awaited<ReturnType<typeof frontEnd>>;
   let server: TestServer | undefined;
   let browser: BrowserSession | undefined;
-  beforeAll(async () => { site = await frontEnd(); });
+  beforeAll(async () => {
+    site = await frontEnd();
+  });
   afterAll(() => site.close());
   afterEach(async () => {
     await browser?.close();

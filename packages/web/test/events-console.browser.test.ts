@@ -100,7 +100,11 @@ describe.runIf(chromiumAvailable())('the events console in Chromium', () => {
     await expect.poll(() => page.getByTestId('channel-error').textContent()).toMatch(/^org:acme:finance: channel_forbidden/);
     await page.getByRole('button', { name: 'Unsubscribe public:demo' }).click();
     await expect.poll(() => channelRow(page, 'public:demo').count()).toBe(0);
-    await fetch(`${rig.server!.url}/v1/publish`, { method: 'POST', headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ channel: 'public:demo', data: { n: 3 } }) });
+    await fetch(`${rig.server!.url}/v1/publish`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ channel: 'public:demo', data: { n: 3 } }),
+    });
     await subscribe(page, 'public:after');
     await expect.poll(() => channelRow(page, 'public:after').getAttribute('data-status')).toBe('recovered');
     expect(await page.locator('.event').count()).toBe(2);

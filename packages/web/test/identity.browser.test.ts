@@ -66,6 +66,8 @@ describe.runIf(chromiumAvailable())('accounts in the web app (Chromium)', () => 
     const box = page.locator('form.prompt textarea');
     await box.fill('One more');
     await box.press('Enter');
-    await expect.poll(() => page.getByTestId('action-error').textContent()).toMatch(/Limit reached: you have used all 3 model responses for today\. It resets at .+ Sign in/);
+    await expect
+      .poll(() => page.getByTestId('action-error').textContent())
+      .toMatch(/Limit reached: you have used all 3 model responses for today\. It resets at .+ Sign in/);
   });
 });

@@ -18,7 +18,9 @@ describe.runIf(chromiumAvailable())('the jobs page in Chromium', () => {
     await form.getByLabel('Upload file').check();
 
     // A malformed line is reported with its line number, and nothing is created.
-    await page.getByTestId('job-file').setInputFiles({ name: 'bad.jsonl', mimeType: 'application/jsonl', buffer: Buffer.from('{"prompt":"ok"}\n{"prompt": oops}\n') });
+    await page
+      .getByTestId('job-file')
+      .setInputFiles({ name: 'bad.jsonl', mimeType: 'application/jsonl', buffer: Buffer.from('{"prompt":"ok"}\n{"prompt": oops}\n') });
     await form.getByRole('button', { name: 'Create job' }).click();
     await expect.poll(() => page.getByTestId('job-error').textContent()).toContain('Line 2');
     expect(await page.locator('.job-list li').count()).toBe(0);

@@ -36,9 +36,15 @@ describe.runIf(chromiumAvailable())('the ops dashboard in Chromium', () => {
     for (let i = 0; prompts.length < 4; i++) {
       if (demoFailureMode('demo/flaky', [{ role: 'user', content: `dash ${i}` }]) === 'before_first_token') prompts.push(`dash ${i}`);
     }
-    await Promise.all(prompts.map((p) => fetch(`${url}/compare`, {
-      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ input_data: p, models: ['demo/tiny', 'demo/flaky'] }),
-    })));
+    await Promise.all(
+      prompts.map((p) =>
+        fetch(`${url}/compare`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ input_data: p, models: ['demo/tiny', 'demo/flaky'] }),
+        }),
+      ),
+    );
     await expect.poll(() => page.getByTestId('value-ttft-p95').textContent()).toMatch(/^\d+(\.\d)? ms$/);
     await expect.poll(() => page.locator('[data-testid="model-row"][data-model="demo/flaky"] td').nth(2).textContent()).toBe('4');
     const alert = page.locator('[data-testid="alert"][data-name="error_rate"]');

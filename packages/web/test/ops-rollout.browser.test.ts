@@ -21,9 +21,13 @@ describe.runIf(chromiumAvailable())('realtime_ws rollout in Chromium', () => {
 
   it('a browser outside realtime_ws is closed with 4010 and falls back to SSE; an admin flip lets the next page in, no restart', async () => {
     // The seeds' variables: v2 streaming on, rolled out to 0 %.
-    const page = await rig.open('', {}, {
-      env: { TRIBUTARY_PUBLISH_KEY: KEY, TRIBUTARY_ADMIN_TOKEN: ADMIN, REALTIME_STREAMING_V2: 'true', REALTIME_ROLLOUT_PERCENT: '0' },
-    });
+    const page = await rig.open(
+      '',
+      {},
+      {
+        env: { TRIBUTARY_PUBLISH_KEY: KEY, TRIBUTARY_ADMIN_TOKEN: ADMIN, REALTIME_STREAMING_V2: 'true', REALTIME_ROLLOUT_PERCENT: '0' },
+      },
+    );
     const url = rig.server!.url;
     await openConsoleAndSubscribe(page, 'public:rollout');
     expect(await transportOf(page)).toBe('sse');
@@ -31,13 +35,19 @@ describe.runIf(chromiumAvailable())('realtime_ws rollout in Chromium', () => {
     expect(m.connectionsByTransport).toMatchObject({ websocket: 0, sse: 1 });
 
     // Events still arrive over the fallback.
-    await fetch(`${url}/v1/publish`, { method: 'POST', headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ channel: 'public:rollout', type: 'hello', data: { via: 'sse' } }) });
+    await fetch(`${url}/v1/publish`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ channel: 'public:rollout', type: 'hello', data: { via: 'sse' } }),
+    });
     await page.locator('.event[data-channel="public:rollout"]').waitFor();
     expect(await transportOf(page)).toBe('sse');
 
     // Roll out to everyone; a fresh page uses WebSocket.
     const res = await fetch(`${url}/v1/admin/flags/realtime_ws`, {
-      method: 'PUT', headers: { Authorization: `Bearer ${ADMIN}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ enabled: true, rollout: 100 }),
+      method: 'PUT',
+      headers: { Authorization: `Bearer ${ADMIN}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ enabled: true, rollout: 100 }),
     });
     expect(res.status).toBe(200);
     await page.goto(`${url}/`);

@@ -20,7 +20,18 @@ function script(answers: Record<string, string[]>): ComparisonEvent[] {
     for (const model of models) if (answers[model]![i] !== undefined) events.push({ type: 'model.delta', data: { model, text: answers[model]![i] } });
   }
   for (const model of models) {
-    events.push({ type: 'model.done', data: { model, status: 'ok', finishReason: 'stop', usage: { inputTokens: 3, outputTokens: answers[model]!.length }, ttftMs: 120, durationMs: 900, tokensPerSecond: 42.5 } });
+    events.push({
+      type: 'model.done',
+      data: {
+        model,
+        status: 'ok',
+        finishReason: 'stop',
+        usage: { inputTokens: 3, outputTokens: answers[model]!.length },
+        ttftMs: 120,
+        durationMs: 900,
+        tokensPerSecond: 42.5,
+      },
+    });
   }
   events.push({ type: 'comparison.done', data: { status: 'completed', summary: {} } });
   return events.map((e, i) => ({ ...e, id: id(i + 1) }));
@@ -33,7 +44,10 @@ describe('chunk batching', () => {
   it('hands over each touched card once per frame however many chunks arrived', () => {
     const frames: (() => void)[] = [];
     const flushed: string[][] = [];
-    const batcher = new FrameBatcher<string>((keys) => flushed.push([...keys].sort()), (cb) => frames.push(cb));
+    const batcher = new FrameBatcher<string>(
+      (keys) => flushed.push([...keys].sort()),
+      (cb) => frames.push(cb),
+    );
     const turn = fresh();
     const events = script(ANSWERS);
     // 100 tokens/s for 12 models is ~20 chunks per 60 Hz frame: deliver the whole script in one frame.
@@ -53,7 +67,10 @@ describe('chunk batching', () => {
   it('run() delivers pending keys at once (before the page is hidden) and a later frame finds nothing', () => {
     const frames: (() => void)[] = [];
     const flushed: string[][] = [];
-    const batcher = new FrameBatcher<string>((keys) => flushed.push([...keys]), (cb) => frames.push(cb));
+    const batcher = new FrameBatcher<string>(
+      (keys) => flushed.push([...keys]),
+      (cb) => frames.push(cb),
+    );
     batcher.mark(['x']);
     batcher.run();
     frames.shift()!();
@@ -86,7 +103,22 @@ describe('applying stream events', () => {
   it('an error event keeps the partial text and the classified error', () => {
     const turn = fresh();
     applyEvent(turn, { id: id(1), type: 'model.delta', data: { model: 'demo/a', text: 'Half' } }, 5);
-    applyEvent(turn, { id: id(2), type: 'model.error', data: { model: 'demo/a', status: 'failed', error: { code: 'upstream_error', message: 'dropped', retryable: true }, ttftMs: 5, durationMs: 30, outputTokens: 1 } }, 30);
+    applyEvent(
+      turn,
+      {
+        id: id(2),
+        type: 'model.error',
+        data: {
+          model: 'demo/a',
+          status: 'failed',
+          error: { code: 'upstream_error', message: 'dropped', retryable: true },
+          ttftMs: 5,
+          durationMs: 30,
+          outputTokens: 1,
+        },
+      },
+      30,
+    );
     expect(turn.runs['demo/a']).toMatchObject({ status: 'failed', text: 'Half', error: { code: 'upstream_error', message: 'dropped' }, ttftMs: 5 });
   });
 });
@@ -121,20 +153,40 @@ describe('resume merging', () => {
   it('recovered:false replaces the cards with the server snapshot', () => {
     const turn = fresh();
     applyEvent(turn, { id: id(3), type: 'model.delta', data: { model: 'demo/a', text: 'stale' } }, 1);
-    const changed = applyEvent(turn, {
-      id: undefined,
-      type: 'recovery',
-      data: {
-        recovered: false, reason: 'history_truncated', top: 40,
-        snapshot: {
-          id: 'cmp_abc', conversationId: 'cnv', kind: 'compare', tier: 'standard', status: 'completed',
-          models: [
-            { model: 'demo/a', status: 'ok', text: 'Rivers carve valleys.', result: { model: 'demo/a', status: 'ok', text: 'Rivers carve valleys.', outputTokens: 4, ttftMs: 90 } },
-            { model: 'demo/b', status: 'failed', text: '', result: { model: 'demo/b', status: 'failed', text: '', errorCode: 'timeout', errorMessage: 'slow' } },
-          ],
+    const changed = applyEvent(
+      turn,
+      {
+        id: undefined,
+        type: 'recovery',
+        data: {
+          recovered: false,
+          reason: 'history_truncated',
+          top: 40,
+          snapshot: {
+            id: 'cmp_abc',
+            conversationId: 'cnv',
+            kind: 'compare',
+            tier: 'standard',
+            status: 'completed',
+            models: [
+              {
+                model: 'demo/a',
+                status: 'ok',
+                text: 'Rivers carve valleys.',
+                result: { model: 'demo/a', status: 'ok', text: 'Rivers carve valleys.', outputTokens: 4, ttftMs: 90 },
+              },
+              {
+                model: 'demo/b',
+                status: 'failed',
+                text: '',
+                result: { model: 'demo/b', status: 'failed', text: '', errorCode: 'timeout', errorMessage: 'slow' },
+              },
+            ],
+          },
         },
       },
-    }, 2);
+      2,
+    );
     expect(changed).toEqual(['demo/a', 'demo/b']);
     expect(turn.status).toBe('completed');
     expect(turn.runs['demo/a']).toMatchObject({ status: 'ok', text: 'Rivers carve valleys.', tokens: 4, ttftMs: 90 });

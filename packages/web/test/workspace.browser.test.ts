@@ -5,7 +5,7 @@ import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { DemoProvider, demoFailureMode } from '../../server/src/llm/demo-provider.js';
 import { RecordingProvider } from '../../server/test/support/recording-provider.js';
-import { startServer, type TestServer } from '../../server/test/support/server.js';
+import type { startServer, TestServer } from '../../server/test/support/server.js';
 import { browserRigPerTest, chromiumAvailable, screenshot } from './support/browser.js';
 import { ScriptedProvider } from './support/scripted-provider.js';
 
@@ -126,8 +126,9 @@ describe.runIf(chromiumAvailable())('the compare workspace in Chromium', () => {
   });
 
   it('a flaky model shows its classified error while the others finish', async () => {
-    const prompt = Array.from({ length: 50 }, (_, i) => `Compare lakes and rivers, take ${i}.`)
-      .find((p) => demoFailureMode('demo/flaky', [{ role: 'user', content: p }]) === 'before_first_token')!;
+    const prompt = Array.from({ length: 50 }, (_, i) => `Compare lakes and rivers, take ${i}.`).find(
+      (p) => demoFailureMode('demo/flaky', [{ role: 'user', content: p }]) === 'before_first_token',
+    )!;
     const page = await setUp({ demo: { speed: 3 } });
     await selectModels(page, ['demo/fast', 'demo/flaky', 'demo/balanced']);
     await send(page, prompt);
@@ -171,7 +172,10 @@ describe.runIf(chromiumAvailable())('the compare workspace in Chromium', () => {
         { role: 'assistant', content: first[m] },
         { role: 'user', content: 'And how does one form?' },
       ]);
-      expect(await page.locator(card(m)).locator('.turn-prompt').allTextContents()).toEqual(['You asked: What is a delta?', 'You asked: And how does one form?']);
+      expect(await page.locator(card(m)).locator('.turn-prompt').allTextContents()).toEqual([
+        'You asked: What is a delta?',
+        'You asked: And how does one form?',
+      ]);
     }
   });
 
@@ -232,10 +236,12 @@ describe.runIf(chromiumAvailable())('the compare workspace in Chromium', () => {
   });
 
   it('12 models at 100 tokens/s: each card is redrawn at most once per frame, and frames keep coming', async () => {
-    const models = Object.fromEntries(Array.from({ length: 12 }, (_, i) => [
-      `demo/m${String(i + 1).padStart(2, '0')}`,
-      { name: `Demo · M${i + 1}`, firstTokenMs: 50, tokensPerSecond: 100, answerTokens: 300, flaky: false },
-    ]));
+    const models = Object.fromEntries(
+      Array.from({ length: 12 }, (_, i) => [
+        `demo/m${String(i + 1).padStart(2, '0')}`,
+        { name: `Demo · M${i + 1}`, firstTokenMs: 50, tokensPerSecond: 100, answerTokens: 300, flaky: false },
+      ]),
+    );
     const ids = Object.keys(models);
     const page = await setUp({ demo: { speed: 1, models } });
     await selectModels(page, ids);
@@ -271,7 +277,9 @@ describe.runIf(chromiumAvailable())('the compare workspace in Chromium', () => {
     const tokens = await page.evaluate(() => JSON.parse(localStorage.getItem('tributary.session')!).turns[0].runs);
     const gaps = [...perf.gaps].sort((a, b) => a - b);
     const p95 = gaps[Math.floor(gaps.length * 0.95)]!;
-    console.log(`12×100 tok/s: ${perf.frames} frames, p95 frame gap ${p95.toFixed(0)} ms, max ${gaps.at(-1)!.toFixed(0)} ms; commits per card ${Math.min(...Object.values(perf.commits))}–${Math.max(...Object.values(perf.commits))} for ~${(tokens[ids[0]!] as { tokens: number }).tokens} tokens each`);
+    console.log(
+      `12×100 tok/s: ${perf.frames} frames, p95 frame gap ${p95.toFixed(0)} ms, max ${gaps.at(-1)!.toFixed(0)} ms; commits per card ${Math.min(...Object.values(perf.commits))}–${Math.max(...Object.values(perf.commits))} for ~${(tokens[ids[0]!] as { tokens: number }).tokens} tokens each`,
+    );
     for (const m of ids) {
       expect((tokens[m] as { tokens: number }).tokens).toBeGreaterThan(250);
       // Batched: a card changes at most once a frame (plus a few for start, stats ticks and the end).
@@ -282,7 +290,17 @@ describe.runIf(chromiumAvailable())('the compare workspace in Chromium', () => {
   });
 
   it('picker, prompt box, hide/restore, export and theme behave as a user expects', async () => {
-    const page = await setUp({ demo: { speed: 4 }, compare: { maxModels: 2, tiers: { brief: { maxInputChars: 20, maxOutputTokens: 60 }, standard: { maxInputChars: 5000, maxOutputTokens: 4000 }, extended: { maxInputChars: 15000, maxOutputTokens: 8192 } } } });
+    const page = await setUp({
+      demo: { speed: 4 },
+      compare: {
+        maxModels: 2,
+        tiers: {
+          brief: { maxInputChars: 20, maxOutputTokens: 60 },
+          standard: { maxInputChars: 5000, maxOutputTokens: 4000 },
+          extended: { maxInputChars: 15000, maxOutputTokens: 8192 },
+        },
+      },
+    });
     // At most two models: the others are disabled; search filters; the choice survives a reload.
     await selectModels(page, ['demo/fast', 'demo/slow']);
     expect(await page.getByTestId('selected-count').textContent()).toBe('2 of 2 selected');
@@ -338,7 +356,14 @@ describe.runIf(chromiumAvailable())('the compare workspace in Chromium', () => {
     const models = ['demo/fast', 'demo/balanced'];
     await selectModels(page, models);
     await send(page, 'Name two lakes.', 'brief');
-    await expect.poll(() => page.getByTestId('notice').textContent().catch(() => '')).toMatch(/Streaming is unavailable/);
+    await expect
+      .poll(() =>
+        page
+          .getByTestId('notice')
+          .textContent()
+          .catch(() => ''),
+      )
+      .toMatch(/Streaming is unavailable/);
     await waitStatus(page, models, ['ok']);
     expect(blocked).toBeGreaterThan(1);
     const texts = await serverTexts(rig.server!, (await comparisonIdOf(page))!);
@@ -360,7 +385,10 @@ describe.runIf(chromiumAvailable())('the compare workspace in Chromium', () => {
     await page.locator(`.history-item[data-comparison="${firstId}"] .history-open`).click();
     await expect.poll(() => page.locator(card('demo/fast')).locator('.turn-prompt').count()).toBe(0);
     expect(await rawText(page, 'demo/fast')).toBe((await serverTexts(rig.server!, firstId))['demo/fast']);
-    await page.locator(`.history-item[data-comparison="${firstId}"]`).getByRole('button', { name: /Delete/ }).click();
+    await page
+      .locator(`.history-item[data-comparison="${firstId}"]`)
+      .getByRole('button', { name: /Delete/ })
+      .click();
     await expect.poll(() => items.count()).toBe(1);
     expect((await fetch(`${rig.server!.url}/v1/comparisons/${firstId}`)).status).toBe(404);
   });

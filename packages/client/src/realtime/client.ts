@@ -110,7 +110,9 @@ export class RealtimeClient {
     const client = this;
     return {
       channel,
-      get position() { return state.position; },
+      get position() {
+        return state.position;
+      },
       unsubscribe() {
         if (client.subs.get(channel) !== state) return;
         client.subs.delete(channel);
@@ -172,9 +174,15 @@ export class RealtimeClient {
           this.alive();
           this.armWatchdog();
         },
-        alive: () => { if (generation === this.generation) this.alive(); },
-        recovery: (channel, answer) => { if (generation === this.generation) this.recovery(channel, answer); },
-        event: (event) => { if (generation === this.generation) this.deliver(event); },
+        alive: () => {
+          if (generation === this.generation) this.alive();
+        },
+        recovery: (channel, answer) => {
+          if (generation === this.generation) this.recovery(channel, answer);
+        },
+        event: (event) => {
+          if (generation === this.generation) this.deliver(event);
+        },
         channelError: (channel, code, message) => {
           if (generation !== this.generation) return;
           const sub = this.subs.get(channel);
@@ -182,7 +190,9 @@ export class RealtimeClient {
           this.subs.delete(channel);
           sub.opts.onError?.({ code, message });
         },
-        closed: (info) => { if (generation === this.generation) this.lost(info); },
+        closed: (info) => {
+          if (generation === this.generation) this.lost(info);
+        },
       },
     };
     if (name === 'sse' || name === 'poll') {
@@ -242,9 +252,12 @@ export class RealtimeClient {
   /** Checks for silence twice per window, rather than re-arming a timer on every message. */
   private armWatchdog(): void {
     clearInterval(this.watchdog);
-    this.watchdog = setInterval(() => {
-      if (this.stateValue === 'connected' && Date.now() - this.lastAlive > this.watchdogMs) this.reconnect();
-    }, Math.max(50, this.watchdogMs / 2));
+    this.watchdog = setInterval(
+      () => {
+        if (this.stateValue === 'connected' && Date.now() - this.lastAlive > this.watchdogMs) this.reconnect();
+      },
+      Math.max(50, this.watchdogMs / 2),
+    );
     (this.watchdog as { unref?: () => void }).unref?.();
   }
 

@@ -93,7 +93,13 @@ export function formatCursor(positions: (Position | null)[]): string {
 }
 
 export function channelQuery(ctx: TransportContext, extra: Record<string, string> = {}): string {
-  const params = new URLSearchParams({ channels: ctx.channels().map((c) => c.channel).join(','), ...extra });
+  const params = new URLSearchParams({
+    channels: ctx
+      .channels()
+      .map((c) => c.channel)
+      .join(','),
+    ...extra,
+  });
   if (ctx.token) params.set('token', ctx.token);
   return params.toString();
 }

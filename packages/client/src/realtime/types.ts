@@ -17,9 +17,7 @@ export interface ChannelEvent<T = unknown> {
 }
 
 /** The server's answer when a subscription (re)starts: never a silent gap. */
-export type Recovery =
-  | { recovered: true; top: Position; replayed: number }
-  | { recovered: false; reason: string; top: Position };
+export type Recovery = { recovered: true; top: Position; replayed: number } | { recovered: false; reason: string; top: Position };
 
 export type TransportName = 'websocket' | 'sse' | 'poll';
 

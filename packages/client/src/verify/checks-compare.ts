@@ -43,7 +43,10 @@ function streamProblem(run: SseRun, models: string[]): string | undefined {
 }
 
 export const health: Check = {
-  id: 'health', title: 'Health and readiness', profiles: ['smoke', 'full', 'load'], required: true,
+  id: 'health',
+  title: 'Health and readiness',
+  profiles: ['smoke', 'full', 'load'],
+  required: true,
   async run(ctx, out) {
     const h = await ctx.http.request('GET', '/health');
     out.set('healthStatus', h.status);
@@ -58,7 +61,10 @@ export const health: Check = {
 };
 
 export const models: Check = {
-  id: 'models', title: 'Model catalogue', profiles: ['smoke', 'full', 'load'], required: true,
+  id: 'models',
+  title: 'Model catalogue',
+  profiles: ['smoke', 'full', 'load'],
+  required: true,
   async run(ctx, out) {
     const res = await ctx.http.request('GET', '/models');
     const list: any[] = Array.isArray(res.json?.models) ? res.json.models : [];
@@ -82,7 +88,10 @@ export const models: Check = {
 };
 
 export const compare: Check = {
-  id: 'compare', title: 'Non-streaming compare', profiles: ['smoke', 'full'], required: true,
+  id: 'compare',
+  title: 'Non-streaming compare',
+  profiles: ['smoke', 'full'],
+  required: true,
   async run(ctx, out) {
     const res = await ctx.http.request('POST', '/compare', { body: { input_data: PROMPT, models: ctx.models, tier: 'brief' }, timeoutMs: 60_000 });
     out.set('status', res.status);
@@ -93,13 +102,17 @@ export const compare: Check = {
     out.set('modelsSuccessful', res.json?.metadata?.models_successful ?? null);
     out.set('processingTimeMs', res.json?.metadata?.processing_time_ms ?? null);
     if (missing.length) return fail(`no result text for ${missing.join(', ')}`);
-    if (res.json?.metadata?.models_successful !== ctx.models.length) return fail(`metadata.models_successful is ${res.json?.metadata?.models_successful}, expected ${ctx.models.length}`);
+    if (res.json?.metadata?.models_successful !== ctx.models.length)
+      return fail(`metadata.models_successful is ${res.json?.metadata?.models_successful}, expected ${ctx.models.length}`);
     return pass(`${ctx.models.length} results in ${round(res.ms)} ms`);
   },
 };
 
 export const stream: Check = {
-  id: 'stream', title: 'Streaming compare: TTFT and inter-token gaps', profiles: ['smoke', 'full'], required: true,
+  id: 'stream',
+  title: 'Streaming compare: TTFT and inter-token gaps',
+  profiles: ['smoke', 'full'],
+  required: true,
   async run(ctx, out) {
     const runs = ctx.full ? 10 : 3;
     const ttfts: number[] = [];
@@ -146,7 +159,10 @@ function spread(values: number[]): number {
 }
 
 export const concurrency: Check = {
-  id: 'concurrency', title: 'Concurrency verdict (CONCURRENT / SEQUENTIAL)', profiles: ['smoke', 'full'], required: true,
+  id: 'concurrency',
+  title: 'Concurrency verdict (CONCURRENT / SEQUENTIAL)',
+  profiles: ['smoke', 'full'],
+  required: true,
   async run(ctx, out) {
     if (ctx.models.length < 2) return skip('needs two models or more (--models a,b)');
     const alone: number[] = [];
@@ -188,13 +204,17 @@ export const concurrency: Check = {
 const lastChunkAt = (run: SseRun) => chunks(run).at(-1)?.t ?? run.endAt;
 
 export const isolation: Check = {
-  id: 'isolation', title: 'Error isolation (an invalid model)', profiles: ['smoke', 'full'], required: true,
+  id: 'isolation',
+  title: 'Error isolation (an invalid model)',
+  profiles: ['smoke', 'full'],
+  required: true,
   async run(ctx, out) {
     const good = ctx.models[0]!;
     const run = await compareStream(ctx, [good, INVALID_MODEL]);
     out.set('status', run.status);
     if (run.status >= 500) return fail(`one invalid model made the whole request fail: HTTP ${run.status}`);
-    if (run.status !== 200) return fail(`the request was refused (HTTP ${run.status} ${JSON.stringify(run.body)?.slice(0, 120)}), so ${good} did not stream either`);
+    if (run.status !== 200)
+      return fail(`the request was refused (HTTP ${run.status} ${JSON.stringify(run.body)?.slice(0, 120)}), so ${good} did not stream either`);
     const frames = dataFrames(run);
     const bad = frames.find((f) => f.json.type === 'done' && f.json.model === INVALID_MODEL);
     const goodDone = frames.find((f) => f.json.type === 'done' && f.json.model === good);
@@ -223,13 +243,17 @@ function positions(run: SseRun): { seqs: number[]; unpositioned: number } {
 }
 
 export const resume: Check = {
-  id: 'resume', title: 'Resume after a forced mid-stream disconnect', profiles: ['smoke', 'full'], required: true,
+  id: 'resume',
+  title: 'Resume after a forced mid-stream disconnect',
+  profiles: ['smoke', 'full'],
+  required: true,
   async run(ctx, out) {
     const model = ctx.models[0]!;
     const body = { input_data: PROMPT, models: [model], tier: 'brief' };
     const cutAfter = 5;
     const first = await ctx.http.sse('/compare-stream', {
-      body, timeoutMs: 60_000,
+      body,
+      timeoutMs: 60_000,
       until: (f, all) => (f.event === 'position' && all.filter((x) => x.json?.type === 'chunk').length >= cutAfter ? 'stop' : undefined),
     });
     if (first.status !== 200) return fail(`POST /compare-stream answered ${first.status}`);
@@ -254,7 +278,10 @@ export const resume: Check = {
     out.within('missingEvents', gaps.length, { max: 1 });
     out.within('duplicateEvents', dups.length, { max: 1 });
     if (recovery && recovery.json.recovered !== true) return fail(`the server could not recover the position (${recovery.json.reason ?? 'recovered:false'})`);
-    if (gaps.length) return fail(`events lost on reconnect: seq ${gaps.slice(0, 10).join(', ')}${gaps.length > 10 ? '…' : ''} never arrived (cut at ${before.seqs.at(-1)}, resumed at ${after.seqs[0]})`);
+    if (gaps.length)
+      return fail(
+        `events lost on reconnect: seq ${gaps.slice(0, 10).join(', ')}${gaps.length > 10 ? '…' : ''} never arrived (cut at ${before.seqs.at(-1)}, resumed at ${after.seqs[0]})`,
+      );
     if (dups.length) return fail(`events repeated on reconnect: seq ${dups.slice(0, 10).join(', ')}`);
     const problem = streamProblem({ ...second, frames: [...first.frames, ...second.frames] }, [model]);
     if (problem) return fail(`after the resume: ${problem}`);
@@ -262,10 +289,14 @@ export const resume: Check = {
       // The text put together across the cut must be the text the server kept.
       const stored = await ctx.http.request('GET', `/v1/comparisons/${encodeURIComponent(comparisonId)}`);
       if (stored.status === 200) {
-        const text = [...first.frames, ...second.frames].filter((f) => f.event === 'message' && f.json?.type === 'chunk').map((f) => f.json.content).join('');
+        const text = [...first.frames, ...second.frames]
+          .filter((f) => f.event === 'message' && f.json?.type === 'chunk')
+          .map((f) => f.json.content)
+          .join('');
         const kept = stored.json?.models?.find((m: any) => m.model === model)?.text;
         out.set('textMatchesServer', kept === text);
-        if (typeof kept === 'string' && kept !== text) return fail(`the text put together across the cut (${text.length} chars) differs from the server's (${kept.length} chars)`);
+        if (typeof kept === 'string' && kept !== text)
+          return fail(`the text put together across the cut (${text.length} chars) differs from the server's (${kept.length} chars)`);
       }
     }
     return pass(`cut after seq ${before.seqs.at(-1)}, resumed at ${after.seqs[0]}: ${all.length} events, no gap, no duplicate`);
@@ -273,7 +304,10 @@ export const resume: Check = {
 };
 
 export const cancel: Check = {
-  id: 'cancel', title: 'Cancel a running generation', profiles: ['smoke', 'full'], required: true,
+  id: 'cancel',
+  title: 'Cancel a running generation',
+  profiles: ['smoke', 'full'],
+  required: true,
   async run(ctx, out) {
     const model = ctx.models.at(-1)!;
     const started = await ctx.http.request('POST', '/v1/comparisons', { body: { prompt: PROMPT, models: [model], tier: 'brief' } });
@@ -288,7 +322,10 @@ export const cancel: Check = {
       until: (f) => {
         if (f.event === 'model.delta' && cancelledAt === 0) {
           cancelledAt = f.t;
-          void ctx.http.request('DELETE', `/v1/comparisons/${encodeURIComponent(id)}`).then((r) => (cancelStatus = r.status), () => (cancelStatus = -1));
+          void ctx.http.request('DELETE', `/v1/comparisons/${encodeURIComponent(id)}`).then(
+            (r) => (cancelStatus = r.status),
+            () => (cancelStatus = -1),
+          );
         } else if (f.event === 'model.delta') deltasAfter++;
         return undefined;
       },
@@ -324,30 +361,41 @@ export function burstShare(run: SseRun): number {
 }
 
 export const buffering: Check = {
-  id: 'buffering', title: 'Proxy buffering and compression of SSE', profiles: ['smoke', 'full'], required: true,
+  id: 'buffering',
+  title: 'Proxy buffering and compression of SSE',
+  profiles: ['smoke', 'full'],
+  required: true,
   async run(ctx, out) {
     const runs = ctx.streamRuns.length ? ctx.streamRuns : [await compareStream(ctx, ctx.models)];
     const encodings = [...new Set(runs.map((r) => r.headers.get('content-encoding') ?? 'identity'))];
     out.set('contentEncoding', encodings.join(','));
     out.set('xAccelBuffering', runs[0]!.headers.get('x-accel-buffering'));
     const share = Math.max(...runs.map(burstShare));
-    const largestRead = Math.max(...runs.map((r) => {
-      const perRead = new Map<number, number>();
-      for (const f of chunks(r)) perRead.set(f.read, (perRead.get(f.read) ?? 0) + 1);
-      return Math.max(0, ...perRead.values());
-    }));
+    const largestRead = Math.max(
+      ...runs.map((r) => {
+        const perRead = new Map<number, number>();
+        for (const f of chunks(r)) perRead.set(f.read, (perRead.get(f.read) ?? 0) + 1);
+        return Math.max(0, ...perRead.values());
+      }),
+    );
     out.set('largestReadChunks', largestRead);
     const okBursts = out.within('burstShare', share, { max: ctx.thresholds.burstShare });
-    if (encodings.some((e) => e !== 'identity')) return fail(`the SSE response is compressed (Content-Encoding: ${encodings.join(', ')}): compression buffers events until a block fills`);
+    if (encodings.some((e) => e !== 'identity'))
+      return fail(`the SSE response is compressed (Content-Encoding: ${encodings.join(', ')}): compression buffers events until a block fills`);
     if (!okBursts) {
-      return fail(`tokens arrive in bursts: ${round(share * 100)} % of a stream's chunks came in reads of 10 or more (up to ${largestRead}), each worth over 100 ms of the stream — a proxy is buffering the stream (nginx: proxy_buffering off)`);
+      return fail(
+        `tokens arrive in bursts: ${round(share * 100)} % of a stream's chunks came in reads of 10 or more (up to ${largestRead}), each worth over 100 ms of the stream — a proxy is buffering the stream (nginx: proxy_buffering off)`,
+      );
     }
     return pass(`no buffering: ${round(share * 100)} % of chunks in bursts (largest read ${largestRead} chunks), no Content-Encoding`);
   },
 };
 
 export const chat: Check = {
-  id: 'chat-stream', title: 'Chat stream and its sse_streaming flag', profiles: ['smoke', 'full'], required: true,
+  id: 'chat-stream',
+  title: 'Chat stream and its sse_streaming flag',
+  profiles: ['smoke', 'full'],
+  required: true,
   async run(ctx, out) {
     const config = await ctx.http.request('GET', '/v1/client-config');
     const flag: boolean | undefined = config.status === 200 ? config.json?.flags?.sse_streaming : undefined;
@@ -369,16 +417,23 @@ export const chat: Check = {
     if (flag === false) return fail('the flag says streaming is off, but /chat-stream streams');
     const ttft = tokenTimes(run).ttft.get(model) ?? null;
     out.set('ttftMs', ttft);
-    return pass(`/chat-stream streamed ${chunks(run).length} chunks (first after ${round(ttft ?? 0)} ms); sse_streaming ${flag === undefined ? 'not reported' : 'on'}`);
+    return pass(
+      `/chat-stream streamed ${chunks(run).length} chunks (first after ${round(ttft ?? 0)} ms); sse_streaming ${flag === undefined ? 'not reported' : 'on'}`,
+    );
   },
 };
 
 export const rateLimit: Check = {
-  id: 'rate-limit', title: 'Rate limiting: 429 with Retry-After', profiles: ['smoke', 'full'], required: true,
+  id: 'rate-limit',
+  title: 'Rate limiting: 429 with Retry-After',
+  profiles: ['smoke', 'full'],
+  required: true,
   async run(ctx, out) {
-    if (!ctx.options.allowDestructive) return skip('spends the caller\'s quota: run with --allow-destructive');
+    if (!ctx.options.allowDestructive) return skip("spends the caller's quota: run with --allow-destructive");
     const limits = await ctx.http.request('GET', '/v1/me/limits');
-    const remaining = Object.values<any>(limits.json?.limits ?? {}).map((l) => l?.remaining).filter((r): r is number => typeof r === 'number');
+    const remaining = Object.values<any>(limits.json?.limits ?? {})
+      .map((l) => l?.remaining)
+      .filter((r): r is number => typeof r === 'number');
     // Enough requests to pass the tightest limit, bounded.
     const budget = Math.min(200, remaining.length ? Math.min(...remaining) + 5 : 60);
     out.set('budget', budget);
@@ -389,7 +444,9 @@ export const rateLimit: Check = {
     const worker = async () => {
       while (!limited && sent < budget) {
         sent++;
-        const res = await ctx.http.request('POST', '/compare', { body: { input_data: 'Hi', models: [model], tier: 'brief' }, timeoutMs: 60_000 }).catch(() => undefined);
+        const res = await ctx.http
+          .request('POST', '/compare', { body: { input_data: 'Hi', models: [model], tier: 'brief' }, timeoutMs: 60_000 })
+          .catch(() => undefined);
         if (!res || res.status >= 500) errors++;
         else if (res.status === 429) limited ??= res;
         ctx.progress(`rate-limit: ${sent}/${budget} requests`);
@@ -398,23 +455,34 @@ export const rateLimit: Check = {
     await Promise.all(Array.from({ length: 10 }, worker));
     out.set('requests', sent);
     out.set('serverErrors', errors);
-    if (!limited) return fail(`no 429 after ${sent} requests (budget ${budget}${remaining.length ? `; /v1/me/limits said ${Math.min(...remaining)} remained` : ''}): the server does not limit`);
+    if (!limited)
+      return fail(
+        `no 429 after ${sent} requests (budget ${budget}${remaining.length ? `; /v1/me/limits said ${Math.min(...remaining)} remained` : ''}): the server does not limit`,
+      );
     const retryAfter = limited.headers.get('retry-after');
     out.set('retryAfter', retryAfter);
     out.set('code', limited.json?.code ?? null);
-    if (!retryAfter || !/^\d+$/.test(retryAfter.trim())) return fail(`429 after ${sent} requests, but without a Retry-After in seconds (${retryAfter ?? 'none'})`);
+    if (!retryAfter || !/^\d+$/.test(retryAfter.trim()))
+      return fail(`429 after ${sent} requests, but without a Retry-After in seconds (${retryAfter ?? 'none'})`);
     return pass(`429 ${limited.json?.code ?? ''} after ${sent} requests, Retry-After ${retryAfter} s`);
   },
 };
 
 const SERIES = [
-  'tributary_ttft_seconds', 'tributary_inter_token_gap_seconds', 'tributary_stream_outcomes_total',
-  'tributary_connections_active', 'tributary_events_delivered_total', 'tributary_rate_limit_rejections_total',
+  'tributary_ttft_seconds',
+  'tributary_inter_token_gap_seconds',
+  'tributary_stream_outcomes_total',
+  'tributary_connections_active',
+  'tributary_events_delivered_total',
+  'tributary_rate_limit_rejections_total',
   'tributary_http_request_duration_seconds',
 ];
 
 export const metrics: Check = {
-  id: 'metrics', title: '/metrics exposes the expected series', profiles: ['smoke', 'full'], required: true,
+  id: 'metrics',
+  title: '/metrics exposes the expected series',
+  profiles: ['smoke', 'full'],
+  required: true,
   async run(ctx, out) {
     const res = await ctx.http.request('GET', '/metrics', { token: ctx.options.metricsToken ?? ctx.options.token ?? null });
     out.set('status', res.status);
@@ -430,7 +498,10 @@ export const metrics: Check = {
 };
 
 export const openapi: Check = {
-  id: 'openapi', title: '/openapi.json', profiles: ['smoke', 'full'], required: true,
+  id: 'openapi',
+  title: '/openapi.json',
+  profiles: ['smoke', 'full'],
+  required: true,
   async run(ctx, out) {
     const res = await ctx.http.request('GET', '/openapi.json');
     out.set('status', res.status);

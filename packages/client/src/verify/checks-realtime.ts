@@ -16,7 +16,13 @@ async function seedHandshake(ctx: VerifyContext, services: string[], lastSeq?: R
 const channelOf = (ack: any, service: string) => String(ack?.channels?.[service] ?? `public:${service}`);
 
 /** Publishes one event and waits for it on `receive`; the latency, or null. */
-async function publishAndTime(ctx: VerifyContext, channel: string, data: unknown, receive: (marker: string, from: number) => Promise<number | undefined>, from: number) {
+async function publishAndTime(
+  ctx: VerifyContext,
+  channel: string,
+  data: unknown,
+  receive: (marker: string, from: number) => Promise<number | undefined>,
+  from: number,
+) {
   const marker = randomId();
   const sent = performance.now();
   const res = await ctx.publish(channel, { marker, ...(data as object) });
@@ -26,7 +32,10 @@ async function publishAndTime(ctx: VerifyContext, channel: string, data: unknown
 }
 
 class PublishError extends Error {
-  constructor(readonly status: number, readonly body: any) {
+  constructor(
+    readonly status: number,
+    readonly body: any,
+  ) {
     super(`POST /v1/publish answered ${status} ${body?.code ?? ''}`);
   }
 }
@@ -35,10 +44,13 @@ const seedReceive = (conn: WsConn) => async (marker: string, from: number) =>
   (await conn.next((m) => m.type === 'event' && m.events?.some((e: any) => e.data?.marker === marker), 5_000, from))?.t;
 
 export const seedWs: Check = {
-  id: 'seed-ws', title: 'Seed WebSocket: handshake, ack, publish-to-receive latency', profiles: ['smoke', 'full'], required: true,
+  id: 'seed-ws',
+  title: 'Seed WebSocket: handshake, ack, publish-to-receive latency',
+  profiles: ['smoke', 'full'],
+  required: true,
   async run(ctx, out) {
     const service = `verify-${randomId()}`;
-    let hs;
+    let hs: Awaited<ReturnType<typeof seedHandshake>>;
     try {
       hs = await seedHandshake(ctx, [service]);
     } catch (err) {
@@ -74,7 +86,10 @@ export const seedWs: Check = {
 };
 
 export const seedReplay: Check = {
-  id: 'seed-replay', title: 'Seed WebSocket: replay with lastSeq', profiles: ['smoke', 'full'], required: true,
+  id: 'seed-replay',
+  title: 'Seed WebSocket: replay with lastSeq',
+  profiles: ['smoke', 'full'],
+  required: true,
   async run(ctx, out) {
     if (!ctx.publishKey) return skip(NO_PUBLISH);
     const service = `verify-${randomId()}`;
@@ -100,7 +115,11 @@ export const seedReplay: Check = {
     const again = await seedHandshake(ctx, [service], { [service]: last });
     try {
       if (!again.ack) return fail('no ack to the resuming handshake');
-      const replayed = again.conn.messages.slice(0, again.ack.index).filter((x) => x.m.type === 'event').flatMap((x) => x.m.events ?? []).map((e: any) => Number(e.seq));
+      const replayed = again.conn.messages
+        .slice(0, again.ack.index)
+        .filter((x) => x.m.type === 'event')
+        .flatMap((x) => x.m.events ?? [])
+        .map((e: any) => Number(e.seq));
       out.set('lastSeq', last);
       out.set('expected', missed.join(','));
       out.set('replayed', replayed.join(',') || null);
@@ -109,7 +128,9 @@ export const seedReplay: Check = {
       out.within('extraEvents', replayed.filter((s) => !missed.includes(s)).length, { max: 1 });
       const same = replayed.length === missed.length && replayed.every((s, i) => s === missed[i]);
       if (!same) {
-        return fail(`reconnecting with lastSeq ${last} should replay seq ${missed.join(', ')} before the ack, got ${replayed.length ? `seq ${replayed.join(', ')}` : 'nothing'}${replayed.some((s) => s <= last) ? ' (lastSeq ignored: events before it came again)' : ''}`);
+        return fail(
+          `reconnecting with lastSeq ${last} should replay seq ${missed.join(', ')} before the ack, got ${replayed.length ? `seq ${replayed.join(', ')}` : 'nothing'}${replayed.some((s) => s <= last) ? ' (lastSeq ignored: events before it came again)' : ''}`,
+        );
       }
       return pass(`lastSeq ${last}: replayed exactly seq ${replayed.join(', ')} before the ack`);
     } finally {
@@ -119,7 +140,10 @@ export const seedReplay: Check = {
 };
 
 export const seedPing: Check = {
-  id: 'seed-ping', title: 'Seed WebSocket: ping interval', profiles: ['smoke', 'full'], required: true,
+  id: 'seed-ping',
+  title: 'Seed WebSocket: ping interval',
+  profiles: ['smoke', 'full'],
+  required: true,
   async run(ctx, out) {
     const wait = ctx.full ? 65_000 : 3_000;
     const hs = await seedHandshake(ctx, [`verify-${randomId()}`]).catch((err: Error) => err);
@@ -129,7 +153,9 @@ export const seedPing: Check = {
       ctx.progress(`seed-ping: waiting up to ${wait / 1000} s for two pings`);
       const one = await hs.conn.next((m) => m.type === 'ping', wait, hs.ack.index);
       if (!one) {
-        return ctx.full ? fail(`no ping within ${wait / 1000} s`) : skip(`no ping within ${wait / 1000} s (the seed default is 30 s): the full profile waits ${65} s`);
+        return ctx.full
+          ? fail(`no ping within ${wait / 1000} s`)
+          : skip(`no ping within ${wait / 1000} s (the seed default is 30 s): the full profile waits ${65} s`);
       }
       const two = await hs.conn.next((m) => m.type === 'ping', wait, one.index + 1);
       const interval = two ? two.t - one.t : null;
@@ -143,7 +169,10 @@ export const seedPing: Check = {
 };
 
 export const realtimeMetrics: Check = {
-  id: 'realtime-metrics', title: 'Realtime metrics: compressedMessages, totalSubscriptions', profiles: ['smoke', 'full'], required: true,
+  id: 'realtime-metrics',
+  title: 'Realtime metrics: compressedMessages, totalSubscriptions',
+  profiles: ['smoke', 'full'],
+  required: true,
   async run(ctx, out) {
     const before = await ctx.http.request('GET', '/v2/realtime/metrics');
     if (before.status === 404) return skip('the server has no /v2/realtime/metrics');
@@ -176,8 +205,11 @@ export const realtimeMetrics: Check = {
       if (got.some((g) => !g)) return fail(`a large event reached ${got.filter(Boolean).length} of ${n} connections`);
       if (!Number.isFinite(subs)) return fail('/v2/realtime/metrics has no connectionPoolStats.totalSubscriptions');
       if (!okSubs) return fail(`${n} connections to one service added ${subs} subscriptions (expected 1: one broker feed per channel, not one per connection)`);
-      if (!okComp) return fail(`a ${res.status === 200 ? '8 KB' : ''} event to ${n} connections left compressedMessages at +${compressed} (no permessage-deflate)`);
-      return pass(`${n} connections → +${subs} subscription(s), +${connsDelta} pooled connections; a large event compressed (+${compressed} compressedMessages)`);
+      if (!okComp)
+        return fail(`a ${res.status === 200 ? '8 KB' : ''} event to ${n} connections left compressedMessages at +${compressed} (no permessage-deflate)`);
+      return pass(
+        `${n} connections → +${subs} subscription(s), +${connsDelta} pooled connections; a large event compressed (+${compressed} compressedMessages)`,
+      );
     } finally {
       await Promise.all(conns.map((c) => c.close()));
     }
@@ -185,7 +217,10 @@ export const realtimeMetrics: Check = {
 };
 
 export const nativeWs: Check = {
-  id: 'native-ws', title: 'Native WebSocket (/v1/ws)', profiles: ['smoke', 'full'], required: true,
+  id: 'native-ws',
+  title: 'Native WebSocket (/v1/ws)',
+  profiles: ['smoke', 'full'],
+  required: true,
   async run(ctx, out) {
     let conn: WsConn;
     try {
@@ -203,13 +238,20 @@ export const nativeWs: Check = {
       conn.send({ type: 'subscribe', id: 1, channel });
       const sub = await conn.next((m) => m.type === 'subscribed' || m.type === 'error', 5_000);
       if (sub?.m.type !== 'subscribed') return fail(`subscribe to ${channel}: ${JSON.stringify(sub?.m ?? 'no answer')}`);
-      const r = await publishAndTime(ctx, channel, {}, async (marker, from) => (await conn.next((m) => m.type === 'pub' && m.data?.marker === marker, 5_000, from))?.t, sub.index)
-        .catch((e: Error) => e);
+      const r = await publishAndTime(
+        ctx,
+        channel,
+        {},
+        async (marker, from) => (await conn.next((m) => m.type === 'pub' && m.data?.marker === marker, 5_000, from))?.t,
+        sub.index,
+      ).catch((e: Error) => e);
       if (r instanceof PublishError && (r.status === 401 || r.status === 403)) return skip(`${r.message}: ${NO_PUBLISH}`);
       if (r instanceof Error) return fail(r.message);
       const ok = out.within('latencyMs', r.latency, { max: ctx.thresholds.eventLatencyMs });
       if (r.latency === null) return fail('a published event never arrived on /v1/ws');
-      return ok ? pass(`connect → subscribe → event in ${round(r.latency)} ms`) : fail(`the event took ${round(r.latency)} ms (must be < ${ctx.thresholds.eventLatencyMs} ms)`);
+      return ok
+        ? pass(`connect → subscribe → event in ${round(r.latency)} ms`)
+        : fail(`the event took ${round(r.latency)} ms (must be < ${ctx.thresholds.eventLatencyMs} ms)`);
     } finally {
       await conn.close();
     }
@@ -217,7 +259,10 @@ export const nativeWs: Check = {
 };
 
 export const longPoll: Check = {
-  id: 'long-poll', title: 'Long-poll fallback (/v1/poll)', profiles: ['smoke', 'full'], required: true,
+  id: 'long-poll',
+  title: 'Long-poll fallback (/v1/poll)',
+  profiles: ['smoke', 'full'],
+  required: true,
   async run(ctx, out) {
     const channel = `public:verify-${randomId()}`;
     const q = (cursor?: string) => `/v1/poll?channels=${encodeURIComponent(channel)}&timeoutMs=5000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
@@ -236,7 +281,8 @@ export const longPoll: Check = {
     const events = got.json?.events ?? [];
     out.set('events', events.length);
     const ok = out.within('latencyMs', latency, { max: ctx.thresholds.eventLatencyMs + 100 });
-    if (got.status !== 200 || events.length !== 1) return fail(`the waiting poll answered ${got.status} with ${events.length} events (expected the one published)`);
+    if (got.status !== 200 || events.length !== 1)
+      return fail(`the waiting poll answered ${got.status} with ${events.length} events (expected the one published)`);
     return ok ? pass(`a waiting poll answered the published event in ${round(latency)} ms`) : fail(`the waiting poll took ${round(latency)} ms`);
   },
 };

@@ -49,7 +49,10 @@ export class VerifyContext {
   loadSummary: LoadSummary | null = null;
   private wsCtor: WebSocketConstructor | undefined;
 
-  constructor(readonly options: VerifyOptions, readonly thresholds: Thresholds) {
+  constructor(
+    readonly options: VerifyOptions,
+    readonly thresholds: Thresholds,
+  ) {
     this.http = new Http(options.baseUrl.replace(/\/+$/, ''), options.token, options.fetch, options.headers);
     this.profile = options.profile ?? 'smoke';
     this.wsCtor = options.WebSocket;
@@ -105,7 +108,11 @@ export class WsConn {
     ws.onmessage = (ev) => {
       const t = performance.now();
       for (const line of String(ev.data).split('\n')) {
-        try { this.messages.push({ t, m: JSON.parse(line) }); } catch { this.messages.push({ t, m: { raw: line } }); }
+        try {
+          this.messages.push({ t, m: JSON.parse(line) });
+        } catch {
+          this.messages.push({ t, m: { raw: line } });
+        }
       }
       this.wake();
     };
@@ -118,8 +125,14 @@ export class WsConn {
   static open(ws: WebSocketLike, timeoutMs: number): Promise<WsConn> {
     const conn = new WsConn(ws);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => { ws.close(); reject(new Error(`no WebSocket open within ${timeoutMs} ms`)); }, timeoutMs);
-      ws.onopen = () => { clearTimeout(timer); resolve(conn); };
+      const timer = setTimeout(() => {
+        ws.close();
+        reject(new Error(`no WebSocket open within ${timeoutMs} ms`));
+      }, timeoutMs);
+      ws.onopen = () => {
+        clearTimeout(timer);
+        resolve(conn);
+      };
       ws.onerror = () => undefined;
       const onclose = ws.onclose;
       ws.onclose = (ev) => {
@@ -129,7 +142,10 @@ export class WsConn {
       };
     }).finally(() => {
       // After the open, closes are recorded instead of rejecting.
-      ws.onclose = (ev) => { conn.closed = { code: ev.code, reason: ev.reason }; conn.wake(); };
+      ws.onclose = (ev) => {
+        conn.closed = { code: ev.code, reason: ev.reason };
+        conn.wake();
+      };
     }) as Promise<WsConn>;
   }
 
@@ -150,7 +166,10 @@ export class WsConn {
       if (left <= 0 || this.closed) return undefined;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, left);
-        this.waiters.push(() => { clearTimeout(timer); resolve(); });
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
       });
     }
   }
@@ -164,12 +183,19 @@ export class WsConn {
   /** Closes and waits (up to 2 s) for the close to complete, so the server has counted it. */
   async close(): Promise<void> {
     if (this.closed) return;
-    try { this.ws.close(1000); } catch { /* already closing */ }
+    try {
+      this.ws.close(1000);
+    } catch {
+      /* already closing */
+    }
     const deadline = performance.now() + 2_000;
     while (!this.closed && performance.now() < deadline) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, 50);
-        this.waiters.push(() => { clearTimeout(timer); resolve(); });
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
       });
     }
   }

@@ -34,7 +34,12 @@ export interface SseRequest {
 
 export class Http {
   readonly fetch: typeof fetch;
-  constructor(readonly baseUrl: string, readonly token: string | undefined, fetchImpl?: typeof fetch, private readonly extraHeaders: Record<string, string> = {}) {
+  constructor(
+    readonly baseUrl: string,
+    readonly token: string | undefined,
+    fetchImpl?: typeof fetch,
+    private readonly extraHeaders: Record<string, string> = {},
+  ) {
     this.fetch = fetchImpl ?? ((...a) => fetch(...a));
   }
 
@@ -47,18 +52,28 @@ export class Http {
   }
 
   /** A JSON (or text) request; never throws on an HTTP status, only on a network failure or timeout. */
-  async request(method: string, path: string, opts: { body?: unknown; token?: string | null; timeoutMs?: number } = {}):
-    Promise<{ status: number; headers: Headers; json: any; text: string; ms: number }> {
+  async request(
+    method: string,
+    path: string,
+    opts: { body?: unknown; token?: string | null; timeoutMs?: number } = {},
+  ): Promise<{ status: number; headers: Headers; json: any; text: string; ms: number }> {
     const started = performance.now();
     const res = await this.fetch(this.url(path), {
       method,
-      headers: this.headers(opts.body === undefined ? {} : { 'Content-Type': 'application/json' }, opts.token === null ? undefined : (opts.token ?? this.token)),
+      headers: this.headers(
+        opts.body === undefined ? {} : { 'Content-Type': 'application/json' },
+        opts.token === null ? undefined : (opts.token ?? this.token),
+      ),
       ...(opts.body === undefined ? {} : { body: JSON.stringify(opts.body) }),
       signal: AbortSignal.timeout(opts.timeoutMs ?? 30_000),
     });
     const text = await res.text();
     let json: any;
-    try { json = JSON.parse(text); } catch { json = undefined; }
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
     return { status: res.status, headers: res.headers, json, text, ms: performance.now() - started };
   }
 
@@ -80,7 +95,11 @@ export class Http {
       const type = res.headers.get('content-type') ?? '';
       if (!res.ok || !type.includes('text/event-stream') || !res.body) {
         const text = await res.text().catch(() => '');
-        try { run.body = JSON.parse(text); } catch { run.body = text; }
+        try {
+          run.body = JSON.parse(text);
+        } catch {
+          run.body = text;
+        }
         run.endAt = performance.now() - started;
         return run;
       }
@@ -97,7 +116,11 @@ export class Http {
           reads++;
           for (const m of parser.push(decoder.decode(value, { stream: true }))) {
             let json: any;
-            try { json = JSON.parse(m.data); } catch { json = undefined; }
+            try {
+              json = JSON.parse(m.data);
+            } catch {
+              json = undefined;
+            }
             const frame: TimedFrame = { t, read: reads, event: m.event, id: m.id, data: m.data, json };
             frames.push(frame);
             if (opts.until?.(frame, frames) === 'stop') {

@@ -34,7 +34,15 @@ class Sample {
  * One stream of the load: POST /compare-stream, resumed with Last-Event-ID when the connection
  * breaks. Times count from `scheduledAt`, not from when the request left (no coordinated omission).
  */
-async function oneStream(ctx: VerifyContext, model: string, scheduledAt: number, deadline: AbortSignal, ttft: Sample, gaps: Sample, counter: { events: number }): Promise<StreamOutcome> {
+async function oneStream(
+  ctx: VerifyContext,
+  model: string,
+  scheduledAt: number,
+  deadline: AbortSignal,
+  ttft: Sample,
+  gaps: Sample,
+  counter: { events: number },
+): Promise<StreamOutcome> {
   const outcome: StreamOutcome = { connected: false, completed: false, reconnects: 0 };
   let lastId: string | undefined;
   let last = -1;
@@ -50,13 +58,25 @@ async function oneStream(ctx: VerifyContext, model: string, scheduledAt: number,
       });
     } catch {
       if (deadline.aborted) return { ...outcome, error: 'timeout' };
-      if (lastId && attempt++ < MAX_RESUMES) { outcome.reconnects++; continue; }
+      if (lastId && attempt++ < MAX_RESUMES) {
+        outcome.reconnects++;
+        continue;
+      }
       return { ...outcome, error: 'network' };
     }
     // A 5xx is never a success, whatever its body.
-    if (res.status >= 500) { await res.body?.cancel(); return { ...outcome, error: 'http_5xx' }; }
-    if (res.status === 429) { await res.body?.cancel(); return { ...outcome, error: 'http_429' }; }
-    if (res.status !== 200 || !res.body) { await res.body?.cancel(); return { ...outcome, error: 'http_4xx' }; }
+    if (res.status >= 500) {
+      await res.body?.cancel();
+      return { ...outcome, error: 'http_5xx' };
+    }
+    if (res.status === 429) {
+      await res.body?.cancel();
+      return { ...outcome, error: 'http_429' };
+    }
+    if (res.status !== 200 || !res.body) {
+      await res.body?.cancel();
+      return { ...outcome, error: 'http_4xx' };
+    }
     outcome.connected = true;
     const parser = new SseParser();
     const decoder = new TextDecoder();
@@ -91,23 +111,31 @@ async function oneStream(ctx: VerifyContext, model: string, scheduledAt: number,
     } catch {
       if (deadline.aborted) return { ...outcome, error: 'timeout' };
     }
-    if (lastId && attempt++ < MAX_RESUMES) { outcome.reconnects++; continue; }
+    if (lastId && attempt++ < MAX_RESUMES) {
+      outcome.reconnects++;
+      continue;
+    }
     return { ...outcome, error: 'incomplete' };
   }
 }
 
 export const load: Check = {
-  id: 'load', title: 'Load: concurrent streams against the thresholds', profiles: ['load'], required: true,
+  id: 'load',
+  title: 'Load: concurrent streams against the thresholds',
+  profiles: ['load'],
+  required: true,
   async run(ctx, out) {
     const n = ctx.options.concurrency ?? 100;
     const durationS = ctx.options.durationS ?? 10;
     const model = ctx.models;
     // Calibrate: one stream of each model alone says how long a stream lasts, so n stay in flight.
     const calStart = performance.now();
-    const cal = await Promise.all(model.map(async (m) => {
-      const o = await oneStream(ctx, m, performance.now(), AbortSignal.timeout(60_000), new Sample(), new Sample(), { events: 0 });
-      return { ...o, ms: performance.now() - calStart };
-    }));
+    const cal = await Promise.all(
+      model.map(async (m) => {
+        const o = await oneStream(ctx, m, performance.now(), AbortSignal.timeout(60_000), new Sample(), new Sample(), { events: 0 });
+        return { ...o, ms: performance.now() - calStart };
+      }),
+    );
     const broken = cal.find((o) => !o.completed);
     if (broken) return fail(`a single stream did not complete (${broken.error}) before the load`);
     const streamMs = cal.reduce((a, o) => a + o.ms, 0) / cal.length;
@@ -117,7 +145,10 @@ export const load: Check = {
     const boundMs = durationS * 1_000 + Math.max(10_000, 3 * streamMs);
     const deadline = new AbortController();
     const slotFreed: (() => void)[] = [];
-    const boundTimer = setTimeout(() => { deadline.abort(); for (const f of slotFreed.splice(0)) f(); }, boundMs);
+    const boundTimer = setTimeout(() => {
+      deadline.abort();
+      for (const f of slotFreed.splice(0)) f();
+    }, boundMs);
     const ttft = new Sample();
     const gaps = new Sample();
     const counter = { events: 0 };
@@ -130,7 +161,9 @@ export const load: Check = {
     let launched = 0;
     const progress = setInterval(() => {
       const s = (performance.now() - t0) / 1_000;
-      ctx.progress(`load: ${launched}/${planned} started, ${inFlight} in flight, ${outcomes.filter((o) => o.completed).length} completed, ${outcomes.filter((o) => o.error).length} errors, ${Math.round(counter.events / s)} events/s`);
+      ctx.progress(
+        `load: ${launched}/${planned} started, ${inFlight} in flight, ${outcomes.filter((o) => o.completed).length} completed, ${outcomes.filter((o) => o.error).length} errors, ${Math.round(counter.events / s)} events/s`,
+      );
     }, 500);
     // Open loop: stream k is due at t0 + k × interval whether or not earlier ones have ended. At most
     // n are in flight; a due stream waits for a slot, and its times still count from when it was due
@@ -140,11 +173,13 @@ export const load: Check = {
       const m = model[k % model.length]!;
       inFlight++;
       maxInFlight = Math.max(maxInFlight, inFlight);
-      all.push(oneStream(ctx, m, scheduledAt, deadline.signal, ttft, gaps, counter).then((o) => {
-        outcomes.push(o);
-        inFlight--;
-        slotFreed.shift()?.();
-      }));
+      all.push(
+        oneStream(ctx, m, scheduledAt, deadline.signal, ttft, gaps, counter).then((o) => {
+          outcomes.push(o);
+          inFlight--;
+          slotFreed.shift()?.();
+        }),
+      );
     };
     for (let k = 0; k < planned; k++) {
       const wait = t0 + k * intervalMs - performance.now();
@@ -171,13 +206,26 @@ export const load: Check = {
     // Timeouts at the bound are incompletion, not errors of the server's.
     const errored = outcomes.filter((o) => o.error && o.error !== 'timeout').length;
     const summary: LoadSummary = {
-      concurrency: n, durationS, intervalMs: round(intervalMs, 2), attempted, connected, completed, maxInFlight,
+      concurrency: n,
+      durationS,
+      intervalMs: round(intervalMs, 2),
+      attempted,
+      connected,
+      completed,
+      maxInFlight,
       reconnects: outcomes.reduce((a, o) => a + o.reconnects, 0),
-      events: counter.events, eventsPerSecond: round(counter.events / (wallMs / 1_000)), wallMs: round(wallMs),
-      ttftMs: percentiles(ttft.values()), interTokenMs: percentiles(gaps.values()), errorsByClass,
-      successRate: round(completed / attempted, 4), completionRate: round(completed / attempted, 4),
-      connectionSuccessRate: round(connected / attempted, 4), errorRate: round(errored / attempted, 4),
-      clientCpuMs: round(clientCpuMs), clientCores: round(clientCpuMs / wallMs, 3),
+      events: counter.events,
+      eventsPerSecond: round(counter.events / (wallMs / 1_000)),
+      wallMs: round(wallMs),
+      ttftMs: percentiles(ttft.values()),
+      interTokenMs: percentiles(gaps.values()),
+      errorsByClass,
+      successRate: round(completed / attempted, 4),
+      completionRate: round(completed / attempted, 4),
+      connectionSuccessRate: round(connected / attempted, 4),
+      errorRate: round(errored / attempted, 4),
+      clientCpuMs: round(clientCpuMs),
+      clientCores: round(clientCpuMs / wallMs, 3),
     };
     ctx.loadSummary = summary;
     const t = ctx.thresholds;
@@ -190,10 +238,24 @@ export const load: Check = {
     out.set('interTokenP50Ms', summary.interTokenMs.p50);
     const checks: [boolean, string][] = [
       [out.within('ttftP95Ms', summary.ttftMs.p95, { max: t.ttftMs }), `TTFT p95 ${summary.ttftMs.p95} ms ≥ ${t.ttftMs} ms`],
-      [out.within('interTokenP95Ms', summary.interTokenMs.p95, { max: t.interTokenMs }), `inter-token p95 ${summary.interTokenMs.p95} ms ≥ ${t.interTokenMs} ms`],
-      [out.within('errorRate', summary.errorRate, { max: t.errorRate }), `error rate ${round(summary.errorRate * 100, 2)} % ≥ ${t.errorRate * 100} % (${Object.entries(errorsByClass).map(([k, v]) => `${k} ${v}`).join(', ')})`],
-      [out.within('completionRate', summary.completionRate, { min: t.completionRate }), `completion ${round(summary.completionRate * 100, 2)} % ≤ ${t.completionRate * 100} %`],
-      [out.within('connectionSuccessRate', summary.connectionSuccessRate, { min: t.connectionSuccessRate }), `connection success ${round(summary.connectionSuccessRate * 100, 2)} % ≤ ${t.connectionSuccessRate * 100} %`],
+      [
+        out.within('interTokenP95Ms', summary.interTokenMs.p95, { max: t.interTokenMs }),
+        `inter-token p95 ${summary.interTokenMs.p95} ms ≥ ${t.interTokenMs} ms`,
+      ],
+      [
+        out.within('errorRate', summary.errorRate, { max: t.errorRate }),
+        `error rate ${round(summary.errorRate * 100, 2)} % ≥ ${t.errorRate * 100} % (${Object.entries(errorsByClass)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')})`,
+      ],
+      [
+        out.within('completionRate', summary.completionRate, { min: t.completionRate }),
+        `completion ${round(summary.completionRate * 100, 2)} % ≤ ${t.completionRate * 100} %`,
+      ],
+      [
+        out.within('connectionSuccessRate', summary.connectionSuccessRate, { min: t.connectionSuccessRate }),
+        `connection success ${round(summary.connectionSuccessRate * 100, 2)} % ≤ ${t.connectionSuccessRate * 100} %`,
+      ],
     ];
     const figures = `${attempted} streams (${maxInFlight} in flight at most) in ${round(wallMs / 1_000)} s: ${completed} completed, TTFT p50/p95/p99 ${summary.ttftMs.p50}/${summary.ttftMs.p95}/${summary.ttftMs.p99} ms, inter-token ${summary.interTokenMs.p50}/${summary.interTokenMs.p95}/${summary.interTokenMs.p99} ms, ${summary.eventsPerSecond} events/s; client CPU ${summary.clientCores} cores`;
     const failed = checks.filter(([ok]) => !ok).map(([, why]) => why);

@@ -6,7 +6,9 @@ const bound = (b: Bound | undefined) => (b === undefined ? '' : ` (${b.max !== u
 const fmt = (v: Value) => (v === null ? '—' : String(v));
 
 function figures(c: CheckResult): string {
-  return Object.entries(c.measured).map(([k, v]) => `${k} ${fmt(v)}${bound(c.thresholds[k])}`).join(', ');
+  return Object.entries(c.measured)
+    .map(([k, v]) => `${k} ${fmt(v)}${bound(c.thresholds[k])}`)
+    .join(', ');
 }
 
 /** One line per check as it ends (the terminal's running report). */
@@ -25,12 +27,24 @@ export function renderText(r: Report): string {
   lines.push('');
   if (r.load) {
     const l = r.load;
-    lines.push(`Load: ${l.attempted} streams, ${l.maxInFlight} in flight at most, ${l.completed} completed (${pct(l.completionRate)}), connection success ${pct(l.connectionSuccessRate)}, error rate ${pct(l.errorRate)}, ${l.reconnects} reconnects`);
-    lines.push(`      TTFT p50/p95/p99 ${l.ttftMs.p50}/${l.ttftMs.p95}/${l.ttftMs.p99} ms; inter-token ${l.interTokenMs.p50}/${l.interTokenMs.p95}/${l.interTokenMs.p99} ms; ${l.eventsPerSecond} events/s`);
-    lines.push(`      errors by class: ${Object.entries(l.errorsByClass).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`);
+    lines.push(
+      `Load: ${l.attempted} streams, ${l.maxInFlight} in flight at most, ${l.completed} completed (${pct(l.completionRate)}), connection success ${pct(l.connectionSuccessRate)}, error rate ${pct(l.errorRate)}, ${l.reconnects} reconnects`,
+    );
+    lines.push(
+      `      TTFT p50/p95/p99 ${l.ttftMs.p50}/${l.ttftMs.p95}/${l.ttftMs.p99} ms; inter-token ${l.interTokenMs.p50}/${l.interTokenMs.p95}/${l.interTokenMs.p99} ms; ${l.eventsPerSecond} events/s`,
+    );
+    lines.push(
+      `      errors by class: ${
+        Object.entries(l.errorsByClass)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ') || 'none'
+      }`,
+    );
     lines.push(`      client overhead: ${l.clientCpuMs} ms CPU over ${l.wallMs} ms = ${l.clientCores} cores`);
   }
-  lines.push(`${r.passed ? 'PASSED' : 'FAILED'}: ${r.summary.pass} passed, ${r.summary.fail} failed, ${r.summary.skip} skipped${r.summary.requiredFailed.length ? ` (required failed: ${r.summary.requiredFailed.join(', ')})` : ''} in ${(r.durationMs / 1000).toFixed(1)} s; client CPU ${r.client.cpuMs} ms (${r.client.cores} cores)`);
+  lines.push(
+    `${r.passed ? 'PASSED' : 'FAILED'}: ${r.summary.pass} passed, ${r.summary.fail} failed, ${r.summary.skip} skipped${r.summary.requiredFailed.length ? ` (required failed: ${r.summary.requiredFailed.join(', ')})` : ''} in ${(r.durationMs / 1000).toFixed(1)} s; client CPU ${r.client.cpuMs} ms (${r.client.cores} cores)`,
+  );
   return lines.join('\n');
 }
 

@@ -1,4 +1,4 @@
-import { cpuMs, Out, VerifyContext, type Check } from './context.js';
+import { cpuMs, Out, VerifyContext, type Check, type Verdict } from './context.js';
 import * as compare from './checks-compare.js';
 import { load } from './load.js';
 import * as realtime from './checks-realtime.js';
@@ -7,10 +7,26 @@ import { DEFAULT_THRESHOLDS, type CheckResult, type Report, type Thresholds, typ
 
 /** Every check, in the order they run (rate limiting last: it spends the quota the others need). */
 export const CHECKS: Check[] = [
-  compare.health, compare.models, compare.compare, compare.stream, compare.concurrency, compare.isolation,
-  compare.resume, compare.cancel, compare.buffering, compare.chat,
-  realtime.seedWs, realtime.seedReplay, realtime.seedPing, realtime.realtimeMetrics, realtime.nativeWs, realtime.longPoll,
-  compare.metrics, compare.openapi, load, compare.rateLimit,
+  compare.health,
+  compare.models,
+  compare.compare,
+  compare.stream,
+  compare.concurrency,
+  compare.isolation,
+  compare.resume,
+  compare.cancel,
+  compare.buffering,
+  compare.chat,
+  realtime.seedWs,
+  realtime.seedReplay,
+  realtime.seedPing,
+  realtime.realtimeMetrics,
+  realtime.nativeWs,
+  realtime.longPoll,
+  compare.metrics,
+  compare.openapi,
+  load,
+  compare.rateLimit,
 ];
 
 /** Checks the others need first (the catalogue picks the models). */
@@ -33,7 +49,7 @@ export async function verify(options: VerifyOptions): Promise<Report> {
     ctx.progress(`${check.id}: ${check.title}`);
     const out = new Out();
     const started = performance.now();
-    let verdict;
+    let verdict: Verdict;
     const needsModels = check.id !== 'health' && check.id !== 'models' && ctx.models.length === 0;
     if (needsModels) verdict = { status: 'skip' as const, reason: 'no models to check with (the catalogue check failed)' };
     else {
@@ -45,8 +61,13 @@ export async function verify(options: VerifyOptions): Promise<Report> {
       }
     }
     const result: CheckResult = {
-      id: check.id, title: check.title, required: check.required, ...verdict,
-      measured: out.measured, thresholds: out.thresholds, durationMs: round(performance.now() - started),
+      id: check.id,
+      title: check.title,
+      required: check.required,
+      ...verdict,
+      measured: out.measured,
+      thresholds: out.thresholds,
+      durationMs: round(performance.now() - started),
     };
     results.push(result);
     options.onCheck?.(result);
@@ -55,15 +76,22 @@ export async function verify(options: VerifyOptions): Promise<Report> {
   const cpu = cpuMs(cpu0).ms;
   const requiredFailed = results.filter((r) => r.required && r.status === 'fail').map((r) => r.id);
   return {
-    tool: 'tributary-verify', schemaVersion: 1, baseUrl: ctx.http.baseUrl, profile: ctx.profile,
-    startedAt: startedAt.toISOString(), durationMs: round(wallMs), passed: requiredFailed.length === 0,
+    tool: 'tributary-verify',
+    schemaVersion: 1,
+    baseUrl: ctx.http.baseUrl,
+    profile: ctx.profile,
+    startedAt: startedAt.toISOString(),
+    durationMs: round(wallMs),
+    passed: requiredFailed.length === 0,
     summary: {
       pass: results.filter((r) => r.status === 'pass').length,
       fail: results.filter((r) => r.status === 'fail').length,
       skip: results.filter((r) => r.status === 'skip').length,
       requiredFailed,
     },
-    thresholds, checks: results, load: ctx.loadSummary,
+    thresholds,
+    checks: results,
+    load: ctx.loadSummary,
     client: { cpuMs: round(cpu), wallMs: round(wallMs), cores: round(cpu / wallMs, 3) },
   };
 }

@@ -68,7 +68,10 @@ export class ComparisonService {
 
   constructor(
     private readonly deps: {
-      hub: StreamHub; catalogue: ModelCatalogue; store: Store; config: Config['compare'];
+      hub: StreamHub;
+      catalogue: ModelCatalogue;
+      store: Store;
+      config: Config['compare'];
       durability: Config['durability'];
       onError?: (err: unknown, comparisonId: string) => void;
       /** Estimated USD cost of a model's tokens, for usage rows. */
@@ -107,7 +110,8 @@ export class ComparisonService {
     checkStorable(prompt, request.history);
     if (!store.hasWriteRoom()) {
       throw new TributaryError('unavailable', 'The database is unavailable and the write budget is spent; retry later.', {
-        dependency: 'database', retryAfterSeconds: this.deps.durability.retryAfterSeconds,
+        dependency: 'database',
+        retryAfterSeconds: this.deps.durability.retryAfterSeconds,
       });
     }
     const models = [...new Set(request.models)];
@@ -117,7 +121,9 @@ export class ComparisonService {
     const tier = config.tiers[request.tier];
     if (prompt.length > tier.maxInputChars) {
       throw new TributaryError('input_too_long', `The ${request.tier} tier accepts ${tier.maxInputChars} characters; got ${prompt.length}.`, {
-        tier: request.tier, maxInputChars: tier.maxInputChars, inputLength: prompt.length,
+        tier: request.tier,
+        maxInputChars: tier.maxInputChars,
+        inputLength: prompt.length,
       });
     }
     let history = request.history ?? [];
@@ -138,21 +144,39 @@ export class ComparisonService {
     setMaxListeners(models.length + 10, abort.signal); // every model's provider listens to this one signal
     const states: ModelState[] = models.map((model) => ({ model, status: 'running', text: '' }));
     const record: ComparisonRecord = {
-      id, conversationId, kind: request.kind, tier: request.tier, prompt, models, createdAt, status: 'running', results: [],
+      id,
+      conversationId,
+      kind: request.kind,
+      tier: request.tier,
+      prompt,
+      models,
+      createdAt,
+      status: 'running',
+      results: [],
       owner: request.owner ?? null,
     };
     // The lease first: a node starting meanwhile must not take this running row for a crashed one.
     await this.coordination.claim({
-      id, conversationId, kind: request.kind, tier: request.tier, models, owner: record.owner ?? null,
-      createdAt: createdAt.toISOString(), prompt,
+      id,
+      conversationId,
+      kind: request.kind,
+      tier: request.tier,
+      models,
+      owner: record.owner ?? null,
+      createdAt: createdAt.toISOString(),
+      prompt,
     });
     store.saveComparisonStart(record);
 
-    const publish = <K extends keyof ComparisonEvents>(type: K, data: ComparisonEvents[K], final = false) =>
-      hub.publish(topic, type, data, { final });
+    const publish = <K extends keyof ComparisonEvents>(type: K, data: ComparisonEvents[K], final = false) => hub.publish(topic, type, data, { final });
     await publish('comparison.start', {
-      comparisonId: id, conversationId, kind: request.kind, tier: request.tier, models,
-      historyDropped: Math.max(0, ...contexts.map((c) => c.dropped)), createdAt: createdAt.toISOString(),
+      comparisonId: id,
+      conversationId,
+      kind: request.kind,
+      tier: request.tier,
+      models,
+      historyDropped: Math.max(0, ...contexts.map((c) => c.dropped)),
+      createdAt: createdAt.toISOString(),
     });
 
     const started = performance.now();
@@ -175,35 +199,47 @@ export class ComparisonService {
         finishedAt: finishedAt.toISOString(),
       };
       // A conversation brought by the client is stored with the new turn; a stored one already is.
-      const brought = request.conversationId ? [] : request.history ?? [];
+      const brought = request.conversationId ? [] : (request.history ?? []);
       this.record(record, brought, results, status, finishedAt, summary, request.keyId ?? null);
       ended = { status, summary };
       modelsEnded();
     };
     const runs = models.map((model, i) =>
-      runModel(states[i]!, providers[i], {
-        messages: contexts[i]!.messages, maxOutputTokens: tier.maxOutputTokens, tier: request.tier, signal: abort.signal,
-      }, publish, {
-        onText: checkpointer(this.deps.durability, (state, outputTokens) =>
-          store.saveCheckpoint(id, i, { model, status: 'running', text: state.text, outputTokens })),
-        // Acknowledged means durable: model.done / model.error waits for this result's commit.
-        beforeEnd: (result) => {
-          store.saveModelResult(id, i, result);
-          if (--unfinished === 0) end();
-          return store.committed();
+      runModel(
+        states[i]!,
+        providers[i],
+        {
+          messages: contexts[i]!.messages,
+          maxOutputTokens: tier.maxOutputTokens,
+          tier: request.tier,
+          signal: abort.signal,
         },
-      }),
+        publish,
+        {
+          onText: checkpointer(this.deps.durability, (state, outputTokens) =>
+            store.saveCheckpoint(id, i, { model, status: 'running', text: state.text, outputTokens }),
+          ),
+          // Acknowledged means durable: model.done / model.error waits for this result's commit.
+          beforeEnd: (result) => {
+            store.saveModelResult(id, i, result);
+            if (--unfinished === 0) end();
+            return store.committed();
+          },
+        },
+      ),
     );
-    const done = Promise.all(runs).then(async (results) => {
-      const { status, summary } = ended!;
-      // The comparison, its messages and usage row are committed before anyone is told it is done.
-      await store.committed();
-      await publish('comparison.done', { status, summary }, true);
-      return { ...summary, status, results };
-    }).finally(async () => {
-      this.running.delete(id);
-      await this.coordination.release(id);
-    });
+    const done = Promise.all(runs)
+      .then(async (results) => {
+        const { status, summary } = ended!;
+        // The comparison, its messages and usage row are committed before anyone is told it is done.
+        await store.committed();
+        await publish('comparison.done', { status, summary }, true);
+        return { ...summary, status, results };
+      })
+      .finally(async () => {
+        this.running.delete(id);
+        await this.coordination.release(id);
+      });
     // Callers that stream rather than wait never await `done`; a failure must not crash the process.
     done.catch((err: unknown) => this.deps.onError?.(err, id));
     const handle: ComparisonHandle = { id, conversationId, topic, done, modelsEnded: allEnded };
@@ -221,9 +257,18 @@ export class ComparisonService {
     let timer: NodeJS.Timeout | undefined;
     const { ackTimeoutMs, retryAfterSeconds } = this.deps.durability;
     const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new TributaryError('unavailable', 'The answer is ready but the database is unavailable; it is stored when the database is back.', {
-        dependency: 'database', retryAfterSeconds, comparison_id: handle.id, conversation_id: handle.conversationId,
-      })), ackTimeoutMs);
+      timer = setTimeout(
+        () =>
+          reject(
+            new TributaryError('unavailable', 'The answer is ready but the database is unavailable; it is stored when the database is back.', {
+              dependency: 'database',
+              retryAfterSeconds,
+              comparison_id: handle.id,
+              conversation_id: handle.conversationId,
+            }),
+          ),
+        ackTimeoutMs,
+      );
     });
     try {
       return await Promise.race([handle.done, late]);
@@ -277,7 +322,12 @@ export class ComparisonService {
       else if (event.type === 'model.done' || event.type === 'model.error') m.status = data.status!;
     }
     return {
-      id: claimed.id, conversationId: claimed.conversationId, kind: claimed.kind, tier: claimed.tier, status: 'running', models: [...models.values()],
+      id: claimed.id,
+      conversationId: claimed.conversationId,
+      kind: claimed.kind,
+      tier: claimed.tier,
+      status: 'running',
+      models: [...models.values()],
     };
   }
 
@@ -308,7 +358,7 @@ export class ComparisonService {
     const remote = await this.coordination.find(id);
     if (remote) return remote.owner;
     const stored = await this.deps.store.getComparison(id);
-    return stored ? stored.owner ?? null : undefined;
+    return stored ? (stored.owner ?? null) : undefined;
   }
 
   /** The state of a running comparison, as of now. */
@@ -317,7 +367,11 @@ export class ComparisonService {
     if (!run) return undefined;
     const { record } = run;
     return {
-      id, conversationId: record.conversationId, kind: record.kind, tier: record.tier, status: 'running',
+      id,
+      conversationId: record.conversationId,
+      kind: record.kind,
+      tier: record.tier,
+      status: 'running',
       models: run.states.map((s) => ({ model: s.model, status: s.status, text: s.text, result: s.result })),
     };
   }
@@ -331,7 +385,11 @@ export class ComparisonService {
     const stored = await this.deps.store.getComparison(id);
     if (!stored) return undefined;
     return {
-      id, conversationId: stored.conversationId, kind: stored.kind, tier: stored.tier, status: stored.status,
+      id,
+      conversationId: stored.conversationId,
+      kind: stored.kind,
+      tier: stored.tier,
+      status: stored.status,
       models: stored.models.map((model) => {
         const result = stored.results.find((r) => r.model === model);
         // A model of an interrupted comparison with no checkpoint had produced nothing yet.
@@ -425,10 +483,19 @@ export class ComparisonService {
       costUsd += this.deps.costOf?.(r.model, r.inputTokens ?? 0, r.outputTokens ?? 0) ?? 0;
     }
     store.logUsage({
-      comparisonId: record.id, kind: record.kind, inputLength: summary.inputLength,
-      modelsRequested: summary.modelsRequested, modelsSuccessful: summary.modelsSuccessful, modelsFailed: summary.modelsFailed,
-      modelsUsed: [...record.models].sort(), processingTimeMs: summary.processingTimeMs, modelTokens, createdAt: finishedAt,
-      owner: record.owner ?? null, keyId, costUsd,
+      comparisonId: record.id,
+      kind: record.kind,
+      inputLength: summary.inputLength,
+      modelsRequested: summary.modelsRequested,
+      modelsSuccessful: summary.modelsSuccessful,
+      modelsFailed: summary.modelsFailed,
+      modelsUsed: [...record.models].sort(),
+      processingTimeMs: summary.processingTimeMs,
+      modelTokens,
+      createdAt: finishedAt,
+      owner: record.owner ?? null,
+      keyId,
+      costUsd,
     });
   }
 }

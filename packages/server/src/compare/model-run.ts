@@ -73,8 +73,15 @@ export async function runModel(
       };
       state.status = done.status;
       state.result = {
-        model, status: done.status, text: parts.join(''), finishReason: done.finishReason,
-        inputTokens: chunk.usage.inputTokens, outputTokens: tokens, ttftMs, durationMs, tokensPerSecond: done.tokensPerSecond,
+        model,
+        status: done.status,
+        text: parts.join(''),
+        finishReason: done.finishReason,
+        inputTokens: chunk.usage.inputTokens,
+        outputTokens: tokens,
+        ttftMs,
+        durationMs,
+        tokensPerSecond: done.tokensPerSecond,
       };
       final = { type: 'model.done', data: done };
       break;
@@ -87,8 +94,14 @@ export async function runModel(
     const ttftMs = firstTokenAt === null ? null : Math.round(firstTokenAt - started);
     state.status = status;
     state.result = {
-      model, status, text: parts.join(''), errorCode: error.code, errorMessage: error.message,
-      outputTokens, durationMs, ...(ttftMs !== null ? { ttftMs } : {}),
+      model,
+      status,
+      text: parts.join(''),
+      errorCode: error.code,
+      errorMessage: error.message,
+      outputTokens,
+      durationMs,
+      ...(ttftMs !== null ? { ttftMs } : {}),
     };
     final = { type: 'model.error', data: { model, status, error: error.describe(), ttftMs, durationMs, outputTokens } };
   }

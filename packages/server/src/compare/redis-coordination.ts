@@ -54,7 +54,13 @@ export class RedisCoordination implements ComparisonCoordination {
   private readonly cancels: string;
 
   constructor(private readonly opts: { url: string; keyPrefix: string; leaseMs: number; onError?: (err: Error) => void }) {
-    const common: RedisOptions = { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 5_000, retryStrategy: (n) => Math.min(n * 100, 1_000), lazyConnect: true };
+    const common: RedisOptions = {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: 5_000,
+      retryStrategy: (n) => Math.min(n * 100, 1_000),
+      lazyConnect: true,
+    };
     this.cmd = new Redis(opts.url, { ...common, connectionName: 'tributary-compare' }) as Commands;
     this.cmd.defineCommand('tribClaim', { numberOfKeys: 2, lua: CLAIM });
     this.cmd.defineCommand('tribRenew', { numberOfKeys: 1, lua: RENEW });
@@ -135,7 +141,11 @@ export class RedisCoordination implements ComparisonCoordination {
   async release(id: string): Promise<void> {
     this.held.delete(id);
     try {
-      await this.cmd.multi().zrem(this.leases, id).del(this.records + id).exec();
+      await this.cmd
+        .multi()
+        .zrem(this.leases, id)
+        .del(this.records + id)
+        .exec();
     } catch (err) {
       this.opts.onError?.(err as Error);
     }
@@ -153,7 +163,11 @@ export class RedisCoordination implements ComparisonCoordination {
 
   async requestCancel(id: string): Promise<boolean> {
     try {
-      const [[, exists], [, receivers]] = (await this.cmd.multi().exists(this.records + id).publish(this.cancels, id).exec())! as [[null, number], [null, number]];
+      const [[, exists], [, receivers]] = (await this.cmd
+        .multi()
+        .exists(this.records + id)
+        .publish(this.cancels, id)
+        .exec())! as [[null, number], [null, number]];
       return exists === 1 && receivers > 0;
     } catch (err) {
       throw this.unavailable(err);

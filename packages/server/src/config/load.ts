@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { DEFAULT_JSON_LIMITS, parseJson } from '../input/json.js';
 import { configSchema, type Config, type ConfigInput } from './schema.js';
 
@@ -111,7 +111,11 @@ function from(path: string, sources: Map<string, string>): string {
 }
 
 function coerce(raw: string, type: 'string' | 'number' | 'boolean' | 'list'): unknown {
-  if (type === 'list') return raw.split(',').map((v) => v.trim()).filter((v) => v !== '');
+  if (type === 'list')
+    return raw
+      .split(',')
+      .map((v) => v.trim())
+      .filter((v) => v !== '');
   if (type === 'number') return /^-?\d+(\.\d+)?$/.test(raw.trim()) ? Number(raw) : raw;
   if (type === 'boolean') {
     const v = raw.trim().toLowerCase();
@@ -140,7 +144,5 @@ function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Reco
 }
 
 function leafPaths(obj: Record<string, unknown>, prefix = ''): string[] {
-  return Object.entries(obj).flatMap(([k, v]) =>
-    isPlainObject(v) ? leafPaths(v, `${prefix}${k}.`) : [`${prefix}${k}`],
-  );
+  return Object.entries(obj).flatMap(([k, v]) => (isPlainObject(v) ? leafPaths(v, `${prefix}${k}.`) : [`${prefix}${k}`]));
 }

@@ -12,7 +12,12 @@ export interface ChatCompletionRequest {
   model: string;
   messages: (
     | { role: 'system' | 'developer' | 'user'; content: Content; name?: string | undefined }
-    | { role: 'assistant'; content?: Content | null | undefined; name?: string | undefined; tool_calls?: { id: string; function: { name: string; arguments: string } }[] | undefined }
+    | {
+        role: 'assistant';
+        content?: Content | null | undefined;
+        name?: string | undefined;
+        tool_calls?: { id: string; function: { name: string; arguments: string } }[] | undefined;
+      }
     | { role: 'tool'; content: Content; tool_call_id: string }
   )[];
   max_tokens?: number | null | undefined;
@@ -76,7 +81,10 @@ export class CompletionRun {
   /** Tokens of the finished run (for the caller's daily token limit); undefined until it finishes. */
   tokens: number | undefined;
 
-  constructor(private readonly provider: Provider, private readonly request: GenerationRequest) {}
+  constructor(
+    private readonly provider: Provider,
+    private readonly request: GenerationRequest,
+  ) {}
 
   /**
    * Streams `chat.completion.chunk` JSON texts into `sink`, in OpenAI's order: the role chunk,
@@ -89,7 +97,8 @@ export class CompletionRun {
   async pipe(includeUsage: boolean, sink: ChunkSink): Promise<string[]> {
     const prefix = `{"id":${JSON.stringify(this.id)},"object":"chat.completion.chunk","created":${this.created},"model":${JSON.stringify(this.request.model)},"system_fingerprint":null,"choices":`;
     const suffix = includeUsage ? ',"usage":null}' : '}';
-    const choice = (delta: string, finish: string | null, logprobs = 'null') => `${prefix}[{"index":0,"delta":${delta},"logprobs":${logprobs},"finish_reason":${finish}}]${suffix}`;
+    const choice = (delta: string, finish: string | null, logprobs = 'null') =>
+      `${prefix}[{"index":0,"delta":${delta},"logprobs":${logprobs},"finish_reason":${finish}}]${suffix}`;
     let first = true;
     let deltas = 0;
     // One write per upstream read: a read that carried several events leaves in one socket write.
@@ -147,15 +156,27 @@ export class CompletionRun {
         this.tokens = chunk.usage.inputTokens + (chunk.usage.outputTokens || deltas);
         const toolCalls = calls.list();
         return {
-          id: this.id, object: 'chat.completion', created: this.created, model: this.request.model, system_fingerprint: null,
-          choices: [{
-            index: 0, logprobs: this.request.options?.logprobs ? { content: logprobs, refusal: null } : null, finish_reason: chunk.finishReason,
-            message: {
-              role: 'assistant', content: toolCalls.length > 0 && text === '' ? null : text, refusal: null,
-              ...(reasoning ? { reasoning_content: reasoning } : {}),
-              ...(toolCalls.length > 0 ? { tool_calls: toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })) } : {}),
+          id: this.id,
+          object: 'chat.completion',
+          created: this.created,
+          model: this.request.model,
+          system_fingerprint: null,
+          choices: [
+            {
+              index: 0,
+              logprobs: this.request.options?.logprobs ? { content: logprobs, refusal: null } : null,
+              finish_reason: chunk.finishReason,
+              message: {
+                role: 'assistant',
+                content: toolCalls.length > 0 && text === '' ? null : text,
+                refusal: null,
+                ...(reasoning ? { reasoning_content: reasoning } : {}),
+                ...(toolCalls.length > 0
+                  ? { tool_calls: toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })) }
+                  : {}),
+              },
             },
-          }],
+          ],
           usage: openaiUsage(chunk.usage, deltas),
         };
       }
@@ -208,7 +229,8 @@ function toChatMessage(m: ChatCompletionRequest['messages'][number]): ChatMessag
   if (m.role === 'tool') return { role: 'tool', content: textOf(m.content), toolCallId: m.tool_call_id };
   const out: ChatMessage = { role: m.role === 'developer' ? 'system' : m.role, content: textOf(m.content) };
   if (m.name !== undefined) out.name = m.name;
-  if (m.role === 'assistant' && m.tool_calls?.length) out.toolCalls = m.tool_calls.map((c) => ({ id: c.id, name: c.function.name, arguments: c.function.arguments }));
+  if (m.role === 'assistant' && m.tool_calls?.length)
+    out.toolCalls = m.tool_calls.map((c) => ({ id: c.id, name: c.function.name, arguments: c.function.arguments }));
   return out;
 }
 

@@ -22,7 +22,9 @@ export interface GatewayAsk {
  * `names` maps our option names to the caller's own (Responses calls `response_format` `text.format`).
  */
 export function prepareGeneration(
-  catalogue: ModelCatalogue, ask: GatewayAsk, names: Partial<Record<OptionName, string>> = { name: 'messages[].name' },
+  catalogue: ModelCatalogue,
+  ask: GatewayAsk,
+  names: Partial<Record<OptionName, string>> = { name: 'messages[].name' },
 ): { provider: Provider; request: GenerationRequest } {
   const resolved = catalogue.resolve(ask.model);
   if (!resolved) throw new TributaryError('invalid_model', `The model \`${ask.model}\` does not exist; GET /v1/models lists the models.`, { param: 'model' });
@@ -30,7 +32,9 @@ export function prepareGeneration(
   const supported = provider.supports?.(ask.model) ?? NONE;
   const refuse = (name: OptionName) => {
     const param = names[name] ?? name;
-    throw new TributaryError('unsupported_parameter', `The model \`${ask.model}\` (provider \`${provider.id}\`) cannot honour \`${param}\`; remove it.`, { param });
+    throw new TributaryError('unsupported_parameter', `The model \`${ask.model}\` (provider \`${provider.id}\`) cannot honour \`${param}\`; remove it.`, {
+      param,
+    });
   };
   if (ask.temperature != null && !supported.has('temperature')) refuse('temperature');
   if (ask.top_p != null && !supported.has('top_p')) refuse('top_p');

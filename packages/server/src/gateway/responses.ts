@@ -8,15 +8,16 @@ import { toOpenAIError } from './openai-errors.js';
 
 type Json = Record<string, unknown>;
 type Part = { type: 'input_text' | 'output_text'; text: string };
-type OutputItem =
-  | { type: 'message'; role: 'assistant'; content: Part[] }
-  | { type: 'function_call'; call_id: string; name: string; arguments: string };
+type OutputItem = { type: 'message'; role: 'assistant'; content: Part[] } | { type: 'function_call'; call_id: string; name: string; arguments: string };
 type InputItem =
   | { type?: 'message' | undefined; role: 'system' | 'developer' | 'user' | 'assistant'; content: string | Part[] }
   | OutputItem
   | { type: 'function_call_output'; call_id: string; output: string | Part[] }
   | { type: 'item_reference'; id: string };
-type TextFormat = { type: 'text' } | { type: 'json_object' } | { type: 'json_schema'; name: string; schema?: Json | undefined; description?: string | undefined; strict?: boolean | null | undefined };
+type TextFormat =
+  | { type: 'text' }
+  | { type: 'json_object' }
+  | { type: 'json_schema'; name: string; schema?: Json | undefined; description?: string | undefined; strict?: boolean | null | undefined };
 
 /** An OpenAI Responses request, as validated by the route. */
 export interface ResponsesRequest {
@@ -26,7 +27,10 @@ export interface ResponsesRequest {
   max_output_tokens?: number | null | undefined;
   temperature?: number | null | undefined;
   top_p?: number | null | undefined;
-  tools?: { type: 'function'; name: string; description?: string | null | undefined; parameters?: Json | null | undefined; strict?: boolean | null | undefined }[] | null | undefined;
+  tools?:
+    | { type: 'function'; name: string; description?: string | null | undefined; parameters?: Json | null | undefined; strict?: boolean | null | undefined }[]
+    | null
+    | undefined;
   tool_choice?: 'auto' | 'none' | 'required' | { type: 'function'; name: string } | null | undefined;
   parallel_tool_calls?: boolean | null | undefined;
   text?: { format?: TextFormat | undefined } | null | undefined;
@@ -73,7 +77,12 @@ export class Responses {
     return input.map((item, i) => {
       if (item.type !== 'item_reference') return item;
       const found = this.items.get(item.id);
-      if (!found) throw new TributaryError('invalid_field', `input[${i}]: no output item \`${item.id}\` is known here (the last ${REMEMBERED_ITEMS} are kept in memory).`, { field: `input[${i}].id` });
+      if (!found)
+        throw new TributaryError(
+          'invalid_field',
+          `input[${i}]: no output item \`${item.id}\` is known here (the last ${REMEMBERED_ITEMS} are kept in memory).`,
+          { field: `input[${i}].id` },
+        );
       return found;
     });
   }
@@ -91,29 +100,45 @@ export class Responses {
 
   start(body: ResponsesRequest, signal: AbortSignal): ResponseRun {
     if (body.previous_response_id != null) {
-      throw new TributaryError('unsupported_parameter', 'Responses are not stored, so `previous_response_id` cannot be honoured; send the conversation as `input`.', { param: 'previous_response_id' });
+      throw new TributaryError(
+        'unsupported_parameter',
+        'Responses are not stored, so `previous_response_id` cannot be honoured; send the conversation as `input`.',
+        { param: 'previous_response_id' },
+      );
     }
-    if (body.include?.length) throw new TributaryError('unsupported_parameter', '`include` cannot be honoured: no extra output data is available.', { param: 'include' });
-    if (body.truncation === 'auto') throw new TributaryError('unsupported_parameter', '`truncation: auto` cannot be honoured; the conversation is sent whole.', { param: 'truncation' });
+    if (body.include?.length)
+      throw new TributaryError('unsupported_parameter', '`include` cannot be honoured: no extra output data is available.', { param: 'include' });
+    if (body.truncation === 'auto')
+      throw new TributaryError('unsupported_parameter', '`truncation: auto` cannot be honoured; the conversation is sent whole.', { param: 'truncation' });
     const format = body.text?.format;
     const choice = body.tool_choice;
-    const { provider, request } = prepareGeneration(this.deps.catalogue, {
-      model: body.model,
-      messages: toMessages(body.instructions, this.resolveReferences(body.input)),
-      maxOutputTokens: body.max_output_tokens ?? this.deps.tiers.extended.maxOutputTokens,
-      temperature: body.temperature,
-      top_p: body.top_p,
-      options: definedOptions({
-        tools: body.tools?.map((t) => ({ name: t.name, description: t.description ?? undefined, parameters: t.parameters ?? undefined, strict: t.strict })),
-        tool_choice: choice == null ? undefined : typeof choice === 'string' ? choice : { name: choice.name },
-        parallel_tool_calls: body.parallel_tool_calls,
-        response_format: !format || format.type === 'text' ? undefined
-          : format.type === 'json_object' ? { type: 'json_object' }
-          : { type: 'json_schema', json_schema: definedOptions({ name: format.name, schema: format.schema, description: format.description, strict: format.strict }) },
-        user: body.user,
-      }),
-      signal,
-    }, { response_format: 'text.format' });
+    const { provider, request } = prepareGeneration(
+      this.deps.catalogue,
+      {
+        model: body.model,
+        messages: toMessages(body.instructions, this.resolveReferences(body.input)),
+        maxOutputTokens: body.max_output_tokens ?? this.deps.tiers.extended.maxOutputTokens,
+        temperature: body.temperature,
+        top_p: body.top_p,
+        options: definedOptions({
+          tools: body.tools?.map((t) => ({ name: t.name, description: t.description ?? undefined, parameters: t.parameters ?? undefined, strict: t.strict })),
+          tool_choice: choice == null ? undefined : typeof choice === 'string' ? choice : { name: choice.name },
+          parallel_tool_calls: body.parallel_tool_calls,
+          response_format:
+            !format || format.type === 'text'
+              ? undefined
+              : format.type === 'json_object'
+                ? { type: 'json_object' }
+                : {
+                    type: 'json_schema',
+                    json_schema: definedOptions({ name: format.name, schema: format.schema, description: format.description, strict: format.strict }),
+                  },
+          user: body.user,
+        }),
+        signal,
+      },
+      { response_format: 'text.format' },
+    );
     return new ResponseRun(provider, request, body, (id, item) => this.remember(id, item));
   }
 }
@@ -206,7 +231,13 @@ export class ResponseRun {
       await this.emit('response.content_part.added', { item_id: item.id, output_index: outputIndex, content_index: 0, part: outputText('') });
     }
     this.message.text += delta;
-    await this.emit('response.output_text.delta', { item_id: this.message.item.id, output_index: this.message.outputIndex, content_index: 0, delta, logprobs: [] });
+    await this.emit('response.output_text.delta', {
+      item_id: this.message.item.id,
+      output_index: this.message.outputIndex,
+      content_index: 0,
+      delta,
+      logprobs: [],
+    });
   }
 
   private async closeMessage(): Promise<void> {
@@ -229,7 +260,14 @@ export class ResponseRun {
     if (!call) {
       if (chunk.id === undefined) throw new ModelError('upstream_error', 'The provider continued a tool call it never started.', { retryable: false });
       const outputIndex = this.output.length;
-      const item = { id: `fc_${randomUUID().replaceAll('-', '')}`, type: 'function_call', status: 'in_progress', arguments: '', call_id: chunk.id, name: chunk.name ?? '' };
+      const item = {
+        id: `fc_${randomUUID().replaceAll('-', '')}`,
+        type: 'function_call',
+        status: 'in_progress',
+        arguments: '',
+        call_id: chunk.id,
+        name: chunk.name ?? '',
+      };
       this.output.push(item);
       call = { outputIndex, item, text: '' };
       this.calls.set(chunk.index, call);
@@ -259,19 +297,44 @@ export class ResponseRun {
   private object(status: string, usage: Usage | null, error: Json | null = null, incomplete?: string): Json {
     const b = this.body;
     return {
-      id: this.id, object: 'response', created_at: this.createdAt, status, background: false, error,
+      id: this.id,
+      object: 'response',
+      created_at: this.createdAt,
+      status,
+      background: false,
+      error,
       incomplete_details: incomplete ? { reason: incomplete } : null,
-      instructions: b.instructions ?? null, max_output_tokens: b.max_output_tokens ?? null, model: this.request.model,
-      output: [...this.output], parallel_tool_calls: b.parallel_tool_calls ?? true, previous_response_id: null,
-      reasoning: { effort: null, summary: null }, store: false, temperature: b.temperature ?? 1,
-      text: { format: b.text?.format ?? { type: 'text' } }, tool_choice: b.tool_choice ?? 'auto',
-      tools: (b.tools ?? []).map((t) => ({ type: 'function', name: t.name, description: t.description ?? null, parameters: t.parameters ?? null, strict: t.strict ?? null })),
-      top_p: b.top_p ?? 1, truncation: 'disabled',
-      usage: usage ? {
-        input_tokens: usage.inputTokens, input_tokens_details: { cached_tokens: 0 },
-        output_tokens: usage.outputTokens, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: usage.inputTokens + usage.outputTokens,
-      } : null,
-      user: b.user ?? null, metadata: b.metadata ?? {},
+      instructions: b.instructions ?? null,
+      max_output_tokens: b.max_output_tokens ?? null,
+      model: this.request.model,
+      output: [...this.output],
+      parallel_tool_calls: b.parallel_tool_calls ?? true,
+      previous_response_id: null,
+      reasoning: { effort: null, summary: null },
+      store: false,
+      temperature: b.temperature ?? 1,
+      text: { format: b.text?.format ?? { type: 'text' } },
+      tool_choice: b.tool_choice ?? 'auto',
+      tools: (b.tools ?? []).map((t) => ({
+        type: 'function',
+        name: t.name,
+        description: t.description ?? null,
+        parameters: t.parameters ?? null,
+        strict: t.strict ?? null,
+      })),
+      top_p: b.top_p ?? 1,
+      truncation: 'disabled',
+      usage: usage
+        ? {
+            input_tokens: usage.inputTokens,
+            input_tokens_details: { cached_tokens: 0 },
+            output_tokens: usage.outputTokens,
+            output_tokens_details: { reasoning_tokens: 0 },
+            total_tokens: usage.inputTokens + usage.outputTokens,
+          }
+        : null,
+      user: b.user ?? null,
+      metadata: b.metadata ?? {},
     };
   }
 }
@@ -304,6 +367,7 @@ function toMessages(instructions: string | null | undefined, input: ResponsesReq
       messages.push({ role: item.role === 'developer' ? 'system' : item.role, content: partsText(item.content) });
     }
   }
-  if (messages.every((m) => m.role === 'system')) throw new TributaryError('invalid_field', 'input: at least one message or item is required.', { field: 'input' });
+  if (messages.every((m) => m.role === 'system'))
+    throw new TributaryError('invalid_field', 'input: at least one message or item is required.', { field: 'input' });
   return messages;
 }

@@ -16,11 +16,7 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
 export type NotFoundFallback = (request: FastifyRequest, reply: FastifyReply) => boolean;
 
 /** Every error leaves as `{ code, message, ...details }` with the catalogue's status. */
-export function installErrorHandling(
-  app: FastifyInstance,
-  fallback: { current?: NotFoundFallback } = {},
-  opts: ErrorHandlerOptions = {},
-): void {
+export function installErrorHandling(app: FastifyInstance, fallback: { current?: NotFoundFallback } = {}, opts: ErrorHandlerOptions = {}): void {
   app.setErrorHandler(errorHandler((error) => error.toJSON(), opts));
 
   app.setNotFoundHandler((request, reply) => {
@@ -46,7 +42,8 @@ export function errorHandler(body: ErrorBody, opts: ErrorHandlerOptions = {}) {
       return;
     }
     if (error.headers) reply.headers(error.headers);
-    const retryAfter = error.details?.retryAfterSeconds ?? (error.code === 'unavailable' || error.code === 'dependency_unavailable' ? opts.retryAfterSeconds : undefined);
+    const retryAfter =
+      error.details?.retryAfterSeconds ?? (error.code === 'unavailable' || error.code === 'dependency_unavailable' ? opts.retryAfterSeconds : undefined);
     if (typeof retryAfter === 'number' && !reply.hasHeader('Retry-After')) reply.header('Retry-After', String(retryAfter));
     reply.code(error.status).send(body(error));
   };

@@ -37,8 +37,14 @@ export const auditQuery = z.strictObject({
   actor: z.string().max(200).optional(),
   action: z.string().max(100).optional(),
   outcome: z.enum(['ok', 'denied', 'failed']).optional(),
-  since: z.iso.datetime().transform((s) => new Date(s)).optional(),
-  until: z.iso.datetime().transform((s) => new Date(s)).optional(),
+  since: z.iso
+    .datetime()
+    .transform((s) => new Date(s))
+    .optional(),
+  until: z.iso
+    .datetime()
+    .transform((s) => new Date(s))
+    .optional(),
   before: z.coerce.number().int().positive().optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });

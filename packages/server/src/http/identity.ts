@@ -18,9 +18,14 @@ export function callerOf(request: FastifyRequest, ctx: AppContext): Promise<Call
   if (!caller) {
     const bearer = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '')?.[1];
     const query = (request.query as Record<string, unknown> | undefined)?.access_token;
-    caller = ctx.identity.authenticator.resolve({
-      bearer, query: typeof query === 'string' && query !== '' ? query : undefined, cookie: request.cookies?.[ACCESS_COOKIE] || undefined,
-    }, request.ip);
+    caller = ctx.identity.authenticator.resolve(
+      {
+        bearer,
+        query: typeof query === 'string' && query !== '' ? query : undefined,
+        cookie: request.cookies?.[ACCESS_COOKIE] || undefined,
+      },
+      request.ip,
+    );
     callers.set(request, caller);
   }
   return caller;
@@ -66,7 +71,13 @@ export interface ModelRequest {
  * Authorises a request that will call models and charges its limits, before any provider call.
  * `run` starts it; if that throws (a 4xx of validation) the charge is given back.
  */
-export async function admitModels<T>(request: FastifyRequest, reply: FastifyReply, ctx: AppContext, req: ModelRequest, run: (caller: Caller) => Promise<T>): Promise<T> {
+export async function admitModels<T>(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  ctx: AppContext,
+  req: ModelRequest,
+  run: (caller: Caller) => Promise<T>,
+): Promise<T> {
   const caller = await authorize(request, ctx, req.scope);
   const models = new Set(req.models).size;
   const spend: Spend = { models, responses: req.responses ?? models, extended: req.tier === 'extended', fingerprint: req.fingerprint };
@@ -88,8 +99,21 @@ export async function admitModels<T>(request: FastifyRequest, reply: FastifyRepl
 }
 
 /** Counts a finished request's tokens against its caller's daily token limit. */
-export function countTokens(request: FastifyRequest, ctx: AppContext, caller: Caller, done: Promise<{ results: { inputTokens?: number | undefined; outputTokens?: number | undefined }[] }>, fingerprint?: string): void {
-  done.then((d) => ctx.identity.quotas.addTokens(caller, d.results.reduce((n, r) => n + (r.inputTokens ?? 0) + (r.outputTokens ?? 0), 0), fingerprint))
+export function countTokens(
+  request: FastifyRequest,
+  ctx: AppContext,
+  caller: Caller,
+  done: Promise<{ results: { inputTokens?: number | undefined; outputTokens?: number | undefined }[] }>,
+  fingerprint?: string,
+): void {
+  done
+    .then((d) =>
+      ctx.identity.quotas.addTokens(
+        caller,
+        d.results.reduce((n, r) => n + (r.inputTokens ?? 0) + (r.outputTokens ?? 0), 0),
+        fingerprint,
+      ),
+    )
     .catch((err: unknown) => request.log.warn({ err }, 'token count failed'));
 }
 

@@ -7,10 +7,19 @@ const tier = z.enum(['brief', 'standard', 'extended']);
 const jobStatus = z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled']);
 const text = z.string().max(1_000_000);
 
-const prompt = z.union([
-  text,
-  z.strictObject({ id: z.union([z.string().max(200), z.number()]).transform(String).optional(), prompt: text, system: text.optional() }),
-]).transform((p) => (typeof p === 'string' ? { prompt: p } : p));
+const prompt = z
+  .union([
+    text,
+    z.strictObject({
+      id: z
+        .union([z.string().max(200), z.number()])
+        .transform(String)
+        .optional(),
+      prompt: text,
+      system: text.optional(),
+    }),
+  ])
+  .transform((p) => (typeof p === 'string' ? { prompt: p } : p));
 
 export const jobParams = z.strictObject({
   temperature: z.number().min(0).max(2).optional(),
@@ -33,19 +42,30 @@ export const createJobBody = z.strictObject({
 /** The fields beside an uploaded file (form fields are strings; `models` comma-separated or repeated). */
 export const uploadFields = z.strictObject({
   name: z.string().max(200).optional(),
-  models: z.union([z.string(), z.array(z.string())])
-    .transform((v) => (Array.isArray(v) ? v : [v]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean))
+  models: z
+    .union([z.string(), z.array(z.string())])
+    .transform((v) =>
+      (Array.isArray(v) ? v : [v])
+        .flatMap((s) => s.split(','))
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
     .pipe(models),
   tier: tier.default('standard'),
   concurrency: z.coerce.number().int().min(1).max(1_000).optional(),
-  params: z.string().max(10_000).transform((s, ctx) => {
-    try {
-      return JSON.parse(s) as unknown;
-    } catch {
-      ctx.addIssue({ code: 'custom', message: 'must be a JSON object' });
-      return z.NEVER;
-    }
-  }).pipe(jobParams).optional(),
+  params: z
+    .string()
+    .max(10_000)
+    .transform((s, ctx) => {
+      try {
+        return JSON.parse(s) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be a JSON object' });
+        return z.NEVER;
+      }
+    })
+    .pipe(jobParams)
+    .optional(),
 });
 
 export const jobIdParams = z.strictObject({ id: z.string().min(1).max(100) });

@@ -67,18 +67,22 @@ export async function streamJob(deps: JobStreamDeps, reply: FastifyReply, id: st
     gone = true;
     subscription?.close();
   });
-  const sink = new SseSink(sse, (event) => {
-    const frame = nativeFrames.event(event);
-    if (event.type === 'job.done') {
-      done = true;
-      queueMicrotask(() => subscription?.close());
-    }
-    return frame;
-  }, (info) => {
-    // A topic this process has not published yet: the snapshot already told the client everything.
-    if (info.recovered || (start.from === 'start' && info.reason === 'unknown_topic')) return '';
-    return recoveryFrame({ recovered: false, reason: info.reason, top: info.top });
-  });
+  const sink = new SseSink(
+    sse,
+    (event) => {
+      const frame = nativeFrames.event(event);
+      if (event.type === 'job.done') {
+        done = true;
+        queueMicrotask(() => subscription?.close());
+      }
+      return frame;
+    },
+    (info) => {
+      // A topic this process has not published yet: the snapshot already told the client everything.
+      if (info.recovered || (start.from === 'start' && info.reason === 'unknown_topic')) return '';
+      return recoveryFrame({ recovered: false, reason: info.reason, top: info.top });
+    },
+  );
   subscription = await hub.subscribe(topic, start, sink);
   if (gone || done) subscription.close();
 }

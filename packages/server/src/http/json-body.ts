@@ -10,7 +10,10 @@ export function installJsonBodyParser(app: FastifyInstance, limits: JsonLimits):
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
     const text = body as string;
     if (text === '') {
-      const err = Object.assign(new Error('Body cannot be empty when content-type is set to \'application/json\''), { code: 'FST_ERR_CTP_EMPTY_JSON_BODY', statusCode: 400 });
+      const err = Object.assign(new Error("Body cannot be empty when content-type is set to 'application/json'"), {
+        code: 'FST_ERR_CTP_EMPTY_JSON_BODY',
+        statusCode: 400,
+      });
       return done(err, undefined);
     }
     try {

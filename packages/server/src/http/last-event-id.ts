@@ -13,6 +13,7 @@ export function lastEventIdOf(request: FastifyRequest): EventId | undefined {
   if (raw === undefined || raw === '') raw = QUERY_NAMES.map((n) => query?.[n]).find((v) => v !== undefined && v !== '');
   if (raw === undefined || raw === '') return undefined;
   const parsed = typeof raw === 'string' ? parseEventId(raw) : null;
-  if (!parsed) throw new TributaryError('invalid_last_event_id', `Last-Event-ID ${JSON.stringify(String(raw)).slice(0, 120)} is not a position this server issued.`);
+  if (!parsed)
+    throw new TributaryError('invalid_last_event_id', `Last-Event-ID ${JSON.stringify(String(raw)).slice(0, 120)} is not a position this server issued.`);
   return parsed;
 }

@@ -27,10 +27,17 @@ export function observeRequests(app: FastifyInstance, config: Config, metrics: O
       const status = reply.raw.headersSent ? reply.raw.statusCode : 499; // 499: the client left before an answer
       metrics?.httpRequest(request.method, route, status, seconds);
       if (logLines) {
-        request.log.info({
-          reqId: request.id, method: request.method, route, status,
-          durationMs: Math.round(seconds * 10_000) / 10, identity: identityClassOf(request, config),
-        }, 'request');
+        request.log.info(
+          {
+            reqId: request.id,
+            method: request.method,
+            route,
+            status,
+            durationMs: Math.round(seconds * 10_000) / 10,
+            identity: identityClassOf(request, config),
+          },
+          'request',
+        );
       }
     });
     done();

@@ -21,15 +21,23 @@ const toolCall = z.strictObject({
 const message = z.discriminatedUnion('role', [
   z.strictObject({ role: z.enum(['system', 'developer', 'user']), content, name: z.string().max(256).optional() }),
   z.strictObject({
-    role: z.literal('assistant'), content: content.nullish(), name: z.string().max(256).optional(),
-    tool_calls: z.array(toolCall).max(128).optional(), refusal: z.string().max(MAX_TEXT).nullish(),
+    role: z.literal('assistant'),
+    content: content.nullish(),
+    name: z.string().max(256).optional(),
+    tool_calls: z.array(toolCall).max(128).optional(),
+    refusal: z.string().max(MAX_TEXT).nullish(),
   }),
   z.strictObject({ role: z.literal('tool'), content, tool_call_id: z.string().min(1).max(256) }),
 ]);
 
 const functionTool = z.strictObject({
   type: z.literal('function'),
-  function: z.strictObject({ name: toolName, description: z.string().max(100_000).optional(), parameters: jsonSchema.optional(), strict: z.boolean().nullish() }),
+  function: z.strictObject({
+    name: toolName,
+    description: z.string().max(100_000).optional(),
+    parameters: jsonSchema.optional(),
+    strict: z.boolean().nullish(),
+  }),
 });
 
 const sampling = {
@@ -50,18 +58,24 @@ export const chatCompletionBody = z.strictObject({
   n: z.literal(1).nullish(),
   ...sampling,
   tools: z.array(functionTool).min(1).max(128).nullish(),
-  tool_choice: z.union([
-    z.enum(['auto', 'none', 'required']),
-    z.strictObject({ type: z.literal('function'), function: z.strictObject({ name: toolName }) }),
-  ]).nullish(),
-  response_format: z.discriminatedUnion('type', [
-    z.strictObject({ type: z.literal('text') }),
-    z.strictObject({ type: z.literal('json_object') }),
-    z.strictObject({
-      type: z.literal('json_schema'),
-      json_schema: z.strictObject({ name: z.string().max(64), description: z.string().max(100_000).optional(), schema: jsonSchema.optional(), strict: z.boolean().nullish() }),
-    }),
-  ]).nullish(),
+  tool_choice: z
+    .union([z.enum(['auto', 'none', 'required']), z.strictObject({ type: z.literal('function'), function: z.strictObject({ name: toolName }) })])
+    .nullish(),
+  response_format: z
+    .discriminatedUnion('type', [
+      z.strictObject({ type: z.literal('text') }),
+      z.strictObject({ type: z.literal('json_object') }),
+      z.strictObject({
+        type: z.literal('json_schema'),
+        json_schema: z.strictObject({
+          name: z.string().max(64),
+          description: z.string().max(100_000).optional(),
+          schema: jsonSchema.optional(),
+          strict: z.boolean().nullish(),
+        }),
+      }),
+    ])
+    .nullish(),
   seed: z.number().int().nullish(),
   presence_penalty: z.number().min(-2).max(2).nullish(),
   frequency_penalty: z.number().min(-2).max(2).nullish(),
@@ -71,13 +85,26 @@ export const chatCompletionBody = z.strictObject({
 });
 
 const inputPart = z.strictObject({
-  type: z.enum(['input_text', 'output_text']), text, annotations: z.array(z.unknown()).max(1_000).optional(), logprobs: z.array(z.unknown()).optional(),
+  type: z.enum(['input_text', 'output_text']),
+  text,
+  annotations: z.array(z.unknown()).max(1_000).optional(),
+  logprobs: z.array(z.unknown()).optional(),
 });
 const itemMeta = { id: z.string().max(256).optional(), status: z.enum(['in_progress', 'completed', 'incomplete']).optional() };
 const inputItem = z.union([
-  z.strictObject({ type: z.literal('message').optional(), role: z.enum(['system', 'developer', 'user', 'assistant']), content: z.union([text, z.array(inputPart).max(1_000)]), ...itemMeta }),
+  z.strictObject({
+    type: z.literal('message').optional(),
+    role: z.enum(['system', 'developer', 'user', 'assistant']),
+    content: z.union([text, z.array(inputPart).max(1_000)]),
+    ...itemMeta,
+  }),
   z.strictObject({ type: z.literal('function_call'), call_id: z.string().min(1).max(256), name: toolName, arguments: text, ...itemMeta }),
-  z.strictObject({ type: z.literal('function_call_output'), call_id: z.string().min(1).max(256), output: z.union([text, z.array(inputPart).max(1_000)]), ...itemMeta }),
+  z.strictObject({
+    type: z.literal('function_call_output'),
+    call_id: z.string().min(1).max(256),
+    output: z.union([text, z.array(inputPart).max(1_000)]),
+    ...itemMeta,
+  }),
   z.strictObject({ type: z.literal('item_reference'), id: z.string().min(1).max(256) }),
 ]);
 
@@ -89,17 +116,36 @@ export const responsesBody = z.strictObject({
   stream: z.boolean().nullish(),
   max_output_tokens: z.number().int().positive().nullish(),
   ...sampling,
-  tools: z.array(z.strictObject({
-    type: z.literal('function'), name: toolName, description: z.string().max(100_000).nullish(), parameters: jsonSchema.nullish(), strict: z.boolean().nullish(),
-  })).max(128).nullish(),
+  tools: z
+    .array(
+      z.strictObject({
+        type: z.literal('function'),
+        name: toolName,
+        description: z.string().max(100_000).nullish(),
+        parameters: jsonSchema.nullish(),
+        strict: z.boolean().nullish(),
+      }),
+    )
+    .max(128)
+    .nullish(),
   tool_choice: z.union([z.enum(['auto', 'none', 'required']), z.strictObject({ type: z.literal('function'), name: toolName })]).nullish(),
-  text: z.strictObject({
-    format: z.discriminatedUnion('type', [
-      z.strictObject({ type: z.literal('text') }),
-      z.strictObject({ type: z.literal('json_object') }),
-      z.strictObject({ type: z.literal('json_schema'), name: z.string().max(64), schema: jsonSchema.optional(), description: z.string().max(100_000).optional(), strict: z.boolean().nullish() }),
-    ]).optional(),
-  }).nullish(),
+  text: z
+    .strictObject({
+      format: z
+        .discriminatedUnion('type', [
+          z.strictObject({ type: z.literal('text') }),
+          z.strictObject({ type: z.literal('json_object') }),
+          z.strictObject({
+            type: z.literal('json_schema'),
+            name: z.string().max(64),
+            schema: jsonSchema.optional(),
+            description: z.string().max(100_000).optional(),
+            strict: z.boolean().nullish(),
+          }),
+        ])
+        .optional(),
+    })
+    .nullish(),
   metadata: z.record(z.string().max(64), z.string().max(512)).nullish(),
   // Nothing is stored either way; `store` is accepted because it changes nothing about this answer.
   store: z.boolean().nullish(),

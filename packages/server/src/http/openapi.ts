@@ -39,7 +39,15 @@ export const AUTH_ERRORS = ['authentication_required', 'token_expired', 'token_r
 /** Admin routes: any credential failure, or not an admin. */
 export const ADMIN_ERRORS = [...AUTH_ERRORS, 'forbidden'] as const;
 /** Routes that start model work: quotas, models and input limits. */
-export const ADMISSION_ERRORS = ['rate_limited', 'invalid_model', 'ambiguous_model', 'too_many_models', 'input_too_long', 'empty_prompt', 'invalid_text'] as const;
+export const ADMISSION_ERRORS = [
+  'rate_limited',
+  'invalid_model',
+  'ambiguous_model',
+  'too_many_models',
+  'input_too_long',
+  'empty_prompt',
+  'invalid_text',
+] as const;
 
 const BODY_ERRORS: ErrorCode[] = ['invalid_json', 'unsupported_media_type', 'body_too_large', 'too_deep', 'string_too_long', 'too_many_elements'];
 
@@ -73,7 +81,9 @@ export function api(doc: RouteDoc): { schema: FastifySchema; config: DocConfig }
   errors.add('unavailable').add('internal_error');
   return {
     schema,
-    config: { openapi: { errors: [...errors], errorShape: doc.errorShape ?? 'native', status: doc.status ?? 200, produces: doc.produces ?? 'application/json' } },
+    config: {
+      openapi: { errors: [...errors], errorShape: doc.errorShape ?? 'native', status: doc.status ?? 200, produces: doc.produces ?? 'application/json' },
+    },
   };
 }
 
@@ -98,7 +108,10 @@ export function requestJsonSchema(schema: z.ZodType): Record<string, unknown> {
 function bodyJsonSchema(type: string, schema: z.ZodType): Record<string, unknown> {
   const json = requestJsonSchema(schema);
   if (type !== 'multipart/form-data') return json;
-  const properties = { ...(json.properties as Record<string, unknown>), file: { type: 'string', format: 'binary', description: 'JSON Lines (.jsonl) or CSV (.csv)' } };
+  const properties = {
+    ...(json.properties as Record<string, unknown>),
+    file: { type: 'string', format: 'binary', description: 'JSON Lines (.jsonl) or CSV (.csv)' },
+  };
   return { ...json, properties, required: [...((json.required as string[] | undefined) ?? []), 'file'] };
 }
 
@@ -106,8 +119,15 @@ function errorBodySchema(codes: ErrorCode[], shape: ErrorShape): Record<string, 
   const code = { type: 'string', enum: codes };
   if (shape === 'openai') {
     return {
-      type: 'object', required: ['error'],
-      properties: { error: { type: 'object', required: ['message', 'type'], properties: { message: { type: 'string' }, type: { type: 'string' }, param: { type: ['string', 'null'] }, code } } },
+      type: 'object',
+      required: ['error'],
+      properties: {
+        error: {
+          type: 'object',
+          required: ['message', 'type'],
+          properties: { message: { type: 'string' }, type: { type: 'string' }, param: { type: ['string', 'null'] }, code },
+        },
+      },
     };
   }
   const properties: Record<string, unknown> = { code, message: { type: 'string' } };
@@ -119,7 +139,10 @@ const SUCCESS_CONTENT: Record<NonNullable<RouteDoc['produces']>, Record<string, 
   'application/json': { 'application/json': { schema: { type: 'object', additionalProperties: true } } },
   'text/event-stream': { 'text/event-stream': { schema: { type: 'string' } } },
   'text/plain': { 'text/plain': { schema: { type: 'string' } } },
-  'json-or-event-stream': { 'application/json': { schema: { type: 'object', additionalProperties: true } }, 'text/event-stream': { schema: { type: 'string' } } },
+  'json-or-event-stream': {
+    'application/json': { schema: { type: 'object', additionalProperties: true } },
+    'text/event-stream': { schema: { type: 'string' } },
+  },
   any: { '*/*': { schema: {} } },
 };
 
@@ -149,8 +172,9 @@ const WEBSOCKET_PATHS = {
     get: {
       tags: ['seed', 'realtime'],
       summary: 'Seed realtime WebSocket (upgrade)',
-      description: 'Send `{"services":[...],"version":1,"lastSeq":N}`; missed events are replayed, then `ack`, `ping` and `event` frames. '
-        + 'A client outside the `realtime_ws` rollout is closed with code 4010 and falls back to SSE. See docs/realtime.md.',
+      description:
+        'Send `{"services":[...],"version":1,"lastSeq":N}`; missed events are replayed, then `ack`, `ping` and `event` frames. ' +
+        'A client outside the `realtime_ws` rollout is closed with code 4010 and falls back to SSE. See docs/realtime.md.',
       parameters: [{ name: 'access_token', in: 'query', required: false, schema: { type: 'string' } }],
       responses: { 101: { description: 'Switching Protocols (WebSocket)' }, 401: { description: '`invalid_token`' } },
     },
@@ -178,7 +202,7 @@ export async function installOpenApi(app: FastifyInstance): Promise<void> {
       },
       tags: [
         { name: 'native', description: 'The native comparison API' },
-        { name: 'seed', description: 'Routes the replaced systems\' clients speak, as they wrote them' },
+        { name: 'seed', description: "Routes the replaced systems' clients speak, as they wrote them" },
         { name: 'openai', description: 'OpenAI-compatible gateway' },
         { name: 'realtime', description: 'Channels: publish, subscribe (SSE, long-poll, WebSocket)' },
         { name: 'jobs', description: 'Batch jobs with live progress' },
@@ -199,11 +223,13 @@ export async function installOpenApi(app: FastifyInstance): Promise<void> {
         if (isZod(s)) out[part] = requestJsonSchema(s);
       }
       const content = (schema.body as { content?: Record<string, { schema: z.ZodType }> } | undefined)?.content;
-      if (content) out.body = { content: Object.fromEntries(Object.entries(content).map(([type, { schema: s }]) => [type, { schema: bodyJsonSchema(type, s) }])) };
+      if (content)
+        out.body = { content: Object.fromEntries(Object.entries(content).map(([type, { schema: s }]) => [type, { schema: bodyJsonSchema(type, s) }])) };
       out.response = responsesOf(doc);
       return { schema: out as FastifySchema, url };
     },
-    transformObject: (doc) => ('openapiObject' in doc ? { ...doc.openapiObject, paths: { ...doc.openapiObject.paths, ...WEBSOCKET_PATHS } } : doc.swaggerObject),
+    transformObject: (doc) =>
+      'openapiObject' in doc ? { ...doc.openapiObject, paths: { ...doc.openapiObject.paths, ...WEBSOCKET_PATHS } } : doc.swaggerObject,
   });
   app.get('/openapi.json', { ...api({ summary: 'This document (OpenAPI 3.1)', tags: ['meta'] }) }, async () => app.swagger());
   await app.register(fastifySwaggerUi, {
@@ -212,7 +238,11 @@ export async function installOpenApi(app: FastifyInstance): Promise<void> {
     // swagger-ui's own CSP, tightened: no `https:` sources and no upgrade (the server may be plain HTTP on a LAN);
     // its bundle injects <style> elements at run time, so styles (never scripts) may be inline on this page.
     staticCSP: true,
-    transformStaticCSP: (header) => header.replace(/ https:/g, '').replace(/ validator\.swagger\.io/, '').replace(/\s*upgrade-insecure-requests;?/, '')
-      .replace(/style-src 'self'\s*;/, "style-src 'self' 'unsafe-inline';"),
+    transformStaticCSP: (header) =>
+      header
+        .replace(/ https:/g, '')
+        .replace(/ validator\.swagger\.io/, '')
+        .replace(/\s*upgrade-insecure-requests;?/, '')
+        .replace(/style-src 'self'\s*;/, "style-src 'self' 'unsafe-inline';"),
   });
 }

@@ -12,7 +12,11 @@ export const flagUpdateBody = z.strictObject({
 
 export const flagParams = z.strictObject({ name: z.string().regex(/^[a-z][a-z0-9_]{0,63}$/) });
 
-
-
 /** `POST /v1/admin/verify`: the smoke profile, or only some of its checks. */
-export const verifyBody = z.strictObject({ checks: z.array(z.string().regex(/^[a-z][a-z0-9-]{0,40}$/)).min(1).max(50).optional() });
+export const verifyBody = z.strictObject({
+  checks: z
+    .array(z.string().regex(/^[a-z][a-z0-9-]{0,40}$/))
+    .min(1)
+    .max(50)
+    .optional(),
+});

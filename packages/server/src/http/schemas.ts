@@ -13,9 +13,7 @@ const models = z.array(modelId).min(1, 'at least one model is required').max(1_0
 const content = z.string().max(1_000_000);
 const id = z.string().min(1).max(100);
 
-export const seedHistory = z
-  .array(z.object({ role: z.enum(['user', 'assistant']), content, model_id: modelId.nullish() }))
-  .max(1_000);
+export const seedHistory = z.array(z.object({ role: z.enum(['user', 'assistant']), content, model_id: modelId.nullish() })).max(1_000);
 
 // CompareAI's app sends its own numeric conversation ids; ours are strings.
 const seedConversationId = z.union([id, z.number().int().transform(String)]).nullish();
@@ -64,7 +62,10 @@ export const comparisonBody = z.strictObject({
   models,
   tier: tier.default('standard'),
   conversationId: id.optional(),
-  history: z.array(z.strictObject({ role: z.enum(['user', 'assistant']), content, model: modelId.nullish() })).max(1_000).optional(),
+  history: z
+    .array(z.strictObject({ role: z.enum(['user', 'assistant']), content, model: modelId.nullish() }))
+    .max(1_000)
+    .optional(),
 });
 
 export const listQuery = z.strictObject({
@@ -77,7 +78,10 @@ export const streamQuery = z.strictObject({ ...RESUME_QUERY, access_token: acces
 export const idParams = z.strictObject({ id });
 
 export const deleteQuery = z.strictObject({
-  purge: z.enum(['true', 'false']).transform((v) => v === 'true').optional(),
+  purge: z
+    .enum(['true', 'false'])
+    .transform((v) => v === 'true')
+    .optional(),
 });
 
 export function historyFromSeed(history: z.infer<typeof seedHistory> | null | undefined) {
@@ -97,6 +101,9 @@ const channelList = z.string().min(1).max(8192);
 const token = z.string().max(8192).optional();
 export const subscribeQuery = z.strictObject({ channels: channelList, token, access_token: accessToken, lastEventId: z.string().max(4096).optional() });
 export const pollQuery = z.strictObject({
-  channels: channelList, token, access_token: accessToken, cursor: z.string().max(4096).optional(),
+  channels: channelList,
+  token,
+  access_token: accessToken,
+  cursor: z.string().max(4096).optional(),
   timeoutMs: z.coerce.number().int().min(0).optional(),
 });

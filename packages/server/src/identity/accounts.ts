@@ -10,7 +10,14 @@ import { hashPassword, verifyPassword } from './passwords.js';
 import { quotaError } from './quotas.js';
 import type { Role } from './types.js';
 
-export interface User { id: string; email: string; role: Role; tier: string | null; createdAt: string; lastLoginAt: string | null }
+export interface User {
+  id: string;
+  email: string;
+  role: Role;
+  tier: string | null;
+  createdAt: string;
+  lastLoginAt: string | null;
+}
 
 export interface Session {
   user: User;
@@ -61,9 +68,18 @@ export class Accounts {
     const id = newId('usr');
     const now = new Date();
     try {
-      await this.db.insertInto('users').values({
-        id, email, password_hash: await hashPassword(password, this.config.scrypt), role, tier: null, created_at: this.time(now), last_login_at: null,
-      }).execute();
+      await this.db
+        .insertInto('users')
+        .values({
+          id,
+          email,
+          password_hash: await hashPassword(password, this.config.scrypt),
+          role,
+          tier: null,
+          created_at: this.time(now),
+          last_login_at: null,
+        })
+        .execute();
     } catch (err) {
       if (isUniqueViolation(err)) throw new TributaryError('email_taken');
       throw err;
@@ -103,7 +119,11 @@ export class Accounts {
       this.onEvent({ action: 'auth.login_failed', userId: row?.id ?? null, reason: row ? 'wrong_password' : 'unknown_email' }, ip);
       throw new TributaryError('invalid_credentials');
     }
-    await this.db.updateTable('users').set({ last_login_at: this.time(new Date()) }).where('id', '=', row.id).execute();
+    await this.db
+      .updateTable('users')
+      .set({ last_login_at: this.time(new Date()) })
+      .where('id', '=', row.id)
+      .execute();
     this.onEvent({ action: 'auth.login', userId: row.id }, ip);
     return this.openSession(toUser(row));
   }
@@ -111,17 +131,27 @@ export class Accounts {
   /** Rotates: the presented token is spent and a new pair issued. A spent one revokes the session. */
   async refresh(refreshToken: string, ip: string): Promise<Session> {
     const hash = sha256(refreshToken);
-    const row = await this.db.selectFrom('refresh_tokens').innerJoin('sessions', 'sessions.id', 'refresh_tokens.session_id')
+    const row = await this.db
+      .selectFrom('refresh_tokens')
+      .innerJoin('sessions', 'sessions.id', 'refresh_tokens.session_id')
       .select(['refresh_tokens.used_at', 'sessions.id as session_id', 'sessions.user_id', 'sessions.revoked_at', 'sessions.expires_at'])
-      .where('refresh_tokens.token_hash', '=', hash).executeTakeFirst();
+      .where('refresh_tokens.token_hash', '=', hash)
+      .executeTakeFirst();
     if (!row) throw new TributaryError('invalid_token', 'Unknown refresh token.');
     if (row.revoked_at !== null) throw new TributaryError('token_revoked');
     if (fromDbTime(row.expires_at).getTime() <= Date.now()) throw new TributaryError('token_expired', 'The session has expired; sign in again.');
-    const spent = row.used_at === null
-      ? await this.db.updateTable('refresh_tokens').set({ used_at: this.time(new Date()) }).where('token_hash', '=', hash).where('used_at', 'is', null).executeTakeFirst()
-      : undefined;
+    const spent =
+      row.used_at === null
+        ? await this.db
+            .updateTable('refresh_tokens')
+            .set({ used_at: this.time(new Date()) })
+            .where('token_hash', '=', hash)
+            .where('used_at', 'is', null)
+            .executeTakeFirst()
+        : undefined;
     if (!spent || Number(spent.numUpdatedRows) === 0) {
-      if (await this.justRotated(hash)) throw new TributaryError('invalid_token', 'This refresh token was rotated moments ago (another tab?); the newest one is in effect.');
+      if (await this.justRotated(hash))
+        throw new TributaryError('invalid_token', 'This refresh token was rotated moments ago (another tab?); the newest one is in effect.');
       await this.revokeSession(row.session_id);
       this.onEvent({ action: 'auth.refresh_reuse', userId: row.user_id, sessionId: row.session_id }, ip);
       throw new TributaryError('refresh_reused');
@@ -145,9 +175,12 @@ export class Accounts {
 
   /** The user of a live session (one query: an access token dies with its session); `token_revoked` otherwise. */
   async sessionUser(sessionId: string, userId: string): Promise<User> {
-    const row = await this.db.selectFrom('sessions').innerJoin('users', 'users.id', 'sessions.user_id')
+    const row = await this.db
+      .selectFrom('sessions')
+      .innerJoin('users', 'users.id', 'sessions.user_id')
       .select(['users.id', 'users.email', 'users.role', 'users.tier', 'users.created_at', 'users.last_login_at', 'sessions.revoked_at'])
-      .where('sessions.id', '=', sessionId).executeTakeFirst();
+      .where('sessions.id', '=', sessionId)
+      .executeTakeFirst();
     if (!row || row.revoked_at !== null || row.id !== userId) throw new TributaryError('token_revoked');
     return toUser(row);
   }
@@ -187,22 +220,37 @@ export class Accounts {
     const sessionId = newId('ses');
     const now = new Date();
     const expiresAt = new Date(now.getTime() + this.config.refreshTokenTtlSeconds * 1000);
-    await this.db.insertInto('sessions').values({ id: sessionId, user_id: user.id, created_at: this.time(now), expires_at: this.time(expiresAt), revoked_at: null }).execute();
+    await this.db
+      .insertInto('sessions')
+      .values({ id: sessionId, user_id: user.id, created_at: this.time(now), expires_at: this.time(expiresAt), revoked_at: null })
+      .execute();
     return this.issue(user, sessionId, expiresAt);
   }
 
   private async issue(user: User, sessionId: string, expiresAt: Date): Promise<Session> {
     const refreshToken = secretToken('rt_');
-    await this.db.insertInto('refresh_tokens').values({ token_hash: sha256(refreshToken), session_id: sessionId, created_at: this.time(new Date()), used_at: null }).execute();
+    await this.db
+      .insertInto('refresh_tokens')
+      .values({ token_hash: sha256(refreshToken), session_id: sessionId, created_at: this.time(new Date()), used_at: null })
+      .execute();
     const accessToken = await this.tokens.sign({ userId: user.id, sessionId, role: user.role });
     return {
-      user, accessToken, refreshToken, sessionId, expiresIn: this.config.accessTokenTtlSeconds,
+      user,
+      accessToken,
+      refreshToken,
+      sessionId,
+      expiresIn: this.config.accessTokenTtlSeconds,
       refreshExpiresIn: Math.max(0, Math.floor((expiresAt.getTime() - Date.now()) / 1000)),
     };
   }
 
   private async revokeSession(sessionId: string): Promise<void> {
-    await this.db.updateTable('sessions').set({ revoked_at: this.time(new Date()) }).where('id', '=', sessionId).where('revoked_at', 'is', null).execute();
+    await this.db
+      .updateTable('sessions')
+      .set({ revoked_at: this.time(new Date()) })
+      .where('id', '=', sessionId)
+      .where('revoked_at', 'is', null)
+      .execute();
   }
 
   private time(d: Date) {
@@ -214,10 +262,21 @@ export function normaliseEmail(email: string): string {
   return email.trim().toLowerCase();
 }
 
-export function toUser(row: { id: string; email: string; role: string; tier: string | null; created_at: string | Date; last_login_at: string | Date | null }): User {
+export function toUser(row: {
+  id: string;
+  email: string;
+  role: string;
+  tier: string | null;
+  created_at: string | Date;
+  last_login_at: string | Date | null;
+}): User {
   return {
-    id: row.id, email: row.email, role: row.role === 'admin' ? 'admin' : 'user', tier: row.tier,
-    createdAt: fromDbTime(row.created_at).toISOString(), lastLoginAt: row.last_login_at === null ? null : fromDbTime(row.last_login_at).toISOString(),
+    id: row.id,
+    email: row.email,
+    role: row.role === 'admin' ? 'admin' : 'user',
+    tier: row.tier,
+    createdAt: fromDbTime(row.created_at).toISOString(),
+    lastLoginAt: row.last_login_at === null ? null : fromDbTime(row.last_login_at).toISOString(),
   };
 }
 

@@ -14,7 +14,17 @@ export interface AuditQuery {
   limit: number;
 }
 
-export interface AuditRow { id: number; at: string; actor: string; action: string; target: string | null; outcome: string; requestId: string | null; ip: string | null; details: unknown }
+export interface AuditRow {
+  id: number;
+  at: string;
+  actor: string;
+  action: string;
+  target: string | null;
+  outcome: string;
+  requestId: string | null;
+  ip: string | null;
+  details: unknown;
+}
 
 /**
  * The audit trail: rows queued through the store's batched writes (a clean shutdown flushes
@@ -23,7 +33,12 @@ export interface AuditRow { id: number; at: string; actor: string; action: strin
 export class AuditLog {
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly store: Store, private readonly db: Kysely<Database>, private readonly dialect: Dialect, private readonly retentionDays: number) {}
+  constructor(
+    private readonly store: Store,
+    private readonly db: Kysely<Database>,
+    private readonly dialect: Dialect,
+    private readonly retentionDays: number,
+  ) {}
 
   record(row: Omit<AuditRecord, 'at'>): void {
     this.store.logAudit({ ...row, at: new Date() });
@@ -38,10 +53,20 @@ export class AuditLog {
     if (q.since) query = query.where('at', '>=', toDbTime(this.dialect, q.since));
     if (q.until) query = query.where('at', '<', toDbTime(this.dialect, q.until));
     if (q.before !== undefined) query = query.where('id', '<', q.before);
-    const rows = await query.orderBy('id', 'desc').limit(q.limit + 1).execute();
+    const rows = await query
+      .orderBy('id', 'desc')
+      .limit(q.limit + 1)
+      .execute();
     const page = rows.slice(0, q.limit).map((r) => ({
-      id: Number(r.id), at: fromDbTime(r.at).toISOString(), actor: r.actor, action: r.action, target: r.target,
-      outcome: r.outcome, requestId: r.request_id, ip: r.ip, details: r.details ? JSON.parse(r.details) : null,
+      id: Number(r.id),
+      at: fromDbTime(r.at).toISOString(),
+      actor: r.actor,
+      action: r.action,
+      target: r.target,
+      outcome: r.outcome,
+      requestId: r.request_id,
+      ip: r.ip,
+      details: r.details ? JSON.parse(r.details) : null,
     }));
     return { rows: page, nextBefore: rows.length > q.limit ? page[page.length - 1]!.id : null };
   }
@@ -59,12 +84,18 @@ export class AuditLog {
     await this.store.flush();
     const actors = [`user:${userId}`, ...keyIds.map((k) => `key:${k}`)];
     await this.db.updateTable('audit_log').set({ actor: 'erased', ip: null }).where('actor', 'in', actors).execute();
-    await this.db.updateTable('audit_log').set({ target: null }).where((eb) => eb.or([eb('target', '=', userId), eb('target', 'in', keyIds.length ? keyIds : [''])])).execute();
+    await this.db
+      .updateTable('audit_log')
+      .set({ target: null })
+      .where((eb) => eb.or([eb('target', '=', userId), eb('target', 'in', keyIds.length ? keyIds : [''])]))
+      .execute();
   }
 
   schedulePurge(intervalMs: number, onError: (err: unknown) => void, extra?: () => Promise<unknown>): void {
     this.timer = setInterval(() => {
-      this.purge().then(() => extra?.()).catch(onError);
+      this.purge()
+        .then(() => extra?.())
+        .catch(onError);
     }, intervalMs);
     this.timer.unref();
   }

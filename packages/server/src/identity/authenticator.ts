@@ -25,7 +25,11 @@ const digest = (s: string) => createHash('sha256').update(s).digest();
 export class Authenticator {
   private readonly publishDigest: Buffer | undefined;
 
-  constructor(private readonly accounts: Accounts, private readonly keys: ApiKeys, publishKey: string | undefined) {
+  constructor(
+    private readonly accounts: Accounts,
+    private readonly keys: ApiKeys,
+    publishKey: string | undefined,
+  ) {
     this.publishDigest = publishKey ? digest(publishKey) : undefined;
   }
 

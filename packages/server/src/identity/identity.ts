@@ -55,7 +55,10 @@ export async function createIdentity(
     const userId = 'userId' in e ? e.userId : null;
     const failed = e.action === 'auth.login_failed' || e.action === 'auth.refresh_reuse';
     audit.record({
-      actor: userId ? `user:${userId}` : 'anonymous', action: e.action, target: userId, outcome: failed ? 'denied' : 'ok',
+      actor: userId ? `user:${userId}` : 'anonymous',
+      action: e.action,
+      target: userId,
+      outcome: failed ? 'denied' : 'ok',
       // IP only on security events.
       ip: e.action === 'auth.logout' ? null : ip,
       details: e.action === 'auth.login_failed' ? { reason: e.reason } : e.action === 'auth.refresh_reuse' ? { sessionId: e.sessionId } : undefined,
@@ -81,7 +84,15 @@ export async function createIdentity(
     return caller.kind === 'anonymous' || caller.userId === null ? undefined : { sub: caller.userId };
   };
   return {
-    accounts, keys, quotas, counters, audit, config: ic, costOf, authenticator, connectionSubject,
+    accounts,
+    keys,
+    quotas,
+    counters,
+    audit,
+    config: ic,
+    costOf,
+    authenticator,
+    connectionSubject,
     privacy: new Privacy({ db, store, accounts, keys, audit, counters }),
     usage: new UsageReport(db, dialect, store, costOf),
     close: () => audit.stop(),

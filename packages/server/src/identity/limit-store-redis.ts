@@ -31,13 +31,16 @@ return out
  * touches several keys: a single Redis server (or a primary with replicas), not Redis Cluster.
  */
 export class RedisLimitStore implements LimitStore {
-  constructor(private readonly redis: Redis, private readonly prefix: string) {}
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {}
 
   async consume(charges: Charge[]): Promise<ConsumeResult> {
     if (charges.length === 0) return { allowed: true, counts: [] };
     const args: (string | number)[] = [];
     for (const c of charges) args.push(c.amount, Number.isFinite(c.limit) ? c.limit : -1, c.windowEnd);
-    const reply = await this.redis.eval(CONSUME, charges.length, ...charges.map((c) => this.key(c.bucket)), ...args) as number[];
+    const reply = (await this.redis.eval(CONSUME, charges.length, ...charges.map((c) => this.key(c.bucket)), ...args)) as number[];
     if (reply[0] === 1) return { allowed: true, counts: reply.slice(1).map(Number) };
     return { allowed: false, index: Number(reply[1]) - 1, count: Number(reply[2]) };
   }

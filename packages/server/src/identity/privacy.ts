@@ -18,9 +18,7 @@ export interface PrivacyContributor {
 export class Privacy {
   private readonly contributors: PrivacyContributor[] = [];
 
-  constructor(
-    private readonly deps: { db: Kysely<Database>; store: Store; accounts: Accounts; keys: ApiKeys; audit: AuditLog; counters: LimitStore },
-  ) {}
+  constructor(private readonly deps: { db: Kysely<Database>; store: Store; accounts: Accounts; keys: ApiKeys; audit: AuditLog; counters: LimitStore }) {}
 
   /** Rooms identity does not know (it imports only the store) add their data here. */
   register(contributor: PrivacyContributor): void {
@@ -44,12 +42,23 @@ export class Privacy {
       exportedAt: new Date().toISOString(),
       user,
       apiKeys: await keys.list(userId),
-      sessions: sessions.map((s) => ({ id: s.id, createdAt: iso(s.created_at), expiresAt: iso(s.expires_at), revokedAt: s.revoked_at === null ? null : iso(s.revoked_at) })),
+      sessions: sessions.map((s) => ({
+        id: s.id,
+        createdAt: iso(s.created_at),
+        expiresAt: iso(s.expires_at),
+        revokedAt: s.revoked_at === null ? null : iso(s.revoked_at),
+      })),
       comparisons,
       conversations,
       usage: usage.map((u) => ({
-        comparisonId: u.comparison_id, kind: u.kind, modelsUsed: u.models_used, modelTokens: JSON.parse(u.model_tokens),
-        inputTokens: Number(u.input_tokens), outputTokens: Number(u.output_tokens), costUsd: Number(u.cost_usd), createdAt: iso(u.created_at),
+        comparisonId: u.comparison_id,
+        kind: u.kind,
+        modelsUsed: u.models_used,
+        modelTokens: JSON.parse(u.model_tokens),
+        inputTokens: Number(u.input_tokens),
+        outputTokens: Number(u.output_tokens),
+        costUsd: Number(u.cost_usd),
+        createdAt: iso(u.created_at),
       })),
       audit: auditRows,
       ...Object.fromEntries(await Promise.all(this.contributors.map(async (c) => [c.name, await c.export(userId)] as const))),
@@ -69,7 +78,10 @@ export class Privacy {
       await trx.deleteFrom('messages').where('conversation_id', 'in', conversations).execute();
       await trx.deleteFrom('conversations').where('id', 'in', conversations).execute();
       await trx.deleteFrom('comparisons').where('owner', '=', userId).execute();
-      await trx.deleteFrom('refresh_tokens').where('session_id', 'in', trx.selectFrom('sessions').select('id').where('user_id', '=', userId)).execute();
+      await trx
+        .deleteFrom('refresh_tokens')
+        .where('session_id', 'in', trx.selectFrom('sessions').select('id').where('user_id', '=', userId))
+        .execute();
       await trx.deleteFrom('sessions').where('user_id', '=', userId).execute();
       await trx.deleteFrom('api_keys').where('user_id', '=', userId).execute();
       await trx.deleteFrom('users').where('id', '=', userId).execute();

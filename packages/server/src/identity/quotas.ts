@@ -24,7 +24,10 @@ export interface LimitState {
   resetAt: string;
 }
 
-interface Budget { subject: string; limits: ClassLimits }
+interface Budget {
+  subject: string;
+  limits: ClassLimits;
+}
 
 const NO_LIMITS: ClassLimits = { requestsPerMinute: null, responsesPerDay: null, maxModels: null, extendedPerDay: null, tokensPerDay: null };
 const defined = <T extends object>(o: T) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
@@ -32,7 +35,10 @@ const defined = <T extends object>(o: T) => Object.fromEntries(Object.entries(o)
 const MINUTE = 60_000;
 const DAY = 86_400_000;
 
-interface Window { suffix: string; end: number }
+interface Window {
+  suffix: string;
+  end: number;
+}
 
 /** The day's suffix, formatted once a day rather than per request. */
 let today = { start: NaN, suffix: '' };
@@ -43,7 +49,12 @@ function windowOf(now: number, span: typeof MINUTE | typeof DAY): Window {
   return { suffix: span === DAY ? today.suffix : `m${start / MINUTE}`, end: start + span };
 }
 
-const LIMITS: { name: Exclude<LimitName, 'login_failures' | 'registrations_per_day'>; field: keyof ClassLimits; span: typeof MINUTE | typeof DAY; counter: string }[] = [
+const LIMITS: {
+  name: Exclude<LimitName, 'login_failures' | 'registrations_per_day'>;
+  field: keyof ClassLimits;
+  span: typeof MINUTE | typeof DAY;
+  counter: string;
+}[] = [
   { name: 'requests_per_minute', field: 'requestsPerMinute', span: MINUTE, counter: 'requests' },
   { name: 'responses_per_day', field: 'responsesPerDay', span: DAY, counter: 'responses' },
   { name: 'extended_per_day', field: 'extendedPerDay', span: DAY, counter: 'extended' },
@@ -98,9 +109,15 @@ export class Quotas {
     const models = spend.models ?? spend.responses;
     if (models > maxModels) {
       this.onViolation?.(caller, 'max_models');
-      throw new TributaryError('too_many_models', `${className === 'anonymous' ? 'Anonymous requests' : 'Your requests'} may name at most ${maxModels} models; got ${models}.`, {
-        max: maxModels, requested: models, class: className,
-      });
+      throw new TributaryError(
+        'too_many_models',
+        `${className === 'anonymous' ? 'Anonymous requests' : 'Your requests'} may name at most ${maxModels} models; got ${models}.`,
+        {
+          max: maxModels,
+          requested: models,
+          class: className,
+        },
+      );
     }
     const charges: (Charge & { name: LimitName })[] = [];
     for (const { subject, limits } of budgets) {
@@ -139,8 +156,10 @@ export class Quotas {
     const charges: Charge[] = [];
     const day = windowOf(now, DAY);
     for (const { subject, limits } of this.budgets(caller, spend.fingerprint)) {
-      if (limits.responsesPerDay !== null) charges.push({ bucket: `${subject}:responses:${day.suffix}`, amount: -spend.responses, limit: Infinity, windowEnd: day.end });
-      if (limits.extendedPerDay !== null && spend.extended) charges.push({ bucket: `${subject}:extended:${day.suffix}`, amount: -1, limit: Infinity, windowEnd: day.end });
+      if (limits.responsesPerDay !== null)
+        charges.push({ bucket: `${subject}:responses:${day.suffix}`, amount: -spend.responses, limit: Infinity, windowEnd: day.end });
+      if (limits.extendedPerDay !== null && spend.extended)
+        charges.push({ bucket: `${subject}:extended:${day.suffix}`, amount: -1, limit: Infinity, windowEnd: day.end });
     }
     if (charges.length > 0) await this.store.consume(charges);
   }
@@ -148,7 +167,8 @@ export class Quotas {
   /** Charges one request against the requests-per-minute limit only (realtime publish). */
   async admitRequest(caller: Caller, now = Date.now()): Promise<void> {
     const w = windowOf(now, MINUTE);
-    const charges = this.budgets(caller).filter((b) => b.limits.requestsPerMinute !== null)
+    const charges = this.budgets(caller)
+      .filter((b) => b.limits.requestsPerMinute !== null)
       .map((b) => ({ bucket: `${b.subject}:requests:${w.suffix}`, amount: 1, limit: b.limits.requestsPerMinute!, windowEnd: w.end }));
     if (charges.length === 0) return;
     const result = await this.store.consume(charges);
@@ -168,7 +188,11 @@ export class Quotas {
   }
 
   /** Every limit of the caller with what is used and left now (of several counters, the tightest). */
-  async state(caller: Caller, fingerprint?: string, now = Date.now()): Promise<{ class: string; maxModels: number | null; limits: Partial<Record<LimitName, LimitState>> }> {
+  async state(
+    caller: Caller,
+    fingerprint?: string,
+    now = Date.now(),
+  ): Promise<{ class: string; maxModels: number | null; limits: Partial<Record<LimitName, LimitState>> }> {
     const budgets = this.budgets(caller, fingerprint);
     const out: Partial<Record<LimitName, LimitState>> = {};
     for (const l of LIMITS) {
@@ -222,13 +246,19 @@ export function quotaError(name: LimitName, max: number, used: number, requested
   const retryAfter = Math.max(1, Math.ceil((windowEnd - now) / 1000));
   const resetAt = new Date(windowEnd).toISOString();
   const left = Math.max(0, max - used);
-  const message = max === 0
-    ? `No ${DESCRIPTION[name]} are allowed for this caller (limit 0): sign in or ask for a higher tier.`
-    : name === 'responses_per_day'
-    ? `Daily limit of ${max} model responses reached: this request needs ${requested} and ${left} remain. The limit resets at ${resetAt}.`
-    : `Limit of ${max} ${DESCRIPTION[name]} reached; it resets at ${resetAt}.`;
-  return new TributaryError('rate_limited', message, { limit: name, max, used, remaining: left, requested, resetAt, retryAfterSeconds: retryAfter }, {
-    'retry-after': String(retryAfter),
-    ...rateLimitHeaders(max, left, windowEnd, now),
-  });
+  const message =
+    max === 0
+      ? `No ${DESCRIPTION[name]} are allowed for this caller (limit 0): sign in or ask for a higher tier.`
+      : name === 'responses_per_day'
+        ? `Daily limit of ${max} model responses reached: this request needs ${requested} and ${left} remain. The limit resets at ${resetAt}.`
+        : `Limit of ${max} ${DESCRIPTION[name]} reached; it resets at ${resetAt}.`;
+  return new TributaryError(
+    'rate_limited',
+    message,
+    { limit: name, max, used, remaining: left, requested, resetAt, retryAfterSeconds: retryAfter },
+    {
+      'retry-after': String(retryAfter),
+      ...rateLimitHeaders(max, left, windowEnd, now),
+    },
+  );
 }

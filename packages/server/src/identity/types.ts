@@ -9,9 +9,14 @@ export type Caller =
   | { kind: 'anonymous'; ip: string }
   | { kind: 'user'; ip: string; userId: string; role: Role; tier: string | null; sessionId: string }
   | {
-      kind: 'key'; ip: string; keyId: string; scopes: readonly Scope[];
+      kind: 'key';
+      ip: string;
+      keyId: string;
+      scopes: readonly Scope[];
       /** null for the configured publish key, which belongs to no user. */
-      userId: string | null; role: Role; tier: string | null;
+      userId: string | null;
+      role: Role;
+      tier: string | null;
       /** The key's own limits, on top of its user's. */
       limits?: TierLimits | null;
     };

@@ -3,7 +3,15 @@ import type { Database, Dialect } from '../store/database.js';
 import { fromDbTime, toDbTime } from '../store/time.js';
 import type { Store } from '../store/types.js';
 
-export interface UsageLine { day: string; owner: string | null; model: string; responses: number; inputTokens: number; outputTokens: number; costUsd: number }
+export interface UsageLine {
+  day: string;
+  owner: string | null;
+  model: string;
+  responses: number;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+}
 
 /** Usage by day and model (and by user for admins), from usage_log rows. */
 export class UsageReport {

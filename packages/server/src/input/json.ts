@@ -39,7 +39,9 @@ export function checkJsonLimits(text: string, limits: JsonLimits): void {
         else if (d === QUOTE) break;
       }
       if (i - start > limits.maxStringLength) {
-        throw new TributaryError('string_too_long', `A JSON string is ${i - start} characters long; at most ${limits.maxStringLength}.`, { limit: limits.maxStringLength });
+        throw new TributaryError('string_too_long', `A JSON string is ${i - start} characters long; at most ${limits.maxStringLength}.`, {
+          limit: limits.maxStringLength,
+        });
       }
     } else if (c === OPEN_ARRAY || c === OPEN_OBJECT) {
       if (items.length >= limits.maxDepth) {

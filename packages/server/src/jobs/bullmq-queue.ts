@@ -56,7 +56,11 @@ export class BullJobQueue implements JobQueue {
   private tokens = 0;
   private readonly sweeper: NodeJS.Timeout;
 
-  constructor(private readonly db: JobsDb, private readonly dialect: Dialect, private readonly opts: BullJobQueueOptions) {
+  constructor(
+    private readonly db: JobsDb,
+    private readonly dialect: Dialect,
+    private readonly opts: BullJobQueueOptions,
+  ) {
     this.rows = new DbJobQueue(db, dialect);
     // Lanes close after a while idle (each holds two connections).
     this.sweeper = setInterval(() => void this.sweep(), opts.leaseMs * 2);
@@ -70,7 +74,7 @@ export class BullJobQueue implements JobQueue {
     let seeded = false;
     while (fetched.length < limit) {
       const token = `${worker}:${++this.tokens}`;
-      const job = await lane.worker.getNextJob(token, { block: false }) as Job | undefined;
+      const job = (await lane.worker.getNextJob(token, { block: false })) as Job | undefined;
       if (job) {
         fetched.push({ job, token, queue: name });
         continue;
@@ -82,13 +86,17 @@ export class BullJobQueue implements JobQueue {
     const now = Date.now();
     const ids = fetched.map((h) => itemIdOf(h.job));
     // A due queued row, or a running one another node held: BullMQ gave it to us, so its lock there ran out.
-    const taken = await this.db.updateTable('job_items')
+    const taken = await this.db
+      .updateTable('job_items')
       .set({ status: 'running', worker, lease_until: now + leaseMs, attempts: sql<number>`attempts + 1`, started_at: now })
-      .where('id', 'in', ids.map((id) => this.key(id)))
-      .where((eb) => eb.or([
-        eb.and([eb('status', '=', 'queued'), eb('not_before', '<=', now)]),
-        eb.and([eb('status', '=', 'running'), eb('worker', '!=', worker)]),
-      ]))
+      .where(
+        'id',
+        'in',
+        ids.map((id) => this.key(id)),
+      )
+      .where((eb) =>
+        eb.or([eb.and([eb('status', '=', 'queued'), eb('not_before', '<=', now)]), eb.and([eb('status', '=', 'running'), eb('worker', '!=', worker)])]),
+      )
       .returning(['id', 'prompt_index', 'model', 'attempts'])
       .execute();
     const takenIds = new Set(taken.map((r) => String(r.id)));
@@ -99,7 +107,8 @@ export class BullJobQueue implements JobQueue {
       else drop.push(h);
     }
     await this.discard(drop);
-    return taken.map((r) => ({ id: String(r.id), jobId, promptIndex: r.prompt_index, model: r.model, attempts: r.attempts }))
+    return taken
+      .map((r) => ({ id: String(r.id), jobId, promptIndex: r.prompt_index, model: r.model, attempts: r.attempts }))
       .sort((a, b) => Number(a.id) - Number(b.id));
   }
 
@@ -109,9 +118,14 @@ export class BullJobQueue implements JobQueue {
    * job is gone goes back to `queued` (its lane takes it up again).
    */
   async requeueExpired(worker: string): Promise<number> {
-    const expired = await this.db.selectFrom('job_items').select(['id', 'job_id', 'model'])
-      .where('status', '=', 'running').where('lease_until', '<', Date.now()).where('worker', '!=', worker)
-      .limit(SEED_BATCH).execute();
+    const expired = await this.db
+      .selectFrom('job_items')
+      .select(['id', 'job_id', 'model'])
+      .where('status', '=', 'running')
+      .where('lease_until', '<', Date.now())
+      .where('worker', '!=', worker)
+      .limit(SEED_BATCH)
+      .execute();
     let n = 0;
     for (const row of expired) {
       const name = laneName(row.job_id, row.model);
@@ -122,15 +136,31 @@ export class BullJobQueue implements JobQueue {
       // Only while its lease is still out: the row may have moved on since it was read.
       const stillExpired = { id: this.key(String(row.id)), now: Date.now() };
       if (state === 'failed') {
-        await this.db.updateTable('job_items').set({
-          status: 'failed', worker: null, lease_until: null, finished_at: Date.now(), error_code: 'interrupted', retryable: 0,
-          error_message: 'The nodes running this item stopped twice; retry the job to run it again.',
-        }).where('id', '=', stillExpired.id).where('status', '=', 'running').where('lease_until', '<', stillExpired.now).execute();
+        await this.db
+          .updateTable('job_items')
+          .set({
+            status: 'failed',
+            worker: null,
+            lease_until: null,
+            finished_at: Date.now(),
+            error_code: 'interrupted',
+            retryable: 0,
+            error_message: 'The nodes running this item stopped twice; retry the job to run it again.',
+          })
+          .where('id', '=', stillExpired.id)
+          .where('status', '=', 'running')
+          .where('lease_until', '<', stillExpired.now)
+          .execute();
         await job?.remove().catch(() => undefined);
         n++;
       } else if (state === 'unknown' || state === 'completed') {
-        const result = await this.db.updateTable('job_items').set({ status: 'queued', worker: null, lease_until: null })
-          .where('id', '=', stillExpired.id).where('status', '=', 'running').where('lease_until', '<', stillExpired.now).executeTakeFirst();
+        const result = await this.db
+          .updateTable('job_items')
+          .set({ status: 'queued', worker: null, lease_until: null })
+          .where('id', '=', stillExpired.id)
+          .where('status', '=', 'running')
+          .where('lease_until', '<', stillExpired.now)
+          .executeTakeFirst();
         n += Number(result.numUpdatedRows);
       }
     }
@@ -177,8 +207,12 @@ export class BullJobQueue implements JobQueue {
       const queue = new Queue(name, { connection: this.opts.client, prefix });
       // Fetches by hand (no processor); a blocking connection of its own, as BullMQ requires.
       const worker = new Worker(name, null, {
-        connection: { ...this.opts.connection, maxRetriesPerRequest: null } as ConnectionOptions, prefix, autorun: false,
-        lockDuration: this.opts.leaseMs, stalledInterval: Math.max(500, Math.floor(this.opts.leaseMs / 2)), maxStalledCount: 1,
+        connection: { ...this.opts.connection, maxRetriesPerRequest: null } as ConnectionOptions,
+        prefix,
+        autorun: false,
+        lockDuration: this.opts.leaseMs,
+        stalledInterval: Math.max(500, Math.floor(this.opts.leaseMs / 2)),
+        maxStalledCount: 1,
       });
       queue.on('error', () => undefined);
       worker.on('error', () => undefined);
@@ -192,22 +226,35 @@ export class BullJobQueue implements JobQueue {
 
   /** Copies the lane's queued, due rows into BullMQ; items already there are not added again. */
   private async seed(queue: Queue, jobId: string, model: string): Promise<number> {
-    const rows = await this.db.selectFrom('job_items').select('id')
-      .where('job_id', '=', jobId).where('model', '=', model).where('status', '=', 'queued').where('not_before', '<=', Date.now())
-      .orderBy('id').limit(SEED_BATCH).execute();
+    const rows = await this.db
+      .selectFrom('job_items')
+      .select('id')
+      .where('job_id', '=', jobId)
+      .where('model', '=', model)
+      .where('status', '=', 'queued')
+      .where('not_before', '<=', Date.now())
+      .orderBy('id')
+      .limit(SEED_BATCH)
+      .execute();
     if (rows.length === 0) return 0;
-    await queue.addBulk(rows.map((r) => ({
-      name: 'item', data: {}, opts: { jobId: bullIdOf(String(r.id)), removeOnComplete: true, removeOnFail: false },
-    })));
+    await queue.addBulk(
+      rows.map((r) => ({
+        name: 'item',
+        data: {},
+        opts: { jobId: bullIdOf(String(r.id)), removeOnComplete: true, removeOnFail: false },
+      })),
+    );
     return rows.length;
   }
 
   /** Removes fetched BullMQ jobs this node is done with; one whose lock was lost meanwhile is another node's now. */
   private async discard(list: Held[]): Promise<void> {
-    await Promise.all(list.map(async (h) => {
-      this.held.delete(itemIdOf(h.job));
-      await h.job.moveToCompleted(null, h.token, false).catch(() => undefined);
-    }));
+    await Promise.all(
+      list.map(async (h) => {
+        this.held.delete(itemIdOf(h.job));
+        await h.job.moveToCompleted(null, h.token, false).catch(() => undefined);
+      }),
+    );
   }
 
   /** Closes lanes idle for a while; those of ended jobs are deleted from Redis too (a retry makes them again). */

@@ -15,7 +15,12 @@ import { jobsDb } from './tables.js';
  * or through BullMQ when the node has Redis.
  */
 export function createJobs(deps: {
-  db: Kysely<Database>; dialect: Dialect; hub: StreamHub; catalogue: ModelCatalogue; config: Config; onError?: (err: unknown) => void;
+  db: Kysely<Database>;
+  dialect: Dialect;
+  hub: StreamHub;
+  catalogue: ModelCatalogue;
+  config: Config;
+  onError?: (err: unknown) => void;
   redis?: Omit<BullJobQueueOptions, 'leaseMs'> | undefined;
 }) {
   const db = jobsDb(deps.db);
@@ -24,8 +29,14 @@ export function createJobs(deps: {
     ? new BullJobQueue(db, deps.dialect, { ...deps.redis, leaseMs: deps.config.jobs.leaseMs })
     : new DbJobQueue(db, deps.dialect);
   const runner = new JobRunner({
-    queue, store, hub: deps.hub, catalogue: deps.catalogue, config: deps.config.jobs, tiers: deps.config.compare.tiers,
-    singleNode: deps.dialect === 'sqlite', onError: deps.onError,
+    queue,
+    store,
+    hub: deps.hub,
+    catalogue: deps.catalogue,
+    config: deps.config.jobs,
+    tiers: deps.config.compare.tiers,
+    singleNode: deps.dialect === 'sqlite',
+    onError: deps.onError,
   });
   const service = new JobService({ store, runner, hub: deps.hub, catalogue: deps.catalogue, config: deps.config.jobs, compare: deps.config.compare });
   return { store, queue, runner, service };

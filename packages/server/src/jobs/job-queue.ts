@@ -53,9 +53,20 @@ const COMPLETE_CHUNK = 256;
 const PADDING_ROW = [0, 'queued', 0, null, null, null, null, null, null, null, null, null, null, null, null];
 /** The columns an outcome sets, in VALUES order after the id, with their PostgreSQL types. */
 const COMPLETE_COLUMNS: [string, string][] = [
-  ['status', 'text'], ['not_before', 'double precision'], ['text', 'text'], ['error_code', 'text'], ['error_message', 'text'],
-  ['retryable', 'integer'], ['suggested_action', 'text'], ['finish_reason', 'text'], ['input_tokens', 'integer'], ['output_tokens', 'integer'],
-  ['ttft_ms', 'integer'], ['duration_ms', 'integer'], ['tokens_per_second', 'double precision'], ['finished_at', 'double precision'],
+  ['status', 'text'],
+  ['not_before', 'double precision'],
+  ['text', 'text'],
+  ['error_code', 'text'],
+  ['error_message', 'text'],
+  ['retryable', 'integer'],
+  ['suggested_action', 'text'],
+  ['finish_reason', 'text'],
+  ['input_tokens', 'integer'],
+  ['output_tokens', 'integer'],
+  ['ttft_ms', 'integer'],
+  ['duration_ms', 'integer'],
+  ['tokens_per_second', 'double precision'],
+  ['finished_at', 'double precision'],
 ];
 
 export const emptyCounts = (): StateCounts => ({ queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 });
@@ -64,16 +75,26 @@ export const emptyCounts = (): StateCounts => ({ queued: 0, running: 0, succeede
 export class DbJobQueue implements JobQueue {
   private readonly completeSqls = new Map<number, string>();
 
-  constructor(private readonly db: JobsDb, private readonly dialect: Dialect) {}
+  constructor(
+    private readonly db: JobsDb,
+    private readonly dialect: Dialect,
+  ) {}
 
   async claim(jobId: string, model: string, worker: string, limit: number, leaseMs: number): Promise<ClaimedItem[]> {
     const now = Date.now();
-    const rows = await this.db.updateTable('job_items')
+    const rows = await this.db
+      .updateTable('job_items')
       .set({ status: 'running', worker, lease_until: now + leaseMs, attempts: sql<number>`attempts + 1`, started_at: now })
       .where('id', 'in', (eb) => {
-        const pick = eb.selectFrom('job_items').select('id')
-          .where('job_id', '=', jobId).where('model', '=', model).where('status', '=', 'queued').where('not_before', '<=', now)
-          .orderBy('id').limit(limit);
+        const pick = eb
+          .selectFrom('job_items')
+          .select('id')
+          .where('job_id', '=', jobId)
+          .where('model', '=', model)
+          .where('status', '=', 'queued')
+          .where('not_before', '<=', now)
+          .orderBy('id')
+          .limit(limit);
         // Another node claiming at the same moment skips these rows instead of waiting for them.
         return this.dialect === 'postgres' ? pick.forUpdate().skipLocked() : pick;
       })
@@ -83,9 +104,13 @@ export class DbJobQueue implements JobQueue {
   }
 
   async requeueExpired(worker: string): Promise<number> {
-    const result = await this.db.updateTable('job_items').set({ status: 'queued', worker: null, lease_until: null })
+    const result = await this.db
+      .updateTable('job_items')
+      .set({ status: 'queued', worker: null, lease_until: null })
       // Never our own items: we are still running them.
-      .where('status', '=', 'running').where('lease_until', '<', Date.now()).where('worker', '!=', worker)
+      .where('status', '=', 'running')
+      .where('lease_until', '<', Date.now())
+      .where('worker', '!=', worker)
       .executeTakeFirst();
     return Number(result.numUpdatedRows);
   }
@@ -108,9 +133,21 @@ export class DbJobQueue implements JobQueue {
         const parameters: unknown[] = [];
         for (const o of chunk) {
           parameters.push(
-            this.key(o.id), o.status, o.notBefore ?? 0, o.text, o.errorCode, o.errorMessage,
-            o.retryable === null ? null : o.retryable ? 1 : 0, o.suggestedAction, o.finishReason, o.inputTokens, o.outputTokens,
-            o.ttftMs, o.durationMs, o.tokensPerSecond, o.status === 'queued' ? null : now,
+            this.key(o.id),
+            o.status,
+            o.notBefore ?? 0,
+            o.text,
+            o.errorCode,
+            o.errorMessage,
+            o.retryable === null ? null : o.retryable ? 1 : 0,
+            o.suggestedAction,
+            o.finishReason,
+            o.inputTokens,
+            o.outputTokens,
+            o.ttftMs,
+            o.durationMs,
+            o.tokensPerSecond,
+            o.status === 'queued' ? null : now,
           );
         }
         for (let pad = chunk.length; pad < size; pad++) parameters.push(...PADDING_ROW);
@@ -143,27 +180,46 @@ export class DbJobQueue implements JobQueue {
   }
 
   async renew(worker: string, leaseMs: number): Promise<void> {
-    await this.db.updateTable('job_items').set({ lease_until: Date.now() + leaseMs })
-      .where('worker', '=', worker).where('status', '=', 'running').execute();
+    await this.db
+      .updateTable('job_items')
+      .set({ lease_until: Date.now() + leaseMs })
+      .where('worker', '=', worker)
+      .where('status', '=', 'running')
+      .execute();
   }
 
   async release(worker: string, ids: string[]): Promise<void> {
     for (let i = 0; i < ids.length; i += 500) {
-      await this.db.updateTable('job_items').set({ status: 'queued', worker: null, lease_until: null, attempts: sql<number>`attempts - 1` })
-        .where('id', 'in', ids.slice(i, i + 500).map((id) => this.key(id))).where('worker', '=', worker).where('status', '=', 'running')
+      await this.db
+        .updateTable('job_items')
+        .set({ status: 'queued', worker: null, lease_until: null, attempts: sql<number>`attempts - 1` })
+        .where(
+          'id',
+          'in',
+          ids.slice(i, i + 500).map((id) => this.key(id)),
+        )
+        .where('worker', '=', worker)
+        .where('status', '=', 'running')
         .execute();
     }
   }
 
   async releaseAll(): Promise<number> {
-    const result = await this.db.updateTable('job_items').set({ status: 'queued', worker: null, lease_until: null, not_before: 0 })
-      .where('status', '=', 'running').executeTakeFirst();
+    const result = await this.db
+      .updateTable('job_items')
+      .set({ status: 'queued', worker: null, lease_until: null, not_before: 0 })
+      .where('status', '=', 'running')
+      .executeTakeFirst();
     return Number(result.numUpdatedRows);
   }
 
   async counts(jobId: string): Promise<StateCounts> {
-    const rows = await this.db.selectFrom('job_items').select(['status', (eb) => eb.fn.countAll<number | string>().as('n')])
-      .where('job_id', '=', jobId).groupBy('status').execute();
+    const rows = await this.db
+      .selectFrom('job_items')
+      .select(['status', (eb) => eb.fn.countAll<number | string>().as('n')])
+      .where('job_id', '=', jobId)
+      .groupBy('status')
+      .execute();
     const counts = emptyCounts();
     for (const r of rows) counts[r.status as ItemStatus] = Number(r.n);
     return counts;

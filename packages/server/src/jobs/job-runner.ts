@@ -42,7 +42,10 @@ export function progressOf(counts: StateCounts, total: number, rate?: { finished
   const remaining = total - finished;
   const perMs = rate && rate.finished > 0 && rate.elapsedMs > 0 ? rate.finished / rate.elapsedMs : 0;
   return {
-    completed: counts.succeeded, failed: counts.failed, cancelled: counts.cancelled, total,
+    completed: counts.succeeded,
+    failed: counts.failed,
+    cancelled: counts.cancelled,
+    total,
     percent: total === 0 ? 100 : Math.floor((finished / total) * 1000) / 10,
     etaMs: remaining === 0 ? 0 : perMs > 0 ? Math.round(remaining / perMs) : null,
   };
@@ -83,7 +86,11 @@ export class JobRunner {
 
   constructor(
     private readonly deps: {
-      queue: JobQueue; store: JobStore; hub: StreamHub; catalogue: ModelCatalogue; config: JobsConfig;
+      queue: JobQueue;
+      store: JobStore;
+      hub: StreamHub;
+      catalogue: ModelCatalogue;
+      config: JobsConfig;
       tiers: Config['compare']['tiers'];
       /** Embedded store: this process is the only worker, so items a crash left `running` are free at once. */
       singleNode: boolean;
@@ -99,7 +106,8 @@ export class JobRunner {
     const renewEvery = Math.max(50, Math.floor(this.deps.config.leaseMs / 3));
     this.renewer = setInterval(() => {
       // Buffered (claimed, not started) items hold leases too.
-      if (this.inflight.size > 0 || [...this.active.values()].some((job) => this.buffered(job) > 0)) void this.deps.queue.renew(this.worker, this.deps.config.leaseMs).catch((err) => this.deps.onError?.(err));
+      if (this.inflight.size > 0 || [...this.active.values()].some((job) => this.buffered(job) > 0))
+        void this.deps.queue.renew(this.worker, this.deps.config.leaseMs).catch((err) => this.deps.onError?.(err));
     }, renewEvery);
     this.renewer.unref();
     this.wake();
@@ -144,7 +152,9 @@ export class JobRunner {
     }
     // Claimed but never started: back to the queue now, not when their leases run out.
     if (unstarted.length > 0) await this.deps.queue.release(this.worker, unstarted).catch((err) => this.deps.onError?.(err));
-    const timer = setTimeout(() => { for (const f of this.inflight.values()) f.abort.abort('shutdown'); }, graceMs);
+    const timer = setTimeout(() => {
+      for (const f of this.inflight.values()) f.abort.abort('shutdown');
+    }, graceMs);
     await this.whenIdle();
     clearTimeout(timer);
   }
@@ -172,7 +182,18 @@ export class JobRunner {
           }
           const counts = await this.deps.queue.counts(record.id);
           if (this.abortedDuringRefresh.has(record.id)) continue;
-          this.active.set(record.id, { record, ready: new Map(), exhausted: new Set(), turn: 0, running: 0, counts, finishedHere: 0, since: Date.now(), lastProgress: 0, progressTimer: undefined });
+          this.active.set(record.id, {
+            record,
+            ready: new Map(),
+            exhausted: new Set(),
+            turn: 0,
+            running: 0,
+            counts,
+            finishedHere: 0,
+            since: Date.now(),
+            lastProgress: 0,
+            progressTimer: undefined,
+          });
         }
       } while (this.refreshAgain && !this.closed);
     } finally {
@@ -211,11 +232,12 @@ export class JobRunner {
           const first = job.turn++ % models.length;
           for (const model of [...models.slice(first), ...models.slice(0, first)]) {
             const provider = this.providerOf(model);
-            const free = () => Math.min(
-              this.deps.config.concurrency - this.running,
-              job.record.concurrency - job.running,
-              this.providerLimit(provider) - (this.perProvider.get(provider) ?? 0),
-            );
+            const free = () =>
+              Math.min(
+                this.deps.config.concurrency - this.running,
+                job.record.concurrency - job.running,
+                this.providerLimit(provider) - (this.perProvider.get(provider) ?? 0),
+              );
             if (free() <= 0) continue;
             let ready = job.ready.get(model) ?? [];
             if (ready.length < free() && !job.exhausted.has(model)) {
@@ -228,7 +250,10 @@ export class JobRunner {
                   job.record.status = 'running';
                   await this.deps.store.markRunning(job.record.id);
                 }
-                const prompts = await this.deps.store.prompts(job.record.id, items.map((i) => i.promptIndex));
+                const prompts = await this.deps.store.prompts(
+                  job.record.id,
+                  items.map((i) => i.promptIndex),
+                );
                 ready = [...(job.ready.get(model) ?? []), ...items.map((item) => ({ item, prompt: prompts.get(item.promptIndex) }))];
                 job.ready.set(model, ready);
               }
@@ -278,23 +303,38 @@ export class JobRunner {
     let error: ComparisonEvents['model.error']['error'] | undefined;
     const state: ModelState = { model: item.model, status: 'running', text: '' };
     const params = record.params ?? {};
-    const result = await runModel(state, this.deps.catalogue.resolve(item.model)?.provider, {
-      messages, tier: record.tier, signal,
-      maxOutputTokens: Math.min(tier.maxOutputTokens, params.maxOutputTokens ?? Infinity),
-      params: { temperature: params.temperature, topP: params.topP, stop: params.stop },
-    }, (type, data) => {
-      if (type === 'model.error') error = (data as ComparisonEvents['model.error']).error;
-    });
+    const result = await runModel(
+      state,
+      this.deps.catalogue.resolve(item.model)?.provider,
+      {
+        messages,
+        tier: record.tier,
+        signal,
+        maxOutputTokens: Math.min(tier.maxOutputTokens, params.maxOutputTokens ?? Infinity),
+        params: { temperature: params.temperature, topP: params.topP, stop: params.stop },
+      },
+      (type, data) => {
+        if (type === 'model.error') error = (data as ComparisonEvents['model.error']).error;
+      },
+    );
     const base = {
-      id: item.id, text: result.text, finishReason: result.finishReason ?? null, inputTokens: result.inputTokens ?? null,
-      outputTokens: result.outputTokens ?? null, ttftMs: result.ttftMs ?? null, durationMs: result.durationMs ?? null,
+      id: item.id,
+      text: result.text,
+      finishReason: result.finishReason ?? null,
+      inputTokens: result.inputTokens ?? null,
+      outputTokens: result.outputTokens ?? null,
+      ttftMs: result.ttftMs ?? null,
+      durationMs: result.durationMs ?? null,
       tokensPerSecond: result.tokensPerSecond ?? null,
     };
     if (result.status === 'ok' || result.status === 'truncated') {
       return { ...base, status: 'succeeded', errorCode: null, errorMessage: null, retryable: null, suggestedAction: null };
     }
-    const e: { code: string; message: string; retryable: boolean; retryAfterMs?: number | undefined } =
-      error ?? { code: result.errorCode ?? 'upstream_error', message: result.errorMessage ?? '', retryable: false };
+    const e: { code: string; message: string; retryable: boolean; retryAfterMs?: number | undefined } = error ?? {
+      code: result.errorCode ?? 'upstream_error',
+      message: result.errorMessage ?? '',
+      retryable: false,
+    };
     // A shutdown hands the item back to the queue: the next process runs it again.
     if (signal.aborted && signal.reason === 'shutdown') {
       return { ...base, status: 'queued', notBefore: 0, errorCode: null, errorMessage: null, retryable: null, suggestedAction: null };
@@ -302,14 +342,23 @@ export class JobRunner {
     if (shouldRetry(e, item.attempts, this.deps.config.retry)) {
       const info = itemError(e, false);
       return {
-        ...base, status: 'queued', notBefore: Date.now() + backoffMs(item.attempts, this.deps.config.retry, e.retryAfterMs),
-        errorCode: info.code, errorMessage: info.message, retryable: true, suggestedAction: null,
+        ...base,
+        status: 'queued',
+        notBefore: Date.now() + backoffMs(item.attempts, this.deps.config.retry, e.retryAfterMs),
+        errorCode: info.code,
+        errorMessage: info.message,
+        retryable: true,
+        suggestedAction: null,
       };
     }
     const info = itemError(e, true);
     return {
-      ...base, status: e.code === 'cancelled' ? 'cancelled' : 'failed',
-      errorCode: info.code, errorMessage: info.message, retryable: info.retryable, suggestedAction: info.suggestedAction,
+      ...base,
+      status: e.code === 'cancelled' ? 'cancelled' : 'failed',
+      errorCode: info.code,
+      errorMessage: info.message,
+      retryable: info.retryable,
+      suggestedAction: info.suggestedAction,
     };
   }
 
@@ -345,7 +394,10 @@ export class JobRunner {
     this.pending = [];
     let written: Set<string>;
     try {
-      written = await this.deps.queue.complete(this.worker, batch.map((b) => b.outcome));
+      written = await this.deps.queue.complete(
+        this.worker,
+        batch.map((b) => b.outcome),
+      );
     } catch (err) {
       // Not written: the leases run out and the items run again (never reported as finished).
       this.deps.onError?.(err);
@@ -366,9 +418,17 @@ export class JobRunner {
       job.counts[outcome.status]++;
       job.finishedHere++;
       const data: JobEvents['job.item'] = {
-        id: item.id, promptIndex: item.promptIndex, model: item.model, status: outcome.status, attempts: item.attempts,
-        error: outcome.errorCode ? { code: outcome.errorCode, message: outcome.errorMessage ?? '', retryable: outcome.retryable ?? false, suggestedAction: outcome.suggestedAction } : null,
-        ttftMs: outcome.ttftMs, durationMs: outcome.durationMs, outputTokens: outcome.outputTokens,
+        id: item.id,
+        promptIndex: item.promptIndex,
+        model: item.model,
+        status: outcome.status,
+        attempts: item.attempts,
+        error: outcome.errorCode
+          ? { code: outcome.errorCode, message: outcome.errorMessage ?? '', retryable: outcome.retryable ?? false, suggestedAction: outcome.suggestedAction }
+          : null,
+        ttftMs: outcome.ttftMs,
+        durationMs: outcome.durationMs,
+        outputTokens: outcome.outputTokens,
       };
       await this.deps.hub.publish(jobTopic(item.jobId), 'job.item', data);
     }
@@ -391,7 +451,9 @@ export class JobRunner {
       job.progressTimer = undefined;
       if (!this.active.has(job.record.id)) return;
       job.lastProgress = Date.now();
-      void this.deps.hub.publish(jobTopic(job.record.id), 'job.progress', { ...this.progress(job), status: job.record.status }).catch((err) => this.deps.onError?.(err));
+      void this.deps.hub
+        .publish(jobTopic(job.record.id), 'job.progress', { ...this.progress(job), status: job.record.status })
+        .catch((err) => this.deps.onError?.(err));
     }, wait);
   }
 

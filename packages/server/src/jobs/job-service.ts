@@ -22,8 +22,12 @@ export interface JobPage {
 export class JobService {
   constructor(
     private readonly deps: {
-      store: JobStore; runner: JobRunner; hub: StreamHub; catalogue: ModelCatalogue;
-      config: Config['jobs']; compare: Config['compare'];
+      store: JobStore;
+      runner: JobRunner;
+      hub: StreamHub;
+      catalogue: ModelCatalogue;
+      config: Config['jobs'];
+      compare: Config['compare'];
     },
   ) {}
 
@@ -34,26 +38,42 @@ export class JobService {
       throw new TributaryError('too_many_models', `At most ${compare.maxModels} models per job; got ${models.length}.`, { max: compare.maxModels });
     }
     const unknown = models.filter((m) => !catalogue.resolve(m));
-    if (unknown.length > 0) throw new TributaryError('invalid_model', `Unknown model${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}.`, { models: unknown });
+    if (unknown.length > 0)
+      throw new TributaryError('invalid_model', `Unknown model${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}.`, { models: unknown });
     if (input.prompts.length === 0) throw new TributaryError('empty_prompt', 'The job has no prompts.');
     const total = input.prompts.length * models.length;
     if (total > config.maxItems) {
-      throw new TributaryError('too_many_items', `A job may have ${config.maxItems} items (prompts × models); this one has ${total}.`, { max: config.maxItems, total });
+      throw new TributaryError('too_many_items', `A job may have ${config.maxItems} items (prompts × models); this one has ${total}.`, {
+        max: config.maxItems,
+        total,
+      });
     }
     const tier = compare.tiers[input.tier];
     input.prompts.forEach((p, index) => {
       if (p.prompt.trim() === '') throw new TributaryError('empty_prompt', `Prompt ${index + 1} is empty.`, { index });
       const length = p.prompt.length + (p.system?.length ?? 0);
       if (length > tier.maxInputChars) {
-        throw new TributaryError('input_too_long', `Prompt ${index + 1} has ${length} characters; the ${input.tier} tier accepts ${tier.maxInputChars}.`, { index, maxInputChars: tier.maxInputChars });
+        throw new TributaryError('input_too_long', `Prompt ${index + 1} has ${length} characters; the ${input.tier} tier accepts ${tier.maxInputChars}.`, {
+          index,
+          maxInputChars: tier.maxInputChars,
+        });
       }
     });
     const concurrency = Math.min(input.concurrency ?? config.perJobConcurrency, config.maxPerJobConcurrency);
     const createdAt = new Date();
     const record: JobRecord = {
-      id: newJobId(), owner: input.owner ?? null, name: input.name?.trim() || `Job ${createdAt.toISOString().slice(0, 16).replace('T', ' ')}`,
-      status: 'queued', tier: input.tier, models, params: input.params ?? null, concurrency, total,
-      createdAt: createdAt.toISOString(), startedAt: null, finishedAt: null,
+      id: newJobId(),
+      owner: input.owner ?? null,
+      name: input.name?.trim() || `Job ${createdAt.toISOString().slice(0, 16).replace('T', ' ')}`,
+      status: 'queued',
+      tier: input.tier,
+      models,
+      params: input.params ?? null,
+      concurrency,
+      total,
+      createdAt: createdAt.toISOString(),
+      startedAt: null,
+      finishedAt: null,
     };
     await this.deps.store.insert(record, input.prompts);
     this.deps.runner.wake();
@@ -92,11 +112,15 @@ export class JobService {
     const job = await this.require(id, requester);
     const counts = (await this.deps.store.countsOf([id])).get(id)!;
     const live = this.deps.runner.liveProgress(id);
-    const progress = { ...progressOf(counts, job.total), etaMs: isTerminal(job.status) ? 0 : live?.etaMs ?? null };
+    const progress = { ...progressOf(counts, job.total), etaMs: isTerminal(job.status) ? 0 : (live?.etaMs ?? null) };
     return { ...job, counts, progress, summary: await this.summary(job), streamUrl: streamUrlOf(id) };
   }
 
-  async items(id: string, requester: Requester, q: { limit: number; cursor?: string | undefined; status?: ItemStatus | undefined; model?: string | undefined }): Promise<{ items: ItemWithPrompt[]; nextCursor: string | null }> {
+  async items(
+    id: string,
+    requester: Requester,
+    q: { limit: number; cursor?: string | undefined; status?: ItemStatus | undefined; model?: string | undefined },
+  ): Promise<{ items: ItemWithPrompt[]; nextCursor: string | null }> {
     await this.require(id, requester);
     const after = q.cursor === undefined ? undefined : decodeItemCursor(q.cursor);
     const rows = await this.deps.store.items(id, { limit: q.limit + 1, after, status: q.status, model: q.model });
@@ -138,7 +162,8 @@ export class JobService {
   /** Re-runs failed items (and cancelled ones when asked); succeeded results are not touched. */
   async retry(id: string, requester: Requester, opts: { includeCancelled: boolean }): Promise<{ id: string; status: JobStatus; retried: number }> {
     const job = await this.require(id, requester);
-    if (!isTerminal(job.status)) throw new TributaryError('job_running', `Job ${id} is still ${job.status}; retry it once it has ended.`, { status: job.status });
+    if (!isTerminal(job.status))
+      throw new TributaryError('job_running', `Job ${id} is still ${job.status}; retry it once it has ended.`, { status: job.status });
     const statuses: ItemStatus[] = opts.includeCancelled ? ['failed', 'cancelled'] : ['failed'];
     const retried = await this.deps.store.retry(id, statuses);
     if (retried === 0) throw new TributaryError('nothing_to_retry', `Job ${id} has no ${statuses.join(' or ')} items.`);
@@ -148,26 +173,32 @@ export class JobService {
 
   private async summary(job: JobRecord): Promise<ModelSummary[]> {
     const rows = new Map((await this.deps.store.modelFigures(job.id)).map((r) => [r.model, r]));
-    return Promise.all(job.models.map(async (model): Promise<ModelSummary> => {
-      const r = rows.get(model);
-      const finished = Number(r?.finished ?? 0);
-      const succeeded = Number(r?.succeeded ?? 0);
-      const inputTokens = Number(r?.input_tokens ?? 0);
-      const outputTokens = Number(r?.output_tokens ?? 0);
-      const num = (v: number | string | null | undefined) => (v === null || v === undefined ? null : Number(v));
-      const meanTtft = num(r?.mean_ttft);
-      const rate = num(r?.tokens_per_second);
-      const pricing = this.deps.catalogue.resolve(model)?.info.pricing;
-      return {
-        model, finished, succeeded, failed: finished - succeeded,
-        successRate: finished ? round(succeeded / finished, 4) : null,
-        meanTtftMs: meanTtft === null ? null : Math.round(meanTtft),
-        p95TtftMs: await this.deps.store.p95Ttft(job.id, model, succeeded),
-        tokensPerSecond: rate === null ? null : round(rate, 1),
-        inputTokens, outputTokens,
-        costUsd: pricing ? round((inputTokens * pricing.inputPerMillion + outputTokens * pricing.outputPerMillion) / 1e6, 6) : null,
-      };
-    }));
+    return Promise.all(
+      job.models.map(async (model): Promise<ModelSummary> => {
+        const r = rows.get(model);
+        const finished = Number(r?.finished ?? 0);
+        const succeeded = Number(r?.succeeded ?? 0);
+        const inputTokens = Number(r?.input_tokens ?? 0);
+        const outputTokens = Number(r?.output_tokens ?? 0);
+        const num = (v: number | string | null | undefined) => (v === null || v === undefined ? null : Number(v));
+        const meanTtft = num(r?.mean_ttft);
+        const rate = num(r?.tokens_per_second);
+        const pricing = this.deps.catalogue.resolve(model)?.info.pricing;
+        return {
+          model,
+          finished,
+          succeeded,
+          failed: finished - succeeded,
+          successRate: finished ? round(succeeded / finished, 4) : null,
+          meanTtftMs: meanTtft === null ? null : Math.round(meanTtft),
+          p95TtftMs: await this.deps.store.p95Ttft(job.id, model, succeeded),
+          tokensPerSecond: rate === null ? null : round(rate, 1),
+          inputTokens,
+          outputTokens,
+          costUsd: pricing ? round((inputTokens * pricing.inputPerMillion + outputTokens * pricing.outputPerMillion) / 1e6, 6) : null,
+        };
+      }),
+    );
   }
 }
 

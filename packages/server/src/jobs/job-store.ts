@@ -20,23 +20,51 @@ export type ItemWithPrompt = JobItem & { prompt: string; system: string | null }
 
 /** Job rows: the SQL behind JobService and the runner (the queue's leases live in DbJobQueue). */
 export class JobStore {
-  constructor(readonly db: JobsDb, readonly dialect: Dialect) {}
+  constructor(
+    readonly db: JobsDb,
+    readonly dialect: Dialect,
+  ) {}
 
   /** The job, its prompts and one queued item per (prompt, model), in one transaction. */
   async insert(job: JobRecord, prompts: JobPrompt[]): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
-      await trx.insertInto('jobs').values({
-        id: job.id, owner: job.owner, name: job.name, status: job.status, tier: job.tier, models: JSON.stringify(job.models),
-        params: job.params ? JSON.stringify(job.params) : null, concurrency: job.concurrency, total: job.total,
-        created_at: Date.parse(job.createdAt), started_at: null, finished_at: null,
-      }).execute();
+      await trx
+        .insertInto('jobs')
+        .values({
+          id: job.id,
+          owner: job.owner,
+          name: job.name,
+          status: job.status,
+          tier: job.tier,
+          models: JSON.stringify(job.models),
+          params: job.params ? JSON.stringify(job.params) : null,
+          concurrency: job.concurrency,
+          total: job.total,
+          created_at: Date.parse(job.createdAt),
+          started_at: null,
+          finished_at: null,
+        })
+        .execute();
       for (let i = 0; i < prompts.length; i += INSERT_CHUNK) {
-        await trx.insertInto('job_prompts').values(prompts.slice(i, i + INSERT_CHUNK).map((p, k) => ({
-          job_id: job.id, prompt_index: i + k, prompt_id: p.id ?? null, prompt: p.prompt, system: p.system ?? null,
-        }))).execute();
+        await trx
+          .insertInto('job_prompts')
+          .values(
+            prompts.slice(i, i + INSERT_CHUNK).map((p, k) => ({
+              job_id: job.id,
+              prompt_index: i + k,
+              prompt_id: p.id ?? null,
+              prompt: p.prompt,
+              system: p.system ?? null,
+            })),
+          )
+          .execute();
       }
       const items = prompts.flatMap((_, index) => job.models.map((model) => ({ job_id: job.id, prompt_index: index, model, status: 'queued' })));
-      for (let i = 0; i < items.length; i += INSERT_CHUNK) await trx.insertInto('job_items').values(items.slice(i, i + INSERT_CHUNK)).execute();
+      for (let i = 0; i < items.length; i += INSERT_CHUNK)
+        await trx
+          .insertInto('job_items')
+          .values(items.slice(i, i + INSERT_CHUNK))
+          .execute();
     });
   }
 
@@ -46,7 +74,12 @@ export class JobStore {
   }
 
   /** Newest first, of one owner (null: the anonymous jobs); `before` is the previous page's last job. */
-  async list(opts: { limit: number; status?: JobStatus | undefined; owner: string | null; before?: { createdAt: number; id: string } | undefined }): Promise<JobRecord[]> {
+  async list(opts: {
+    limit: number;
+    status?: JobStatus | undefined;
+    owner: string | null;
+    before?: { createdAt: number; id: string } | undefined;
+  }): Promise<JobRecord[]> {
     let q = this.db.selectFrom('jobs').selectAll();
     if (opts.status) q = q.where('status', '=', opts.status);
     q = opts.owner === null ? q.where('owner', 'is', null) : q.where('owner', '=', opts.owner);
@@ -87,8 +120,12 @@ export class JobStore {
   async countsOf(ids: string[]): Promise<Map<string, StateCounts>> {
     const out = new Map(ids.map((id) => [id, emptyCounts()]));
     if (ids.length === 0) return out;
-    const rows = await this.db.selectFrom('job_items').select(['job_id', 'status', (eb) => eb.fn.countAll<number | string>().as('n')])
-      .where('job_id', 'in', ids).groupBy(['job_id', 'status']).execute();
+    const rows = await this.db
+      .selectFrom('job_items')
+      .select(['job_id', 'status', (eb) => eb.fn.countAll<number | string>().as('n')])
+      .where('job_id', 'in', ids)
+      .groupBy(['job_id', 'status'])
+      .execute();
     for (const r of rows) out.get(r.job_id)![r.status as ItemStatus] = Number(r.n);
     return out;
   }
@@ -100,15 +137,21 @@ export class JobStore {
   }
 
   async prompts(jobId: string, indexes: number[]): Promise<Map<number, { prompt: string; system: string | null }>> {
-    const rows = await this.db.selectFrom('job_prompts').select(['prompt_index', 'prompt', 'system'])
-      .where('job_id', '=', jobId).where('prompt_index', 'in', [...new Set(indexes)]).execute();
+    const rows = await this.db
+      .selectFrom('job_prompts')
+      .select(['prompt_index', 'prompt', 'system'])
+      .where('job_id', '=', jobId)
+      .where('prompt_index', 'in', [...new Set(indexes)])
+      .execute();
     return new Map(rows.map((r) => [r.prompt_index, { prompt: r.prompt, system: r.system }]));
   }
 
   async items(jobId: string, q: ItemQuery): Promise<ItemWithPrompt[]> {
-    let sel = this.db.selectFrom('job_items as i')
+    let sel = this.db
+      .selectFrom('job_items as i')
       .innerJoin('job_prompts as p', (j) => j.onRef('p.job_id', '=', 'i.job_id').onRef('p.prompt_index', '=', 'i.prompt_index'))
-      .selectAll('i').select(['p.prompt', 'p.system', 'p.prompt_id'])
+      .selectAll('i')
+      .select(['p.prompt', 'p.system', 'p.prompt_id'])
       .where('i.job_id', '=', jobId);
     if (q.status) sel = sel.where('i.status', '=', q.status);
     if (q.model) sel = sel.where('i.model', '=', q.model);
@@ -119,7 +162,8 @@ export class JobStore {
 
   /** Per-model aggregates of finished items, computed in the database (a job may have 100,000 items). */
   async modelFigures(jobId: string) {
-    return this.db.selectFrom('job_items')
+    return this.db
+      .selectFrom('job_items')
       .select((eb) => [
         'model',
         eb.fn.countAll<number | string>().as('finished'),
@@ -129,27 +173,46 @@ export class JobStore {
         eb.fn.sum<number | string | null>('input_tokens').as('input_tokens'),
         eb.fn.sum<number | string | null>('output_tokens').as('output_tokens'),
       ])
-      .where('job_id', '=', jobId).where('status', 'in', ['succeeded', 'failed']).groupBy('model').execute();
+      .where('job_id', '=', jobId)
+      .where('status', 'in', ['succeeded', 'failed'])
+      .groupBy('model')
+      .execute();
   }
 
   /** The 95th percentile of a model's time to first token (nearest rank), or null without successes. */
   async p95Ttft(jobId: string, model: string, succeeded: number): Promise<number | null> {
     if (succeeded === 0) return null;
-    const row = await this.db.selectFrom('job_items').select('ttft_ms')
-      .where('job_id', '=', jobId).where('model', '=', model).where('status', '=', 'succeeded').where('ttft_ms', 'is not', null)
-      .orderBy('ttft_ms').limit(1).offset(Math.max(0, Math.ceil(succeeded * 0.95) - 1)).executeTakeFirst();
+    const row = await this.db
+      .selectFrom('job_items')
+      .select('ttft_ms')
+      .where('job_id', '=', jobId)
+      .where('model', '=', model)
+      .where('status', '=', 'succeeded')
+      .where('ttft_ms', 'is not', null)
+      .orderBy('ttft_ms')
+      .limit(1)
+      .offset(Math.max(0, Math.ceil(succeeded * 0.95) - 1))
+      .executeTakeFirst();
     return row?.ttft_ms ?? null;
   }
 
   async markRunning(jobId: string): Promise<void> {
-    await this.db.updateTable('jobs').set({ status: 'running', started_at: Date.now(), finished_at: null })
-      .where('id', '=', jobId).where('status', '=', 'queued').execute();
+    await this.db
+      .updateTable('jobs')
+      .set({ status: 'running', started_at: Date.now(), finished_at: null })
+      .where('id', '=', jobId)
+      .where('status', '=', 'queued')
+      .execute();
   }
 
   /** Ends a job that is still queued or running; false when something else ended it first. */
   async finish(jobId: string, status: JobStatus): Promise<boolean> {
-    const r = await this.db.updateTable('jobs').set({ status, finished_at: Date.now() })
-      .where('id', '=', jobId).where('status', 'in', ['queued', 'running']).executeTakeFirst();
+    const r = await this.db
+      .updateTable('jobs')
+      .set({ status, finished_at: Date.now() })
+      .where('id', '=', jobId)
+      .where('status', 'in', ['queued', 'running'])
+      .executeTakeFirst();
     return Number(r.numUpdatedRows) > 0;
   }
 
@@ -157,12 +220,19 @@ export class JobStore {
   async cancel(jobId: string): Promise<boolean> {
     return this.db.transaction().execute(async (trx) => {
       const now = Date.now();
-      const r = await trx.updateTable('jobs').set({ status: 'cancelled', finished_at: now })
-        .where('id', '=', jobId).where('status', 'in', ['queued', 'running']).executeTakeFirst();
+      const r = await trx
+        .updateTable('jobs')
+        .set({ status: 'cancelled', finished_at: now })
+        .where('id', '=', jobId)
+        .where('status', 'in', ['queued', 'running'])
+        .executeTakeFirst();
       if (Number(r.numUpdatedRows) === 0) return false;
-      await trx.updateTable('job_items')
+      await trx
+        .updateTable('job_items')
         .set({ status: 'cancelled', worker: null, lease_until: null, finished_at: now, error_code: 'cancelled', error_message: 'The job was cancelled.' })
-        .where('job_id', '=', jobId).where('status', 'in', ['queued', 'running']).execute();
+        .where('job_id', '=', jobId)
+        .where('status', 'in', ['queued', 'running'])
+        .execute();
       return true;
     });
   }
@@ -170,13 +240,31 @@ export class JobStore {
   /** Puts failed (and, asked, cancelled) items back in the queue; succeeded ones are not touched. Returns how many. */
   async retry(jobId: string, statuses: ItemStatus[]): Promise<number> {
     return this.db.transaction().execute(async (trx) => {
-      const r = await trx.updateTable('job_items')
+      const r = await trx
+        .updateTable('job_items')
         .set({
-          status: 'queued', attempts: 0, not_before: 0, worker: null, lease_until: null, text: null, error_code: null, error_message: null,
-          retryable: null, suggested_action: null, finish_reason: null, ttft_ms: null, duration_ms: null, tokens_per_second: null,
-          input_tokens: null, output_tokens: null, started_at: null, finished_at: null,
+          status: 'queued',
+          attempts: 0,
+          not_before: 0,
+          worker: null,
+          lease_until: null,
+          text: null,
+          error_code: null,
+          error_message: null,
+          retryable: null,
+          suggested_action: null,
+          finish_reason: null,
+          ttft_ms: null,
+          duration_ms: null,
+          tokens_per_second: null,
+          input_tokens: null,
+          output_tokens: null,
+          started_at: null,
+          finished_at: null,
         })
-        .where('job_id', '=', jobId).where('status', 'in', statuses).executeTakeFirst();
+        .where('job_id', '=', jobId)
+        .where('status', 'in', statuses)
+        .executeTakeFirst();
       const n = Number(r.numUpdatedRows);
       if (n > 0) await trx.updateTable('jobs').set({ status: 'queued', finished_at: null }).where('id', '=', jobId).execute();
       return n;
@@ -185,22 +273,52 @@ export class JobStore {
 }
 
 function toJob(row: {
-  id: string; owner: string | null; name: string; status: string; tier: string; models: string; params: string | null;
-  concurrency: number; total: number; created_at: number; started_at: number | null; finished_at: number | null;
+  id: string;
+  owner: string | null;
+  name: string;
+  status: string;
+  tier: string;
+  models: string;
+  params: string | null;
+  concurrency: number;
+  total: number;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
 }): JobRecord {
   return {
-    id: row.id, owner: row.owner, name: row.name, status: row.status as JobStatus, tier: row.tier as TierName,
-    models: JSON.parse(row.models) as string[], params: row.params ? (JSON.parse(row.params) as JobParams) : null,
-    concurrency: row.concurrency, total: row.total, createdAt: iso(row.created_at)!, startedAt: iso(row.started_at), finishedAt: iso(row.finished_at),
+    id: row.id,
+    owner: row.owner,
+    name: row.name,
+    status: row.status as JobStatus,
+    tier: row.tier as TierName,
+    models: JSON.parse(row.models) as string[],
+    params: row.params ? (JSON.parse(row.params) as JobParams) : null,
+    concurrency: row.concurrency,
+    total: row.total,
+    createdAt: iso(row.created_at)!,
+    startedAt: iso(row.started_at),
+    finishedAt: iso(row.finished_at),
   };
 }
 
 export function toItem(r: Selectable<JobItemsTable>, promptId: string | null): JobItem {
   return {
-    id: String(r.id), promptIndex: r.prompt_index, promptId, model: r.model, status: r.status as ItemStatus, attempts: r.attempts,
+    id: String(r.id),
+    promptIndex: r.prompt_index,
+    promptId,
+    model: r.model,
+    status: r.status as ItemStatus,
+    attempts: r.attempts,
     text: r.text,
     error: r.error_code ? { code: r.error_code, message: r.error_message ?? '', retryable: r.retryable === 1, suggestedAction: r.suggested_action } : null,
-    finishReason: r.finish_reason, inputTokens: r.input_tokens, outputTokens: r.output_tokens, ttftMs: r.ttft_ms, durationMs: r.duration_ms,
-    tokensPerSecond: r.tokens_per_second === null ? null : Number(r.tokens_per_second), startedAt: iso(r.started_at), finishedAt: iso(r.finished_at),
+    finishReason: r.finish_reason,
+    inputTokens: r.input_tokens,
+    outputTokens: r.output_tokens,
+    ttftMs: r.ttft_ms,
+    durationMs: r.duration_ms,
+    tokensPerSecond: r.tokens_per_second === null ? null : Number(r.tokens_per_second),
+    startedAt: iso(r.started_at),
+    finishedAt: iso(r.finished_at),
   };
 }

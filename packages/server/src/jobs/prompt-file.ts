@@ -8,8 +8,7 @@ import type { JobPrompt } from './types.js';
 
 export type PromptFileKind = 'jsonl' | 'csv';
 
-const invalid = (line: number, message: string) =>
-  new TributaryError('invalid_upload', `Line ${line}: ${message}`, { line });
+const invalid = (line: number, message: string) => new TributaryError('invalid_upload', `Line ${line}: ${message}`, { line });
 
 /** The file kind from its name, then its declared type; undefined when neither says. */
 export function promptFileKind(filename: string, mimetype: string): PromptFileKind | undefined {
@@ -77,7 +76,10 @@ class CsvPrompts {
   readonly prompts: JobPrompt[] = [];
   private failure: TributaryError | undefined;
   private readonly parser = csvParse({
-    bom: true, skip_empty_lines: true, info: true, trim: false,
+    bom: true,
+    skip_empty_lines: true,
+    info: true,
+    trim: false,
     columns: (header: string[]) => {
       const names = header.map((h) => h.trim().toLowerCase());
       if (!names.includes('prompt')) throw invalid(1, 'the header has no "prompt" column.');
@@ -95,7 +97,8 @@ class CsvPrompts {
       }
     });
     this.parser.on('error', (err: CsvError | TributaryError) => {
-      this.failure ??= err instanceof TributaryError ? err : invalid(Number((err as { lines?: number }).lines ?? 1), err.message.replace(/^Invalid Record Length: /, ''));
+      this.failure ??=
+        err instanceof TributaryError ? err : invalid(Number((err as { lines?: number }).lines ?? 1), err.message.replace(/^Invalid Record Length: /, ''));
     });
   }
 
@@ -136,7 +139,8 @@ export async function readPromptFile(
     await parser.end();
     out.end();
     await finished(out);
-    if (bytes === 0 || parser.prompts.length === 0) throw new TributaryError('empty_upload', bytes === 0 ? 'The uploaded file is empty.' : 'The uploaded file has no prompts.');
+    if (bytes === 0 || parser.prompts.length === 0)
+      throw new TributaryError('empty_upload', bytes === 0 ? 'The uploaded file is empty.' : 'The uploaded file has no prompts.');
     return parser.prompts;
   } catch (err) {
     // The file may still be opening: wait until the stream is closed, or the removal could come first.

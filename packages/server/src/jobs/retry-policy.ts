@@ -22,8 +22,10 @@ export interface RetryOptions {
 /** The error an item stores: its classification and, when retrying is over, a suggested action. */
 export function itemError(e: { code: string; message: string; retryable: boolean }, final: boolean): ItemError {
   return {
-    code: e.code, message: e.message, retryable: e.retryable,
-    suggestedAction: final && e.code !== 'cancelled' ? SUGGESTED_ACTION[e.code] ?? 'Inspect the error message and retry the item.' : null,
+    code: e.code,
+    message: e.message,
+    retryable: e.retryable,
+    suggestedAction: final && e.code !== 'cancelled' ? (SUGGESTED_ACTION[e.code] ?? 'Inspect the error message and retry the item.') : null,
   };
 }
 

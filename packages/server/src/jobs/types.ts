@@ -113,8 +113,15 @@ export interface JobView extends JobRecord {
 export interface JobEvents {
   'job.progress': Progress & { status: JobStatus };
   'job.item': {
-    id: string; promptIndex: number; model: string; status: ItemStatus; attempts: number;
-    error: ItemError | null; ttftMs: number | null; durationMs: number | null; outputTokens: number | null;
+    id: string;
+    promptIndex: number;
+    model: string;
+    status: ItemStatus;
+    attempts: number;
+    error: ItemError | null;
+    ttftMs: number | null;
+    durationMs: number | null;
+    outputTokens: number | null;
   };
   'job.done': { status: JobStatus; counts: StateCounts; progress: Progress };
 }

@@ -1,5 +1,13 @@
 import { TributaryError } from '../errors.js';
-import { ModelError, type ChatMessage, type FinishReason, type GenerationChunk, type GenerationOptions, type GenerationRequest, type OptionName } from './provider.js';
+import {
+  ModelError,
+  type ChatMessage,
+  type FinishReason,
+  type GenerationChunk,
+  type GenerationOptions,
+  type GenerationRequest,
+  type OptionName,
+} from './provider.js';
 import { classifyHttpError, type UpstreamErrorInfo } from './upstream/classify.js';
 import { emptyUsage, samplingFields, type Dialect, type ListedModel, type StreamDecoder } from './upstream/dialect.js';
 import type { UpstreamSseEvent } from './upstream/sse-parser.js';
@@ -26,7 +34,10 @@ export const anthropicDialect: Dialect = {
   },
 
   chatBody(model: string, request: GenerationRequest): string {
-    const system = request.messages.filter((m) => m.role === 'system').map((m) => m.content).join('\n\n');
+    const system = request.messages
+      .filter((m) => m.role === 'system')
+      .map((m) => m.content)
+      .join('\n\n');
     return JSON.stringify({
       model,
       max_tokens: request.maxOutputTokens,
@@ -54,7 +65,10 @@ export const anthropicDialect: Dialect = {
 };
 
 type Block = Record<string, unknown>;
-interface AnthropicMessage { role: 'user' | 'assistant'; content: string | Block[] }
+interface AnthropicMessage {
+  role: 'user' | 'assistant';
+  content: string | Block[];
+}
 
 /**
  * Turns in Messages' shape. Tool calls become `tool_use` blocks; `tool` turns become
@@ -68,7 +82,10 @@ function anthropicMessages(messages: ChatMessage[]): AnthropicMessage[] {
     let next: AnthropicMessage;
     if (m.role === 'tool') next = { role: 'user', content: [{ type: 'tool_result', tool_use_id: m.toolCallId, content: m.content }] };
     else if (m.toolCalls?.length) {
-      next = { role: 'assistant', content: [...textBlocks(m.content), ...m.toolCalls.map((c) => ({ type: 'tool_use', id: c.id, name: c.name, input: toolInput(c.arguments) }))] };
+      next = {
+        role: 'assistant',
+        content: [...textBlocks(m.content), ...m.toolCalls.map((c) => ({ type: 'tool_use', id: c.id, name: c.name, input: toolInput(c.arguments) }))],
+      };
     } else next = { role: m.role, content: m.content };
     const last = out.at(-1);
     if (last && last.role === next.role && (typeof last.content !== 'string' || typeof next.content !== 'string')) {
@@ -101,13 +118,20 @@ function anthropicOptions(o: GenerationOptions): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (o.tools) {
     out.tools = o.tools.map((t) => {
-      if (t.strict) throw new TributaryError('unsupported_parameter', 'Anthropic models cannot honour strict tool schemas (`strict: true`).', { param: 'tools' });
+      if (t.strict)
+        throw new TributaryError('unsupported_parameter', 'Anthropic models cannot honour strict tool schemas (`strict: true`).', { param: 'tools' });
       return { name: t.name, ...(t.description ? { description: t.description } : {}), input_schema: t.parameters ?? { type: 'object', properties: {} } };
     });
   }
   const choice = o.tool_choice;
   let toolChoice: Record<string, unknown> | undefined =
-    choice === undefined ? undefined : choice === 'required' ? { type: 'any' } : typeof choice === 'string' ? { type: choice } : { type: 'tool', name: choice.name };
+    choice === undefined
+      ? undefined
+      : choice === 'required'
+        ? { type: 'any' }
+        : typeof choice === 'string'
+          ? { type: choice }
+          : { type: 'tool', name: choice.name };
   if (o.parallel_tool_calls === false && toolChoice?.type !== 'none') toolChoice = { ...(toolChoice ?? { type: 'auto' }), disable_parallel_tool_use: true };
   if (toolChoice) out.tool_choice = toolChoice;
   if (o.user !== undefined) out.metadata = { user_id: o.user };
@@ -124,13 +148,24 @@ export function anthropicErrorInfo(body: string): UpstreamErrorInfo {
 }
 
 const STOP_REASONS: Record<string, FinishReason> = {
-  end_turn: 'stop', stop_sequence: 'stop', tool_use: 'tool_calls', pause_turn: 'stop', max_tokens: 'length', refusal: 'content_filter',
+  end_turn: 'stop',
+  stop_sequence: 'stop',
+  tool_use: 'tool_calls',
+  pause_turn: 'stop',
+  max_tokens: 'length',
+  refusal: 'content_filter',
 };
 
 /** Status an `error` event's type stands for (the stream itself is already 200). */
 const ERROR_EVENT_STATUS: Record<string, number> = {
-  invalid_request_error: 400, authentication_error: 401, permission_error: 403, not_found_error: 404,
-  request_too_large: 413, rate_limit_error: 429, api_error: 500, overloaded_error: 529,
+  invalid_request_error: 400,
+  authentication_error: 401,
+  permission_error: 403,
+  not_found_error: 404,
+  request_too_large: 413,
+  rate_limit_error: 429,
+  api_error: 500,
+  overloaded_error: 529,
 };
 
 class AnthropicDecoder implements StreamDecoder {
@@ -152,10 +187,12 @@ class AnthropicDecoder implements StreamDecoder {
       case 'content_block_delta': {
         const delta = data.delta ?? {};
         if (delta.type === 'text_delta' && typeof delta.text === 'string' && delta.text !== '') return [{ type: 'delta', text: delta.text }];
-        if (delta.type === 'thinking_delta' && typeof delta.thinking === 'string' && delta.thinking !== '') return [{ type: 'reasoning', text: delta.thinking }];
+        if (delta.type === 'thinking_delta' && typeof delta.thinking === 'string' && delta.thinking !== '')
+          return [{ type: 'reasoning', text: delta.thinking }];
         if (delta.type === 'input_json_delta' && typeof delta.partial_json === 'string' && delta.partial_json !== '') {
           const index = this.toolIndex.get(data.index);
-          if (index === undefined) throw new ModelError('upstream_error', 'The provider sent tool input for a block that is not a tool call.', { retryable: false });
+          if (index === undefined)
+            throw new ModelError('upstream_error', 'The provider sent tool input for a block that is not a tool call.', { retryable: false });
           return [{ type: 'tool_call', index, arguments: delta.partial_json }];
         }
         return [];

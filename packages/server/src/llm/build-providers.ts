@@ -6,7 +6,10 @@ import type { Provider } from './provider.js';
 import { HttpProvider } from './upstream/http-provider.js';
 
 /** Defaults of the providers the environment shortcuts enable. */
-export const PROVIDER_PRESETS: Record<string, { dialect: 'openai' | 'anthropic'; baseUrl: string; label: string; maxTokensField?: 'max_tokens' | 'max_completion_tokens' }> = {
+export const PROVIDER_PRESETS: Record<
+  string,
+  { dialect: 'openai' | 'anthropic'; baseUrl: string; label: string; maxTokensField?: 'max_tokens' | 'max_completion_tokens' }
+> = {
   openai: { dialect: 'openai', baseUrl: 'https://api.openai.com/v1', label: 'OpenAI', maxTokensField: 'max_completion_tokens' },
   openrouter: { dialect: 'openai', baseUrl: 'https://openrouter.ai/api/v1', label: 'OpenRouter' },
   anthropic: { dialect: 'anthropic', baseUrl: 'https://api.anthropic.com', label: 'Anthropic' },
@@ -23,22 +26,26 @@ function upstreamProvider(id: string, entry: ProviderConfig, listingTtlMs: numbe
   const preset = PROVIDER_PRESETS[id];
   const dialectName = entry.dialect ?? preset?.dialect ?? 'openai';
   const dialect = dialectName === 'anthropic' ? anthropicDialect : openaiDialect;
-  return new HttpProvider({
-    id,
-    label: entry.label ?? preset?.label ?? id,
-    baseUrl: (entry.baseUrl ?? preset?.baseUrl) as string, // the schema requires one without a preset
-    apiKey: entry.apiKey,
-    headers: entry.headers,
-    models: entry.models.map((m) => ({ id: m.id, name: m.name ?? m.id, contextLength: m.contextLength ?? null, pricing: m.pricing })),
-    listModels: entry.listModels,
-    listingTtlMs,
-    maxTokensField: entry.maxTokensField ?? preset?.maxTokensField ?? 'max_tokens',
-    includeUsage: entry.includeUsage,
-    timeouts: entry.timeouts,
-    retry: entry.retry,
-    connections: entry.connections,
-    keepAliveMs: entry.keepAliveMs,
-  }, dialect, warn);
+  return new HttpProvider(
+    {
+      id,
+      label: entry.label ?? preset?.label ?? id,
+      baseUrl: (entry.baseUrl ?? preset?.baseUrl) as string, // the schema requires one without a preset
+      apiKey: entry.apiKey,
+      headers: entry.headers,
+      models: entry.models.map((m) => ({ id: m.id, name: m.name ?? m.id, contextLength: m.contextLength ?? null, pricing: m.pricing })),
+      listModels: entry.listModels,
+      listingTtlMs,
+      maxTokensField: entry.maxTokensField ?? preset?.maxTokensField ?? 'max_tokens',
+      includeUsage: entry.includeUsage,
+      timeouts: entry.timeouts,
+      retry: entry.retry,
+      connections: entry.connections,
+      keepAliveMs: entry.keepAliveMs,
+    },
+    dialect,
+    warn,
+  );
 }
 
 /** Providers whose ids resolve without their prefix: `bareIds: true`, and OpenRouter's by default when it has a key. */

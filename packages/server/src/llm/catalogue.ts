@@ -79,7 +79,7 @@ export class ModelCatalogue {
     const exact = this.models.get(id);
     if (exact) return exact;
     const alias = this.options.aliases?.[id];
-    const target = alias !== undefined ? this.models.get(alias) ?? this.bare(alias) : this.bare(id);
+    const target = alias !== undefined ? (this.models.get(alias) ?? this.bare(alias)) : this.bare(id);
     return target && { info: target.info, provider: this.addressedTo(target.info.id, target.provider) };
   }
 
@@ -87,7 +87,11 @@ export class ModelCatalogue {
     const candidates = (this.options.bareIdProviders ?? []).map((p) => this.models.get(`${p}/${id}`)).filter((m) => m !== undefined);
     if (candidates.length > 1) {
       const ids = candidates.map((c) => c.info.id);
-      throw new TributaryError('ambiguous_model', `The model id \`${id}\` is served by several providers: ${ids.join(', ')}. Use one of these ids (or a models.aliases entry).`, { model: id, candidates: ids });
+      throw new TributaryError(
+        'ambiguous_model',
+        `The model id \`${id}\` is served by several providers: ${ids.join(', ')}. Use one of these ids (or a models.aliases entry).`,
+        { model: id, candidates: ids },
+      );
     }
     return candidates[0];
   }

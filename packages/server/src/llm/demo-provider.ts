@@ -60,11 +60,13 @@ export function demoAnswer(
 ): DemoAnswer {
   const config = Object.hasOwn(models, model) ? models[model] : undefined;
   if (!config) throw new ModelError('invalid_model', `Unknown demo model: ${model}`);
-  const text = demoToolAnswer(messages) ?? composeDemoText({
-    seedKey: `${model}|${tier}`,
-    messages,
-    targetTokens: config.answerTokens * (DEMO_TIER_FACTORS[tier] ?? 1),
-  });
+  const text =
+    demoToolAnswer(messages) ??
+    composeDemoText({
+      seedKey: `${model}|${tier}`,
+      messages,
+      targetTokens: config.answerTokens * (DEMO_TIER_FACTORS[tier] ?? 1),
+    });
   const all = tokenizeDemoText(text);
   const limit = maxOutputTokens ?? Infinity;
   if (all.length <= limit) return { tokens: all, text, finishReason: 'stop' };
@@ -85,7 +87,17 @@ export function demoInputTokens(messages: ChatMessage[]): number {
 
 /** Tools (demo-tools.ts); sampling settings are accepted and have no effect: the answers are deterministic. */
 const DEMO_SUPPORTS: ReadonlySet<OptionName> = new Set<OptionName>([
-  'tools', 'tool_choice', 'parallel_tool_calls', 'temperature', 'top_p', 'stop', 'seed', 'user', 'presence_penalty', 'frequency_penalty', 'name',
+  'tools',
+  'tool_choice',
+  'parallel_tool_calls',
+  'temperature',
+  'top_p',
+  'stop',
+  'seed',
+  'user',
+  'presence_penalty',
+  'frequency_penalty',
+  'name',
 ]);
 
 /** Readable text at a realistic pace, with no upstream. Always labelled as demo. */
@@ -159,7 +171,12 @@ export class DemoProvider implements Provider {
   }
 
   /** A tool call at the model's pace: the call's head at the first token, then its arguments in pieces. */
-  private async *streamToolCall(req: GenerationRequest, config: DemoModelConfig, call: ToolCall, start: number): AsyncGenerator<GenerationChunk, void, undefined> {
+  private async *streamToolCall(
+    req: GenerationRequest,
+    config: DemoModelConfig,
+    call: ToolCall,
+    start: number,
+  ): AsyncGenerator<GenerationChunk, void, undefined> {
     const firstAt = start + config.firstTokenMs / this.speed;
     const intervalMs = 1000 / (config.tokensPerSecond * this.speed);
     const pieces = argumentPieces(call.arguments);

@@ -68,7 +68,10 @@ class Rng {
 /** Draws without repeats until a pool is used up, then reshuffles (long answers reuse lines). */
 class Deck {
   private cards: string[] = [];
-  constructor(private readonly rng: Rng, private readonly pool: readonly string[]) {}
+  constructor(
+    private readonly rng: Rng,
+    private readonly pool: readonly string[],
+  ) {}
   draw(): string {
     if (this.cards.length === 0) this.cards = this.rng.shuffle(this.pool);
     return this.cards.pop() as string;
@@ -138,7 +141,7 @@ export function extractKeywords(text: string, max = 3): string[] {
     run.length = 0;
   };
   const run: string[] = [];
-  const re = /[\p{L}\p{N}]+(?:['’.\-][\p{L}\p{N}]+)*(?:\+\+|#)?/gu;
+  const re = /[\p{L}\p{N}]+(?:['’.-][\p{L}\p{N}]+)*(?:\+\+|#)?/gu;
   let m: RegExpExecArray | null;
   let prevEnd = 0;
   while ((m = re.exec(text)) !== null) {
@@ -149,8 +152,7 @@ export function extractKeywords(text: string, max = 3): string[] {
     let word = m[0].replace(/['’]s$/u, '');
     const key = word.toLowerCase();
     const content =
-      !STOPWORDS.has(key) && !QUESTION_VERBS.has(key) && word.length <= 24 && !/^[\p{N}.\-]+$/u.test(word) &&
-      (word.length >= 3 || /\p{Lu}/u.test(word));
+      !STOPWORDS.has(key) && !QUESTION_VERBS.has(key) && word.length <= 24 && !/^[\p{N}.-]+$/u.test(word) && (word.length >= 3 || /\p{Lu}/u.test(word));
     // "Explain caching" → "caching", but keep proper nouns and acronyms written mid-sentence.
     const sentenceStart = m.index === 0 || /[.!?\n]/.test(gap) || text.slice(0, m.index).trim() === '';
     if (sentenceStart && /^\p{Lu}\p{Ll}+$/u.test(word)) word = word.toLowerCase();
@@ -399,7 +401,10 @@ export function composeDemoText(opts: ComposeOptions): string {
 
   const bodyCount = Math.min(5, Math.max(1, Math.round(target / 110)));
   // Keep the themes in their natural order, skipping some when the answer is short.
-  const themeIdx = rng.shuffle(THEMES.map((_, i) => i)).slice(0, bodyCount).sort((x, y) => x - y);
+  const themeIdx = rng
+    .shuffle(THEMES.map((_, i) => i))
+    .slice(0, bodyCount)
+    .sort((x, y) => x - y);
   themeIdx.forEach((ti, p) => {
     const theme = THEMES[ti] as Theme;
     const last = p === bodyCount - 1;
@@ -440,7 +445,12 @@ function codeBlock(rng: Rng, keywords: readonly string[], prompt: string): strin
   const topic = keywords
     .map((k) => k.replace(/\b(python|sql|typescript|javascript|code|function|script|query)\b/gi, ' ').trim())
     .find((k) => /^[A-Za-z]/.test(k));
-  const words = (topic ?? '').normalize('NFKD').replace(/[^A-Za-z0-9]+/g, ' ').trim().split(' ').filter(Boolean);
+  const words = (topic ?? '')
+    .normalize('NFKD')
+    .replace(/[^A-Za-z0-9]+/g, ' ')
+    .trim()
+    .split(' ')
+    .filter(Boolean);
   const base = words.length > 0 ? words.slice(0, 3) : ['example'];
   const camel = base.map((w) => w.charAt(0).toUpperCase() + w.slice(1).toLowerCase()).join('');
   const snake = base.map((w) => w.toLowerCase()).join('_');

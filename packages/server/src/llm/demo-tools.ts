@@ -23,7 +23,9 @@ export function demoToolCall(model: string, messages: ChatMessage[], options: Ge
   if (!tool) return undefined;
   const prompt = lastUserText(messages);
   const args = JSON.stringify(demoArguments(tool, prompt));
-  const id = `call_demo${hashString(JSON.stringify([model, messages.length, tool.name, prompt])).toString(16).padStart(8, '0')}`;
+  const id = `call_demo${hashString(JSON.stringify([model, messages.length, tool.name, prompt]))
+    .toString(16)
+    .padStart(8, '0')}`;
   return { id, name: tool.name, arguments: args };
 }
 
@@ -66,17 +68,26 @@ function demoValue(property: Record<string, unknown>, prompt: string): unknown {
   if (Array.isArray(property.enum) && property.enum.length > 0) return property.enum[0];
   const type = Array.isArray(property.type) ? property.type.find((t) => t !== 'null') : property.type;
   switch (type) {
-    case 'string': return prompt;
+    case 'string':
+      return prompt;
     case 'number':
-    case 'integer': return prompt.split(/\s+/).filter(Boolean).length;
-    case 'boolean': return true;
-    case 'array': return isObject(property.items) && property.items.type === 'string' ? [prompt] : undefined;
-    default: return undefined;
+    case 'integer':
+      return prompt.split(/\s+/).filter(Boolean).length;
+    case 'boolean':
+      return true;
+    case 'array':
+      return isObject(property.items) && property.items.type === 'string' ? [prompt] : undefined;
+    default:
+      return undefined;
   }
 }
 
 function lastUserText(messages: ChatMessage[]): string {
-  const text = [...messages].reverse().find((m) => m.role === 'user')?.content.trim() ?? '';
+  const text =
+    [...messages]
+      .reverse()
+      .find((m) => m.role === 'user')
+      ?.content.trim() ?? '';
   return text.length > MAX_ARGUMENT_CHARS ? text.slice(0, MAX_ARGUMENT_CHARS) : text;
 }
 

@@ -1,4 +1,12 @@
-import { ModelError, type ChatMessage, type FinishReason, type GenerationChunk, type GenerationOptions, type GenerationRequest, type OptionName } from './provider.js';
+import {
+  ModelError,
+  type ChatMessage,
+  type FinishReason,
+  type GenerationChunk,
+  type GenerationOptions,
+  type GenerationRequest,
+  type OptionName,
+} from './provider.js';
 import { classifyHttpError, type UpstreamErrorInfo } from './upstream/classify.js';
 import { emptyUsage, samplingFields, type Dialect, type DialectOptions, type ListedModel, type StreamDecoder } from './upstream/dialect.js';
 import type { UpstreamSseEvent } from './upstream/sse-parser.js';
@@ -14,8 +22,21 @@ export const openaiDialect: Dialect = {
   chatPath: '/chat/completions',
   modelsPath: '/models',
   supports: new Set<OptionName>([
-    'tools', 'tool_choice', 'parallel_tool_calls', 'response_format', 'seed', 'presence_penalty', 'frequency_penalty',
-    'logit_bias', 'user', 'logprobs', 'top_logprobs', 'temperature', 'top_p', 'stop', 'name',
+    'tools',
+    'tool_choice',
+    'parallel_tool_calls',
+    'response_format',
+    'seed',
+    'presence_penalty',
+    'frequency_penalty',
+    'logit_bias',
+    'user',
+    'logprobs',
+    'top_logprobs',
+    'temperature',
+    'top_p',
+    'stop',
+    'name',
   ]),
 
   authHeaders(apiKey): Record<string, string> {
@@ -59,7 +80,9 @@ function openaiMessage(m: ChatMessage): object {
   if (m.role === 'tool') return { role: 'tool', tool_call_id: m.toolCallId, content: m.content };
   if (!m.toolCalls?.length) return m;
   return {
-    role: 'assistant', content: m.content === '' ? null : m.content, ...(m.name !== undefined ? { name: m.name } : {}),
+    role: 'assistant',
+    content: m.content === '' ? null : m.content,
+    ...(m.name !== undefined ? { name: m.name } : {}),
     tool_calls: m.toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })),
   };
 }
@@ -75,7 +98,8 @@ function openaiOptions(o: GenerationOptions): Record<string, unknown> {
 }
 
 /** Ids in OpenAI's own listing that are not chat models (embeddings, audio, images, moderation). */
-const NOT_CHAT_RE = /(^|[-/])(text-embedding|embedding|whisper|tts|dall-e|gpt-image|moderation|davinci|babbage|omni-moderation)|transcribe|-realtime|-audio|-search-/i;
+const NOT_CHAT_RE =
+  /(^|[-/])(text-embedding|embedding|whisper|tts|dall-e|gpt-image|moderation|davinci|babbage|omni-moderation)|transcribe|-realtime|-audio|-search-/i;
 
 export function openaiErrorInfo(body: string): UpstreamErrorInfo {
   try {
@@ -89,7 +113,14 @@ export function openaiErrorInfo(body: string): UpstreamErrorInfo {
   }
 }
 
-const FINISH_REASONS: Record<string, FinishReason> = { stop: 'stop', length: 'length', content_filter: 'content_filter', tool_calls: 'tool_calls', function_call: 'tool_calls', eos: 'stop' };
+const FINISH_REASONS: Record<string, FinishReason> = {
+  stop: 'stop',
+  length: 'length',
+  content_filter: 'content_filter',
+  tool_calls: 'tool_calls',
+  function_call: 'tool_calls',
+  eos: 'stop',
+};
 
 class OpenAIDecoder implements StreamDecoder {
   private finishReason: FinishReason | undefined;
@@ -122,8 +153,10 @@ class OpenAIDecoder implements StreamDecoder {
         for (const call of delta.tool_calls) {
           const fn = call?.function ?? {};
           out.push({
-            type: 'tool_call', index: typeof call?.index === 'number' ? call.index : 0,
-            id: typeof call?.id === 'string' ? call.id : undefined, name: typeof fn.name === 'string' ? fn.name : undefined,
+            type: 'tool_call',
+            index: typeof call?.index === 'number' ? call.index : 0,
+            id: typeof call?.id === 'string' ? call.id : undefined,
+            name: typeof fn.name === 'string' ? fn.name : undefined,
             arguments: typeof fn.arguments === 'string' ? fn.arguments : '',
           });
         }
@@ -182,7 +215,6 @@ function contentOnly(data: string): GenerationChunk[] | undefined {
   if (close === open + 1) return []; // empty text
   const literal = data.slice(open, close + 1);
   return JSON_STRING_RE.test(literal) ? [new RawTextDelta(literal)] : undefined; // a malformed one gets the full parse's error
-
 }
 
 /** JSON of a data line; anything else is a protocol error of the provider. */

@@ -59,17 +59,23 @@ export class Alerts {
     const p95 = (sorted: number[]) => (sorted.length >= config.minSamples ? percentile(sorted, 95) : null);
     this.rules = [
       {
-        name: 'ttft_gateway_added_p95', unit: 'ms', threshold: config.gatewayAddedP95Ms,
+        name: 'ttft_gateway_added_p95',
+        unit: 'ms',
+        threshold: config.gatewayAddedP95Ms,
         description: `Gateway-added first-token latency p95 above ${config.gatewayAddedP95Ms} ms`,
         read: (now) => p95(signals.addedMs.sorted(now)),
       },
       {
-        name: 'ttft_p95', unit: 'ms', threshold: config.ttftP95Ms,
+        name: 'ttft_p95',
+        unit: 'ms',
+        threshold: config.ttftP95Ms,
         description: `End-to-end time to first token p95 above ${config.ttftP95Ms} ms`,
         read: (now) => p95(signals.ttftMs.sorted(now)),
       },
       {
-        name: 'error_rate', unit: '%', threshold: config.errorRatePercent,
+        name: 'error_rate',
+        unit: '%',
+        threshold: config.errorRatePercent,
         description: `Model runs failing above ${config.errorRatePercent} %`,
         read: (now) => {
           const good = ok.read(signals.totals.ok, now);
@@ -78,7 +84,10 @@ export class Alerts {
         },
       },
       {
-        name: 'connection_success', unit: '%', threshold: config.connectionSuccessPercent, below: true,
+        name: 'connection_success',
+        unit: '%',
+        threshold: config.connectionSuccessPercent,
+        below: true,
         description: `Realtime connection success below ${config.connectionSuccessPercent} %`,
         read: (now) => {
           const tried = attempts.read(sum(realtime.attempts), now);
@@ -87,7 +96,9 @@ export class Alerts {
         },
       },
       {
-        name: 'rate_limit_violations', unit: '/h', threshold: config.rateLimitViolationsPerHour,
+        name: 'rate_limit_violations',
+        unit: '/h',
+        threshold: config.rateLimitViolationsPerHour,
         description: `Rate-limit rejections above ${config.rateLimitViolationsPerHour} per hour`,
         read: (now) => rateLimited.read(signals.totals.rateLimited, now),
       },
@@ -95,7 +106,9 @@ export class Alerts {
     const limit = config.memoryLimitBytes;
     if (limit) {
       this.rules.push({
-        name: 'memory', unit: '%', threshold: config.memoryPercent,
+        name: 'memory',
+        unit: '%',
+        threshold: config.memoryPercent,
         description: `Resident memory above ${config.memoryPercent} % of ${Math.round(limit / 1_048_576)} MiB`,
         read: () => (100 * memory()) / limit,
       });
@@ -123,7 +136,7 @@ export class Alerts {
       const s = this.states.get(rule.name)!;
       s.value = value === null ? null : Math.round(value * 100) / 100;
       if (value === null) continue; // too little to judge: the state stands until evidence changes it
-      const breached = (rule.below ? value < rule.threshold : value > rule.threshold);
+      const breached = rule.below ? value < rule.threshold : value > rule.threshold;
       const next: AlertState | undefined = breached && s.state !== 'firing' ? 'firing' : !breached && s.state === 'firing' ? 'resolved' : undefined;
       if (!next) continue;
       s.state = next;

@@ -19,7 +19,11 @@ export class RedisFlagBus implements FlagChangeBus {
   private subscribed = false;
 
   /** `subscriber` is a connection of its own (a subscribed connection takes no other commands); the bus closes it. */
-  constructor(private readonly publisher: Redis, private readonly subscriber: Redis, private readonly channel: string) {
+  constructor(
+    private readonly publisher: Redis,
+    private readonly subscriber: Redis,
+    private readonly channel: string,
+  ) {
     subscriber.on('error', () => undefined);
     subscriber.on('message', (ch: string, text: string) => {
       if (ch !== this.channel) return;

@@ -43,7 +43,10 @@ export class FlagService {
     const before = this.flags.list().find((f) => f.name === name);
     if (!before) throw new TributaryError('flag_not_found', `No feature flag ${name}.`, { flag: name });
     const rule: FlagRule = {
-      enabled: update.enabled, rollout: update.rollout, allow: update.allow ?? before.allow, deny: update.deny ?? before.deny,
+      enabled: update.enabled,
+      rollout: update.rollout,
+      allow: update.allow ?? before.allow,
+      deny: update.deny ?? before.deny,
     };
     await this.store.saveFlag({ name, rule, updatedAt: new Date(), updatedBy: actor });
     const { name: _, ...previous } = before;

@@ -48,35 +48,61 @@ export class OpsMetrics {
   private readonly runs = new Map<string, Map<string, Run>>();
   private readonly children = new Map<string, Pick<Run, 'ttft' | 'gap'>>();
 
-  constructor(private readonly labelsOf: ModelLabels, private readonly signals?: StreamSignals) {
+  constructor(
+    private readonly labelsOf: ModelLabels,
+    private readonly signals?: StreamSignals,
+  ) {
     const registers = [this.registry];
     const modelLabels = ['model', 'provider'] as const;
     const histogram = (name: string, help: string, labels: readonly string[], buckets: number[]) =>
       new SeriesHistogram(name, help, labels, buckets, this.registry);
-    this.ttft = histogram('tributary_ttft_seconds', 'Time to first token of a model run, from its start to the first token in the log.',
-      modelLabels, [0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10, 30]);
-    this.gap = histogram('tributary_inter_token_gap_seconds', 'Time between two consecutive tokens of a model run.',
-      modelLabels, [0.0001, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]);
-    this.added = histogram('tributary_gateway_added_latency_seconds',
+    this.ttft = histogram(
+      'tributary_ttft_seconds',
+      'Time to first token of a model run, from its start to the first token in the log.',
+      modelLabels,
+      [0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    );
+    this.gap = histogram(
+      'tributary_inter_token_gap_seconds',
+      'Time between two consecutive tokens of a model run.',
+      modelLabels,
+      [0.0001, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    );
+    this.added = histogram(
+      'tributary_gateway_added_latency_seconds',
       "Time Tributary adds to a model's first token: from the provider yielding it to the next read (published to every subscriber or written).",
-      modelLabels, [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.15, 0.5]);
+      modelLabels,
+      [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.15, 0.5],
+    );
     this.outcomes = new Counter({
-      name: 'tributary_stream_outcomes_total', help: 'Model runs by outcome: ok, truncated, or the error classification.',
-      labelNames: [...modelLabels, 'outcome'], registers,
+      name: 'tributary_stream_outcomes_total',
+      help: 'Model runs by outcome: ok, truncated, or the error classification.',
+      labelNames: [...modelLabels, 'outcome'],
+      registers,
     });
     this.tokens = new Counter({
-      name: 'tributary_usage_tokens_total', help: 'Tokens reported by providers, input and output.',
-      labelNames: [...modelLabels, 'kind'], registers,
+      name: 'tributary_usage_tokens_total',
+      help: 'Tokens reported by providers, input and output.',
+      labelNames: [...modelLabels, 'kind'],
+      registers,
     });
     this.reconnects = new Counter({
-      name: 'tributary_reconnects_total', help: 'Subscriptions that resumed from a position, by whether the gap was recovered.',
-      labelNames: ['recovered'], registers,
+      name: 'tributary_reconnects_total',
+      help: 'Subscriptions that resumed from a position, by whether the gap was recovered.',
+      labelNames: ['recovered'],
+      registers,
     });
-    this.http = histogram('tributary_http_request_duration_seconds', 'HTTP request duration by route pattern and status (streams: until the response ends).',
-      ['method', 'route', 'status'], [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60]);
+    this.http = histogram(
+      'tributary_http_request_duration_seconds',
+      'HTTP request duration by route pattern and status (streams: until the response ends).',
+      ['method', 'route', 'status'],
+      [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60],
+    );
     this.rateLimits = new Counter({
-      name: 'tributary_rate_limit_rejections_total', help: 'Requests refused by the rate limiter, by identity class.',
-      labelNames: ['class'], registers,
+      name: 'tributary_rate_limit_rejections_total',
+      help: 'Requests refused by the rate limiter, by identity class.',
+      labelNames: ['class'],
+      registers,
     });
     for (const recovered of ['true', 'false']) this.reconnects.labels(recovered).inc(0);
     collectDefaultMetrics({ register: this.registry, prefix: 'tributary_' });
@@ -113,7 +139,10 @@ export class OpsMetrics {
     const perTransport = (name: string, help: string, read: (t: TransportName) => number, type: 'counter' | 'gauge') => {
       const Metric = type === 'counter' ? Counter : Gauge;
       new Metric({
-        name, help, labelNames: ['transport'], registers,
+        name,
+        help,
+        labelNames: ['transport'],
+        registers,
         collect(this: Counter<'transport'> | Gauge<'transport'>) {
           this.reset();
           for (const t of TRANSPORTS) (this as Gauge<'transport'>).labels(t).inc(read(t));
@@ -121,10 +150,23 @@ export class OpsMetrics {
       });
     };
     perTransport('tributary_connections_active', 'Open realtime connections by transport.', (t) => metrics.activeBy(t), 'gauge');
-    perTransport('tributary_connection_attempts_total', 'Realtime connection requests by transport (before authentication).', (t) => metrics.attempts[t], 'counter');
+    perTransport(
+      'tributary_connection_attempts_total',
+      'Realtime connection requests by transport (before authentication).',
+      (t) => metrics.attempts[t],
+      'counter',
+    );
     perTransport('tributary_connection_successes_total', 'Realtime connections established by transport.', (t) => metrics.successes[t], 'counter');
     const counter = (name: string, help: string, read: () => number) =>
-      new Counter({ name, help, registers, collect(this: Counter) { this.reset(); this.inc(read()); } });
+      new Counter({
+        name,
+        help,
+        registers,
+        collect(this: Counter) {
+          this.reset();
+          this.inc(read());
+        },
+      });
     counter('tributary_events_published_total', 'Events published to realtime channels.', () => metrics.published);
     counter('tributary_events_delivered_total', 'Realtime events handed to connections.', () => metrics.eventsDelivered);
     counter('tributary_compressed_messages_total', 'Deflated frames handed to WebSocket connections.', () => metrics.compressedMessages);
@@ -149,12 +191,14 @@ export class OpsMetrics {
         return { [Symbol.asyncIterator]: () => firstTokenTimer(inner[Symbol.asyncIterator](), isToken, (s) => added(request.model, s)) };
       },
       // The gateway reads whole upstream reads when the provider offers them: keep that path.
-      ...(provider.streamBatches ? {
-        streamBatches(request: GenerationRequest) {
-          const inner = provider.streamBatches!(request);
-          return { [Symbol.asyncIterator]: () => firstTokenTimer(inner[Symbol.asyncIterator](), hasTokenIn, (s) => added(request.model, s)) };
-        },
-      } : {}),
+      ...(provider.streamBatches
+        ? {
+            streamBatches(request: GenerationRequest) {
+              const inner = provider.streamBatches!(request);
+              return { [Symbol.asyncIterator]: () => firstTokenTimer(inner[Symbol.asyncIterator](), hasTokenIn, (s) => added(request.model, s)) };
+            },
+          }
+        : {}),
     };
   }
 
@@ -194,7 +238,13 @@ export class OpsMetrics {
   }
 
   private ended(event: LogEvent): void {
-    const data = event.data as { model: string; status: string; usage?: { inputTokens: number; outputTokens: number }; outputTokens?: number; error?: { code: string } };
+    const data = event.data as {
+      model: string;
+      status: string;
+      usage?: { inputTokens: number; outputTokens: number };
+      outputTokens?: number;
+      error?: { code: string };
+    };
     const byModel = this.runs.get(event.topic);
     const labels = byModel?.get(data.model)?.labels ?? this.labelsOf(data.model) ?? OTHER;
     byModel?.delete(data.model);

@@ -29,9 +29,9 @@ export function observeStreams(config: Config, modelOf: (id: string) => { id: st
   const signals = new OpsSignals(config.ops.alerts.windowSeconds * 1000);
   const metrics = config.ops.metricsEnabled
     ? new OpsMetrics((id) => {
-      const info = modelOf(id);
-      return info && { model: info.id, provider: info.provider };
-    }, signals)
+        const info = modelOf(id);
+        return info && { model: info.id, provider: info.provider };
+      }, signals)
     : undefined;
   return { metrics, signals };
 }
@@ -52,7 +52,11 @@ export async function startOps(
   config: Config,
   observation: Observation,
   deps: {
-    hub: StreamHub; realtime: RealtimeMetrics; store: OpsStore; log: OpsLog; flagBus?: FlagChangeBus | undefined;
+    hub: StreamHub;
+    realtime: RealtimeMetrics;
+    store: OpsStore;
+    log: OpsLog;
+    flagBus?: FlagChangeBus | undefined;
     audit: (row: Omit<AuditRecord, 'at'>) => void;
   },
 ): Promise<Ops> {
@@ -75,7 +79,11 @@ export async function startOps(
     snapshots.start();
   }
   return {
-    metrics, signals, flags, flagService, alerts,
+    metrics,
+    signals,
+    flags,
+    flagService,
+    alerts,
     identityKeyOf: (caller, request) => identityKeyOf(caller, request, config.ops.anonymousCookieSecret),
     rateLimited(identityClass) {
       metrics?.rateLimited(identityClass);

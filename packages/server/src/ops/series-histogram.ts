@@ -7,7 +7,10 @@ export class HistogramSeries {
   sum = 0;
   count = 0;
 
-  constructor(private readonly bounds: readonly number[], readonly labels: Record<string, string>) {
+  constructor(
+    private readonly bounds: readonly number[],
+    readonly labels: Record<string, string>,
+  ) {
     this.counts = new Float64Array(bounds.length + 1);
   }
 

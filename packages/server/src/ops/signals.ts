@@ -32,7 +32,8 @@ export class OpsSignals implements StreamSignals {
     const m = this.model(model);
     m.runs++;
     if (ok) this.totals.ok++;
-    else if (code === 'cancelled') this.totals.cancelled++; // the client's choice, not a failure
+    else if (code === 'cancelled')
+      this.totals.cancelled++; // the client's choice, not a failure
     else {
       this.totals.errors++;
       m.errors++;

@@ -86,7 +86,12 @@ export class OpsSnapshots {
       errorsByCode: Object.fromEntries(signals.errorsByCode),
       tokensPerSecond: round((signals.totals.tokens - this.last.tokens) / seconds)!,
       eventsPerSecond: round((events - this.last.events) / seconds)!,
-      connections: { websocket: realtime.activeBy('websocket'), seed: realtime.activeBy('seed'), sse: realtime.activeBy('sse'), poll: realtime.activeBy('poll') },
+      connections: {
+        websocket: realtime.activeBy('websocket'),
+        seed: realtime.activeBy('seed'),
+        sse: realtime.activeBy('sse'),
+        poll: realtime.activeBy('poll'),
+      },
       connectionAttempts: sum(realtime.attempts),
       connectionSuccesses: sum(realtime.successes),
       reconnects: signals.totals.reconnects,

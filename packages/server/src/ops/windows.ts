@@ -3,7 +3,10 @@ export class SampleWindow {
   private times: number[] = [];
   private values: number[] = [];
 
-  constructor(private readonly windowMs: number, private readonly cap = 20_000) {}
+  constructor(
+    private readonly windowMs: number,
+    private readonly cap = 20_000,
+  ) {}
 
   add(value: number, now = Date.now()): void {
     this.times.push(now);
@@ -43,7 +46,10 @@ export class GrowthWindow {
   private readings: Array<{ at: number; value: number }>;
 
   /** `start`: the counter's value now (the counters this reads start at 0 with the app). */
-  constructor(private readonly windowMs: number, start = 0) {
+  constructor(
+    private readonly windowMs: number,
+    start = 0,
+  ) {
     this.readings = [{ at: Date.now(), value: start }];
   }
 

@@ -53,9 +53,9 @@ export class RealtimeAuth {
       const { payload } = await jwtVerify(token, this.secret, { algorithms: ['HS256'], requiredClaims: ['sub', 'exp'] });
       const { sub, org, channels } = payload as { sub?: unknown; org?: unknown; channels?: unknown };
       if (typeof sub !== 'string' || sub === '') throw new TributaryError('invalid_token', 'The token has no subject.');
-      if (org !== undefined && (typeof org !== 'string' || org === '')) throw new TributaryError('invalid_token', 'The token\'s org claim is not a string.');
+      if (org !== undefined && (typeof org !== 'string' || org === '')) throw new TributaryError('invalid_token', "The token's org claim is not a string.");
       if (channels !== undefined && !(Array.isArray(channels) && channels.every((c) => typeof c === 'string'))) {
-        throw new TributaryError('invalid_token', 'The token\'s channels claim is not a list of strings.');
+        throw new TributaryError('invalid_token', "The token's channels claim is not a list of strings.");
       }
       return { sub, ...(org ? { org } : {}), ...(channels ? { channels: channels as string[] } : {}) };
     } catch (err) {
@@ -69,15 +69,24 @@ export class RealtimeAuth {
   async mint(identity: Identity, ttlSeconds: number): Promise<string> {
     if (!this.secret) throw new TributaryError('unavailable', 'Connection tokens need TRIBUTARY_TOKEN_SECRET.');
     return new SignJWT({ ...(identity.org ? { org: identity.org } : {}), ...(identity.channels ? { channels: identity.channels } : {}) })
-      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setSubject(identity.sub ?? '').setIssuedAt().setExpirationTime(`${ttlSeconds}s`).sign(this.secret);
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .setSubject(identity.sub ?? '')
+      .setIssuedAt()
+      .setExpirationTime(`${ttlSeconds}s`)
+      .sign(this.secret);
   }
 
   /** Throws `channel_forbidden` unless the identity may read the channel (a job's: asks its owner check). */
   async authorize(identity: Identity, channel: Channel): Promise<void> {
-    const allowed = this.mayRead(identity, channel)
-      && (channel.namespace !== 'job' || ((await this.opts.mayReadJob?.(identity.sub, channel.name.slice('job:'.length))) ?? false));
+    const allowed =
+      this.mayRead(identity, channel) &&
+      (channel.namespace !== 'job' || ((await this.opts.mayReadJob?.(identity.sub, channel.name.slice('job:'.length))) ?? false));
     if (!allowed) {
-      throw new TributaryError('channel_forbidden', `${identity.sub === null ? 'An anonymous connection' : `Subject ${identity.sub}`} may not subscribe to ${channel.name}.`, { channel: channel.name });
+      throw new TributaryError(
+        'channel_forbidden',
+        `${identity.sub === null ? 'An anonymous connection' : `Subject ${identity.sub}`} may not subscribe to ${channel.name}.`,
+        { channel: channel.name },
+      );
     }
   }
 
@@ -104,7 +113,11 @@ export class RealtimeAuth {
 }
 
 /** Mints a connection token (what an application's backend does; `tributary token` for operators). */
-export async function issueToken(secret: string, claims: { sub: string; org?: string | undefined; channels?: string[] | undefined }, ttlSeconds: number): Promise<string> {
+export async function issueToken(
+  secret: string,
+  claims: { sub: string; org?: string | undefined; channels?: string[] | undefined },
+  ttlSeconds: number,
+): Promise<string> {
   const payload: Record<string, unknown> = {};
   if (claims.org !== undefined) payload.org = claims.org;
   if (claims.channels !== undefined) payload.channels = claims.channels;

@@ -31,7 +31,11 @@ export function parseChannel(name: string): Channel | null {
 export function requireChannel(name: string): Channel {
   const channel = parseChannel(name);
   if (!channel) {
-    throw new TributaryError('invalid_channel', `${JSON.stringify(String(name).slice(0, 80))} is not a channel: use public:<name>, org:<org>:<name> or user:<id>[:<name>].`, { channel: String(name).slice(0, 255) });
+    throw new TributaryError(
+      'invalid_channel',
+      `${JSON.stringify(String(name).slice(0, 80))} is not a channel: use public:<name>, org:<org>:<name> or user:<id>[:<name>].`,
+      { channel: String(name).slice(0, 255) },
+    );
   }
   return channel;
 }

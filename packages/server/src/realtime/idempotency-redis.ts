@@ -21,7 +21,11 @@ const pending = (fingerprint: string) => JSON.stringify({ fingerprint } satisfie
  * still pending waits for the answer (polling), and claims again when that one is released.
  */
 export class RedisIdempotencyStore<T> implements IdempotencyStore<T> {
-  constructor(private readonly redis: Redis, private readonly prefix: string, private readonly ttlMs: number) {}
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly ttlMs: number,
+  ) {}
 
   async claim(key: string, fingerprint: string): Promise<Claim<T>> {
     const k = this.key(key);
@@ -58,7 +62,7 @@ export class RedisIdempotencyStore<T> implements IdempotencyStore<T> {
 
   private async read(k: string): Promise<Stored<T> | undefined> {
     const text = await this.redis.get(k);
-    return text === null ? undefined : JSON.parse(text) as Stored<T>;
+    return text === null ? undefined : (JSON.parse(text) as Stored<T>);
   }
 
   private key(key: string): string {

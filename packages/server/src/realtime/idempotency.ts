@@ -31,14 +31,21 @@ interface Entry<T> {
 export class MemoryIdempotencyStore<T> implements IdempotencyStore<T> {
   private readonly entries = new Map<string, Entry<T>>();
 
-  constructor(private readonly ttlMs: number, private readonly maxKeys: number, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly ttlMs: number,
+    private readonly maxKeys: number,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   async claim(key: string, fingerprint: string): Promise<Claim<T>> {
     const entry = this.entries.get(key);
     if (entry && entry.expires > this.now()) return entry.fingerprint === fingerprint ? { result: entry.result } : { conflict: true };
     let resolve!: (value: T) => void;
     let reject!: (err: unknown) => void;
-    const result = new Promise<T>((res, rej) => { resolve = res; reject = rej; });
+    const result = new Promise<T>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
     result.catch(() => undefined); // nobody may be waiting
     this.entries.delete(key);
     this.entries.set(key, { fingerprint, result, expires: this.now() + this.ttlMs, resolve, reject });

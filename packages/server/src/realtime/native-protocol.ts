@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { TributaryError } from '../errors.js';
+import type { TributaryError } from '../errors.js';
 import { parseJson, type JsonLimits } from '../input/json.js';
 
 /**
@@ -12,7 +12,9 @@ const position = z.strictObject({ epoch: z.string().regex(/^[A-Za-z0-9_-]{1,32}$
 const frames = {
   connect: z.strictObject({ type: z.literal('connect'), version: z.number(), token: z.string().max(8192).optional(), id: requestId }),
   subscribe: z.strictObject({
-    type: z.literal('subscribe'), id: requestId, channel: z.string().max(255),
+    type: z.literal('subscribe'),
+    id: requestId,
+    channel: z.string().max(255),
     /** Resume after this position; without it, live from now (or everything kept, with `from: "start"`). */
     position: position.optional(),
     from: z.literal('start').optional(),
@@ -32,12 +34,17 @@ export type ParsedFrame =
 type JsonLimitCode = 'too_deep' | 'string_too_long' | 'too_many_elements';
 
 /** A client frame as JSON within the input limits; a limit crossed or bad JSON is a fatal `{code, message}`. */
-export function parseFrameJson(text: string, limits: JsonLimits): { ok: true; value: unknown } | { ok: false; code: 'malformed_frame' | JsonLimitCode; message: string } {
+export function parseFrameJson(
+  text: string,
+  limits: JsonLimits,
+): { ok: true; value: unknown } | { ok: false; code: 'malformed_frame' | JsonLimitCode; message: string } {
   try {
     return { ok: true, value: parseJson(text, limits) };
   } catch (err) {
     const e = err as TributaryError;
-    return e.code === 'invalid_json' ? { ok: false, code: 'malformed_frame', message: 'The frame is not JSON.' } : { ok: false, code: e.code as JsonLimitCode, message: e.message };
+    return e.code === 'invalid_json'
+      ? { ok: false, code: 'malformed_frame', message: 'The frame is not JSON.' }
+      : { ok: false, code: e.code as JsonLimitCode, message: e.message };
   }
 }
 

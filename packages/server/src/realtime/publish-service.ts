@@ -41,7 +41,9 @@ export class PublishService {
   private closing = false;
 
   constructor(
-    private readonly hub: StreamHub, private readonly metrics: RealtimeMetrics, private readonly limits: PublishLimits,
+    private readonly hub: StreamHub,
+    private readonly metrics: RealtimeMetrics,
+    private readonly limits: PublishLimits,
     /** Shared by every node of a cluster (Redis); this process's memory by default. */
     idempotency?: IdempotencyStore<Omit<PublishResult, 'duplicate'>>,
   ) {
@@ -99,16 +101,21 @@ export class PublishService {
   private check(input: PublishInput, where = '') {
     if (this.closing) throw new TributaryError('unavailable', 'The server is shutting down; publish again after it restarts.');
     const parsed = requireChannel(input.channel);
-    if (parsed.namespace === 'job') throw new TributaryError('channel_forbidden', `${where}job: channels are written only by the job runner.`, { channel: parsed.name });
+    if (parsed.namespace === 'job')
+      throw new TributaryError('channel_forbidden', `${where}job: channels are written only by the job runner.`, { channel: parsed.name });
     const channel = parsed.name;
     const type = input.type ?? 'message';
     if (!EVENT_TYPE.test(type) || RESERVED_TYPES.has(type)) {
-      throw new TributaryError('invalid_field', `${where}type must match ${EVENT_TYPE.source} and not be ${[...RESERVED_TYPES].join('/')}.`, { field: `${where}type` });
+      throw new TributaryError('invalid_field', `${where}type must match ${EVENT_TYPE.source} and not be ${[...RESERVED_TYPES].join('/')}.`, {
+        field: `${where}type`,
+      });
     }
     if (input.data === undefined) throw new TributaryError('invalid_field', `${where}data is required.`, { field: `${where}data` });
     const bytes = Buffer.from(JSON.stringify(input.data));
     if (bytes.length > this.limits.maxEventBytes) {
-      throw new TributaryError('event_too_large', `${where}data is ${bytes.length} bytes of JSON; at most ${this.limits.maxEventBytes}.`, { limit: this.limits.maxEventBytes });
+      throw new TributaryError('event_too_large', `${where}data is ${bytes.length} bytes of JSON; at most ${this.limits.maxEventBytes}.`, {
+        limit: this.limits.maxEventBytes,
+      });
     }
     return { channel, type, bytes };
   }

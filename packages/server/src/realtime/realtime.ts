@@ -17,16 +17,24 @@ export interface Realtime {
 }
 
 export function createRealtime(
-  config: Config['realtime'], hub: StreamHub,
+  config: Config['realtime'],
+  hub: StreamHub,
   checks: Pick<AuthOptions, 'resolveCredential' | 'mayReadJob'> = {},
   /** A cluster's Redis: idempotency keys of publish are shared there. */
   redis?: { client: Redis; prefix: string },
 ): Realtime {
   const auth = new RealtimeAuth({ tokenSecret: config.tokenSecret, publishKey: config.publishKey, anonymousPublic: config.anonymousPublic, ...checks });
   const metrics = new RealtimeMetrics(hub);
-  const publisher = new PublishService(hub, metrics, {
-    maxEventBytes: config.maxEventBytes, maxBatch: config.maxBatch,
-    idempotencyTtlMs: config.idempotencyTtlSeconds * 1000, idempotencyMaxKeys: config.idempotencyMaxKeys,
-  }, redis ? new RedisIdempotencyStore(redis.client, redis.prefix, config.idempotencyTtlSeconds * 1000) : undefined);
+  const publisher = new PublishService(
+    hub,
+    metrics,
+    {
+      maxEventBytes: config.maxEventBytes,
+      maxBatch: config.maxBatch,
+      idempotencyTtlMs: config.idempotencyTtlSeconds * 1000,
+      idempotencyMaxKeys: config.idempotencyMaxKeys,
+    },
+    redis ? new RedisIdempotencyStore(redis.client, redis.prefix, config.idempotencyTtlSeconds * 1000) : undefined,
+  );
   return { auth, metrics, publisher, access: { hub, auth, metrics, maxChannels: config.maxChannelsPerConnection }, config };
 }

@@ -31,7 +31,10 @@ export function lastSeqFor(handshake: SeedHandshake, svc: string): number | unde
 export function seedEventFrame(e: LogEvent): string {
   const service = serviceOf(e.topic);
   return JSON.stringify({
-    type: 'event', service, seq: e.seq, epoch: e.epoch,
+    type: 'event',
+    service,
+    seq: e.seq,
+    epoch: e.epoch,
     events: [{ seq: e.seq, type: e.type, channel: e.topic, data: e.data, timestamp: new Date(e.time).toISOString() }],
   });
 }

@@ -199,7 +199,12 @@ export async function openDatabase(opts: DatabaseOptions): Promise<OpenedDatabas
   const file = new SqliteDatabase(join(opts.dataDir, 'tributary.db'), { timeout: 5_000 });
   file.pragma('journal_mode = WAL');
   file.pragma(`synchronous = ${opts.sqliteSynchronous === 'full' ? 'FULL' : 'NORMAL'}`);
-  return { db: new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingStatements(file) }) }), dialect: 'sqlite', schema: undefined, sqlite: file };
+  return {
+    db: new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingStatements(file) }) }),
+    dialect: 'sqlite',
+    schema: undefined,
+    sqlite: file,
+  };
 }
 
 const STATEMENT_CACHE = 256;
@@ -216,7 +221,8 @@ function cachingStatements(file: SqliteDatabase.Database): SqliteDialectConfig['
     close: () => file.close(),
     prepare(text: string) {
       let statement = cache.get(text);
-      if (statement) cache.delete(text); // re-inserted below: the Map's order is the use order
+      if (statement)
+        cache.delete(text); // re-inserted below: the Map's order is the use order
       else {
         statement = file.prepare(text);
         if (cache.size >= STATEMENT_CACHE) cache.delete(cache.keys().next().value!);

@@ -4,8 +4,18 @@ import type { ComparisonResultsTable, ComparisonsTable, Database, Dialect } from
 import { runMonitoring } from './monitoring-queries.js';
 import { fromDbTime, toDbTime } from './time.js';
 import type {
-  AuditRecord, CheckpointRecord, ComparisonEnd, ComparisonRecord, ComparisonStart, ComparisonStatus, ConversationMessage, ModelOutcome,
-  ModelResultRecord, MonitoringFigures, Store, UsageRecord,
+  AuditRecord,
+  CheckpointRecord,
+  ComparisonEnd,
+  ComparisonRecord,
+  ComparisonStart,
+  ComparisonStatus,
+  ConversationMessage,
+  ModelOutcome,
+  ModelResultRecord,
+  MonitoringFigures,
+  Store,
+  UsageRecord,
 } from './types.js';
 import type { TierName } from '../config/schema.js';
 import { KyselyOpsStore } from './ops-store.js';
@@ -108,8 +118,7 @@ export class KyselyStore implements Store {
     await this.flush();
     const row = await this.db.selectFrom('comparisons').selectAll().where('id', '=', id).executeTakeFirst();
     if (!row) return undefined;
-    const results = await this.db.selectFrom('comparison_results').selectAll()
-      .where('comparison_id', '=', id).orderBy('position').execute();
+    const results = await this.db.selectFrom('comparison_results').selectAll().where('comparison_id', '=', id).orderBy('position').execute();
     return toRecord(row, results);
   }
 
@@ -121,9 +130,17 @@ export class KyselyStore implements Store {
     // created_at has one-second resolution on SQLite; id breaks ties so pages are stable.
     const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(opts.limit).execute();
     if (rows.length === 0) return [];
-    const results = await this.db.selectFrom('comparison_results').selectAll()
-      .where('comparison_id', 'in', rows.map((r) => r.id))
-      .orderBy('comparison_id').orderBy('position').execute();
+    const results = await this.db
+      .selectFrom('comparison_results')
+      .selectAll()
+      .where(
+        'comparison_id',
+        'in',
+        rows.map((r) => r.id),
+      )
+      .orderBy('comparison_id')
+      .orderBy('position')
+      .execute();
     const byComparison = new Map<string, Selectable<ComparisonResultsTable>[]>();
     for (const r of results) {
       const list = byComparison.get(r.comparison_id) ?? [];
@@ -144,9 +161,12 @@ export class KyselyStore implements Store {
 
   async getConversation(id: string): Promise<ConversationMessage[] | undefined> {
     await this.flush();
-    const rows = await this.db.selectFrom('messages')
+    const rows = await this.db
+      .selectFrom('messages')
       .select(['role', 'content', 'model_id', 'comparison_id'])
-      .where('conversation_id', '=', id).orderBy('seq').execute();
+      .where('conversation_id', '=', id)
+      .orderBy('seq')
+      .execute();
     if (rows.length === 0) return undefined;
     return rows.map((r) => ({
       role: r.role as ConversationMessage['role'],
@@ -173,10 +193,13 @@ export class KyselyStore implements Store {
       const ids = (await chosen.execute()).map((r) => r.id);
       if (ids.length === 0) return 0;
       // Only a running comparison's rows can be checkpoints: its end rewrites all its results.
-      await trx.updateTable('comparison_results').set({ status: 'interrupted' })
-        .where('status', '=', 'running').where('comparison_id', 'in', ids).execute();
-      const updated = await trx.updateTable('comparisons').set({ status: 'interrupted' })
-        .where('status', '=', 'running').where('id', 'in', ids).executeTakeFirst();
+      await trx.updateTable('comparison_results').set({ status: 'interrupted' }).where('status', '=', 'running').where('comparison_id', 'in', ids).execute();
+      const updated = await trx
+        .updateTable('comparisons')
+        .set({ status: 'interrupted' })
+        .where('status', '=', 'running')
+        .where('id', 'in', ids)
+        .executeTakeFirst();
       return Number(updated.numUpdatedRows);
     });
   }

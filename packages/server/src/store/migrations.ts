@@ -15,12 +15,14 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
     '0001_initial': {
       async up(db: Kysely<any>) {
-        await db.schema.createTable('conversations')
+        await db.schema
+          .createTable('conversations')
           .addColumn('id', 'text', (c) => c.primaryKey())
           .addColumn('created_at', time, (c) => c.notNull())
           .execute();
 
-        await db.schema.createTable('messages')
+        await db.schema
+          .createTable('messages')
           .addColumn('id', autoId, (c) => (dialect === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey()))
           .addColumn('conversation_id', 'text', (c) => c.notNull())
           .addColumn('comparison_id', 'text', (c) => c.notNull())
@@ -32,10 +34,10 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
           .execute();
         // Serves "messages of a conversation in order" and the next-seq lookup; unique so two
         // writers can never interleave one conversation (the loser's batch retries).
-        await db.schema.createIndex('messages_conversation_seq_idx').unique()
-          .on('messages').columns(['conversation_id', 'seq']).execute();
+        await db.schema.createIndex('messages_conversation_seq_idx').unique().on('messages').columns(['conversation_id', 'seq']).execute();
 
-        await db.schema.createTable('comparisons')
+        await db.schema
+          .createTable('comparisons')
           .addColumn('id', 'text', (c) => c.primaryKey())
           .addColumn('conversation_id', 'text', (c) => c.notNull())
           .addColumn('kind', 'text', (c) => c.notNull())
@@ -48,10 +50,10 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
           .addColumn('processing_time_ms', 'integer')
           .execute();
         await db.schema.createIndex('comparisons_created_at_idx').on('comparisons').column('created_at').execute();
-        await db.schema.createIndex('comparisons_conversation_idx')
-          .on('comparisons').columns(['conversation_id', 'created_at']).execute();
+        await db.schema.createIndex('comparisons_conversation_idx').on('comparisons').columns(['conversation_id', 'created_at']).execute();
 
-        await db.schema.createTable('comparison_results')
+        await db.schema
+          .createTable('comparison_results')
           .addColumn('comparison_id', 'text', (c) => c.notNull())
           .addColumn('model_id', 'text', (c) => c.notNull())
           .addColumn('position', 'integer', (c) => c.notNull())
@@ -68,7 +70,8 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
           .addPrimaryKeyConstraint('comparison_results_pk', ['comparison_id', 'position'])
           .execute();
 
-        await db.schema.createTable('usage_log')
+        await db.schema
+          .createTable('usage_log')
           .addColumn('id', autoId, (c) => (dialect === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey()))
           .addColumn('comparison_id', 'text', (c) => c.notNull())
           .addColumn('kind', 'text', (c) => c.notNull())
@@ -89,12 +92,22 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
       async up(db: Kysely<any>) {
         await db.schema.alterTable('comparisons').addColumn('owner', 'text').execute();
         await db.schema.createIndex('comparisons_owner_idx').on('comparisons').columns(['owner', 'created_at']).execute();
-        for (const [name, type, dflt] of [['owner', 'text', null], ['key_id', 'text', null], ['input_tokens', 'integer', 0], ['output_tokens', 'integer', 0], ['cost_usd', real, 0]] as const) {
-          await db.schema.alterTable('usage_log').addColumn(name, type, (c) => (dflt === null ? c : c.notNull().defaultTo(dflt))).execute();
+        for (const [name, type, dflt] of [
+          ['owner', 'text', null],
+          ['key_id', 'text', null],
+          ['input_tokens', 'integer', 0],
+          ['output_tokens', 'integer', 0],
+          ['cost_usd', real, 0],
+        ] as const) {
+          await db.schema
+            .alterTable('usage_log')
+            .addColumn(name, type, (c) => (dflt === null ? c : c.notNull().defaultTo(dflt)))
+            .execute();
         }
         await db.schema.createIndex('usage_log_owner_idx').on('usage_log').columns(['owner', 'created_at']).execute();
 
-        await db.schema.createTable('users')
+        await db.schema
+          .createTable('users')
           .addColumn('id', 'text', (c) => c.primaryKey())
           .addColumn('email', 'text', (c) => c.notNull().unique())
           .addColumn('password_hash', 'text', (c) => c.notNull())
@@ -103,7 +116,8 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
           .addColumn('created_at', time, (c) => c.notNull())
           .addColumn('last_login_at', time)
           .execute();
-        await db.schema.createTable('sessions')
+        await db.schema
+          .createTable('sessions')
           .addColumn('id', 'text', (c) => c.primaryKey())
           .addColumn('user_id', 'text', (c) => c.notNull())
           .addColumn('created_at', time, (c) => c.notNull())
@@ -111,14 +125,16 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
           .addColumn('revoked_at', time)
           .execute();
         await db.schema.createIndex('sessions_user_idx').on('sessions').column('user_id').execute();
-        await db.schema.createTable('refresh_tokens')
+        await db.schema
+          .createTable('refresh_tokens')
           .addColumn('token_hash', 'text', (c) => c.primaryKey())
           .addColumn('session_id', 'text', (c) => c.notNull())
           .addColumn('created_at', time, (c) => c.notNull())
           .addColumn('used_at', time)
           .execute();
         await db.schema.createIndex('refresh_tokens_session_idx').on('refresh_tokens').column('session_id').execute();
-        await db.schema.createTable('api_keys')
+        await db.schema
+          .createTable('api_keys')
           .addColumn('id', 'text', (c) => c.primaryKey())
           .addColumn('user_id', 'text', (c) => c.notNull())
           .addColumn('name', 'text', (c) => c.notNull())
@@ -131,13 +147,15 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
           .addColumn('revoked_at', time)
           .execute();
         await db.schema.createIndex('api_keys_user_idx').on('api_keys').column('user_id').execute();
-        await db.schema.createTable('limit_counters')
+        await db.schema
+          .createTable('limit_counters')
           .addColumn('bucket', 'text', (c) => c.primaryKey())
           .addColumn('count', 'bigint', (c) => c.notNull())
           .addColumn('window_end', 'bigint', (c) => c.notNull())
           .execute();
         await db.schema.createIndex('limit_counters_window_idx').on('limit_counters').column('window_end').execute();
-        await db.schema.createTable('audit_log')
+        await db.schema
+          .createTable('audit_log')
           .addColumn('id', autoId, (c) => (dialect === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey()))
           .addColumn('at', time, (c) => c.notNull())
           .addColumn('actor', 'text', (c) => c.notNull())
@@ -155,7 +173,8 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0004_jobs': {
       async up(db: Kysely<any>) {
         const ms = dialect === 'postgres' ? 'double precision' : 'integer';
-        await db.schema.createTable('jobs')
+        await db.schema
+          .createTable('jobs')
           .addColumn('id', 'text', (c) => c.primaryKey())
           .addColumn('owner', 'text')
           .addColumn('name', 'text', (c) => c.notNull())
@@ -172,7 +191,8 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('jobs_status_created_idx').on('jobs').columns(['status', 'created_at']).execute();
         await db.schema.createIndex('jobs_created_idx').on('jobs').column('created_at').execute();
 
-        await db.schema.createTable('job_prompts')
+        await db.schema
+          .createTable('job_prompts')
           .addColumn('job_id', 'text', (c) => c.notNull())
           .addColumn('prompt_index', 'integer', (c) => c.notNull())
           .addColumn('prompt_id', 'text')
@@ -181,7 +201,8 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
           .addPrimaryKeyConstraint('job_prompts_pk', ['job_id', 'prompt_index'])
           .execute();
 
-        await db.schema.createTable('job_items')
+        await db.schema
+          .createTable('job_items')
           .addColumn('id', autoId, (c) => (dialect === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey()))
           .addColumn('job_id', 'text', (c) => c.notNull())
           .addColumn('prompt_index', 'integer', (c) => c.notNull())
@@ -215,7 +236,8 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     },
     '0005_ops': {
       async up(db: Kysely<any>) {
-        await db.schema.createTable('feature_flags')
+        await db.schema
+          .createTable('feature_flags')
           .addColumn('name', 'text', (c) => c.primaryKey())
           .addColumn('rule', 'text', (c) => c.notNull())
           .addColumn('updated_at', time, (c) => c.notNull())
@@ -253,7 +275,9 @@ export async function migrate(db: Kysely<Database>, dialect: Dialect, schema: st
   }
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName;
-    throw new MigrationError(`Database migration ${failed ? `${failed} ` : ''}failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new MigrationError(`Database migration ${failed ? `${failed} ` : ''}failed: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+    });
   }
 }
 

@@ -16,8 +16,7 @@ export interface MonitoringQueries {
  */
 export const monitoringQueries: Record<Dialect, MonitoringQueries> = {
   postgres: {
-    averageProcessingTime:
-      "SELECT AVG(processing_time_ms) FROM usage_log WHERE created_at > NOW() - INTERVAL '24 hours';",
+    averageProcessingTime: "SELECT AVG(processing_time_ms) FROM usage_log WHERE created_at > NOW() - INTERVAL '24 hours';",
     successRate:
       'SELECT SUM(models_successful) as successful, SUM(models_failed) as failed, ' +
       '(SUM(models_successful)::float / (SUM(models_successful) + SUM(models_failed))) * 100 as success_rate ' +
@@ -28,8 +27,7 @@ export const monitoringQueries: Record<Dialect, MonitoringQueries> = {
       'GROUP BY models_used ORDER BY usage_count DESC LIMIT 10;',
   },
   sqlite: {
-    averageProcessingTime:
-      "SELECT AVG(processing_time_ms) FROM usage_log WHERE created_at > datetime('now', '-24 hours');",
+    averageProcessingTime: "SELECT AVG(processing_time_ms) FROM usage_log WHERE created_at > datetime('now', '-24 hours');",
     successRate:
       'SELECT SUM(models_successful) as successful, SUM(models_failed) as failed, ' +
       '(CAST(SUM(models_successful) AS REAL) / (SUM(models_successful) + SUM(models_failed))) * 100 as success_rate ' +

@@ -38,13 +38,15 @@ export interface OpenStoreOptions {
 export async function openStore(opts: OpenStoreOptions): Promise<KyselyStore> {
   const lock = opts.databaseUrl ? undefined : lockDataDir(opts.dataDir);
   try {
-    const { db, dialect, schema, sqlite } = await retryOutage(opts, () => openDatabase({
-      dataDir: opts.dataDir,
-      databaseUrl: opts.databaseUrl,
-      schema: opts.schema,
-      sqliteSynchronous: opts.sqliteSynchronous,
-      onPoolError: (err) => opts.logger?.warn({ err }, 'idle PostgreSQL connection failed'),
-    }));
+    const { db, dialect, schema, sqlite } = await retryOutage(opts, () =>
+      openDatabase({
+        dataDir: opts.dataDir,
+        databaseUrl: opts.databaseUrl,
+        schema: opts.schema,
+        sqliteSynchronous: opts.sqliteSynchronous,
+        onPoolError: (err) => opts.logger?.warn({ err }, 'idle PostgreSQL connection failed'),
+      }),
+    );
     try {
       await retryOutage(opts, () => migrate(db, dialect, schema));
     } catch (err) {
@@ -61,7 +63,7 @@ export async function openStore(opts: OpenStoreOptions): Promise<KyselyStore> {
 /** Retries `fn` while the database is unreachable, with doubling backoff, until the start deadline. */
 async function retryOutage<T>(opts: OpenStoreOptions, fn: () => Promise<T>): Promise<T> {
   // A local SQLite file that fails to open will not heal by waiting: only a server is retried.
-  const deadline = Date.now() + (opts.databaseUrl ? opts.startupTimeoutMs ?? 0 : 0);
+  const deadline = Date.now() + (opts.databaseUrl ? (opts.startupTimeoutMs ?? 0) : 0);
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn();
@@ -81,7 +83,7 @@ async function retryOutage<T>(opts: OpenStoreOptions, fn: () => Promise<T>): Pro
 /** The database could not be reached at start, however long we retried. */
 export class DatabaseUnreachableError extends Error {
   constructor(cause: unknown, attempts: number) {
-    const reason = cause instanceof Error ? (cause as { code?: string }).code ?? cause.message : String(cause);
+    const reason = cause instanceof Error ? ((cause as { code?: string }).code ?? cause.message) : String(cause);
     super(`The database is unreachable (${reason}) after ${attempts} attempt${attempts === 1 ? '' : 's'}.`, { cause });
     this.name = 'DatabaseUnreachableError';
   }

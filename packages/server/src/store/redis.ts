@@ -37,7 +37,9 @@ export async function connectRedis(url: string, prefix: string, startupTimeoutMs
   // Errors surface on the commands that meet them; the event would otherwise crash the process.
   // The last one says why a start failed (`connect()` itself only says the connection closed).
   let lastError: unknown;
-  client.on('error', (err) => { lastError = err; });
+  client.on('error', (err) => {
+    lastError = err;
+  });
   const deadline = Date.now() + startupTimeoutMs;
   for (;;) {
     try {
@@ -55,10 +57,16 @@ export async function connectRedis(url: string, prefix: string, startupTimeoutMs
   // `new Redis(url, options)` for duplicates: the url carries host, port, password and db.
   const connOptions = { ...options, ...parseUrlOptions(url), lazyConnect: false };
   return {
-    client, prefix, options: connOptions,
+    client,
+    prefix,
+    options: connOptions,
     connect: () => new Redis(connOptions),
-    get ready() { return client.status === 'ready'; },
-    async ping() { await client.ping(); },
+    get ready() {
+      return client.status === 'ready';
+    },
+    async ping() {
+      await client.ping();
+    },
     async close() {
       await client.quit().catch(() => client.disconnect());
     },
@@ -78,7 +86,9 @@ function parseUrlOptions(url: string): RedisOptions {
   const u = new URL(url);
   const db = Number(u.pathname.slice(1) || 0);
   return {
-    host: u.hostname, port: Number(u.port || 6379), db,
+    host: u.hostname,
+    port: Number(u.port || 6379),
+    db,
     ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
     ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
     ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
@@ -90,7 +100,8 @@ function redactUrl(url: string): string {
 }
 
 /** ioredis' own messages for a connection that is down, closed, or too slow to answer. */
-const REDIS_MESSAGES = /enableOfflineQueue|Connection is closed|Command timed out|Reached the max retries per request|Stream isn't writeable|ECONNREFUSED|ECONNRESET|LOADING|MASTERDOWN/;
+const REDIS_MESSAGES =
+  /enableOfflineQueue|Connection is closed|Command timed out|Reached the max retries per request|Stream isn't writeable|ECONNREFUSED|ECONNRESET|LOADING|MASTERDOWN/;
 
 /** True when an error means "Redis is unavailable right now" (a 503 and a retry), not a bug. */
 export function isRedisOutage(err: unknown): boolean {

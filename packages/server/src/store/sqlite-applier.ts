@@ -15,7 +15,10 @@ export class SqliteApplier {
   private readonly statements = new Map<string, SqliteDatabase.Statement>();
   private readonly inTransaction: (batch: WriteOp[]) => void;
 
-  constructor(private readonly file: SqliteDatabase.Database, db: Kysely<Database>) {
+  constructor(
+    private readonly file: SqliteDatabase.Database,
+    db: Kysely<Database>,
+  ) {
     this.inTransaction = file.transaction((batch: WriteOp[]) => {
       const steps = opsQueries(db, batch);
       for (let step = steps.next(); !step.done; ) step = steps.next(this.execute(step.value));

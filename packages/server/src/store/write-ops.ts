@@ -34,12 +34,18 @@ export type WriteOp =
 /** Rows an op writes (what pendingWrites() counts and batches are cut by). */
 export function rowsOf(op: WriteOp): number {
   switch (op.kind) {
-    case 'comparison.start': return 1;
-    case 'comparison.end': return 1 + op.results.length;
-    case 'messages': return op.messages.length;
-    case 'usage': return 1;
-    case 'result': return 1;
-    case 'audit': return 1;
+    case 'comparison.start':
+      return 1;
+    case 'comparison.end':
+      return 1 + op.results.length;
+    case 'messages':
+      return op.messages.length;
+    case 'usage':
+      return 1;
+    case 'result':
+      return 1;
+    case 'audit':
+      return 1;
   }
 }
 
@@ -47,12 +53,18 @@ export function rowsOf(op: WriteOp): number {
 export function bytesOf(op: WriteOp): number {
   const perRow = 256;
   switch (op.kind) {
-    case 'comparison.start': return perRow + 2 * op.row.prompt.length;
-    case 'comparison.end': return perRow + op.results.reduce((n, r) => n + perRow + 2 * r.text.length, 0);
-    case 'messages': return op.messages.reduce((n, m) => n + perRow + 2 * m.content.length, 0);
-    case 'usage': return perRow;
-    case 'result': return perRow + 2 * op.row.text.length;
-    case 'audit': return perRow;
+    case 'comparison.start':
+      return perRow + 2 * op.row.prompt.length;
+    case 'comparison.end':
+      return perRow + op.results.reduce((n, r) => n + perRow + 2 * r.text.length, 0);
+    case 'messages':
+      return op.messages.reduce((n, m) => n + perRow + 2 * m.content.length, 0);
+    case 'usage':
+      return perRow;
+    case 'result':
+      return perRow + 2 * op.row.text.length;
+    case 'audit':
+      return perRow;
   }
 }
 
@@ -193,15 +205,26 @@ export function* opsQueries(db: Kysely<Database>, ops: WriteOp[]): OpQueries {
       while (j < ops.length && ops[j]!.kind === op.kind) j += 1;
       const run = ops.slice(i, j);
       if (op.kind === 'audit') {
-        yield* insertChunked(run.map((o) => (o as Extract<WriteOp, { kind: 'audit' }>).row), (rows) =>
-          db.insertInto('audit_log').values(rows).compile());
+        yield* insertChunked(
+          run.map((o) => (o as Extract<WriteOp, { kind: 'audit' }>).row),
+          (rows) => db.insertInto('audit_log').values(rows).compile(),
+        );
       } else if (op.kind === 'usage') {
-        yield* insertChunked(run.map((o) => (o as Extract<WriteOp, { kind: 'usage' }>).row), (rows) =>
-          db.insertInto('usage_log').values(rows).compile());
+        yield* insertChunked(
+          run.map((o) => (o as Extract<WriteOp, { kind: 'usage' }>).row),
+          (rows) => db.insertInto('usage_log').values(rows).compile(),
+        );
       } else {
         // Idempotent, so a start queued twice cannot wedge the queue on a primary key.
-        yield* insertChunked(run.map((o) => (o as Extract<WriteOp, { kind: 'comparison.start' }>).row), (rows) =>
-          db.insertInto('comparisons').values(rows).onConflict((oc) => oc.column('id').doNothing()).compile());
+        yield* insertChunked(
+          run.map((o) => (o as Extract<WriteOp, { kind: 'comparison.start' }>).row),
+          (rows) =>
+            db
+              .insertInto('comparisons')
+              .values(rows)
+              .onConflict((oc) => oc.column('id').doNothing())
+              .compile(),
+        );
       }
       i = j;
       continue;
@@ -222,7 +245,8 @@ export async function applyOps(db: Kysely<Database>, ops: WriteOp[]): Promise<vo
 }
 
 function* endQueries(db: Kysely<Database>, op: Extract<WriteOp, { kind: 'comparison.end' }>): OpQueries {
-  const updated = yield db.updateTable('comparisons')
+  const updated = yield db
+    .updateTable('comparisons')
     .set({ status: op.status, finished_at: op.finishedAt, processing_time_ms: op.processingTimeMs })
     .where('id', '=', op.id)
     .compile();
@@ -234,18 +258,22 @@ function* endQueries(db: Kysely<Database>, op: Extract<WriteOp, { kind: 'compari
 
 function resultQuery(db: Kysely<Database>, op: Extract<WriteOp, { kind: 'result' }>): CompiledQuery {
   const { comparison_id, position, ...rest } = op.row;
-  return db.insertInto('comparison_results').values(op.row)
+  return db
+    .insertInto('comparison_results')
+    .values(op.row)
     .onConflict((oc) => oc.columns(['comparison_id', 'position']).doUpdateSet(rest))
     .compile();
 }
 
 function* messagesQueries(db: Kysely<Database>, op: Extract<WriteOp, { kind: 'messages' }>): OpQueries {
   if (op.messages.length === 0) return;
-  yield db.insertInto('conversations')
+  yield db
+    .insertInto('conversations')
     .values({ id: op.conversationId, created_at: op.createdAt })
     .onConflict((oc) => oc.column('id').doNothing())
     .compile();
-  const top = yield db.selectFrom('messages')
+  const top = yield db
+    .selectFrom('messages')
     .select((eb) => eb.fn.max('seq').as('seq'))
     .where('conversation_id', '=', op.conversationId)
     .compile();

@@ -274,7 +274,10 @@ export class WriteQueue<T> {
   }
 
   private failed(head: { batch: T[]; rows: number; started: number }, error: unknown): void {
-    const { batch: { length: count }, rows } = head;
+    const {
+      batch: { length: count },
+      rows,
+    } = head;
     this.taken = 0;
     this.failures += 1;
     const retryInMs = this.retryDelay();
@@ -284,7 +287,10 @@ export class WriteQueue<T> {
   }
 
   private succeeded(head: { batch: T[]; rows: number; started: number }): void {
-    const { batch: { length: count }, rows } = head;
+    const {
+      batch: { length: count },
+      rows,
+    } = head;
     this.taken = 0;
     this.items.splice(0, count);
     for (const size of this.sizes.splice(0, count)) this.bytes -= size;

@@ -20,9 +20,7 @@ export interface Sink {
   end(reason: EndReason): void;
 }
 
-export type RecoveryInfo =
-  | { recovered: true; top: Position; replayed: number }
-  | { recovered: false; reason: RecoveryFailure; top: Position };
+export type RecoveryInfo = { recovered: true; top: Position; replayed: number } | { recovered: false; reason: RecoveryFailure; top: Position };
 
 export interface Subscription {
   close(): void;
@@ -43,7 +41,11 @@ class Subscriber implements Subscription {
   pending: LogEvent[] | null = [];
   closed = false;
 
-  constructor(readonly sink: Sink, private readonly hub: StreamHub, private readonly topic: string) {}
+  constructor(
+    readonly sink: Sink,
+    private readonly hub: StreamHub,
+    private readonly topic: string,
+  ) {}
 
   close(): void {
     this.hub.unsubscribe(this.topic, this);
@@ -183,20 +185,24 @@ export class StreamHub {
     let feed = this.feeds.get(topic);
     if (!feed) {
       const subscribers = new Set<Subscriber>();
-      const unlisten = this.backend.listen(topic, (event) => {
-        for (const sub of subscribers) {
-          if (!sub.pending) this.deliver(topic, sub, event);
-          // A replay waiting on a client that does not read must not hold live events without bound.
-          else if (sub.pending.push(event) > this.limits.maxReplay) {
-            this.counters.slowConsumerDisconnects++;
-            this.remove(topic, sub, 'slow_consumer');
+      const unlisten = this.backend.listen(
+        topic,
+        (event) => {
+          for (const sub of subscribers) {
+            if (!sub.pending) this.deliver(topic, sub, event);
+            // A replay waiting on a client that does not read must not hold live events without bound.
+            else if (sub.pending.push(event) > this.limits.maxReplay) {
+              this.counters.slowConsumerDisconnects++;
+              this.remove(topic, sub, 'slow_consumer');
+            }
           }
-        }
-      }, () => {
-        // The backend cannot promise this feed any more: clients reconnect and resume (exactly, or recovered:false).
-        this.counters.feedsLost++;
-        for (const sub of [...subscribers]) this.remove(topic, sub, 'shutdown');
-      });
+        },
+        () => {
+          // The backend cannot promise this feed any more: clients reconnect and resume (exactly, or recovered:false).
+          this.counters.feedsLost++;
+          for (const sub of [...subscribers]) this.remove(topic, sub, 'shutdown');
+        },
+      );
       feed = { subscribers, unlisten };
       this.feeds.set(topic, feed);
     }
@@ -230,7 +236,10 @@ export class StreamHub {
       feed.subscribers.delete(sub);
       if (feed.subscribers.size === 0) {
         this.feeds.delete(topic);
-        void feed.unlisten.then((stop) => stop(), () => undefined);
+        void feed.unlisten.then(
+          (stop) => stop(),
+          () => undefined,
+        );
       }
     }
     sub.sink.end(reason);

@@ -66,9 +66,7 @@ export class MemoryBackend implements StreamBackend {
     const log = this.topics.get(topic);
     if (!log) {
       const top = { epoch: '', seq: 0 };
-      return start.from === 'top'
-        ? { recovered: true, events: [], top, finished: false }
-        : { recovered: false, reason: 'unknown_topic', top, finished: false };
+      return start.from === 'top' ? { recovered: true, events: [], top, finished: false } : { recovered: false, reason: 'unknown_topic', top, finished: false };
     }
     this.trimByAge(topic, log);
     const top = { epoch: log.epoch, seq: log.top };

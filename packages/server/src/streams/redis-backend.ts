@@ -43,8 +43,13 @@ function decode(topic: string, msg: string): LogEvent {
   const d = msg.indexOf(' ', c + 1);
   const [type, data] = JSON.parse(msg.slice(d + 1)) as [string, unknown];
   return {
-    topic, seq: Number(msg.slice(0, a)), time: Number(msg.slice(a + 1, b)), final: msg.slice(b + 1, c) === '1',
-    epoch: msg.slice(c + 1, d), type, data,
+    topic,
+    seq: Number(msg.slice(0, a)),
+    time: Number(msg.slice(a + 1, b)),
+    final: msg.slice(b + 1, c) === '1',
+    epoch: msg.slice(c + 1, d),
+    type,
+    data,
   };
 }
 
@@ -94,7 +99,10 @@ export class RedisBackend implements StreamBackend {
   private readonly maxGapFill: number;
   private closed = false;
 
-  constructor(private readonly policy: (topic: string) => HistoryPolicy, private readonly opts: RedisBackendOptions) {
+  constructor(
+    private readonly policy: (topic: string) => HistoryPolicy,
+    private readonly opts: RedisBackendOptions,
+  ) {
     const common: RedisOptions = {
       // Fail fast while Redis is away: a publish must answer 503, not wait in a queue.
       enableOfflineQueue: false,
@@ -123,7 +131,10 @@ export class RedisBackend implements StreamBackend {
   /** Connects both connections; resolves false if Redis did not answer within `timeoutMs` (they keep retrying). */
   async connect(timeoutMs: number): Promise<boolean> {
     const timeout = new Promise<false>((resolve) => setTimeout(() => resolve(false), timeoutMs).unref());
-    const ready = Promise.all([this.cmd.connect(), this.sub.connect()]).then(() => true, () => false);
+    const ready = Promise.all([this.cmd.connect(), this.sub.connect()]).then(
+      () => true,
+      () => false,
+    );
     return Promise.race([ready, timeout]);
   }
 
@@ -150,8 +161,17 @@ export class RedisBackend implements StreamBackend {
     const { size, ttlMs } = this.policy(topic);
     let reply: [number, number, string];
     try {
-      reply = await this.cmd.tribPublish(this.key(topic, 'm'), this.key(topic, 's'),
-        newEpoch(), JSON.stringify([type, data]), final ? '1' : '0', size, ttlMs, ttlMs + META_EXTRA_MS, this.key(topic, 'c'));
+      reply = await this.cmd.tribPublish(
+        this.key(topic, 'm'),
+        this.key(topic, 's'),
+        newEpoch(),
+        JSON.stringify([type, data]),
+        final ? '1' : '0',
+        size,
+        ttlMs,
+        ttlMs + META_EXTRA_MS,
+        this.key(topic, 'c'),
+      );
     } catch (err) {
       if ((err as Error).message?.startsWith('FINISHED')) throw new Error(`topic ${topic} is finished`);
       throw this.unavailable(err);
@@ -176,9 +196,7 @@ export class RedisBackend implements StreamBackend {
     const [epoch, topStr, fin] = results[0]![1] as (string | null)[];
     if (!epoch) {
       const top = { epoch: '', seq: 0 };
-      return start.from === 'top'
-        ? { recovered: true, events: [], top, finished: false }
-        : { recovered: false, reason: 'unknown_topic', top, finished: false };
+      return start.from === 'top' ? { recovered: true, events: [], top, finished: false } : { recovered: false, reason: 'unknown_topic', top, finished: false };
     }
     const top = { epoch, seq: Number(topStr) };
     const finished = fin === '1';
@@ -296,7 +314,7 @@ export class RedisBackend implements StreamBackend {
       let entries: Entries | undefined;
       if (to - from + 1 <= this.maxGapFill) {
         try {
-          entries = await this.cmd.xrange(this.key(topic, 's'), `${from}-0`, `${to}-0`) as Entries;
+          entries = (await this.cmd.xrange(this.key(topic, 's'), `${from}-0`, `${to}-0`)) as Entries;
         } catch {
           entries = undefined;
         }

@@ -20,12 +20,7 @@ export interface LogEvent<T = unknown> {
 /** Where a subscription starts. */
 export type StartAt = { from: 'top' } | { from: 'start' } | { from: 'position'; position: Position };
 
-export type RecoveryFailure =
-  | 'epoch_changed'
-  | 'history_truncated'
-  | 'ahead_of_top'
-  | 'too_many_missed'
-  | 'unknown_topic';
+export type RecoveryFailure = 'epoch_changed' | 'history_truncated' | 'ahead_of_top' | 'too_many_missed' | 'unknown_topic';
 
 /** The answer to "give me everything after this position". Never a silent gap. */
 export type Recovery =

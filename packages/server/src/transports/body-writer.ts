@@ -19,7 +19,12 @@ export class BodyWriter implements BurstState {
   lastWriteTick = -1;
   holding = false;
 
-  constructor(readonly res: ServerResponse, status: number, headers: Readonly<Record<string, string>>, private readonly coalesce = false) {
+  constructor(
+    readonly res: ServerResponse,
+    status: number,
+    headers: Readonly<Record<string, string>>,
+    private readonly coalesce = false,
+  ) {
     res.writeHead(status, headers);
     res.socket?.setNoDelay(true);
   }

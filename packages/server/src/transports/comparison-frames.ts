@@ -39,7 +39,14 @@ export function toSeed(e: LogEvent): Record<string, unknown> {
   switch (e.type as keyof ComparisonEvents) {
     case 'comparison.start': {
       const d = e.data as ComparisonEvents['comparison.start'];
-      return { type: 'comparison', comparison_id: d.comparisonId, conversation_id: d.conversationId, models: d.models, tier: d.tier, history_dropped: d.historyDropped };
+      return {
+        type: 'comparison',
+        comparison_id: d.comparisonId,
+        conversation_id: d.conversationId,
+        models: d.models,
+        tier: d.tier,
+        history_dropped: d.historyDropped,
+      };
     }
     case 'model.start':
       return { model: (e.data as ComparisonEvents['model.start']).model, type: 'start' };
@@ -50,16 +57,28 @@ export function toSeed(e: LogEvent): Record<string, unknown> {
     case 'model.done': {
       const d = e.data as ComparisonEvents['model.done'];
       return {
-        model: d.model, type: 'done', error: false, truncated: d.status === 'truncated', finish_reason: d.finishReason,
-        input_tokens: d.usage.inputTokens, output_tokens: d.usage.outputTokens, ttft_ms: d.ttftMs, duration_ms: d.durationMs,
+        model: d.model,
+        type: 'done',
+        error: false,
+        truncated: d.status === 'truncated',
+        finish_reason: d.finishReason,
+        input_tokens: d.usage.inputTokens,
+        output_tokens: d.usage.outputTokens,
+        ttft_ms: d.ttftMs,
+        duration_ms: d.durationMs,
         tokens_per_second: d.tokensPerSecond,
       };
     }
     case 'model.error': {
       const d = e.data as ComparisonEvents['model.error'];
       return {
-        model: d.model, type: 'done', error: true, cancelled: d.status === 'cancelled', error_code: d.error.code,
-        error_message: d.error.message, retryable: d.error.retryable,
+        model: d.model,
+        type: 'done',
+        error: true,
+        cancelled: d.status === 'cancelled',
+        error_code: d.error.code,
+        error_message: d.error.message,
+        retryable: d.error.retryable,
         ...(d.error.retryAfterMs !== undefined ? { retry_after_ms: d.error.retryAfterMs } : {}),
       };
     }

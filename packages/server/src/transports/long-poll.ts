@@ -25,7 +25,9 @@ export async function pollChannels(
   const events: Envelope[] = [];
   let news = opts.cursor.some((p) => p === null);
   let wake!: () => void;
-  const woken = new Promise<void>((resolve) => { wake = resolve; });
+  const woken = new Promise<void>((resolve) => {
+    wake = resolve;
+  });
   let scheduled = false;
   const soon = () => {
     if (scheduled) return;
@@ -56,7 +58,12 @@ export async function pollChannels(
       let timer: NodeJS.Timeout | undefined;
       const onAbort = () => wake();
       opts.signal.addEventListener('abort', onAbort, { once: true });
-      await Promise.race([woken, new Promise<void>((resolve) => { timer = setTimeout(resolve, opts.timeoutMs); })]);
+      await Promise.race([
+        woken,
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, opts.timeoutMs);
+        }),
+      ]);
       clearTimeout(timer);
       opts.signal.removeEventListener('abort', onAbort);
     }

@@ -19,7 +19,10 @@ export class SseResponse {
   private ended = false;
   private pendingRetry: number | undefined;
 
-  constructor(readonly res: ServerResponse, opts: SseOptions) {
+  constructor(
+    readonly res: ServerResponse,
+    opts: SseOptions,
+  ) {
     this.body = new BodyWriter(res, 200, { ...SSE_HEADERS, ...opts.headers }, true); // bursts coalesced per tick
     if (opts.inlineRetry) this.pendingRetry = opts.retryMs;
     else this.body.write(encodeSseRetry(opts.retryMs));

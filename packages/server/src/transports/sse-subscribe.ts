@@ -16,11 +16,7 @@ const eventBody = encodeOnce((e) => encodeSseFrame({ event: e.type, data: envelo
  * (positions.ts), so `Last-Event-ID` resumes each channel where it was. The recovery answer
  * of each channel is an `event: recovery` frame, with the cursor as id too.
  */
-export async function streamChannels(
-  access: ChannelAccess,
-  sse: SseResponse,
-  opts: { identity: Identity; channels: string[]; cursor: Cursor },
-): Promise<void> {
+export async function streamChannels(access: ChannelAccess, sse: SseResponse, opts: { identity: Identity; channels: string[]; cursor: Cursor }): Promise<void> {
   const { metrics, hub } = access;
   const positions = opts.cursor.slice();
   const release = metrics.connected('sse', opts.identity);
@@ -55,9 +51,11 @@ export async function streamChannels(
     },
   });
 
-  await Promise.all(opts.channels.map(async (channel, i) => {
-    const sub = await hub.subscribe(channel, startAt(opts.cursor[i]), sinkFor(i, channel));
-    if (gone) sub.close();
-    else subs.push(sub);
-  }));
+  await Promise.all(
+    opts.channels.map(async (channel, i) => {
+      const sub = await hub.subscribe(channel, startAt(opts.cursor[i]), sinkFor(i, channel));
+      if (gone) sub.close();
+      else subs.push(sub);
+    }),
+  );
 }

@@ -11,7 +11,10 @@ export class LineBatch {
   private bytes = 0;
   private lines = 0;
 
-  constructor(private readonly sendFrame: (text: string) => void, private readonly maxBytes = BATCH_FRAME_BYTES) {}
+  constructor(
+    private readonly sendFrame: (text: string) => void,
+    private readonly maxBytes = BATCH_FRAME_BYTES,
+  ) {}
 
   add(line: string): void {
     const size = Buffer.byteLength(line);

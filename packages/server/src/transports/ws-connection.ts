@@ -88,7 +88,12 @@ export class WsConnection implements BurstState {
   private frameRefill = Date.now();
 
   /** `windowBits`: the deflate window the client negotiated, null without permessage-deflate. */
-  constructor(readonly ws: ConnectionSocket, private readonly socket: Duplex, private readonly windowBits: number | null, private readonly opts: ConnectionOptions) {
+  constructor(
+    readonly ws: ConnectionSocket,
+    private readonly socket: Duplex,
+    private readonly windowBits: number | null,
+    private readonly opts: ConnectionOptions,
+  ) {
     opts.registry.add(this);
     this.frameTokens = opts.frameRate.burst;
     ws.connection = this;
@@ -182,7 +187,6 @@ export class WsConnection implements BurstState {
     if (!this.open || this.bufferedAmount === 0) return Promise.resolve();
     return nextDrain(this.socket, this.ws);
   }
-
 
   sendPrepared(message: PreparedMessage): void {
     if (!this.open) return;

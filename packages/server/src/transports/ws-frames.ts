@@ -9,7 +9,10 @@ export class PreparedMessage {
   private plain: Buffer | undefined;
   private readonly deflated = new Map<number, Buffer>();
 
-  constructor(readonly payload: Buffer, private readonly onDeflate: () => void = () => undefined) {}
+  constructor(
+    readonly payload: Buffer,
+    private readonly onDeflate: () => void = () => undefined,
+  ) {}
 
   static of(text: string, onDeflate?: () => void): PreparedMessage {
     return new PreparedMessage(Buffer.from(text), onDeflate);
@@ -60,5 +63,4 @@ export function deflateWindowBits(extensions: string | undefined): number | null
   const m = /server_max_window_bits=(\d+)/i.exec(extensions);
   const bits = m ? Number(m[1]) : 15;
   return bits >= 9 ? bits : null; // zlib's raw deflate cannot keep to a 256-byte window: send those plain
-
 }

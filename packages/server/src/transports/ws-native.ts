@@ -41,7 +41,11 @@ class NativeSession implements ProtocolHandler {
   /** The channel being subscribed (at most one: frames are handled in turn). */
   private subscribing: string | undefined;
 
-  constructor(private readonly conn: WsConnection, private readonly opts: NativeOptions, private queryToken: string | undefined) {
+  constructor(
+    private readonly conn: WsConnection,
+    private readonly opts: NativeOptions,
+    private queryToken: string | undefined,
+  ) {
     conn.requireHandshake(opts.handshakeTimeoutMs, 'connect frame');
     conn.protocol = this;
   }
@@ -54,7 +58,9 @@ class NativeSession implements ProtocolHandler {
     const run = () => this.handle(text);
     const next = (this.tail ? this.tail.then(run) : run()).catch(() => this.conn.close(CLOSE.badRequest, 'internal_error'));
     this.tail = next;
-    void next.then(() => { if (this.tail === next) this.tail = undefined; });
+    void next.then(() => {
+      if (this.tail === next) this.tail = undefined;
+    });
   }
 
   private async handle(text: string): Promise<void> {
@@ -82,7 +88,9 @@ class NativeSession implements ProtocolHandler {
     const { conn, opts } = this;
     if (this.identity) return conn.sendError('invalid_field', 'Already connected.', idOf(frame.id));
     if (frame.version !== PROTOCOL_VERSION) {
-      conn.sendError('unsupported_version', `Protocol version ${frame.version} is not supported; this server speaks ${PROTOCOL_VERSION}.`, { supported: [PROTOCOL_VERSION] });
+      conn.sendError('unsupported_version', `Protocol version ${frame.version} is not supported; this server speaks ${PROTOCOL_VERSION}.`, {
+        supported: [PROTOCOL_VERSION],
+      });
       conn.close(CLOSE.unsupportedVersion, 'unsupported_version');
       return;
     }
@@ -104,10 +112,14 @@ class NativeSession implements ProtocolHandler {
   }
 
   private async subscribe(frame: Frame<'subscribe'>, who: Identity): Promise<void> {
-    const { conn, opts: { access } } = this;
+    const {
+      conn,
+      opts: { access },
+    } = this;
     const { channel } = frame;
     const reply = { ...idOf(frame.id), channel };
-    if (conn.subscriptions.has(channel) || this.subscribing === channel) return conn.sendError('already_subscribed', `Already subscribed to ${channel}.`, reply);
+    if (conn.subscriptions.has(channel) || this.subscribing === channel)
+      return conn.sendError('already_subscribed', `Already subscribed to ${channel}.`, reply);
     if (conn.subscriptions.size + (this.subscribing ? 1 : 0) >= access.maxChannels) {
       return conn.sendError('too_many_channels', `At most ${access.maxChannels} channels per connection.`, reply);
     }
@@ -119,7 +131,13 @@ class NativeSession implements ProtocolHandler {
       return conn.sendError(e.code, e.message, reply);
     }
     this.subscribing = channel;
-    const sink = new WsChannelSink(conn, access.metrics, this.opts.pubFrame, (info) => conn.sendJson({ type: 'subscribed', ...reply, ...recoveryFields(info) }), this.opts.pubLine);
+    const sink = new WsChannelSink(
+      conn,
+      access.metrics,
+      this.opts.pubFrame,
+      (info) => conn.sendJson({ type: 'subscribed', ...reply, ...recoveryFields(info) }),
+      this.opts.pubLine,
+    );
     try {
       const sub = await access.hub.subscribe(channel, startAt(frame.position, frame.from === 'start'), sink);
       if (conn.open) conn.subscriptions.set(channel, sub);

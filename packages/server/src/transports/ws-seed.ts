@@ -111,13 +111,23 @@ export function serveSeed(conn: WsConnection, opts: SeedOptions): void {
         continue;
       }
       channels[svc] = channel;
-      const sink = new WsChannelSink(conn, access.metrics, opts.eventFrame, (info: RecoveryInfo) => { recovery[svc] = recoveryFields(info); });
+      const sink = new WsChannelSink(conn, access.metrics, opts.eventFrame, (info: RecoveryInfo) => {
+        recovery[svc] = recoveryFields(info);
+      });
       const sub = await access.hub.subscribe(channel, await startFor(h, svc, channel), sink);
       if (!conn.open) return sub.close();
       conn.subscriptions.set(channel, sub);
     }
     state = 'ready';
-    conn.sendJson({ type: 'ack', seq: 0, timestamp: new Date().toISOString(), services: Object.keys(channels), channels, recovery, ...(forbidden.length ? { forbidden } : {}) });
+    conn.sendJson({
+      type: 'ack',
+      seq: 0,
+      timestamp: new Date().toISOString(),
+      services: Object.keys(channels),
+      channels,
+      recovery,
+      ...(forbidden.length ? { forbidden } : {}),
+    });
   }
 
   /** `lastSeq` has no epoch in the seed: it counts in the channel's current epoch unless `epochs` names one. */

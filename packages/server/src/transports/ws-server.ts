@@ -55,17 +55,30 @@ export class RealtimeWebSockets {
 
   constructor(private readonly opts: WsServerOptions) {
     const { metrics } = opts.access;
-    const onDeflate = () => { metrics.compressionsPrepared++; };
+    const onDeflate = () => {
+      metrics.compressionsPrepared++;
+    };
     this.pubFrame = encodeOnce((e) => PreparedMessage.of(pubLine(e), onDeflate));
     this.seedFrame = encodeOnce((e) => PreparedMessage.of(seedEventFrame(e), onDeflate));
     // A client subscribing to every channel it may at once is a burst, not a flood.
     const frameRate = { perSecond: opts.maxFramesPerSecond, burst: opts.access.maxChannels + 100 };
     const shared = (kind: 'native' | 'seed') => ({
-      metrics, compressionThresholdBytes: opts.compressionThresholdBytes, batchWhenCorked: kind === 'native', registry: this.connections[kind],
-      frameRate, maxBufferedBytes: opts.maxBufferedBytes,
+      metrics,
+      compressionThresholdBytes: opts.compressionThresholdBytes,
+      batchWhenCorked: kind === 'native',
+      registry: this.connections[kind],
+      frameRate,
+      maxBufferedBytes: opts.maxBufferedBytes,
     });
     this.connectionOptions = { native: shared('native'), seed: shared('seed') };
-    this.nativeOptions = { access: opts.access, pingIntervalMs: opts.pingIntervalMs, handshakeTimeoutMs: opts.handshakeTimeoutMs, pubFrame: this.pubFrame, pubLine, jsonLimits: opts.jsonLimits };
+    this.nativeOptions = {
+      access: opts.access,
+      pingIntervalMs: opts.pingIntervalMs,
+      handshakeTimeoutMs: opts.handshakeTimeoutMs,
+      pubFrame: this.pubFrame,
+      pubLine,
+      jsonLimits: opts.jsonLimits,
+    };
     this.allowedOrigins = new Set(opts.allowedOrigins.map(normalOrigin));
     this.wss = new WebSocketServer({
       noServer: true,
@@ -95,20 +108,29 @@ export class RealtimeWebSockets {
       }
       socket.on('error', destroySocket);
       if (this.closing) return refuse(socket, 'unavailable', 'The server is restarting; reconnect shortly.');
-      if (!this.opts.enabled()) return refuse(socket, 'feature_flag_disabled', 'WebSocket is disabled by a feature flag (websocket); use SSE or long-poll.', { flag: 'websocket' });
-      if (!this.originAllowed(req)) return refuse(socket, 'origin_forbidden', `Origin ${JSON.stringify(req.headers.origin).slice(0, 200)} may not open a WebSocket with cookies; list it in realtime.allowedOrigins.`);
+      if (!this.opts.enabled())
+        return refuse(socket, 'feature_flag_disabled', 'WebSocket is disabled by a feature flag (websocket); use SSE or long-poll.', { flag: 'websocket' });
+      if (!this.originAllowed(req))
+        return refuse(
+          socket,
+          'origin_forbidden',
+          `Origin ${JSON.stringify(req.headers.origin).slice(0, 200)} may not open a WebSocket with cookies; list it in realtime.allowedOrigins.`,
+        );
       // The rollout buckets by who connects, which may take a credential lookup.
-      void this.opts.admitted(req).then((admitted) => {
-        if (socket.destroyed) return;
-        if (!admitted) {
-          // A close code, not an HTTP refusal: browsers cannot read a refused handshake's status.
-          this.wss.handleUpgrade(req, socket, head, (ws) => ws.close(CLOSE.rolloutExcluded, 'realtime_ws: not in rollout; use SSE or long-poll'));
-          return;
-        }
-        // Counted past the flags: a client a flag turns away was not failed (connection success alert).
-        this.opts.access.metrics.attempt(kind === 'native' ? 'websocket' : 'seed');
-        this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(kind, ws as ConnectionSocket, socket, req, url)); // our `WebSocket` class
-      }, () => refuse(socket, 'unavailable', 'Could not evaluate the realtime_ws flag; retry.'));
+      void this.opts.admitted(req).then(
+        (admitted) => {
+          if (socket.destroyed) return;
+          if (!admitted) {
+            // A close code, not an HTTP refusal: browsers cannot read a refused handshake's status.
+            this.wss.handleUpgrade(req, socket, head, (ws) => ws.close(CLOSE.rolloutExcluded, 'realtime_ws: not in rollout; use SSE or long-poll'));
+            return;
+          }
+          // Counted past the flags: a client a flag turns away was not failed (connection success alert).
+          this.opts.access.metrics.attempt(kind === 'native' ? 'websocket' : 'seed');
+          this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(kind, ws as ConnectionSocket, socket, req, url)); // our `WebSocket` class
+        },
+        () => refuse(socket, 'unavailable', 'Could not evaluate the realtime_ws flag; retry.'),
+      );
     });
   }
 
@@ -117,10 +139,13 @@ export class RealtimeWebSockets {
     this.closing = true;
     for (const t of this.timers) clearInterval(t);
     const all = [...this.connections.native, ...this.connections.seed];
-    const closed = all.map((c) => new Promise<void>((resolve) => {
-      if (c.ws.readyState === c.ws.CLOSED) return resolve();
-      c.ws.once('close', () => resolve());
-    }));
+    const closed = all.map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          if (c.ws.readyState === c.ws.CLOSED) return resolve();
+          c.ws.once('close', () => resolve());
+        }),
+    );
     for (const c of all) c.close(CLOSE.restart, 'server restart: reconnect and resume');
     const timer = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
     await Promise.race([Promise.all(closed), timer]);
@@ -154,7 +179,14 @@ export class RealtimeWebSockets {
     const conn = new WsConnection(ws, socket, deflateWindowBits(this.extensions.get(req)), this.connectionOptions[kind]);
     const token = connectionCredential(req, url);
     if (kind === 'native') serveNative(conn, this.nativeOptions, token);
-    else serveSeed(conn, { access: this.opts.access, handshakeTimeoutMs: this.opts.handshakeTimeoutMs, eventFrame: this.seedFrame, token, jsonLimits: this.opts.jsonLimits });
+    else
+      serveSeed(conn, {
+        access: this.opts.access,
+        handshakeTimeoutMs: this.opts.handshakeTimeoutMs,
+        eventFrame: this.seedFrame,
+        token,
+        jsonLimits: this.opts.jsonLimits,
+      });
   }
 
   /** One ping frame for every native connection; a client silent for two intervals is dropped. */
@@ -198,7 +230,11 @@ const normalOrigin = (origin: string) => origin.trim().toLowerCase().replace(/\/
 
 /** The WebSocket endpoints of an app, from its config and flags. */
 export function realtimeWebSockets(
-  realtime: Realtime, flags: Flags, identityKeyOf: (req: IncomingMessage) => Promise<string>, jsonLimits: JsonLimits, maxBufferedBytes: number,
+  realtime: Realtime,
+  flags: Flags,
+  identityKeyOf: (req: IncomingMessage) => Promise<string>,
+  jsonLimits: JsonLimits,
+  maxBufferedBytes: number,
 ): RealtimeWebSockets {
   const c = realtime.config;
   return new RealtimeWebSockets({

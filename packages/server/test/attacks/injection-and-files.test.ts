@@ -61,7 +61,8 @@ describe('attack: injection and traversal', () => {
 
   it('response headers never carry request text: an idempotency key with CR/LF cannot be sent, and keys are not echoed', async () => {
     const res = await fetch(`${server.url}/v1/publish`, {
-      method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: 'Bearer test-publish-key-0123456789', 'Idempotency-Key': 'k%0d%0aSet-Cookie:%20x=1' },
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: 'Bearer test-publish-key-0123456789', 'Idempotency-Key': 'k%0d%0aSet-Cookie:%20x=1' },
       body: JSON.stringify({ channel: 'public:inj', data: 1 }),
     });
     expect(res.status).toBe(200);
@@ -75,7 +76,9 @@ describe('attack: injection and traversal', () => {
     return new Promise((resolve, reject) => {
       const req = request({ host: '127.0.0.1', port, path, headers: { Accept: 'text/html,*/*' } }, (res) => {
         let body = '';
-        res.on('data', (d) => { body += d; });
+        res.on('data', (d) => {
+          body += d;
+        });
         res.on('end', () => resolve({ status: res.statusCode!, body }));
       });
       req.on('error', reject);
@@ -84,8 +87,16 @@ describe('attack: injection and traversal', () => {
   }
 
   it.each([
-    '/../secret.txt', '/..%2fsecret.txt', '/%2e%2e/secret.txt', '/%2e%2e%2fsecret.txt', '/assets/..%2f..%2fsecret.txt',
-    '/assets/%2e%2e/%2e%2e/secret.txt', '/..%5csecret.txt', '/assets/..\\..\\secret.txt', '/%252e%252e/secret.txt', '//..//secret.txt',
+    '/../secret.txt',
+    '/..%2fsecret.txt',
+    '/%2e%2e/secret.txt',
+    '/%2e%2e%2fsecret.txt',
+    '/assets/..%2f..%2fsecret.txt',
+    '/assets/%2e%2e/%2e%2e/secret.txt',
+    '/..%5csecret.txt',
+    '/assets/..\\..\\secret.txt',
+    '/%252e%252e/secret.txt',
+    '//..//secret.txt',
     '/index.html%00/../../secret.txt',
   ])('path traversal %s serves nothing outside the web root', async (path) => {
     const { status, body } = await rawGet(path);

@@ -5,13 +5,19 @@ import type { TestServer } from '../support/server.js';
 /** Oversized, deeply nested and non-JSON bodies: a precise 4xx, never a 500 or a stack overflow. */
 describe('attack: hostile JSON bodies and frames', () => {
   let server: TestServer;
-  beforeAll(async () => { server = await startRealtimeServer({ input: { maxStringLength: 4_096, maxItems: 1_000 } }); });
+  beforeAll(async () => {
+    server = await startRealtimeServer({ input: { maxStringLength: 4_096, maxItems: 1_000 } });
+  });
   afterAll(() => server.close());
 
   const nested = (depth: number, leaf = '1') => '{"a":'.repeat(depth) + leaf + '}'.repeat(depth);
   const nestedArrays = (depth: number) => '['.repeat(depth) + ']'.repeat(depth);
   const post = (path: string, body: string, headers: Record<string, string> = {}) =>
-    fetch(`${server.url}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${PUBLISH_KEY}`, ...headers }, body });
+    fetch(`${server.url}${path}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${PUBLISH_KEY}`, ...headers },
+      body,
+    });
   const expectCode = async (res: Response, status: number, code: string) => {
     const json = await res.json();
     // The OpenAI-compatible route answers in OpenAI's shape, with our code inside.
@@ -39,7 +45,11 @@ describe('attack: hostile JSON bodies and frames', () => {
   it('a string over input.maxStringLength → 400 string_too_long; an array over input.maxItems → 400 too_many_elements', async () => {
     await expectCode(await post('/v1/publish', JSON.stringify({ channel: 'public:x', data: 'x'.repeat(5_000) })), 400, 'string_too_long');
     await expectCode(await post('/v1/publish', JSON.stringify({ channel: 'public:x', data: Array(1_001).fill(0) })), 400, 'too_many_elements');
-    await expectCode(await post('/v1/publish', JSON.stringify({ channel: 'public:x', data: Object.fromEntries(Array.from({ length: 1_001 }, (_, i) => [`k${i}`, i])) })), 400, 'too_many_elements');
+    await expectCode(
+      await post('/v1/publish', JSON.stringify({ channel: 'public:x', data: Object.fromEntries(Array.from({ length: 1_001 }, (_, i) => [`k${i}`, i])) })),
+      400,
+      'too_many_elements',
+    );
     expect((await post('/v1/publish', JSON.stringify({ channel: 'public:x', data: Array(1_000).fill(0) }))).status).toBe(200);
   });
 
@@ -93,7 +103,8 @@ describe('the depth limit is configurable', () => {
     const server = await startRealtimeServer({ input: { maxJsonDepth: 8 } });
     try {
       const body = (depth: number) => `{"channel":"public:x","data":${'['.repeat(depth - 1)}${']'.repeat(depth - 1)}}`;
-      const post = (b: string) => fetch(`${server.url}/v1/publish`, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${PUBLISH_KEY}` }, body: b });
+      const post = (b: string) =>
+        fetch(`${server.url}/v1/publish`, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${PUBLISH_KEY}` }, body: b });
       expect((await post(body(8))).status).toBe(200);
       const res = await post(body(9));
       expect({ status: res.status, body: await res.json() }).toMatchObject({ status: 400, body: { code: 'too_deep', limit: 8 } });

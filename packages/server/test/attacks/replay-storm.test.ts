@@ -18,9 +18,11 @@ class CountingClient {
   readonly ws: WebSocket;
   readonly done: Promise<void>;
   constructor(url: string, channel: string) {
-    this.ws = new WebSocket(`${url.replace(/^http/, "ws")}/v1/ws`, { perMessageDeflate: false }); // no deflate: the bytes owed are real
+    this.ws = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/ws`, { perMessageDeflate: false }); // no deflate: the bytes owed are real
     let finish!: () => void;
-    this.done = new Promise((resolve) => { finish = resolve; });
+    this.done = new Promise((resolve) => {
+      finish = resolve;
+    });
     this.ws.on('open', () => {
       this.ws.send(JSON.stringify({ type: 'connect', version: 1 }));
       this.ws.send(JSON.stringify({ type: 'subscribe', channel, from: 'start' }));
@@ -58,7 +60,10 @@ describe('attack: replay storm', () => {
   }, 60_000);
   afterAll(() => server.close());
 
-  const used = () => { const m = process.memoryUsage(); return m.heapUsed + m.arrayBuffers; };
+  const used = () => {
+    const m = process.memoryUsage();
+    return m.heapUsed + m.arrayBuffers;
+  };
 
   it(`${CLIENTS} stalled clients resuming ${EVENTS} events each: memory bounded; readers meanwhile get every event in order`, async () => {
     globalThis.gc?.();
@@ -103,7 +108,15 @@ describe('a replay stuck on a client that never reads', () => {
     let ended: string | undefined;
     let sent = 0;
     const stuck = {
-      open() {}, send() { sent++; }, backlog: () => 10_000, drained: () => new Promise<void>(() => {}), end(reason: string) { ended = reason; },
+      open() {},
+      send() {
+        sent++;
+      },
+      backlog: () => 10_000,
+      drained: () => new Promise<void>(() => {}),
+      end(reason: string) {
+        ended = reason;
+      },
     };
     void hub.subscribe('t', { from: 'start' }, stuck);
     await new Promise((r) => setTimeout(r, 10));

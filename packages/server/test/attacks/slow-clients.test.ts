@@ -24,10 +24,17 @@ describe('attack: slow headers and slow bodies', () => {
       const socket: Socket = connect(port, '127.0.0.1');
       let answer = '';
       let i = 0;
-      const timer = setInterval(() => { if (i < rest.length && !socket.destroyed) socket.write(rest[i++]!); }, everyMs);
-      socket.on('data', (d) => { answer += d; });
+      const timer = setInterval(() => {
+        if (i < rest.length && !socket.destroyed) socket.write(rest[i++]!);
+      }, everyMs);
+      socket.on('data', (d) => {
+        answer += d;
+      });
       socket.on('error', () => undefined);
-      socket.on('close', () => { clearInterval(timer); resolve({ answer, ms: Date.now() - started }); });
+      socket.on('close', () => {
+        clearInterval(timer);
+        resolve({ answer, ms: Date.now() - started });
+      });
       socket.write(head);
       // A server without the defence keeps the socket for minutes; give up after 8 s.
       setTimeout(() => socket.destroy(), 8_000).unref();

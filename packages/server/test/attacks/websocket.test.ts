@@ -19,8 +19,14 @@ describe('attack: WebSocket abuse', () => {
   function upgradeStatus(path: string, headers: Record<string, string>): Promise<number> {
     return new Promise((resolve) => {
       const client = new WebSocket(`${ws}${path}`, { headers });
-      client.once('open', () => { client.close(); resolve(101); });
-      client.once('unexpected-response', (_req, res) => { resolve(res.statusCode ?? 0); res.resume(); });
+      client.once('open', () => {
+        client.close();
+        resolve(101);
+      });
+      client.once('unexpected-response', (_req, res) => {
+        resolve(res.statusCode ?? 0);
+        res.resume();
+      });
       client.once('error', () => undefined);
     });
   }

@@ -43,7 +43,8 @@ export async function startChild(args: string[], env: NodeJS.ProcessEnv = {}): P
     void exited.then((code) => reject(new Error(`server exited ${code}: ${out}${err}`)));
   });
   return {
-    url, child,
+    url,
+    child,
     stderr: () => err,
     async kill() {
       child.kill('SIGKILL');
@@ -64,7 +65,13 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`still running after ${timeoutMs} ms: ${stdout}${stderr}`)); }, timeoutMs);
-    child.on('exit', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`still running after ${timeoutMs} ms: ${stdout}${stderr}`));
+    }, timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
   });
 }

@@ -34,7 +34,12 @@ export async function startTestCluster(opts: { nodes: number; config?: Record<st
   let cluster: TestCluster;
   try {
     cluster = await startCluster({
-      nodes: opts.nodes, redisUrl: TEST_REDIS_URL, databaseUrl: TEST_DATABASE_URL, keyPrefix, schema, nginx: opts.nginx ?? false,
+      nodes: opts.nodes,
+      redisUrl: TEST_REDIS_URL,
+      databaseUrl: TEST_DATABASE_URL,
+      keyPrefix,
+      schema,
+      nginx: opts.nginx ?? false,
       config: {
         ...config,
         realtime: { publishKey: PUBLISH_KEY, tokenSecret: TOKEN_SECRET, ...config.realtime },

@@ -45,7 +45,10 @@ export async function cuttingProxy(
       }
       client.write(d);
     });
-    const close = () => { client.destroy(); upstream.destroy(); };
+    const close = () => {
+      client.destroy();
+      upstream.destroy();
+    };
     client.on('error', close).on('close', close);
     upstream.on('error', close).on('close', close);
   });
@@ -55,6 +58,10 @@ export async function cuttingProxy(
     url: `http://127.0.0.1:${address.port}`,
     requests,
     // Kept-alive client sockets (fetch pools them) would hold close() until their idle timeout.
-    close: () => new Promise<void>((resolve) => { server.close(() => resolve()); for (const socket of open) socket.destroy(); }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const socket of open) socket.destroy();
+      }),
   };
 }

@@ -4,7 +4,10 @@ import { TEST_DATABASE_URL } from './postgres.js';
 
 /** Fast settings for job tests: quick polls and progress, one attempt unless a test says otherwise. */
 export const FAST_JOBS: NonNullable<ConfigInput['jobs']> = {
-  pollMs: 50, progressIntervalMs: 10, leaseMs: 1_500, retry: { maxAttempts: 1, baseDelayMs: 10, maxDelayMs: 50 },
+  pollMs: 50,
+  progressIntervalMs: 10,
+  leaseMs: 1_500,
+  retry: { maxAttempts: 1, baseDelayMs: 10, maxDelayMs: 50 },
 };
 
 export async function json(res: Response): Promise<any> {

@@ -8,7 +8,23 @@ export const TEST_RETRY = { maxRetries: 2, baseDelayMs: 10, maxDelayMs: 1_000 };
 /** Provider ids the tests use for each dialect's mock (and a twin with a wrong key). */
 export const PROVIDER_IDS: Record<Dialect, string> = { openai: 'mockai', anthropic: 'mockant' };
 
-export const SCENARIO_MODELS = ['ok', 'slow', 'think', 'trunc', 'e404', 'e429', 'e429-once', 'e500', 'e500-once', 'hang', 'stall', 'reset', 'malformed', 'context', 'tool'];
+export const SCENARIO_MODELS = [
+  'ok',
+  'slow',
+  'think',
+  'trunc',
+  'e404',
+  'e429',
+  'e429-once',
+  'e500',
+  'e500-once',
+  'hang',
+  'stall',
+  'reset',
+  'malformed',
+  'context',
+  'tool',
+];
 
 /** Config entries pointing two providers (right key, wrong key) at a mock upstream. */
 export function mockProviderConfig(dialect: Dialect, mock: MockUpstream, extra: Record<string, unknown> = {}): NonNullable<ConfigInput['providers']> {
@@ -24,7 +40,8 @@ export async function startMocks(opts: Parameters<typeof startMockUpstream>[1] =
   const openai = await startMockUpstream('openai', opts);
   const anthropic = await startMockUpstream('anthropic', opts);
   return {
-    openai, anthropic,
+    openai,
+    anthropic,
     config: { ...mockProviderConfig('openai', openai), ...mockProviderConfig('anthropic', anthropic) },
     close: () => Promise.all([openai.close(), anthropic.close()]),
   };

@@ -6,7 +6,18 @@
  */
 import http from 'node:http';
 import { parentPort, workerData } from 'node:worker_threads';
-import { ANSWER_PIECES, anthropicFrame, anthropicFrames, anthropicToolFrames, errorBody, openaiChunk, openaiFrame, openaiFrames, openaiToolFrames, toolResultOf } from './wire-formats.js';
+import {
+  ANSWER_PIECES,
+  anthropicFrame,
+  anthropicFrames,
+  anthropicToolFrames,
+  errorBody,
+  openaiChunk,
+  openaiFrame,
+  openaiFrames,
+  openaiToolFrames,
+  toolResultOf,
+} from './wire-formats.js';
 
 export const MOCK_KEYS = { openai: 'sk-mock-openai', anthropic: 'sk-ant-mock' };
 
@@ -46,16 +57,33 @@ export function createMockServer({ dialect, listed = [], chunkDelayMs = 3 }, rep
   });
 
   async function handle(req, res, raw) {
-    const authorised = dialect === 'openai'
-      ? req.headers.authorization === `Bearer ${MOCK_KEYS.openai}`
-      : req.headers['x-api-key'] === MOCK_KEYS.anthropic && req.headers['anthropic-version'] === '2023-06-01';
+    const authorised =
+      dialect === 'openai'
+        ? req.headers.authorization === `Bearer ${MOCK_KEYS.openai}`
+        : req.headers['x-api-key'] === MOCK_KEYS.anthropic && req.headers['anthropic-version'] === '2023-06-01';
     const url = new URL(req.url ?? '/', 'http://mock');
     if (req.method === 'GET' && url.pathname === '/v1/models') {
       report({ type: 'listing' });
       if (!authorised) return json(res, 401, errorBody(dialect, 'auth', ''));
-      const body = dialect === 'openai'
-        ? { object: 'list', data: listed.map((id) => ({ id, object: 'model', created: 1_700_000_000, owned_by: 'mock', context_length: 65_536, pricing: { prompt: '0.0000025', completion: '0.00001' } })) }
-        : { data: listed.map((id) => ({ type: 'model', id, display_name: `Mock ${id}`, created_at: '2025-02-19T00:00:00Z' })), has_more: false, first_id: listed[0] ?? null, last_id: listed.at(-1) ?? null };
+      const body =
+        dialect === 'openai'
+          ? {
+              object: 'list',
+              data: listed.map((id) => ({
+                id,
+                object: 'model',
+                created: 1_700_000_000,
+                owned_by: 'mock',
+                context_length: 65_536,
+                pricing: { prompt: '0.0000025', completion: '0.00001' },
+              })),
+            }
+          : {
+              data: listed.map((id) => ({ type: 'model', id, display_name: `Mock ${id}`, created_at: '2025-02-19T00:00:00Z' })),
+              has_more: false,
+              first_id: listed[0] ?? null,
+              last_id: listed.at(-1) ?? null,
+            };
       return json(res, 200, JSON.stringify(body));
     }
     const chatPath = dialect === 'openai' ? '/v1/chat/completions' : '/v1/messages';
@@ -88,9 +116,10 @@ export function createMockServer({ dialect, listed = [], chunkDelayMs = 3 }, rep
     const delay = slow ? 20 : chunkDelayMs;
     const finish = model.startsWith('trunc') ? 'length' : 'stop';
     const reasoning = model.startsWith('think') ? ['Consider', ' the water cycle.'] : undefined;
-    let frames = dialect === 'openai'
-      ? openaiFrames(model, pieces, { includeUsage, finish, reasoning, logprobs: body.logprobs === true })
-      : anthropicFrames(model, pieces, { finish, thinking: reasoning });
+    let frames =
+      dialect === 'openai'
+        ? openaiFrames(model, pieces, { includeUsage, finish, reasoning, logprobs: body.logprobs === true })
+        : anthropicFrames(model, pieces, { finish, thinking: reasoning });
     if (model === 'tool' && toolResult === undefined && body.tools?.length) {
       frames = dialect === 'openai' ? openaiToolFrames(model, { includeUsage }) : anthropicToolFrames(model);
     }
@@ -103,7 +132,11 @@ export function createMockServer({ dialect, listed = [], chunkDelayMs = 3 }, rep
     if (model === 'stall') return;
     if (model === 'reset') return void req.socket.resetAndDestroy();
     if (model === 'malformed') {
-      res.write(dialect === 'openai' ? 'data: {"id":"chatcmpl-mock9Zq2","choices":[{"delta":{"content":"x"\n\n' : 'event: content_block_delta\ndata: {"type":"content_block_delta",\n\n');
+      res.write(
+        dialect === 'openai'
+          ? 'data: {"id":"chatcmpl-mock9Zq2","choices":[{"delta":{"content":"x"\n\n'
+          : 'event: content_block_delta\ndata: {"type":"content_block_delta",\n\n',
+      );
       await wait(delay);
       res.write(dialect === 'openai' ? openaiFrame(openaiChunk(model, { content: ' after' }, null, includeUsage)) : anthropicFrame('message_stop', {}));
     }

@@ -51,7 +51,10 @@ export async function startMockUpstream(dialect: Dialect, opts: { listed?: strin
         case 'exchange': {
           let resolveClosed!: (t: number) => void;
           const e: Exchange = {
-            model: msg.model, body: msg.body, headers: msg.headers, receivedAt: local(msg.at),
+            model: msg.model,
+            body: msg.body,
+            headers: msg.headers,
+            receivedAt: local(msg.at),
             socketClosed: new Promise((r) => (resolveClosed = r)),
           };
           void e.socketClosed.then((t) => (e.socketClosedAt = t));

@@ -10,7 +10,9 @@ export const nginxAvailable = existsSync(NGINX);
  * our X-Accel-Buffering header. An `edit` for startNginx.
  */
 export const bufferingOn = (site: string) =>
-  site.replace('proxy_buffering off;', 'proxy_buffering on; proxy_ignore_headers X-Accel-Buffering;').replace('proxy_http_version 1.1;', 'proxy_http_version 1.0;');
+  site
+    .replace('proxy_buffering off;', 'proxy_buffering on; proxy_ignore_headers X-Accel-Buffering;')
+    .replace('proxy_http_version 1.1;', 'proxy_http_version 1.0;');
 
 export interface Nginx {
   url: string;

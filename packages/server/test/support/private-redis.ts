@@ -9,10 +9,12 @@ export class PrivateRedis {
 
   static async start(): Promise<PrivateRedis> {
     const port = await new Promise<number>((resolve, reject) => {
-      const probe = createServer().listen(0, '127.0.0.1', () => {
-        const { port } = probe.address() as { port: number };
-        probe.close(() => resolve(port));
-      }).on('error', reject);
+      const probe = createServer()
+        .listen(0, '127.0.0.1', () => {
+          const { port } = probe.address() as { port: number };
+          probe.close(() => resolve(port));
+        })
+        .on('error', reject);
     });
     const redis = new PrivateRedis(port);
     await redis.resume();
@@ -25,7 +27,9 @@ export class PrivateRedis {
 
   /** Starts the server (again, same port, empty: no persistence) and waits until it accepts commands. */
   async resume(): Promise<void> {
-    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     this.child = child;
     let out = '';
     await new Promise<void>((resolve, reject) => {

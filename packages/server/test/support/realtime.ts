@@ -28,10 +28,17 @@ export async function publishN(url: string, channel: string, n: number, from = 1
   return json.results[0].epoch;
 }
 
-export function mintToken(claims: { sub: string; org?: string; channels?: string[] }, opts: { secret?: string; expiresIn?: string | number } = {}): Promise<string> {
+export function mintToken(
+  claims: { sub: string; org?: string; channels?: string[] },
+  opts: { secret?: string; expiresIn?: string | number } = {},
+): Promise<string> {
   const { sub, ...rest } = claims;
-  return new SignJWT(rest).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuedAt()
-    .setExpirationTime(opts.expiresIn ?? '1h').sign(new TextEncoder().encode(opts.secret ?? TOKEN_SECRET));
+  return new SignJWT(rest)
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject(sub)
+    .setIssuedAt()
+    .setExpirationTime(opts.expiresIn ?? '1h')
+    .sign(new TextEncoder().encode(opts.secret ?? TOKEN_SECRET));
 }
 
 /** A raw WebSocket client that records every JSON frame and the close code. */
@@ -54,7 +61,11 @@ export class RawWs {
 
   private record(line: string): void {
     let m: any;
-    try { m = JSON.parse(line); } catch { m = { raw: line }; }
+    try {
+      m = JSON.parse(line);
+    } catch {
+      m = { raw: line };
+    }
     this.messages.push(m);
     this.waiters = this.waiters.filter((w) => {
       if (!w.pred(m)) return true;
@@ -93,7 +104,13 @@ export class RawWs {
     if (found) return Promise.resolve(found);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no matching message in ${timeoutMs} ms; got ${JSON.stringify(this.messages.slice(-5))}`)), timeoutMs);
-      this.waiters.push({ pred, resolve: (m) => { clearTimeout(timer); resolve(m); } });
+      this.waiters.push({
+        pred,
+        resolve: (m) => {
+          clearTimeout(timer);
+          resolve(m);
+        },
+      });
     });
   }
 

@@ -5,8 +5,12 @@ export class RecordingProvider implements Provider {
   readonly requests: Omit<GenerationRequest, 'signal'>[] = [];
   readonly aborted: string[] = [];
   constructor(private readonly inner: Provider) {}
-  get id() { return this.inner.id; }
-  listModels() { return this.inner.listModels(); }
+  get id() {
+    return this.inner.id;
+  }
+  listModels() {
+    return this.inner.listModels();
+  }
   stream(request: GenerationRequest) {
     const { signal, ...rest } = request;
     this.requests.push(structuredClone(rest));

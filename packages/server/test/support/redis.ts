@@ -47,7 +47,8 @@ export async function openRedis(): Promise<{ redis: RedisConnection; prefix: str
   const prefix = randomPrefix();
   const redis = await connectRedis(TEST_REDIS_URL, prefix, 3_000);
   return {
-    redis, prefix,
+    redis,
+    prefix,
     async close() {
       await redis.close();
       await dropPrefix(prefix);

@@ -21,7 +21,10 @@ const UNLIMITED = { requestsPerMinute: null, responsesPerDay: null, maxModels: n
 export const TEST_IDENTITY = { scrypt: { cost: 1024 }, limits: { anonymous: UNLIMITED, user: UNLIMITED } };
 
 /** A real server on port 0 with its own data dir; demo models sped up unless told otherwise. */
-export async function startServer(overrides: ConfigInput = {}, opts: AppOptions & { env?: NodeJS.ProcessEnv; dataDir?: string; keepRedisKeys?: boolean } = {}): Promise<TestServer> {
+export async function startServer(
+  overrides: ConfigInput = {},
+  opts: AppOptions & { env?: NodeJS.ProcessEnv; dataDir?: string; keepRedisKeys?: boolean } = {},
+): Promise<TestServer> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'tributary-test-'));
   const config = loadConfig({
     env: opts.env ?? {},
@@ -38,14 +41,17 @@ export async function startServer(overrides: ConfigInput = {}, opts: AppOptions 
   const url = await app.listen();
   let closed = false;
   return {
-    url, app, dataDir,
+    url,
+    app,
+    dataDir,
     async close() {
       if (closed) return;
       closed = true;
       await app.close();
       if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
       // A test's own Redis prefix goes with its server (a shared prefix is the test's to drop).
-      if (overrides.redis?.url && overrides.redis.keyPrefix?.startsWith('test:') && !opts.keepRedisKeys) await dropPrefix(overrides.redis.keyPrefix, overrides.redis.url);
+      if (overrides.redis?.url && overrides.redis.keyPrefix?.startsWith('test:') && !opts.keepRedisKeys)
+        await dropPrefix(overrides.redis.keyPrefix, overrides.redis.url);
     },
   };
 }

@@ -53,7 +53,11 @@ export function sseRequest(
           // Seed streams send each event's id in a `position` frame right after it: give it to the event.
           if (m.event === 'position' && foldPosition(result.messages, m)) continue;
           let json: any;
-          try { json = JSON.parse(m.data); } catch { json = undefined; }
+          try {
+            json = JSON.parse(m.data);
+          } catch {
+            json = undefined;
+          }
           const timed: TimedMessage = { ...m, t: performance.now() - t0, json };
           result.messages.push(timed);
           const verdict = opts.until?.(timed, result.messages);
@@ -86,6 +90,10 @@ export async function postJson(url: string, body: unknown, headers: Record<strin
   const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body: JSON.stringify(body) });
   const text = await res.text();
   let json: any;
-  try { json = JSON.parse(text); } catch { json = text; }
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = text;
+  }
   return { status: res.status, json, headers: res.headers };
 }

@@ -36,10 +36,11 @@ export async function tcpSwitch(targetHost: string, targetPort: number) {
     restore() {
       up = true;
     },
-    close: () => new Promise<void>((resolve) => {
-      up = false;
-      for (const socket of open) socket.destroy();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        up = false;
+        for (const socket of open) socket.destroy();
+        server.close(() => resolve());
+      }),
   };
 }

@@ -37,10 +37,14 @@ export async function startBadServer(upstream: string, breakage: Breakage): Prom
     const up = http.request(`${upstream}${req.url}`, { method: req.method, headers: req.headers }, (ur) => {
       res.writeHead(ur.statusCode ?? 502, ur.headers);
       if (!rewrite || !String(ur.headers['content-type']).includes('text/event-stream')) return void ur.pipe(res);
-      onBlocks(ur, (block) => {
-        const out = rewrite(block);
-        if (out !== null) res.write(out);
-      }, (rest) => res.end(rest));
+      onBlocks(
+        ur,
+        (block) => {
+          const out = rewrite(block);
+          if (out !== null) res.write(out);
+        },
+        (rest) => res.end(rest),
+      );
     });
     up.on('error', () => res.destroy());
     res.on('close', () => up.destroy());
@@ -58,7 +62,9 @@ export async function startBadServer(upstream: string, breakage: Breakage): Prom
         if (target.readyState === WebSocket.OPEN) target.send(text);
         else queued.push(text);
       });
-      target.on('open', () => { for (const q of queued.splice(0)) target.send(q); });
+      target.on('open', () => {
+        for (const q of queued.splice(0)) target.send(q);
+      });
       target.on('message', (data) => client.send(data.toString()));
       target.on('close', (code) => client.close(code >= 1000 && code < 5000 && code !== 1005 && code !== 1006 ? code : 1000));
       client.on('close', () => target.close());
@@ -106,7 +112,11 @@ function readUpstreamSse(url: string, body: unknown, onBlock: (block: string) =>
 
 const dataOf = (block: string): any => {
   const line = block.split('\n').find((l) => l.startsWith('data: '));
-  try { return line ? JSON.parse(line.slice(6)) : undefined; } catch { return undefined; }
+  try {
+    return line ? JSON.parse(line.slice(6)) : undefined;
+  } catch {
+    return undefined;
+  }
 };
 
 /** (1) Streams the models of a /compare-stream one after another, each run to its end before the next. */
@@ -126,7 +136,9 @@ export const sequentialModels: Breakage = {
       });
     }
     const n = request.models.length;
-    res.end(`data: ${JSON.stringify({ type: 'complete', status: 'completed', metadata: { input_length: String(request.input_data).length, models_requested: n, models_successful: ok, models_failed: n - ok, timestamp: new Date().toISOString(), processing_time_ms: Date.now() - started } })}\n\n`);
+    res.end(
+      `data: ${JSON.stringify({ type: 'complete', status: 'completed', metadata: { input_length: String(request.input_data).length, models_requested: n, models_successful: ok, models_failed: n - ok, timestamp: new Date().toISOString(), processing_time_ms: Date.now() - started } })}\n\n`,
+    );
     return true;
   },
 };

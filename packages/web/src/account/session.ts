@@ -119,8 +119,12 @@ export function refusalMessage(err: unknown): string {
   if (err.code === 'rate_limited' && body?.max === 0) return err.message;
   if (err.code === 'rate_limited' && body?.resetAt) {
     const at = new Date(body.resetAt).toLocaleString();
-    const what = body.limit === 'responses_per_day' ? `all ${body.max} model responses for today`
-      : body.limit === 'requests_per_minute' ? `all ${body.max} requests for this minute` : `your ${body.limit?.replaceAll('_', ' ')} (${body.max})`;
+    const what =
+      body.limit === 'responses_per_day'
+        ? `all ${body.max} model responses for today`
+        : body.limit === 'requests_per_minute'
+          ? `all ${body.max} requests for this minute`
+          : `your ${body.limit?.replaceAll('_', ' ')} (${body.max})`;
     return `Limit reached: you have used ${what}. It resets at ${at}.${auth.user ? '' : ' Sign in (Account tab) for more.'}`;
   }
   if (err.code === 'authentication_required') return `${err.message} This server does not serve anonymous visitors: sign in on the Account tab.`;

@@ -2,7 +2,13 @@ import type { ComparisonRecord, TributaryClient } from '@tributary/client';
 import { useCallback, useEffect, useState } from 'react';
 
 /** Past comparisons from the server: reopen one (its whole conversation) or delete it. */
-export function HistoryPanel(props: { client: TributaryClient; refreshKey: number; onOpen: (r: ComparisonRecord) => void; onDeleted: (id: string) => void; onClose: () => void }) {
+export function HistoryPanel(props: {
+  client: TributaryClient;
+  refreshKey: number;
+  onOpen: (r: ComparisonRecord) => void;
+  onDeleted: (id: string) => void;
+  onClose: () => void;
+}) {
   const { client, refreshKey, onOpen, onDeleted, onClose } = props;
   const [items, setItems] = useState<ComparisonRecord[]>();
   const [error, setError] = useState<string>();
@@ -27,10 +33,18 @@ export function HistoryPanel(props: { client: TributaryClient; refreshKey: numbe
     <aside className="history" aria-label="History">
       <div className="history-head">
         <h2>History</h2>
-        <button type="button" className="icon" onClick={load}>Refresh</button>
-        <button type="button" className="icon" onClick={onClose} aria-label="Close history">✕</button>
+        <button type="button" className="icon" onClick={load}>
+          Refresh
+        </button>
+        <button type="button" className="icon" onClick={onClose} aria-label="Close history">
+          ✕
+        </button>
       </div>
-      {error && <p className="error" role="alert">{error}</p>}
+      {error && (
+        <p className="error" role="alert">
+          {error}
+        </p>
+      )}
       {!items && !error && <p className="muted">Loading…</p>}
       {items?.length === 0 && <p className="muted">No comparisons yet.</p>}
       <ul>
@@ -42,7 +56,9 @@ export function HistoryPanel(props: { client: TributaryClient; refreshKey: numbe
                 {new Date(r.createdAt).toLocaleString()} · {r.models.length} model{r.models.length === 1 ? '' : 's'} · {r.status}
               </span>
             </button>
-            <button type="button" className="icon danger" onClick={() => remove(r)} aria-label={`Delete “${r.prompt.slice(0, 40)}”`}>Delete</button>
+            <button type="button" className="icon danger" onClick={() => remove(r)} aria-label={`Delete “${r.prompt.slice(0, 40)}”`}>
+              Delete
+            </button>
           </li>
         ))}
       </ul>

@@ -12,7 +12,10 @@ import type { Workspace } from '../state/workspace';
  */
 export const ModelCard = memo(function ModelCard(props: { workspace: Workspace; model: string; name: string; demo: boolean; structure: number }) {
   const { workspace, model, name, demo } = props;
-  useSyncExternalStore((cb) => workspace.subscribeModel(model, cb), () => workspace.modelVersion(model));
+  useSyncExternalStore(
+    (cb) => workspace.subscribeModel(model, cb),
+    () => workspace.modelVersion(model),
+  );
   const [raw, setRaw] = useState(false);
   const [copied, setCopied] = useState<string>();
   const turns = workspace.session.turns.filter((t) => t.runs[model]);
@@ -32,22 +35,39 @@ export const ModelCard = memo(function ModelCard(props: { workspace: Workspace; 
       <header className="card-head">
         <h3 title={model}>{name}</h3>
         {demo && <span className="badge demo">demo</span>}
-        <span className={`pill pill-${status}`} role="status">{STATUS_LABEL[status]}</span>
+        <span className={`pill pill-${status}`} role="status">
+          {STATUS_LABEL[status]}
+        </span>
         <div className="card-actions">
-          <button type="button" className="icon" aria-pressed={raw} onClick={() => setRaw(!raw)} title="Show the raw text">{raw ? 'Rendered' : 'Raw'}</button>
-          <button type="button" className="icon" onClick={copy} title="Copy this card as Markdown">{copied ?? 'Copy'}</button>
-          <button type="button" className="icon" onClick={() => workspace.setHidden(model, true)} aria-label={`Hide ${name}`} title="Hide this card">Hide</button>
+          <button type="button" className="icon" aria-pressed={raw} onClick={() => setRaw(!raw)} title="Show the raw text">
+            {raw ? 'Rendered' : 'Raw'}
+          </button>
+          <button type="button" className="icon" onClick={copy} title="Copy this card as Markdown">
+            {copied ?? 'Copy'}
+          </button>
+          <button type="button" className="icon" onClick={() => workspace.setHidden(model, true)} aria-label={`Hide ${name}`} title="Hide this card">
+            Hide
+          </button>
         </div>
       </header>
       {latest && run && <CardStats turn={latest} run={run} />}
       {/* biome-ignore lint/a11y/noNoninteractiveTabindex: a scrolling region must be focusable to scroll it with the keyboard */}
       <section className="card-body" ref={body} tabIndex={0} aria-label={`${name} answer`} aria-busy={status === 'streaming'}>
         {turns.map((turn, i) => (
-          <TurnView key={turn.comparisonId} prompt={turns.length > 1 || i > 0 ? turn.prompt : undefined} run={turn.runs[model]!} text={turn.runs[model]!.text} status={turn.runs[model]!.status} raw={raw} />
+          <TurnView
+            key={turn.comparisonId}
+            prompt={turns.length > 1 || i > 0 ? turn.prompt : undefined}
+            run={turn.runs[model]!}
+            text={turn.runs[model]!.text}
+            status={turn.runs[model]!.status}
+            raw={raw}
+          />
         ))}
       </section>
       {!following && status === 'streaming' && (
-        <button type="button" className="jump" onClick={follow}>↓ Follow the stream</button>
+        <button type="button" className="jump" onClick={follow}>
+          ↓ Follow the stream
+        </button>
       )}
     </article>
   );
@@ -58,12 +78,21 @@ const TurnView = memo(function TurnView(props: { prompt: string | undefined; run
   const note = outcome(run);
   return (
     <div className="turn">
-      {prompt !== undefined && <p className="turn-prompt"><span className="visually-hidden">You asked: </span>{prompt}</p>}
+      {prompt !== undefined && (
+        <p className="turn-prompt">
+          <span className="visually-hidden">You asked: </span>
+          {prompt}
+        </p>
+      )}
       <div className="answer" data-answer>
         {raw ? <pre className="raw">{text}</pre> : <Markdown text={text} streaming={!ENDED.has(status)} />}
         {status === 'waiting' && text === '' && <p className="muted typing">Waiting for the first token…</p>}
       </div>
-      {note && <p className={`outcome outcome-${status}`} role={status === 'failed' ? 'alert' : undefined} data-outcome={status}>{note}</p>}
+      {note && (
+        <p className={`outcome outcome-${status}`} role={status === 'failed' ? 'alert' : undefined} data-outcome={status}>
+          {note}
+        </p>
+      )}
     </div>
   );
 });
@@ -80,10 +109,25 @@ function CardStats({ turn, run }: { turn: Turn; run: ModelRun }) {
   const s = liveStats(run, turn, ended ? now : Math.max(now, Date.now()));
   return (
     <dl className="stats" data-testid="stats">
-      <div><dt>TTFT</dt><dd data-stat="ttft">{seconds(s.ttftMs)}</dd></div>
-      <div><dt>tok/s</dt><dd data-stat="tps">{rate(s.tokensPerSecond)}</dd></div>
-      <div><dt>elapsed</dt><dd data-stat="elapsed">{seconds(s.elapsedMs)}</dd></div>
-      <div><dt>tokens</dt><dd data-stat="tokens">{count(s.outputTokens)}{s.inputTokens !== undefined ? ` out · ${count(s.inputTokens)} in` : ''}</dd></div>
+      <div>
+        <dt>TTFT</dt>
+        <dd data-stat="ttft">{seconds(s.ttftMs)}</dd>
+      </div>
+      <div>
+        <dt>tok/s</dt>
+        <dd data-stat="tps">{rate(s.tokensPerSecond)}</dd>
+      </div>
+      <div>
+        <dt>elapsed</dt>
+        <dd data-stat="elapsed">{seconds(s.elapsedMs)}</dd>
+      </div>
+      <div>
+        <dt>tokens</dt>
+        <dd data-stat="tokens">
+          {count(s.outputTokens)}
+          {s.inputTokens !== undefined ? ` out · ${count(s.inputTokens)} in` : ''}
+        </dd>
+      </div>
     </dl>
   );
 }

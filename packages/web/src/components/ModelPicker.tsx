@@ -26,9 +26,13 @@ export function ModelPicker(props: { groups: Record<string, ModelInfo[]>; select
         <span className={`picker-count${full ? ' full' : ''}`} aria-live="polite" data-testid="selected-count">
           {selected.length} of {max} selected
         </span>
-        <button type="button" className="link" onClick={() => onChange([])} disabled={selected.length === 0}>Clear</button>
+        <button type="button" className="link" onClick={() => onChange([])} disabled={selected.length === 0}>
+          Clear
+        </button>
       </div>
-      <label htmlFor={searchId} className="visually-hidden">Search models</label>
+      <label htmlFor={searchId} className="visually-hidden">
+        Search models
+      </label>
       <input id={searchId} type="search" className="picker-search" placeholder="Search models…" value={query} onChange={(e) => setQuery(e.target.value)} />
       <div className="picker-groups">
         {filtered.length === 0 && <p className="muted">No model matches “{query}”.</p>}
@@ -41,7 +45,11 @@ export function ModelPicker(props: { groups: Record<string, ModelInfo[]>; select
                 <label key={m.id} className={`picker-item${checked ? ' checked' : ''}`} title={full && !checked ? `At most ${max} models per request` : m.id}>
                   <input type="checkbox" checked={checked} disabled={full && !checked} onChange={(e) => toggle(m.id, e.target.checked)} data-model={m.id} />
                   <span className="picker-name">{m.name}</span>
-                  {m.demo && <span className="badge demo" title="Built-in demo model: generated text, no upstream provider">demo</span>}
+                  {m.demo && (
+                    <span className="badge demo" title="Built-in demo model: generated text, no upstream provider">
+                      demo
+                    </span>
+                  )}
                 </label>
               );
             })}

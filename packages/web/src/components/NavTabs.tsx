@@ -13,7 +13,9 @@ export function NavTabs({ current }: { current: Route }) {
   return (
     <nav className="tabs" aria-label="Pages">
       {TABS.map((t) => (
-        <a key={t.route} href={t.href} className={t.route === current ? 'tab active' : 'tab'} aria-current={t.route === current ? 'page' : undefined}>{t.label}</a>
+        <a key={t.route} href={t.href} className={t.route === current ? 'tab active' : 'tab'} aria-current={t.route === current ? 'page' : undefined}>
+          {t.label}
+        </a>
       ))}
     </nav>
   );

@@ -43,7 +43,9 @@ export function PromptBox(props: {
 
   return (
     <form className="prompt" onSubmit={send}>
-      <label htmlFor={id} className="visually-hidden">{props.followUp ? 'Follow-up' : 'Prompt'}</label>
+      <label htmlFor={id} className="visually-hidden">
+        {props.followUp ? 'Follow-up' : 'Prompt'}
+      </label>
       <textarea
         id={id}
         value={prompt}
@@ -57,21 +59,39 @@ export function PromptBox(props: {
       <div className="prompt-bar">
         <div className="tiers" role="radiogroup" aria-label="Tier">
           {TIERS.map((t) => (
-            <label key={t} className={`tier${props.tier === t ? ' active' : ''}`} title={`${count(props.tiers[t].maxInputChars)} characters in, ${count(props.tiers[t].maxOutputTokens)} tokens out`}>
+            <label
+              key={t}
+              className={`tier${props.tier === t ? ' active' : ''}`}
+              title={`${count(props.tiers[t].maxInputChars)} characters in, ${count(props.tiers[t].maxOutputTokens)} tokens out`}
+            >
               <input type="radio" name={`${id}-tier`} value={t} checked={props.tier === t} onChange={() => props.onTier(t)} />
               <span>{t}</span>
-              <small>{count(props.tiers[t].maxInputChars)} / {count(props.tiers[t].maxOutputTokens)} tok</small>
+              <small>
+                {count(props.tiers[t].maxInputChars)} / {count(props.tiers[t].maxOutputTokens)} tok
+              </small>
             </label>
           ))}
         </div>
         <span id={`${id}-count`} className={`char-count${over ? ' over' : ''}`} data-testid="char-count">
           {count(prompt.length)} / {count(limit)}
         </span>
-        <span id={`${id}-hint`} className="muted small hint">Enter sends · Shift+Enter new line</span>
+        <span id={`${id}-hint`} className="muted small hint">
+          Enter sends · Shift+Enter new line
+        </span>
         <div className="prompt-actions">
-          {props.followUp && <button type="button" onClick={props.onNew} disabled={props.running}>New conversation</button>}
-          {props.running && <button type="button" className="danger" onClick={props.onCancel} disabled={!props.cancellable}>Cancel</button>}
-          <button type="submit" className="primary" disabled={!ready}>{props.followUp ? 'Send follow-up' : 'Send'}</button>
+          {props.followUp && (
+            <button type="button" onClick={props.onNew} disabled={props.running}>
+              New conversation
+            </button>
+          )}
+          {props.running && (
+            <button type="button" className="danger" onClick={props.onCancel} disabled={!props.cancellable}>
+              Cancel
+            </button>
+          )}
+          <button type="submit" className="primary" disabled={!ready}>
+            {props.followUp ? 'Send follow-up' : 'Send'}
+          </button>
         </div>
       </div>
     </form>

@@ -31,23 +31,37 @@ export function ChannelsPanel({ channels, errors, onSubscribe, onUnsubscribe, on
     <section className="panel" aria-label="Channels">
       <h2>Channels</h2>
       <form className="row" onSubmit={submit}>
-        <label className="visually-hidden" htmlFor="subscribe-channel">Channel to subscribe</label>
+        <label className="visually-hidden" htmlFor="subscribe-channel">
+          Channel to subscribe
+        </label>
         <input id="subscribe-channel" value={name} onChange={(e) => setName(e.target.value)} placeholder="public:demo" spellCheck={false} autoComplete="off" />
-        <button type="submit" className="primary">Subscribe</button>
+        <button type="submit" className="primary">
+          Subscribe
+        </button>
       </form>
       {note && <p className="muted small">{note}</p>}
       {errors.map((e) => (
-        <p key={e.channel} className="error small" role="alert" data-testid="channel-error">{e.channel}: {e.code} — {e.message}</p>
+        <p key={e.channel} className="error small" role="alert" data-testid="channel-error">
+          {e.channel}: {e.code} — {e.message}
+        </p>
       ))}
       {channels.length === 0 ? (
-        <p className="muted small">No channels yet. Anonymous connections may read <code>public:</code> channels.</p>
+        <p className="muted small">
+          No channels yet. Anonymous connections may read <code>public:</code> channels.
+        </p>
       ) : (
         <ul className="channel-list">
           {channels.map((c) => (
             <li key={c.channel} data-channel={c.channel} data-status={c.status}>
-              <button type="button" className="link channel-name" onClick={() => onPick(c.channel)} title="Publish to this channel">{c.channel}</button>
-              <span className={`small ${c.status === 'not_recovered' ? 'warn' : 'muted'}`} data-testid="channel-answer">{answerText(c)}</span>
-              <button type="button" className="icon" onClick={() => onUnsubscribe(c.channel)} aria-label={`Unsubscribe ${c.channel}`}>Unsubscribe</button>
+              <button type="button" className="link channel-name" onClick={() => onPick(c.channel)} title="Publish to this channel">
+                {c.channel}
+              </button>
+              <span className={`small ${c.status === 'not_recovered' ? 'warn' : 'muted'}`} data-testid="channel-answer">
+                {answerText(c)}
+              </span>
+              <button type="button" className="icon" onClick={() => onUnsubscribe(c.channel)} aria-label={`Unsubscribe ${c.channel}`}>
+                Unsubscribe
+              </button>
             </li>
           ))}
         </ul>

@@ -15,9 +15,13 @@ export function ConnectionBadge({ state, transport }: { state: ConnectionState; 
   return (
     <div className={`connection connection-${state}`} role="status" aria-live="polite">
       <span className="dot" aria-hidden="true" />
-      <span data-testid="connection-state" data-state={state}>{LABELS[state]}</span>
+      <span data-testid="connection-state" data-state={state}>
+        {LABELS[state]}
+      </span>
       <span className="muted">via</span>
-      <span className="transport" data-testid="transport">{transport ? TRANSPORT_LABELS[transport] : '—'}</span>
+      <span className="transport" data-testid="transport">
+        {transport ? TRANSPORT_LABELS[transport] : '—'}
+      </span>
     </div>
   );
 }

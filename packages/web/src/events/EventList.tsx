@@ -9,8 +9,12 @@ export function EventList({ events, onClear }: { events: ReceivedEvent[]; onClea
     <section className="panel events" aria-label="Events">
       <div className="panel-head">
         <h2>Events</h2>
-        <span className="muted small" data-testid="event-count">{events.length} shown (newest first, last {MAX_EVENTS} kept)</span>
-        <button type="button" className="icon" onClick={onClear} disabled={events.length === 0}>Clear</button>
+        <span className="muted small" data-testid="event-count">
+          {events.length} shown (newest first, last {MAX_EVENTS} kept)
+        </span>
+        <button type="button" className="icon" onClick={onClear} disabled={events.length === 0}>
+          Clear
+        </button>
       </div>
       {events.length === 0 ? (
         <p className="muted">Waiting for events on the subscribed channels…</p>
@@ -20,11 +24,19 @@ export function EventList({ events, onClear }: { events: ReceivedEvent[]; onClea
             <li key={e.key} className="event" data-channel={e.channel} data-position={`${e.epoch}:${e.seq}`}>
               <div className="event-head">
                 <span className="event-channel">{e.channel}</span>
-                <code className="event-position" data-testid="event-position">{e.epoch}:{e.seq}</code>
-                <span className="event-type" data-testid="event-type">{e.event}</span>
-                <time className="muted small" dateTime={new Date(e.time).toISOString()}>{time(e.time)}</time>
+                <code className="event-position" data-testid="event-position">
+                  {e.epoch}:{e.seq}
+                </code>
+                <span className="event-type" data-testid="event-type">
+                  {e.event}
+                </span>
+                <time className="muted small" dateTime={new Date(e.time).toISOString()}>
+                  {time(e.time)}
+                </time>
               </div>
-              <pre className="event-data" data-testid="event-data">{JSON.stringify(e.data, null, 2)}</pre>
+              <pre className="event-data" data-testid="event-data">
+                {JSON.stringify(e.data, null, 2)}
+              </pre>
             </li>
           ))}
         </ol>

@@ -25,13 +25,24 @@ function ConsoleView({ session }: { session: ConsoleSession }) {
   return (
     <div className="app events-console">
       <header className="topbar">
-        <h1><span className="logo" aria-hidden="true">≋</span> Tributary</h1>
+        <h1>
+          <span className="logo" aria-hidden="true">
+            ≋
+          </span>{' '}
+          Tributary
+        </h1>
         <NavTabs current="events" />
         <ConnectionBadge state={view.connection.state} transport={view.connection.transport} />
       </header>
       <div className="console-layout">
         <div className="console-side">
-          <ChannelsPanel channels={view.channels} errors={view.errors} onSubscribe={(c) => session.subscribe(c)} onUnsubscribe={(c) => session.unsubscribe(c)} onPick={setPublishChannel} />
+          <ChannelsPanel
+            channels={view.channels}
+            errors={view.errors}
+            onSubscribe={(c) => session.subscribe(c)}
+            onUnsubscribe={(c) => session.unsubscribe(c)}
+            onPick={setPublishChannel}
+          />
           <PublishPanel channel={publishChannel} onChannel={setPublishChannel} />
         </div>
         <main className="console-main">

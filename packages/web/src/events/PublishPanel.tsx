@@ -36,24 +36,33 @@ export function PublishPanel({ channel, onChannel }: { channel: string; onChanne
     <section className="panel" aria-label="Publish">
       <h2>Publish a test event</h2>
       <form className="publish-form" onSubmit={submit}>
-        <label>Publish key
+        <label>
+          Publish key
           <input type="password" value={key} onChange={(e) => changeKey(e.target.value)} placeholder="TRIBUTARY_PUBLISH_KEY" autoComplete="off" />
         </label>
-        <span className="muted small">Kept in this tab only (sessionStorage); sent as <code>Authorization: Bearer</code>.</span>
-        <label>Channel
+        <span className="muted small">
+          Kept in this tab only (sessionStorage); sent as <code>Authorization: Bearer</code>.
+        </span>
+        <label>
+          Channel
           <input value={channel} onChange={(e) => onChannel(e.target.value)} spellCheck={false} autoComplete="off" />
         </label>
-        <label>Event type
+        <label>
+          Event type
           <input value={type} onChange={(e) => setType(e.target.value)} spellCheck={false} autoComplete="off" />
         </label>
-        <label>Data (JSON)
+        <label>
+          Data (JSON)
           <textarea value={data} onChange={(e) => setData(e.target.value)} rows={5} spellCheck={false} />
         </label>
-        <button type="submit" className="primary" disabled={busy || !channel.trim()}>Publish</button>
+        <button type="submit" className="primary" disabled={busy || !channel.trim()}>
+          Publish
+        </button>
       </form>
       {outcome?.ok === true && (
         <p className="ok small" role="status" data-testid="publish-result">
-          Published to {outcome.result.channel} at {outcome.result.epoch}:{outcome.result.seq}{outcome.result.duplicate ? ' (duplicate)' : ''}
+          Published to {outcome.result.channel} at {outcome.result.epoch}:{outcome.result.seq}
+          {outcome.result.duplicate ? ' (duplicate)' : ''}
         </p>
       )}
       {outcome?.ok === false && (

@@ -1,4 +1,12 @@
-import { RealtimeClient, type ChannelEvent, type ConnectionState, type RealtimeOptions, type RealtimeSubscription, type Recovery, type TransportName } from '@tributary/client';
+import {
+  RealtimeClient,
+  type ChannelEvent,
+  type ConnectionState,
+  type RealtimeOptions,
+  type RealtimeSubscription,
+  type Recovery,
+  type TransportName,
+} from '@tributary/client';
 
 /** What the console shows for one subscribed channel. */
 export interface ChannelView {
@@ -89,7 +97,9 @@ export class ConsoleSession {
   }
 
   private answered(channel: string, answer: Recovery): void {
-    const channels = this.snapshot.channels.map((c) => (c.channel === channel ? { channel, status: answer.recovered ? 'recovered' as const : 'not_recovered' as const, answer } : c));
+    const channels = this.snapshot.channels.map((c) =>
+      c.channel === channel ? { channel, status: answer.recovered ? ('recovered' as const) : ('not_recovered' as const), answer } : c,
+    );
     if (answer.recovered) return this.update({ channels });
     const notice: Notice = { key: ++this.noticeKey, channel, reason: answer.reason, top: answer.top, at: Date.now() };
     this.update({ channels, notices: [notice, ...this.snapshot.notices].slice(0, MAX_NOTICES) });

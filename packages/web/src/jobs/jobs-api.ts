@@ -82,8 +82,7 @@ export const retryJob = (id: string, includeCancelled: boolean) =>
 export const resultsUrl = (id: string, format: 'csv' | 'jsonl') => `/v1/jobs/${id}/results?format=${format}`;
 
 /** The first page of a job's items (the grid shows at most this many; the export has them all). */
-export const firstItems = (id: string, limit = 1_000) =>
-  call<{ items: JobItem[]; nextCursor: string | null }>(`/v1/jobs/${id}/items?limit=${limit}`);
+export const firstItems = (id: string, limit = 1_000) => call<{ items: JobItem[]; nextCursor: string | null }>(`/v1/jobs/${id}/items?limit=${limit}`);
 
 export interface JobFields {
   name: string;

@@ -21,9 +21,16 @@ function DashboardView({ session }: { session: OpsSession }) {
   return (
     <div className="app ops-dashboard">
       <header className="topbar">
-        <h1><span className="logo" aria-hidden="true">≋</span> Tributary</h1>
+        <h1>
+          <span className="logo" aria-hidden="true">
+            ≋
+          </span>{' '}
+          Tributary
+        </h1>
         <NavTabs current="ops" />
-        <span className="badge" data-testid="feed-state" data-state={view.state}>{view.state.replace('_', ' ')}</span>
+        <span className="badge" data-testid="feed-state" data-state={view.state}>
+          {view.state.replace('_', ' ')}
+        </span>
       </header>
       {view.state === 'signed_out' || view.state === 'unauthorized' ? (
         <SignIn session={session} error={view.error} />
@@ -52,8 +59,14 @@ function SignIn({ session, error }: { session: OpsSession; error?: string | unde
         <h2>Admin token</h2>
         <p className="muted">The dashboard needs the server's admin token (TRIBUTARY_ADMIN_TOKEN). It stays in this tab only.</p>
         <input type="password" aria-label="Admin token" value={token} onChange={(e) => setToken(e.target.value)} autoComplete="off" />
-        <button type="submit" className="primary">Open dashboard</button>
-        {error && <p className="error" data-testid="signin-error">{error}</p>}
+        <button type="submit" className="primary">
+          Open dashboard
+        </button>
+        {error && (
+          <p className="error" data-testid="signin-error">
+            {error}
+          </p>
+        )}
       </form>
     </main>
   );
@@ -117,11 +130,16 @@ function AlertsPanel({ alerts }: { alerts: OpsSnapshot['alerts'] }) {
   return (
     <section className="panel" aria-label="Alerts">
       <h2>Alerts</h2>
-      {shown.length === 0 ? <p className="muted" data-testid="alerts-none">All clear.</p> : (
+      {shown.length === 0 ? (
+        <p className="muted" data-testid="alerts-none">
+          All clear.
+        </p>
+      ) : (
         <ul className="ops-alerts">
           {shown.map((a) => (
             <li key={a.name} data-testid="alert" data-name={a.name} data-state={a.state} className={a.state}>
-              <strong>{a.state}</strong> {a.description} — now {a.value ?? '–'}{a.unit === '%' ? ' %' : ` ${a.unit}`}
+              <strong>{a.state}</strong> {a.description} — now {a.value ?? '–'}
+              {a.unit === '%' ? ' %' : ` ${a.unit}`}
               {a.since && <span className="muted"> since {new Date(a.since).toLocaleTimeString()}</span>}
             </li>
           ))}
@@ -141,22 +159,49 @@ function FlagsPanel({ session, flags }: { session: OpsSession; flags: OpsSnapsho
     <section className="panel" aria-label="Flags">
       <h2>Flags and rollout</h2>
       <table className="ops-table">
-        <thead><tr><th>Flag</th><th>State</th><th>Rollout</th><th /></tr></thead>
+        <thead>
+          <tr>
+            <th>Flag</th>
+            <th>State</th>
+            <th>Rollout</th>
+            <th />
+          </tr>
+        </thead>
         <tbody>
           {flags.map((f) => (
             <tr key={f.name} data-testid="flag" data-name={f.name} data-enabled={String(f.enabled)}>
               <td>{f.name}</td>
               <td>{f.enabled ? 'on' : 'off'}</td>
               <td>
-                <input type="number" min={0} max={100} step={1} aria-label={`Rollout of ${f.name}`} defaultValue={f.rollout} key={f.rollout}
-                  onBlur={(e) => { const v = Number(e.target.value); if (v !== f.rollout && v >= 0 && v <= 100) change(f.name, { enabled: f.enabled, rollout: v }); }} /> %
+                <input
+                  type="number"
+                  min={0}
+                  max={100}
+                  step={1}
+                  aria-label={`Rollout of ${f.name}`}
+                  defaultValue={f.rollout}
+                  key={f.rollout}
+                  onBlur={(e) => {
+                    const v = Number(e.target.value);
+                    if (v !== f.rollout && v >= 0 && v <= 100) change(f.name, { enabled: f.enabled, rollout: v });
+                  }}
+                />{' '}
+                %
               </td>
-              <td><button type="button" onClick={() => change(f.name, { enabled: !f.enabled, rollout: f.rollout })}>{f.enabled ? `Turn ${f.name} off` : `Turn ${f.name} on`}</button></td>
+              <td>
+                <button type="button" onClick={() => change(f.name, { enabled: !f.enabled, rollout: f.rollout })}>
+                  {f.enabled ? `Turn ${f.name} off` : `Turn ${f.name} on`}
+                </button>
+              </td>
             </tr>
           ))}
         </tbody>
       </table>
-      {error && <p className="error" data-testid="flag-error">{error}</p>}
+      {error && (
+        <p className="error" data-testid="flag-error">
+          {error}
+        </p>
+      )}
     </section>
   );
 }
@@ -166,10 +211,22 @@ function ModelsPanel({ models }: { models: OpsSnapshot['models'] }) {
     <section className="panel" aria-label="Models">
       <h2>Models</h2>
       <table className="ops-table">
-        <thead><tr><th>Model</th><th>Runs</th><th>Errors</th><th>Last TTFT</th></tr></thead>
+        <thead>
+          <tr>
+            <th>Model</th>
+            <th>Runs</th>
+            <th>Errors</th>
+            <th>Last TTFT</th>
+          </tr>
+        </thead>
         <tbody>
           {models.map((m) => (
-            <tr key={m.model} data-testid="model-row" data-model={m.model}><td>{m.model}</td><td>{m.runs}</td><td>{m.errors}</td><td>{ms(m.lastTtftMs)}</td></tr>
+            <tr key={m.model} data-testid="model-row" data-model={m.model}>
+              <td>{m.model}</td>
+              <td>{m.runs}</td>
+              <td>{m.errors}</td>
+              <td>{ms(m.lastTtftMs)}</td>
+            </tr>
           ))}
         </tbody>
       </table>
@@ -185,26 +242,45 @@ function VerifyPanel({ session }: { session: OpsSession }) {
   const run = () => {
     setRunning(true);
     setError(undefined);
-    session.runVerify().then(setReport, (err: Error) => setError(err.message)).finally(() => setRunning(false));
+    session
+      .runVerify()
+      .then(setReport, (err: Error) => setError(err.message))
+      .finally(() => setRunning(false));
   };
   return (
     <section className="panel" aria-label="Verify">
       <h2>Verify (smoke)</h2>
-      <p className="muted">The deployment checklist, measured against this server from outside (<code>tributary verify --profile smoke</code>); takes about 15 s.</p>
-      <button type="button" className="primary" onClick={run} disabled={running}>{running ? 'Running…' : 'Run smoke check'}</button>
-      {error && <p className="error" data-testid="verify-error">{error}</p>}
+      <p className="muted">
+        The deployment checklist, measured against this server from outside (<code>tributary verify --profile smoke</code>); takes about 15 s.
+      </p>
+      <button type="button" className="primary" onClick={run} disabled={running}>
+        {running ? 'Running…' : 'Run smoke check'}
+      </button>
+      {error && (
+        <p className="error" data-testid="verify-error">
+          {error}
+        </p>
+      )}
       {report && (
         <>
           <p data-testid="verify-summary" data-passed={String(report.passed)}>
-            <strong>{report.passed ? 'Passed' : 'Failed'}</strong>: {report.summary.pass} passed, {report.summary.fail} failed, {report.summary.skip} skipped in {(report.durationMs / 1000).toFixed(1)} s
-            <span className="muted"> (client CPU {report.client.cores} cores)</span>
+            <strong>{report.passed ? 'Passed' : 'Failed'}</strong>: {report.summary.pass} passed, {report.summary.fail} failed, {report.summary.skip} skipped in{' '}
+            {(report.durationMs / 1000).toFixed(1)} s<span className="muted"> (client CPU {report.client.cores} cores)</span>
           </p>
           <table className="ops-table">
-            <thead><tr><th>Check</th><th>Result</th><th>Why</th></tr></thead>
+            <thead>
+              <tr>
+                <th>Check</th>
+                <th>Result</th>
+                <th>Why</th>
+              </tr>
+            </thead>
             <tbody>
               {report.checks.map((c) => (
                 <tr key={c.id} data-testid="verify-check" data-id={c.id} data-status={c.status} className={c.status}>
-                  <td>{c.title}</td><td>{c.status}</td><td>{c.reason}</td>
+                  <td>{c.title}</td>
+                  <td>{c.status}</td>
+                  <td>{c.reason}</td>
                 </tr>
               ))}
             </tbody>

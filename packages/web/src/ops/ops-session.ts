@@ -20,7 +20,15 @@ export interface OpsSnapshot {
   eventLoopDelayMsP99: number;
   models: Array<{ model: string; runs: number; errors: number; lastTtftMs: number | null }>;
   flags: Array<{ name: string; enabled: boolean; rollout: number; allow: string[]; deny: string[] }>;
-  alerts: Array<{ name: string; description: string; state: 'ok' | 'firing' | 'resolved'; value: number | null; threshold: number; unit: string; since: string | null }>;
+  alerts: Array<{
+    name: string;
+    description: string;
+    state: 'ok' | 'firing' | 'resolved';
+    value: number | null;
+    threshold: number;
+    unit: string;
+    since: string | null;
+  }>;
 }
 
 export type FeedState = 'signed_out' | 'connecting' | 'live' | 'unauthorized' | 'reconnecting';
@@ -74,7 +82,7 @@ export class OpsSession {
       body: JSON.stringify(rule),
     });
     if (!res.ok) {
-      const body = await res.json().catch(() => ({})) as { code?: string; message?: string };
+      const body = (await res.json().catch(() => ({}))) as { code?: string; message?: string };
       throw new Error(`${body.code ?? res.status}: ${body.message ?? 'flag change refused'}`);
     }
   }
@@ -82,7 +90,7 @@ export class OpsSession {
   /** Runs `tributary verify --profile smoke` on the server against itself (one run at a time). */
   async runVerify(): Promise<Report> {
     const res = await fetch(`${this.baseUrl}/v1/admin/verify`, { method: 'POST', headers: { Authorization: `Bearer ${this.token}` } });
-    const body = await res.json().catch(() => ({})) as Report & { code?: string; message?: string };
+    const body = (await res.json().catch(() => ({}))) as Report & { code?: string; message?: string };
     if (!res.ok) throw new Error(`${body.code ?? res.status}: ${body.message ?? 'verify refused'}`);
     return body;
   }
@@ -96,18 +104,20 @@ export class OpsSession {
     this.close();
     const abort = (this.abort = new AbortController());
     this.set({ state: this.snapshot.history.length ? 'reconnecting' : 'connecting' });
-    void this.run(abort.signal).catch(() => undefined).then(() => {
-      if (abort.signal.aborted || this.snapshot.state === 'unauthorized') return;
-      this.set({ state: 'reconnecting' });
-      this.retry = setTimeout(() => this.connect(), 1_000);
-    });
+    void this.run(abort.signal)
+      .catch(() => undefined)
+      .then(() => {
+        if (abort.signal.aborted || this.snapshot.state === 'unauthorized') return;
+        this.set({ state: 'reconnecting' });
+        this.retry = setTimeout(() => this.connect(), 1_000);
+      });
   }
 
   private async run(signal: AbortSignal): Promise<void> {
     const headers = { Authorization: `Bearer ${this.token}`, Accept: 'text/event-stream' };
     const res = await fetch(`${this.baseUrl}/v1/admin/ops/stream`, { headers, signal });
     if (res.status === 401 || res.status === 403) {
-      const body = await res.json().catch(() => ({})) as { code?: string; message?: string };
+      const body = (await res.json().catch(() => ({}))) as { code?: string; message?: string };
       this.set({ state: 'unauthorized', error: `${body.code ?? res.status}: ${body.message ?? ''}` });
       return;
     }

@@ -42,7 +42,16 @@ export const ENDED: ReadonlySet<RunStatus> = new Set(['ok', 'truncated', 'failed
 export function newTurn(init: { comparisonId: string; prompt: string; tier: Tier; models: string[]; mode: Turn['mode']; now: number }): Turn {
   const runs: Record<string, ModelRun> = {};
   for (const model of init.models) runs[model] = { model, status: 'waiting', text: '', tokens: 0 };
-  return { comparisonId: init.comparisonId, prompt: init.prompt, tier: init.tier, models: init.models, status: 'running', startedAt: init.now, runs, mode: init.mode };
+  return {
+    comparisonId: init.comparisonId,
+    prompt: init.prompt,
+    tier: init.tier,
+    models: init.models,
+    status: 'running',
+    startedAt: init.now,
+    runs,
+    mode: init.mode,
+  };
 }
 
 /** `<topic>:<epoch>:<seq>` (the topic itself contains a colon) → epoch and seq. */
@@ -86,8 +95,14 @@ export function applyEvent(turn: Turn, event: ComparisonEvent, now: number): str
     case 'model.done': {
       const run = runOf(turn, d.model);
       Object.assign(run, {
-        status: d.status, finishReason: d.finishReason, ttftMs: d.ttftMs, durationMs: d.durationMs, tokensPerSecond: d.tokensPerSecond,
-        inputTokens: d.usage?.inputTokens, outputTokens: d.usage?.outputTokens, endedAt: now,
+        status: d.status,
+        finishReason: d.finishReason,
+        ttftMs: d.ttftMs,
+        durationMs: d.durationMs,
+        tokensPerSecond: d.tokensPerSecond,
+        inputTokens: d.usage?.inputTokens,
+        outputTokens: d.usage?.outputTokens,
+        endedAt: now,
       });
       return [run.model];
     }

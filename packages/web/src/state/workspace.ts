@@ -114,9 +114,13 @@ export class Workspace {
       for (const model of turn.models) {
         const error = whole.errors[model];
         const run = turn.runs[model]!;
-        applyResult(run, error
-          ? { model, status: 'failed', text: '', errorCode: error.code, errorMessage: error.message }
-          : { model, status: 'ok', text: whole.results[model] ?? '' }, Date.now());
+        applyResult(
+          run,
+          error
+            ? { model, status: 'failed', text: '', errorCode: error.code, errorMessage: error.message }
+            : { model, status: 'ok', text: whole.results[model] ?? '' },
+          Date.now(),
+        );
       }
       turn.status = 'completed';
       // The stored record adds what the seed answer lacks: timings, tokens, truncation.
@@ -146,7 +150,8 @@ export class Workspace {
     const turns = records.reverse().map((r) => {
       const turn = newTurn({ comparisonId: r.id, prompt: r.prompt, tier: r.tier, models: r.models, mode: 'stream', now: Date.parse(r.createdAt) || now });
       turn.status = r.status;
-      for (const result of r.results) applyResult(turn.runs[result.model] ?? (turn.runs[result.model] = { model: result.model, status: 'waiting', text: '', tokens: 0 }), result, now);
+      for (const result of r.results)
+        applyResult(turn.runs[result.model] ?? (turn.runs[result.model] = { model: result.model, status: 'waiting', text: '', tokens: 0 }), result, now);
       return turn;
     });
     this.session = { conversationId: record.conversationId, turns, hidden: [] };

@@ -6,7 +6,10 @@ import type { GenerationChunk, GenerationRequest, ModelInfo, Provider } from '..
  */
 export class ScriptedProvider implements Provider {
   readonly id = 'scripted';
-  constructor(private readonly answers: Record<string, string>, private readonly delayMs = 5) {}
+  constructor(
+    private readonly answers: Record<string, string>,
+    private readonly delayMs = 5,
+  ) {}
 
   async listModels(): Promise<ModelInfo[]> {
     return Object.keys(this.answers).map((id) => ({ id, name: `Scripted · ${id.split('/')[1]}`, provider: 'scripted', demo: false, contextLength: 8192 }));

@@ -19,14 +19,18 @@ export function adminRoutes(app: FastifyInstance, ctx: AppContext): void {
     return { days, lines, totals: usageTotals(lines) };
   });
 
-  app.get('/v1/admin/audit', api({ summary: 'The audit trail', tags: ['identity'], query: auditQuery, errors: [...ADMIN_ERRORS, 'invalid_cursor'] }), async (request) => {
-    const { actor } = await requireAdmin(request, ctx);
-    const query = parseInput(auditQuery, request.query, 'query');
-    const page = await identity.audit.list(query);
-    // Recorded after the read, so a page never shows its own row.
-    identity.audit.record({ actor, action: 'admin.audit_read', outcome: 'ok', requestId: request.id });
-    return page;
-  });
+  app.get(
+    '/v1/admin/audit',
+    api({ summary: 'The audit trail', tags: ['identity'], query: auditQuery, errors: [...ADMIN_ERRORS, 'invalid_cursor'] }),
+    async (request) => {
+      const { actor } = await requireAdmin(request, ctx);
+      const query = parseInput(auditQuery, request.query, 'query');
+      const page = await identity.audit.list(query);
+      // Recorded after the read, so a page never shows its own row.
+      identity.audit.record({ actor, action: 'admin.audit_read', outcome: 'ok', requestId: request.id });
+      return page;
+    },
+  );
 
   app.get('/v1/admin/users', api({ summary: 'List users', tags: ['identity'], errors: ADMIN_ERRORS }), async (request) => {
     const { actor } = await requireAdmin(request, ctx);
@@ -34,19 +38,27 @@ export function adminRoutes(app: FastifyInstance, ctx: AppContext): void {
     return { users: await identity.accounts.listUsers(1_000) };
   });
 
-  app.patch('/v1/admin/users/:id', api({ summary: 'Change a user\'s role or tier', tags: ['identity'], params: userParams, body: updateUserBody, errors: [...ADMIN_ERRORS, 'user_not_found'] }), async (request) => {
-    const { actor } = await requireAdmin(request, ctx);
-    const { id } = parseInput(userParams, request.params, 'path');
-    const change = parseInput(updateUserBody, request.body);
-    if (change.tier && !identity.config.limits.tiers[change.tier]) {
-      throw new TributaryError('invalid_field', `tier: no tier ${change.tier} in identity.limits.tiers.`, { field: 'tier' });
-    }
-    const before = await identity.accounts.getUser(id);
-    const user = await identity.accounts.update(id, change);
-    identity.audit.record({
-      actor, action: 'admin.user_update', target: id, outcome: 'ok', requestId: request.id,
-      details: { role: [before?.role, user.role], tier: [before?.tier ?? null, user.tier] },
-    });
-    return user;
-  });
+  app.patch(
+    '/v1/admin/users/:id',
+    api({ summary: "Change a user's role or tier", tags: ['identity'], params: userParams, body: updateUserBody, errors: [...ADMIN_ERRORS, 'user_not_found'] }),
+    async (request) => {
+      const { actor } = await requireAdmin(request, ctx);
+      const { id } = parseInput(userParams, request.params, 'path');
+      const change = parseInput(updateUserBody, request.body);
+      if (change.tier && !identity.config.limits.tiers[change.tier]) {
+        throw new TributaryError('invalid_field', `tier: no tier ${change.tier} in identity.limits.tiers.`, { field: 'tier' });
+      }
+      const before = await identity.accounts.getUser(id);
+      const user = await identity.accounts.update(id, change);
+      identity.audit.record({
+        actor,
+        action: 'admin.user_update',
+        target: id,
+        outcome: 'ok',
+        requestId: request.id,
+        details: { role: [before?.role, user.role], tier: [before?.tier ?? null, user.tier] },
+      });
+      return user;
+    },
+  );
 }

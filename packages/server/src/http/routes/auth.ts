@@ -11,23 +11,46 @@ import { api, AUTH_ERRORS } from '../openapi.js';
 export function authRoutes(app: FastifyInstance, ctx: AppContext): void {
   const { accounts } = ctx.identity;
 
-  app.post('/v1/auth/register', api({ summary: 'Create an account and open a session', tags: ['identity'], body: credentialsBody, status: 201, errors: ['email_taken', 'weak_password', 'rate_limited'] }), async (request, reply) => {
-    const body = parseInput(credentialsBody, request.body);
-    const user = await accounts.register(body.email, body.password, request.ip);
-    return reply.code(201).send(answer(request, reply, await accounts.openSession(user), body.session));
-  });
+  app.post(
+    '/v1/auth/register',
+    api({
+      summary: 'Create an account and open a session',
+      tags: ['identity'],
+      body: credentialsBody,
+      status: 201,
+      errors: ['email_taken', 'weak_password', 'rate_limited'],
+    }),
+    async (request, reply) => {
+      const body = parseInput(credentialsBody, request.body);
+      const user = await accounts.register(body.email, body.password, request.ip);
+      return reply.code(201).send(answer(request, reply, await accounts.openSession(user), body.session));
+    },
+  );
 
-  app.post('/v1/auth/login', api({ summary: 'Sign in', tags: ['identity'], body: credentialsBody, errors: ['invalid_credentials', 'rate_limited'] }), async (request, reply) => {
-    const body = parseInput(credentialsBody, request.body);
-    return answer(request, reply, await accounts.login(body.email, body.password, request.ip), body.session);
-  });
+  app.post(
+    '/v1/auth/login',
+    api({ summary: 'Sign in', tags: ['identity'], body: credentialsBody, errors: ['invalid_credentials', 'rate_limited'] }),
+    async (request, reply) => {
+      const body = parseInput(credentialsBody, request.body);
+      return answer(request, reply, await accounts.login(body.email, body.password, request.ip), body.session);
+    },
+  );
 
-  app.post('/v1/auth/refresh', api({ summary: 'Rotate the refresh token for a new access token', tags: ['identity'], body: refreshBody, errors: ['authentication_required', 'token_expired', 'token_revoked', 'refresh_reused'] }), async (request, reply) => {
-    const body = parseInput(refreshBody, request.body);
-    const token = body.refreshToken ?? request.cookies[REFRESH_COOKIE];
-    if (!token) throw new TributaryError('authentication_required', 'Send refreshToken or the refresh cookie.');
-    return answer(request, reply, await accounts.refresh(token, request.ip), body.refreshToken ? body.session : 'cookie');
-  });
+  app.post(
+    '/v1/auth/refresh',
+    api({
+      summary: 'Rotate the refresh token for a new access token',
+      tags: ['identity'],
+      body: refreshBody,
+      errors: ['authentication_required', 'token_expired', 'token_revoked', 'refresh_reused'],
+    }),
+    async (request, reply) => {
+      const body = parseInput(refreshBody, request.body);
+      const token = body.refreshToken ?? request.cookies[REFRESH_COOKIE];
+      if (!token) throw new TributaryError('authentication_required', 'Send refreshToken or the refresh cookie.');
+      return answer(request, reply, await accounts.refresh(token, request.ip), body.refreshToken ? body.session : 'cookie');
+    },
+  );
 
   app.post('/v1/auth/logout', api({ summary: 'Sign out (revokes the session)', tags: ['identity'], errors: AUTH_ERRORS }), async (request, reply) => {
     const caller = await requireUser(request, ctx);

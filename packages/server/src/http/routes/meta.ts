@@ -15,20 +15,33 @@ export function metaRoutes(app: FastifyInstance, ctx: AppContext): void {
     try {
       await ctx.store.ping();
     } catch (err) {
-      return reply.code(503).header('Retry-After', String(retryAfter)).send({
-        code: 'unavailable', message: `Database unavailable: ${(err as Error).message}`,
-        dependency: 'database', database: ctx.store.dialect, pendingWrites: ctx.store.pendingWrites(), retryAfterSeconds: retryAfter,
-      });
+      return reply
+        .code(503)
+        .header('Retry-After', String(retryAfter))
+        .send({
+          code: 'unavailable',
+          message: `Database unavailable: ${(err as Error).message}`,
+          dependency: 'database',
+          database: ctx.store.dialect,
+          pendingWrites: ctx.store.pendingWrites(),
+          retryAfterSeconds: retryAfter,
+        });
     }
     if (ctx.redis) {
       try {
         // The stream log's connections and the shared-state one: either down means not ready.
         await Promise.all([ctx.redis.ping(), ctx.hub.backend.ping?.()]);
       } catch (err) {
-        return reply.code(503).header('Retry-After', String(retryAfter)).send({
-          code: 'dependency_unavailable', message: `Redis unavailable: ${(err as Error).message}`,
-          dependency: 'redis', database: ctx.store.dialect, retryAfterSeconds: retryAfter,
-        });
+        return reply
+          .code(503)
+          .header('Retry-After', String(retryAfter))
+          .send({
+            code: 'dependency_unavailable',
+            message: `Redis unavailable: ${(err as Error).message}`,
+            dependency: 'redis',
+            database: ctx.store.dialect,
+            retryAfterSeconds: retryAfter,
+          });
       }
     }
     return { status: 'ready', database: ctx.store.dialect, streams: ctx.redis ? 'redis' : 'memory' };

@@ -25,49 +25,78 @@ export function openaiGatewayRoutes(app: FastifyInstance, ctx: AppContext): void
   };
 
   const errors = [...ADMISSION_ERRORS, 'unsupported_parameter', 'auth', 'timeout', 'upstream_error', 'network', 'content_filter', 'context_length'] as const;
-  app.post('/v1/chat/completions', {
-    ...api({ summary: 'OpenAI-compatible chat completions (stream or whole)', tags: ['openai'], body: chatCompletionBody, produces: 'json-or-event-stream', errors, errorShape: 'openai' }),
-    errorHandler,
-  }, async (request, reply) => {
-    const input = parseInput(chatCompletionBody, request.body);
-    const signal = abortOnClose(reply);
-    // One model response, charged before the upstream is called (given back for an unknown model).
-    const run = await admitModels(request, reply, ctx, { scope: 'chat', models: [input.model], tier: 'standard' }, async () => ctx.gateway.start(input, signal));
-    const countTokens = () => {
-      if (run.tokens) void callerOf(request, ctx).then((caller) => ctx.identity.quotas.addTokens(caller, run.tokens!)).catch((err: unknown) => request.log.warn({ err }, 'token count failed'));
-    };
-    if (!input.stream) return run.whole().finally(countTokens);
-    const out = new LazySse(reply);
-    const frames = (jsons: string[]) => (jsons.length === 1 ? `data: ${jsons[0]}\n\n` : jsons.map((j) => `data: ${j}\n\n`).join(''));
-    const sink: ChunkSink = {
-      write: (jsons) => out.write(frames(jsons)), // true once the client is gone: the abort ends the run
-      drained: () => out.drained(), // a slow client pauses the upstream
-    };
-    try {
-      const last = await run.pipe(input.stream_options?.include_usage === true, sink);
-      out.end(`${frames(last)}data: [DONE]\n\n`);
-      countTokens();
-    } catch (err) {
-      if (!out.started) throw err; // before the first chunk: a real HTTP status
-      // After the headers, an error travels as a data event (the SDK raises it as an APIError).
-      out.end(`data: ${JSON.stringify(toOpenAIError(err).body)}\n\n`);
-    }
-  });
+  app.post(
+    '/v1/chat/completions',
+    {
+      ...api({
+        summary: 'OpenAI-compatible chat completions (stream or whole)',
+        tags: ['openai'],
+        body: chatCompletionBody,
+        produces: 'json-or-event-stream',
+        errors,
+        errorShape: 'openai',
+      }),
+      errorHandler,
+    },
+    async (request, reply) => {
+      const input = parseInput(chatCompletionBody, request.body);
+      const signal = abortOnClose(reply);
+      // One model response, charged before the upstream is called (given back for an unknown model).
+      const run = await admitModels(request, reply, ctx, { scope: 'chat', models: [input.model], tier: 'standard' }, async () =>
+        ctx.gateway.start(input, signal),
+      );
+      const countTokens = () => {
+        if (run.tokens)
+          void callerOf(request, ctx)
+            .then((caller) => ctx.identity.quotas.addTokens(caller, run.tokens!))
+            .catch((err: unknown) => request.log.warn({ err }, 'token count failed'));
+      };
+      if (!input.stream) return run.whole().finally(countTokens);
+      const out = new LazySse(reply);
+      const frames = (jsons: string[]) => (jsons.length === 1 ? `data: ${jsons[0]}\n\n` : jsons.map((j) => `data: ${j}\n\n`).join(''));
+      const sink: ChunkSink = {
+        write: (jsons) => out.write(frames(jsons)), // true once the client is gone: the abort ends the run
+        drained: () => out.drained(), // a slow client pauses the upstream
+      };
+      try {
+        const last = await run.pipe(input.stream_options?.include_usage === true, sink);
+        out.end(`${frames(last)}data: [DONE]\n\n`);
+        countTokens();
+      } catch (err) {
+        if (!out.started) throw err; // before the first chunk: a real HTTP status
+        // After the headers, an error travels as a data event (the SDK raises it as an APIError).
+        out.end(`data: ${JSON.stringify(toOpenAIError(err).body)}\n\n`);
+      }
+    },
+  );
 
-  app.post('/v1/responses', {
-    ...api({ summary: 'OpenAI-compatible Responses API (stream or whole)', tags: ['openai'], body: responsesBody, produces: 'json-or-event-stream', errors, errorShape: 'openai' }),
-    errorHandler,
-  }, async (request, reply) => {
-    Responses.checkInputTypes(request.body);
-    const input = parseInput(responsesBody, request.body);
-    const signal = abortOnClose(reply);
-    const run = await admitModels(request, reply, ctx, { scope: 'chat', models: [input.model], tier: 'standard' }, async () => ctx.responses.start(input, signal));
-    if (!input.stream) return run.whole();
-    const out = new LazySse(reply);
-    const sink: ResponseEventSink = { write: (type, json) => out.write(`event: ${type}\ndata: ${json}\n\n`), drained: () => out.drained() };
-    await run.pipe(sink); // failures after the first event are events; before it, a real HTTP status
-    out.end();
-  });
+  app.post(
+    '/v1/responses',
+    {
+      ...api({
+        summary: 'OpenAI-compatible Responses API (stream or whole)',
+        tags: ['openai'],
+        body: responsesBody,
+        produces: 'json-or-event-stream',
+        errors,
+        errorShape: 'openai',
+      }),
+      errorHandler,
+    },
+    async (request, reply) => {
+      Responses.checkInputTypes(request.body);
+      const input = parseInput(responsesBody, request.body);
+      const signal = abortOnClose(reply);
+      const run = await admitModels(request, reply, ctx, { scope: 'chat', models: [input.model], tier: 'standard' }, async () =>
+        ctx.responses.start(input, signal),
+      );
+      if (!input.stream) return run.whole();
+      const out = new LazySse(reply);
+      const sink: ResponseEventSink = { write: (type, json) => out.write(`event: ${type}\ndata: ${json}\n\n`), drained: () => out.drained() };
+      await run.pipe(sink); // failures after the first event are events; before it, a real HTTP status
+      out.end();
+    },
+  );
 }
 
 /** A signal that aborts when the client leaves before the answer is written. */

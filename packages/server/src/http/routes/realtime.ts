@@ -20,55 +20,87 @@ const publishAnyBody = z.union([publishBatchBody, publishBody]);
 export function realtimeRoutes(app: FastifyInstance, ctx: AppContext): void {
   const { realtime } = ctx;
 
-  app.post('/v1/publish', api({ summary: 'Publish one event, or a batch as {events:[…]}', tags: ['realtime'], body: publishAnyBody, errors: ['unauthorized', 'publish_disabled', 'insufficient_scope', 'rate_limited', 'invalid_channel', 'event_too_large', 'idempotency_conflict'] }), async (request) => {
-    await authorizePublish(request, ctx);
-    const body = request.body as Record<string, unknown> | undefined;
-    if (body && typeof body === 'object' && 'events' in body) {
-      return { results: await realtime.publisher.publishBatch(parseInput(publishBatchBody, body).events) };
-    }
-    const item = parseInput(publishBody, body);
-    const header = request.headers['idempotency-key'];
-    return realtime.publisher.publish({ ...item, idempotencyKey: (Array.isArray(header) ? header[0] : header) ?? item.idempotencyKey });
-  });
+  app.post(
+    '/v1/publish',
+    api({
+      summary: 'Publish one event, or a batch as {events:[…]}',
+      tags: ['realtime'],
+      body: publishAnyBody,
+      errors: ['unauthorized', 'publish_disabled', 'insufficient_scope', 'rate_limited', 'invalid_channel', 'event_too_large', 'idempotency_conflict'],
+    }),
+    async (request) => {
+      await authorizePublish(request, ctx);
+      const body = request.body as Record<string, unknown> | undefined;
+      if (body && typeof body === 'object' && 'events' in body) {
+        return { results: await realtime.publisher.publishBatch(parseInput(publishBatchBody, body).events) };
+      }
+      const item = parseInput(publishBody, body);
+      const header = request.headers['idempotency-key'];
+      return realtime.publisher.publish({ ...item, idempotencyKey: (Array.isArray(header) ? header[0] : header) ?? item.idempotencyKey });
+    },
+  );
 
-  app.get('/v1/subscribe', api({ summary: 'Subscribe to channels over SSE (resumable)', tags: ['realtime'], query: subscribeQuery, produces: 'text/event-stream', errors: ['invalid_token', 'invalid_channel', 'channel_forbidden', 'too_many_channels', 'invalid_position'] }), async (request, reply) => {
-    realtime.metrics.attempt('sse');
-    const query = parseInput(subscribeQuery, request.query, 'query');
-    const identity = await realtime.auth.identify(tokenOf(request, query.token ?? query.access_token));
-    const channels = await checkChannels(realtime.access, identity, splitChannels(query.channels));
-    const header = request.headers['last-event-id'];
-    const last = (Array.isArray(header) ? header[0] : header) || query.lastEventId;
-    const cursor = last ? parseCursor(last, channels.length) : emptyCursor(channels);
-    await ctx.hub.ready(); // a dependency away answers 503 here, before the stream's 200
-    reply.hijack();
-    const sse = new SseResponse(reply.raw, { retryMs: ctx.config.streams.sseRetryMs, heartbeatMs: ctx.config.streams.sseHeartbeatMs });
-    await streamChannels(realtime.access, sse, { identity, channels, cursor });
-  });
+  app.get(
+    '/v1/subscribe',
+    api({
+      summary: 'Subscribe to channels over SSE (resumable)',
+      tags: ['realtime'],
+      query: subscribeQuery,
+      produces: 'text/event-stream',
+      errors: ['invalid_token', 'invalid_channel', 'channel_forbidden', 'too_many_channels', 'invalid_position'],
+    }),
+    async (request, reply) => {
+      realtime.metrics.attempt('sse');
+      const query = parseInput(subscribeQuery, request.query, 'query');
+      const identity = await realtime.auth.identify(tokenOf(request, query.token ?? query.access_token));
+      const channels = await checkChannels(realtime.access, identity, splitChannels(query.channels));
+      const header = request.headers['last-event-id'];
+      const last = (Array.isArray(header) ? header[0] : header) || query.lastEventId;
+      const cursor = last ? parseCursor(last, channels.length) : emptyCursor(channels);
+      await ctx.hub.ready(); // a dependency away answers 503 here, before the stream's 200
+      reply.hijack();
+      const sse = new SseResponse(reply.raw, { retryMs: ctx.config.streams.sseRetryMs, heartbeatMs: ctx.config.streams.sseHeartbeatMs });
+      await streamChannels(realtime.access, sse, { identity, channels, cursor });
+    },
+  );
 
-  app.get('/v1/poll', api({ summary: 'Long-poll channels from a cursor', tags: ['realtime'], query: pollQuery, errors: ['invalid_token', 'invalid_channel', 'channel_forbidden', 'too_many_channels', 'invalid_position'] }), async (request, reply) => {
-    realtime.metrics.attempt('poll');
-    const query = parseInput(pollQuery, request.query, 'query');
-    const identity = await realtime.auth.identify(tokenOf(request, query.token ?? query.access_token));
-    const channels = await checkChannels(realtime.access, identity, splitChannels(query.channels));
-    const cursor = query.cursor ? parseCursor(query.cursor, channels.length) : emptyCursor(channels);
-    const release = realtime.metrics.connected('poll', identity);
-    const abort = new AbortController();
-    reply.raw.on('close', () => abort.abort());
-    if (request.raw.socket.destroyed) abort.abort(); // the client left before we listened
-    try {
-      const timeoutMs = Math.min(query.timeoutMs ?? realtime.config.pollTimeoutMs, realtime.config.pollTimeoutMs);
-      const answer = await pollChannels(realtime.access, { channels, cursor, timeoutMs, lingerMs: realtime.config.pollLingerMs, signal: abort.signal });
-      reply.header('Cache-Control', 'no-store');
-      return answer;
-    } finally {
-      release();
-    }
-  });
+  app.get(
+    '/v1/poll',
+    api({
+      summary: 'Long-poll channels from a cursor',
+      tags: ['realtime'],
+      query: pollQuery,
+      errors: ['invalid_token', 'invalid_channel', 'channel_forbidden', 'too_many_channels', 'invalid_position'],
+    }),
+    async (request, reply) => {
+      realtime.metrics.attempt('poll');
+      const query = parseInput(pollQuery, request.query, 'query');
+      const identity = await realtime.auth.identify(tokenOf(request, query.token ?? query.access_token));
+      const channels = await checkChannels(realtime.access, identity, splitChannels(query.channels));
+      const cursor = query.cursor ? parseCursor(query.cursor, channels.length) : emptyCursor(channels);
+      const release = realtime.metrics.connected('poll', identity);
+      const abort = new AbortController();
+      reply.raw.on('close', () => abort.abort());
+      if (request.raw.socket.destroyed) abort.abort(); // the client left before we listened
+      try {
+        const timeoutMs = Math.min(query.timeoutMs ?? realtime.config.pollTimeoutMs, realtime.config.pollTimeoutMs);
+        const answer = await pollChannels(realtime.access, { channels, cursor, timeoutMs, lingerMs: realtime.config.pollLingerMs, signal: abort.signal });
+        reply.header('Cache-Control', 'no-store');
+        return answer;
+      } finally {
+        release();
+      }
+    },
+  );
 
   app.get('/v2/realtime/metrics', api({ summary: 'Seed realtime counters (JSON)', tags: ['seed', 'realtime'] }), async () => realtime.metrics.snapshot());
 }
 
-const splitChannels = (raw: string) => raw.split(',').map((c) => c.trim()).filter(Boolean);
+const splitChannels = (raw: string) =>
+  raw
+    .split(',')
+    .map((c) => c.trim())
+    .filter(Boolean);
 const emptyCursor = (channels: string[]): Cursor => channels.map(() => null);
 
 function tokenOf(request: FastifyRequest, query: string | undefined): string | undefined {

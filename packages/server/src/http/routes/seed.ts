@@ -33,15 +33,25 @@ function seedScope(app: FastifyInstance, ctx: AppContext): void {
   const compareRequest = (request: FastifyRequest): CompareRequest => {
     const b = parseLenient(seedCompareBody, request.body, request.log);
     return {
-      kind: 'compare', prompt: b.input_data, models: b.models, tier: b.tier, conversationId: b.conversation_id ?? undefined,
-      history: historyFromSeed(b.conversation_history), fingerprint: b.browser_fingerprint ?? undefined,
+      kind: 'compare',
+      prompt: b.input_data,
+      models: b.models,
+      tier: b.tier,
+      conversationId: b.conversation_id ?? undefined,
+      history: historyFromSeed(b.conversation_history),
+      fingerprint: b.browser_fingerprint ?? undefined,
     };
   };
   const chatRequest = (request: FastifyRequest): CompareRequest => {
-    const b = request.method === 'GET' ? parseLenient(seedChatQuery, request.query, request.log, 'query') : parseLenient(seedChatBody, request.body, request.log);
+    const b =
+      request.method === 'GET' ? parseLenient(seedChatQuery, request.query, request.log, 'query') : parseLenient(seedChatBody, request.body, request.log);
     return {
-      kind: 'chat', prompt: b.query, models: [b.model ?? ctx.config.compare.defaultChatModel], tier: b.tier,
-      conversationId: b.conversation_id ?? undefined, history: historyFromSeed('conversation_history' in b ? b.conversation_history : undefined),
+      kind: 'chat',
+      prompt: b.query,
+      models: [b.model ?? ctx.config.compare.defaultChatModel],
+      tier: b.tier,
+      conversationId: b.conversation_id ?? undefined,
+      history: historyFromSeed('conversation_history' in b ? b.conversation_history : undefined),
       fingerprint: b.browser_fingerprint ?? undefined,
     };
   };
@@ -55,17 +65,30 @@ function seedScope(app: FastifyInstance, ctx: AppContext): void {
       return handle;
     });
 
-  const seed = (doc: Omit<RouteDoc, 'tags' | 'errorShape'>) => api({ ...doc, tags: ['seed'], errorShape: 'seed', errors: [...ADMISSION_ERRORS, 'conversation_not_found', ...(doc.errors ?? [])] });
+  const seed = (doc: Omit<RouteDoc, 'tags' | 'errorShape'>) =>
+    api({ ...doc, tags: ['seed'], errorShape: 'seed', errors: [...ADMISSION_ERRORS, 'conversation_not_found', ...(doc.errors ?? [])] });
   const compareDoc = seed({ summary: 'Compare models, answered whole (seed 001)', body: seedCompareBody });
   const compareStreamDoc = seed({
-    summary: 'Compare models, streamed as SSE (seed 001); re-send with Last-Event-ID to resume', body: seedCompareBody, produces: 'text/event-stream',
+    summary: 'Compare models, streamed as SSE (seed 001); re-send with Last-Event-ID to resume',
+    body: seedCompareBody,
+    produces: 'text/event-stream',
     errors: ['invalid_last_event_id', 'comparison_not_found'],
   });
   const chatDoc = seed({ summary: 'Chat with one model, answered whole (seed 002)', body: seedChatBody });
   const chatGetDoc = seed({ summary: 'Chat with one model, answered whole (seed 002, query form)', query: seedChatQuery });
   const streamErrors = ['feature_flag_disabled', 'invalid_last_event_id', 'comparison_not_found'] as const;
-  const chatStreamDoc = seed({ summary: 'Chat streamed as SSE (seed 002; flag sse_streaming)', body: seedChatBody, produces: 'text/event-stream', errors: streamErrors });
-  const chatStreamGetDoc = seed({ summary: 'Chat streamed as SSE, EventSource form (seed 002; flag sse_streaming)', query: seedChatQuery, produces: 'text/event-stream', errors: streamErrors });
+  const chatStreamDoc = seed({
+    summary: 'Chat streamed as SSE (seed 002; flag sse_streaming)',
+    body: seedChatBody,
+    produces: 'text/event-stream',
+    errors: streamErrors,
+  });
+  const chatStreamGetDoc = seed({
+    summary: 'Chat streamed as SSE, EventSource form (seed 002; flag sse_streaming)',
+    query: seedChatQuery,
+    produces: 'text/event-stream',
+    errors: streamErrors,
+  });
 
   for (const path of ['/compare', '/api/compare']) {
     app.post(path, compareDoc, async (request, reply) => answerWhole(await start(request, reply, compareRequest(request))));
@@ -86,9 +109,14 @@ function seedScope(app: FastifyInstance, ctx: AppContext): void {
     const result = done.results[0]!;
     const failed = result.status === 'failed' || result.status === 'cancelled';
     return {
-      response: result.text, model: result.model, error: failed, ...(failed ? { error_code: result.errorCode, error_message: result.errorMessage } : {}),
-      comparison_id: handle.id, conversation_id: handle.conversationId,
-      usage: { input_tokens: result.inputTokens ?? 0, output_tokens: result.outputTokens ?? 0 }, metadata: seedMetadata(done),
+      response: result.text,
+      model: result.model,
+      error: failed,
+      ...(failed ? { error_code: result.errorCode, error_message: result.errorMessage } : {}),
+      comparison_id: handle.id,
+      conversation_id: handle.conversationId,
+      usage: { input_tokens: result.inputTokens ?? 0, output_tokens: result.outputTokens ?? 0 },
+      metadata: seedMetadata(done),
     };
   };
   app.post('/chat', chatDoc, chat);
@@ -97,7 +125,9 @@ function seedScope(app: FastifyInstance, ctx: AppContext): void {
 
   const chatStream = async (request: FastifyRequest, reply: FastifyReply) => {
     if (!ctx.flags.evaluate('sse_streaming', await flagIdentityOf(request, ctx))) {
-      throw new TributaryError('feature_flag_disabled', 'Streaming chat is disabled (flag sse_streaming, env ENABLE_SSE_STREAMING).', { flag: 'sse_streaming' });
+      throw new TributaryError('feature_flag_disabled', 'Streaming chat is disabled (flag sse_streaming, env ENABLE_SSE_STREAMING).', {
+        flag: 'sse_streaming',
+      });
     }
     if (await resume(request, reply)) return;
     return streamNew(reply, await start(request, reply, chatRequest(request)));

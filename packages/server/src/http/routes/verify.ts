@@ -16,29 +16,41 @@ import { parseInput } from '../validate.js';
  */
 export function verifyRoutes(app: FastifyInstance, ctx: AppContext): void {
   let running = false;
-  app.post('/v1/admin/verify', api({ summary: 'Run the smoke verify profile against this server (admin; one run at a time)', tags: ['ops'], body: verifyBody, errors: [...ADMIN_ERRORS, 'invalid_field', 'verify_running'] }), async (request) => {
-    await requireAdmin(request, ctx);
-    const { checks } = parseInput(verifyBody, request.body);
-    const unknown = checks?.filter((id) => !CHECKS.some((c) => c.id === id));
-    if (unknown?.length) throw new TributaryError('invalid_field', `Unknown check: ${unknown.join(', ')}.`, { field: 'checks' });
-    if (running) throw new TributaryError('verify_running');
-    running = true;
-    try {
-      const auth = request.headers.authorization;
-      const bearer = auth?.startsWith('Bearer ') ? auth.slice(7) : undefined;
-      // The admin token is not a model-route credential: such runs are anonymous.
-      const token = bearer && bearer !== ctx.config.ops.adminToken ? bearer : undefined;
-      const cookie = request.headers.cookie;
-      return await verify({
-        baseUrl: ownUrl(app), profile: 'smoke', token, ...(checks ? { only: checks } : {}),
-        ...(cookie ? { headers: { Cookie: cookie } } : {}),
-        publishKey: ctx.config.realtime.publishKey ?? undefined,
-        metricsToken: ctx.config.ops.metricsToken ?? undefined,
-      });
-    } finally {
-      running = false;
-    }
-  });
+  app.post(
+    '/v1/admin/verify',
+    api({
+      summary: 'Run the smoke verify profile against this server (admin; one run at a time)',
+      tags: ['ops'],
+      body: verifyBody,
+      errors: [...ADMIN_ERRORS, 'invalid_field', 'verify_running'],
+    }),
+    async (request) => {
+      await requireAdmin(request, ctx);
+      const { checks } = parseInput(verifyBody, request.body);
+      const unknown = checks?.filter((id) => !CHECKS.some((c) => c.id === id));
+      if (unknown?.length) throw new TributaryError('invalid_field', `Unknown check: ${unknown.join(', ')}.`, { field: 'checks' });
+      if (running) throw new TributaryError('verify_running');
+      running = true;
+      try {
+        const auth = request.headers.authorization;
+        const bearer = auth?.startsWith('Bearer ') ? auth.slice(7) : undefined;
+        // The admin token is not a model-route credential: such runs are anonymous.
+        const token = bearer && bearer !== ctx.config.ops.adminToken ? bearer : undefined;
+        const cookie = request.headers.cookie;
+        return await verify({
+          baseUrl: ownUrl(app),
+          profile: 'smoke',
+          token,
+          ...(checks ? { only: checks } : {}),
+          ...(cookie ? { headers: { Cookie: cookie } } : {}),
+          publishKey: ctx.config.realtime.publishKey ?? undefined,
+          metricsToken: ctx.config.ops.metricsToken ?? undefined,
+        });
+      } finally {
+        running = false;
+      }
+    },
+  );
 }
 
 /** This server's own address, as a client reaches it (a wildcard listen is reached on loopback). */

@@ -19,7 +19,10 @@ export function classifyHttpError(status: number, headers: Headers | Record<stri
   const text = `${info.type ?? ''} ${info.message ?? ''}`;
   const retryAfterMs = parseRetryAfter(headers);
   const make = (code: ModelErrorCode, retryable?: boolean) =>
-    new ModelError(code, `Provider answered ${status}${detail}`, { ...(retryable !== undefined ? { retryable } : {}), ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
+    new ModelError(code, `Provider answered ${status}${detail}`, {
+      ...(retryable !== undefined ? { retryable } : {}),
+      ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+    });
 
   if (status === 401 || status === 403) return make('auth');
   if (status === 404) return make('invalid_model');

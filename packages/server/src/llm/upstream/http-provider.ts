@@ -72,15 +72,22 @@ export class HttpProvider implements Provider {
       try {
         this.listing = { at: Date.now(), models: await this.fetchListing() };
       } catch (err) {
-        this.warn(`provider ${this.id}: model listing failed (${(err as Error).message}); using ${this.listing ? 'the last listing' : 'configured models only'}`);
+        this.warn(
+          `provider ${this.id}: model listing failed (${(err as Error).message}); using ${this.listing ? 'the last listing' : 'configured models only'}`,
+        );
       }
     }
     const merged = new Map<string, ListedModel>();
     for (const m of this.listing?.models ?? []) merged.set(m.id, m);
     for (const m of config.models) merged.set(m.id, { ...merged.get(m.id), ...definedOnly(m) } as ListedModel);
     return [...merged.values()].map((m) => ({
-      id: `${this.id}/${m.id}`, name: m.name, provider: this.id, demo: false, contextLength: m.contextLength ?? null,
-      ...(m.pricing ? { pricing: m.pricing } : {}), description: `${config.label} model ${m.id}`,
+      id: `${this.id}/${m.id}`,
+      name: m.name,
+      provider: this.id,
+      demo: false,
+      contextLength: m.contextLength ?? null,
+      ...(m.pricing ? { pricing: m.pricing } : {}),
+      description: `${config.label} model ${m.id}`,
     }));
   }
 
@@ -144,7 +151,12 @@ export class HttpProvider implements Provider {
   }
 
   /** One request to the upstream; `progress.yielded` is set once anything but the bare start went out. */
-  private async *attempt(payload: string, cancel: AbortSignal, deadline: number, progress: { yielded: boolean }): AsyncGenerator<GenerationChunk[], void, undefined> {
+  private async *attempt(
+    payload: string,
+    cancel: AbortSignal,
+    deadline: number,
+    progress: { yielded: boolean },
+  ): AsyncGenerator<GenerationChunk[], void, undefined> {
     const { timeouts } = this.config;
     if (cancel.aborted) throw new ModelError('cancelled');
     const controller = new AbortController();
@@ -153,15 +165,23 @@ export class HttpProvider implements Provider {
     };
     const onCancel = () => abort(new ModelError('cancelled'));
     cancel.addEventListener('abort', onCancel, { once: true });
-    const total = setTimeout(() => abort(new ModelError('timeout', `No complete answer within ${timeouts.totalMs} ms.`)), Math.max(0, deadline - performance.now()));
+    const total = setTimeout(
+      () => abort(new ModelError('timeout', `No complete answer within ${timeouts.totalMs} ms.`)),
+      Math.max(0, deadline - performance.now()),
+    );
     let firstToken: NodeJS.Timeout | undefined = setTimeout(
-      () => abort(new ModelError('timeout', `No first token within ${timeouts.firstTokenMs} ms.`)), timeouts.firstTokenMs);
+      () => abort(new ModelError('timeout', `No first token within ${timeouts.firstTokenMs} ms.`)),
+      timeouts.firstTokenMs,
+    );
     let idle: NodeJS.Timeout | undefined;
     let iterator: AsyncIterator<Buffer> | undefined;
     let complete = false;
     try {
       const res = await this.pool.request({
-        method: 'POST', path: this.basePath + this.dialect.chatPath, body: payload, signal: controller.signal,
+        method: 'POST',
+        path: this.basePath + this.dialect.chatPath,
+        body: payload,
+        signal: controller.signal,
         headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...this.auth, ...this.config.headers },
       });
       if (res.statusCode >= 300) {
@@ -228,7 +248,9 @@ export class HttpProvider implements Provider {
 
   private async fetchListing(): Promise<ListedModel[]> {
     const res = await this.pool.request({
-      method: 'GET', path: this.basePath + this.dialect.modelsPath, headers: { accept: 'application/json', ...this.auth, ...this.config.headers },
+      method: 'GET',
+      path: this.basePath + this.dialect.modelsPath,
+      headers: { accept: 'application/json', ...this.auth, ...this.config.headers },
       signal: AbortSignal.timeout(this.config.timeouts.firstTokenMs),
     });
     const text = await readLimited(res.body, 32 * 1024 * 1024);
