@@ -1,7 +1,7 @@
 import type { Dialect } from '../store/database.js';
 import type { TierName } from '../config/schema.js';
 import { emptyCounts } from './job-queue.js';
-import type { JobsDb, JobItemsTable } from './tables.js';
+import type { JobItemsTable, JobsDb, JobsTable } from './tables.js';
 import type { ItemStatus, JobItem, JobParams, JobPrompt, JobRecord, JobStatus, StateCounts } from './types.js';
 import type { Selectable } from 'kysely';
 
@@ -272,20 +272,7 @@ export class JobStore {
   }
 }
 
-function toJob(row: {
-  id: string;
-  owner: string | null;
-  name: string;
-  status: string;
-  tier: string;
-  models: string;
-  params: string | null;
-  concurrency: number;
-  total: number;
-  created_at: number;
-  started_at: number | null;
-  finished_at: number | null;
-}): JobRecord {
+function toJob(row: Selectable<JobsTable>): JobRecord {
   return {
     id: row.id,
     owner: row.owner,

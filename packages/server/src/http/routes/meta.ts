@@ -44,7 +44,7 @@ export function metaRoutes(app: FastifyInstance, ctx: AppContext): void {
           });
       }
     }
-    return { status: 'ready', database: ctx.store.dialect, streams: ctx.redis ? 'redis' : 'memory' };
+    return { status: 'ready', database: ctx.store.dialect, ...(ctx.redis ? { redis: 'ok' } : {}) };
   });
 
   const catalogue = () => {
