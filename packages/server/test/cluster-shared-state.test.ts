@@ -1,11 +1,11 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ConfigInput } from '../src/config/schema.js';
 import { signUp } from './support/identity.js';
 import { pgQuery, prompts } from './support/jobs.js';
-import { dropSchema, postgresAvailable, randomSchema, TEST_DATABASE_URL } from './support/postgres.js';
-import { dropPrefix, randomPrefix, redisAvailable, TEST_REDIS_URL } from './support/redis.js';
-import { startServer, type TestServer } from './support/server.js';
+import { type ClusterNode, startTestCluster, type TestCluster } from './support/cluster.js';
+import { postgresAvailable } from './support/postgres.js';
+import { redisAvailable, TEST_REDIS_URL } from './support/redis.js';
+import { TEST_IDENTITY } from './support/server.js';
 
 const ready = (await postgresAvailable()) && (await redisAvailable());
 
@@ -13,34 +13,33 @@ const ADMIN = 'admin-token-for-tests-0123456789';
 const PUBLISH = 'publish-key-for-tests-0123456789';
 const admin = { Authorization: `Bearer ${ADMIN}`, 'Content-Type': 'application/json' };
 
-/** Three nodes on one PostgreSQL schema and one Redis prefix: what one node counts, sets or remembers, all do. */
+/** Three real node processes on one PostgreSQL schema and one Redis prefix: what one node counts, sets or remembers, all do. */
 describe.runIf(ready)('shared state across three nodes (Redis + PostgreSQL)', () => {
-  const schema = randomSchema();
-  const prefix = randomPrefix();
-  const nodes: TestServer[] = [];
+  let cluster: TestCluster;
+  let nodes: ClusterNode[] = [];
+  let schema = '';
+  let prefix = '';
 
   beforeAll(async () => {
-    const config: ConfigInput = {
-      database: { url: TEST_DATABASE_URL, schema },
-      redis: { url: TEST_REDIS_URL, keyPrefix: prefix },
-      demo: { speed: 100 },
-      ops: { adminToken: ADMIN },
-      realtime: { publishKey: PUBLISH },
-      jobs: { pollMs: 50, progressIntervalMs: 50, leaseMs: 1_500 },
-      identity: {
-        // One secret for all nodes: a token one signs, the others accept.
-        authSecret: 'cluster-auth-secret-for-tests-0123456789',
-        scrypt: { cost: 1024 },
-        limits: { anonymous: { requestsPerMinute: null, responsesPerDay: 12, maxModels: 3, extendedPerDay: 0, tokensPerDay: null } },
+    cluster = await startTestCluster({
+      nodes: 3,
+      config: {
+        demo: { speed: 100 },
+        ops: { adminToken: ADMIN },
+        realtime: { publishKey: PUBLISH },
+        jobs: { pollMs: 50, progressIntervalMs: 50, leaseMs: 1_500 },
+        identity: {
+          ...TEST_IDENTITY,
+          // One secret for all nodes: a token one signs, the others accept.
+          authSecret: 'cluster-auth-secret-for-tests-0123456789',
+          limits: { anonymous: { requestsPerMinute: null, responsesPerDay: 12, maxModels: 3, extendedPerDay: 0, tokensPerDay: null } },
+        },
       },
-    };
-    // One after another: the first one migrates the schema.
-    for (let i = 0; i < 3; i++) nodes.push(await startServer(config));
-  });
+    });
+    ({ nodes, schema, keyPrefix: prefix } = cluster);
+  }, 120_000);
   afterAll(async () => {
-    await Promise.all(nodes.map((n) => n.close()));
-    await dropSchema(schema);
-    await dropPrefix(prefix);
+    await cluster?.close();
   });
 
   it('/ready names Redis on every node', async () => {
