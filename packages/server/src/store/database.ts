@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, sql, type Generated, type SqliteDialectConfig } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect, sql, type Generated } from 'kysely';
 import pg from 'pg';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -187,7 +187,13 @@ export interface OpenedDatabase {
   /** The PostgreSQL schema everything lives in (for the migration tables); undefined on SQLite. */
   schema: string | undefined;
   /** SQLite only: the better-sqlite3 handle under `db`, for synchronous write batches. */
-  sqlite?: SqliteDatabase.Database | undefined;
+  sqlite?: SqliteHandle | undefined;
+}
+
+/** The better-sqlite3 handle and the statement cache Kysely's driver uses too (one cache per connection). */
+export interface SqliteHandle {
+  file: SqliteDatabase.Database;
+  prepare(sql: string): SqliteDatabase.Statement;
 }
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]*$/;
@@ -199,11 +205,12 @@ export async function openDatabase(opts: DatabaseOptions): Promise<OpenedDatabas
   const file = new SqliteDatabase(join(opts.dataDir, 'tributary.db'), { timeout: 5_000 });
   file.pragma('journal_mode = WAL');
   file.pragma(`synchronous = ${opts.sqliteSynchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+  const prepare = cachingStatements(file);
   return {
-    db: new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingStatements(file) }) }),
+    db: new Kysely<Database>({ dialect: new SqliteDialect({ database: { close: () => file.close(), prepare } }) }),
     dialect: 'sqlite',
     schema: undefined,
-    sqlite: file,
+    sqlite: { file, prepare },
   };
 }
 
@@ -213,23 +220,21 @@ const STATEMENT_CACHE = 256;
  * Kysely's SQLite driver prepares every query anew; preparing costs more than running a small
  * statement (SQLite parses and plans it). Prepared statements are kept by their SQL text, the
  * least recently used dropped past STATEMENT_CACHE. Safe because Kysely runs one query at a
- * time on its single connection (a streamed select holds it until the end).
+ * time on its single connection (a streamed select holds it until the end), and the synchronous
+ * write batches (`SqliteApplier`) run only writes, between Kysely's queries.
  */
-function cachingStatements(file: SqliteDatabase.Database): SqliteDialectConfig['database'] {
+function cachingStatements(file: SqliteDatabase.Database): (text: string) => SqliteDatabase.Statement {
   const cache = new Map<string, SqliteDatabase.Statement>();
-  return {
-    close: () => file.close(),
-    prepare(text: string) {
-      let statement = cache.get(text);
-      if (statement)
-        cache.delete(text); // re-inserted below: the Map's order is the use order
-      else {
-        statement = file.prepare(text);
-        if (cache.size >= STATEMENT_CACHE) cache.delete(cache.keys().next().value!);
-      }
-      cache.set(text, statement);
-      return statement;
-    },
+  return (text) => {
+    let statement = cache.get(text);
+    if (statement)
+      cache.delete(text); // re-inserted below: the Map's order is the use order
+    else {
+      statement = file.prepare(text);
+      if (cache.size >= STATEMENT_CACHE) cache.delete(cache.keys().next().value!);
+    }
+    cache.set(text, statement);
+    return statement;
   };
 }
 

@@ -1,6 +1,5 @@
-import type SqliteDatabase from 'better-sqlite3';
 import { sql, type Kysely, type Selectable } from 'kysely';
-import type { ComparisonResultsTable, ComparisonsTable, Database, Dialect } from './database.js';
+import type { ComparisonResultsTable, ComparisonsTable, Database, Dialect, SqliteHandle } from './database.js';
 import { runMonitoring } from './monitoring-queries.js';
 import { fromDbTime, toDbTime } from './time.js';
 import type {
@@ -39,7 +38,7 @@ export interface KyselyStoreOptions {
   minRetryMs?: number | undefined;
   maxRetryMs?: number | undefined;
   /** SQLite: the better-sqlite3 handle under `db`; batches are then applied on it synchronously. */
-  sqlite?: SqliteDatabase.Database | undefined;
+  sqlite?: SqliteHandle | undefined;
 }
 
 /** The Store over Kysely: writes go through the ordered batch queue, reads flush it first. */
