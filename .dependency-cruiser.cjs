@@ -75,7 +75,7 @@ module.exports = {
           `${SRC}(config|realtime)/`,
           `${SRC}identity/commands\\.ts$`,
           `${SRC}errors\\.ts$`,
-          `${SRC}store/(open-store|data-dir-lock|migrations|redis)\\.ts$`,
+          `${SRC}store/(open-store|data-dir-lock|migrations|redis-errors)\\.ts$`,
         ],
       },
     },

@@ -32,8 +32,7 @@ import { opsRoutes } from './http/routes/ops.js';
 import { verifyRoutes } from './http/routes/verify.js';
 import { createRealtime } from './realtime/realtime.js';
 import { openStore } from './store/open-store.js';
-import { connectRedis, type RedisConnection } from './store/redis.js';
-import { RedisFlagBus } from './ops/flag-bus-redis.js';
+import type { RedisConnection } from './store/redis.js';
 import { StreamHub } from './streams/hub.js';
 import { openStreamBackend } from './streams/open-backend.js';
 import { openCoordination } from './compare/open-coordination.js';
@@ -85,8 +84,12 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   let redis: RedisConnection | undefined;
   let flagBus = opts.flagBus;
   try {
-    redis = config.redis.url ? await connectRedis(config.redis.url, config.redis.keyPrefix, durability.startupRetryMs) : undefined;
+    // Redis modules load only when configured: ioredis is a large part of a single node's start-up time.
+    redis = config.redis.url
+      ? await (await import('./store/redis.js')).connectRedis(config.redis.url, config.redis.keyPrefix, durability.startupRetryMs)
+      : undefined;
     if (redis && !flagBus) {
+      const { RedisFlagBus } = await import('./ops/flag-bus-redis.js');
       const bus = new RedisFlagBus(redis.client, redis.connect(), `${redis.prefix}flags`);
       await bus.start();
       flagBus = bus;
@@ -113,7 +116,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   let catalogue: ModelCatalogue | undefined;
   const observation = observeStreams(config, (id) => catalogue?.resolve(id)?.info);
   const { metrics } = observation;
-  const built = opts.providers ?? buildProviders(config, warn);
+  const built = opts.providers ?? (await buildProviders(config, warn));
   const providers = metrics ? built.map((p) => metrics.instrument(p)) : built;
   catalogue = new ModelCatalogue(providers, warn, { aliases: config.models.aliases, bareIdProviders: bareIdProviders(config) });
   await catalogue.refresh();
@@ -125,7 +128,6 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
     redis,
   });
   catalogue.refreshEvery(config.catalogue.refreshSeconds * 1000);
-  const { history } = config.streams;
   const backend = await openStreamBackend(config, (err) => fastify.log.warn({ err: { message: err.message } }, 'redis connection trouble'));
   const hub = new StreamHub(
     backend,
@@ -144,10 +146,10 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
     durability,
     onError: (err, comparisonId) => fastify.log.error({ err, comparisonId }, 'comparison failed'),
     costOf: identity.costOf,
-    coordination: openCoordination(config, (err) => fastify.log.warn({ err: { message: err.message } }, 'redis connection trouble')),
+    coordination: await openCoordination(config, (err) => fastify.log.warn({ err: { message: err.message } }, 'redis connection trouble')),
   });
   await comparisons.open(); // marks comparisons a crash left running (those no live node holds) interrupted
-  const jobs = createJobs({
+  const jobs = await createJobs({
     db: store.db,
     dialect: store.dialect,
     hub,

@@ -10,7 +10,7 @@ import { DataDirError } from './store/data-dir-lock.js';
 import { MigrationError } from './store/migrations.js';
 import { DatabaseUnreachableError } from './store/open-store.js';
 import { VERIFY_USAGE, verifyCommand } from './verify-cli.js';
-import { RedisUnreachableError } from './store/redis.js';
+import { RedisUnreachableError } from './store/redis-errors.js';
 
 class StartError extends Error {
   override name = 'StartError';

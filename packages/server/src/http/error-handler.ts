@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ERROR_CATALOGUE, TributaryError, type ErrorCode } from '../errors.js';
 import { isDatabaseOutage } from '../store/outage.js';
-import { isRedisOutage } from '../store/redis.js';
+import { isRedisOutage } from '../store/redis-errors.js';
 
 /** Fastify's own errors, mapped onto the catalogue. */
 const FASTIFY_CODES: Record<string, ErrorCode> = {

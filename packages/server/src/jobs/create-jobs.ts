@@ -3,7 +3,7 @@ import type { Config } from '../config/schema.js';
 import type { ModelCatalogue } from '../llm/catalogue.js';
 import type { Database, Dialect } from '../store/database.js';
 import type { StreamHub } from '../streams/hub.js';
-import { BullJobQueue, type BullJobQueueOptions } from './bullmq-queue.js';
+import type { BullJobQueueOptions } from './bullmq-queue.js';
 import { DbJobQueue, type JobQueue } from './job-queue.js';
 import { JobRunner } from './job-runner.js';
 import { JobService } from './job-service.js';
@@ -14,7 +14,7 @@ import { jobsDb } from './tables.js';
  * Jobs in the store's database (jobs, items, results); items dispatched by the database's leases,
  * or through BullMQ when the node has Redis.
  */
-export function createJobs(deps: {
+export async function createJobs(deps: {
   db: Kysely<Database>;
   dialect: Dialect;
   hub: StreamHub;
@@ -25,8 +25,9 @@ export function createJobs(deps: {
 }) {
   const db = jobsDb(deps.db);
   const store = new JobStore(db, deps.dialect);
+  // BullMQ loads only with Redis: it is the largest module tree a single node would never use.
   const queue: JobQueue = deps.redis
-    ? new BullJobQueue(db, deps.dialect, { ...deps.redis, leaseMs: deps.config.jobs.leaseMs })
+    ? new (await import('./bullmq-queue.js')).BullJobQueue(db, deps.dialect, { ...deps.redis, leaseMs: deps.config.jobs.leaseMs })
     : new DbJobQueue(db, deps.dialect);
   const runner = new JobRunner({
     queue,

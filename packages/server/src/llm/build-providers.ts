@@ -3,7 +3,7 @@ import { anthropicDialect } from './anthropic-dialect.js';
 import { DemoProvider } from './demo-provider.js';
 import { openaiDialect } from './openai-dialect.js';
 import type { Provider } from './provider.js';
-import { HttpProvider } from './upstream/http-provider.js';
+import type { HttpProvider } from './upstream/http-provider.js';
 
 /** Defaults of the providers the environment shortcuts enable. */
 export const PROVIDER_PRESETS: Record<
@@ -16,13 +16,23 @@ export const PROVIDER_PRESETS: Record<
 };
 
 /** The demo provider plus one HttpProvider per configured upstream. */
-export function buildProviders(config: Config, warn: (message: string) => void): Provider[] {
+export async function buildProviders(config: Config, warn: (message: string) => void): Promise<Provider[]> {
   const providers: Provider[] = [new DemoProvider({ speed: config.demo.speed, models: config.demo.models })];
-  for (const [id, entry] of Object.entries(config.providers)) providers.push(upstreamProvider(id, entry, config.catalogue.refreshSeconds * 1000, warn));
+  const upstreams = Object.entries(config.providers);
+  if (upstreams.length === 0) return providers;
+  // undici loads only when there is an upstream: it is the largest module a keyless start would parse.
+  const { HttpProvider } = await import('./upstream/http-provider.js');
+  for (const [id, entry] of upstreams) providers.push(upstreamProvider(HttpProvider, id, entry, config.catalogue.refreshSeconds * 1000, warn));
   return providers;
 }
 
-function upstreamProvider(id: string, entry: ProviderConfig, listingTtlMs: number, warn: (message: string) => void): HttpProvider {
+function upstreamProvider(
+  HttpProvider: typeof import('./upstream/http-provider.js').HttpProvider,
+  id: string,
+  entry: ProviderConfig,
+  listingTtlMs: number,
+  warn: (message: string) => void,
+): HttpProvider {
   const preset = PROVIDER_PRESETS[id];
   const dialectName = entry.dialect ?? preset?.dialect ?? 'openai';
   const dialect = dialectName === 'anthropic' ? anthropicDialect : openaiDialect;

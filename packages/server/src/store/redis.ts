@@ -1,4 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import { RedisUnreachableError } from './redis-errors.js';
 
 /**
  * The one Redis connection of a node, shared by every piece of cluster state (limit counters,
@@ -73,14 +74,6 @@ export async function connectRedis(url: string, prefix: string, startupTimeoutMs
   };
 }
 
-/** A start that gave up on Redis: the CLI says it in one line. */
-export class RedisUnreachableError extends Error {
-  constructor(url: string, cause: unknown) {
-    super(`Redis at ${url} is unreachable (${cause instanceof Error ? cause.message : String(cause)}).`, { cause });
-    this.name = 'RedisUnreachableError';
-  }
-}
-
 /** host, port, username, password, db and TLS of a redis:// or rediss:// URL, as ioredis options. */
 function parseUrlOptions(url: string): RedisOptions {
   const u = new URL(url);
@@ -97,17 +90,4 @@ function parseUrlOptions(url: string): RedisOptions {
 
 function redactUrl(url: string): string {
   return url.replace(/\/\/[^@/]*@/, '//***@');
-}
-
-/** ioredis' own messages for a connection that is down, closed, or too slow to answer. */
-const REDIS_MESSAGES =
-  /enableOfflineQueue|Connection is closed|Command timed out|Reached the max retries per request|Stream isn't writeable|ECONNREFUSED|ECONNRESET|LOADING|MASTERDOWN/;
-
-/** True when an error means "Redis is unavailable right now" (a 503 and a retry), not a bug. */
-export function isRedisOutage(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  if (err.name === 'MaxRetriesPerRequestError') return true;
-  const code = (err as { code?: unknown }).code;
-  if (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'EPIPE' || code === 'ETIMEDOUT') return true;
-  return REDIS_MESSAGES.test(err.message);
 }
