@@ -2,16 +2,19 @@
 // Bundles the compiled CLI (dist/cli.js) into dist/bundle/: a start parses a few files instead of
 // ~1,000 small modules, which is most of its time (docs/benchmarks.md, "Start-up"). Modules loaded
 // on demand (Redis, BullMQ, upstream HTTP) become chunks a keyless single node never reads.
+import { rmSync } from 'node:fs';
 import { build } from 'esbuild';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const server = join(dirname(fileURLToPath(import.meta.url)), '..');
+const outdir = join(server, 'dist/bundle');
+rmSync(outdir, { recursive: true, force: true }); // chunk names are content hashes: old ones would pile up
 await build({
   entryPoints: [join(server, 'dist/cli.js')],
   // dist/bundle/ sits at the same depth as dist/http/, so paths built from import.meta.url
   // (the web app's dist, package.json) resolve the same bundled or not.
-  outdir: join(server, 'dist/bundle'),
+  outdir,
   bundle: true,
   splitting: true,
   format: 'esm',

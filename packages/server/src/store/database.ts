@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, sql, type Generated } from 'kysely';
 import pg from 'pg';
+import { startCheckpointer } from './sqlite-checkpointer.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -179,6 +180,8 @@ export interface DatabaseOptions {
   sqliteSynchronous?: 'normal' | 'full' | undefined;
   /** Told about errors of idle pooled PostgreSQL connections. */
   onPoolError?: ((err: Error) => void) | undefined;
+  /** Told when SQLite's background WAL checkpoint fails (store/sqlite-checkpointer.ts). */
+  onCheckpointError?: ((message: string) => void) | undefined;
 }
 
 export interface OpenedDatabase {
@@ -206,8 +209,13 @@ export async function openDatabase(opts: DatabaseOptions): Promise<OpenedDatabas
   file.pragma('journal_mode = WAL');
   file.pragma(`synchronous = ${opts.sqliteSynchronous === 'full' ? 'FULL' : 'NORMAL'}`);
   const prepare = cachingStatements(file);
+  const checkpointer = startCheckpointer(file, opts.onCheckpointError ?? (() => undefined));
+  const close = () => {
+    checkpointer.stop();
+    file.close();
+  };
   return {
-    db: new Kysely<Database>({ dialect: new SqliteDialect({ database: { close: () => file.close(), prepare } }) }),
+    db: new Kysely<Database>({ dialect: new SqliteDialect({ database: { close, prepare } }) }),
     dialect: 'sqlite',
     schema: undefined,
     sqlite: { file, prepare },

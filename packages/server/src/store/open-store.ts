@@ -45,6 +45,7 @@ export async function openStore(opts: OpenStoreOptions): Promise<KyselyStore> {
         schema: opts.schema,
         sqliteSynchronous: opts.sqliteSynchronous,
         onPoolError: (err) => opts.logger?.warn({ err }, 'idle PostgreSQL connection failed'),
+        onCheckpointError: (message) => opts.logger?.warn(message),
       }),
     );
     try {
