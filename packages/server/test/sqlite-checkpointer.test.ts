@@ -33,15 +33,18 @@ describe('SQLite WAL checkpoints run on their own thread', () => {
     expect(size()).toBe(before); // every page still in the WAL
     await expect.poll(size, { timeout: 5_000, interval: 100 }).toBeGreaterThan(8_000_000);
     expect((await sql<{ n: number }>`select count(*) as n from t`.execute(opened.db)).rows[0]!.n).toBe(2_000);
+    await opened.sqlite!.stopCheckpoints();
     await opened.db.destroy();
   });
 
   it('a closed database takes its checkpoint thread with it, and the data is all there on reopening', async () => {
     const { dir, opened, write } = await open();
     write(100);
+    await opened.sqlite!.stopCheckpoints(); // resolves once the thread has closed its connection
     await opened.db.destroy();
     const again = await openDatabase({ dataDir: dir });
     expect(again.sqlite!.file.prepare('select count(*) as n from t').get()).toEqual({ n: 100 });
+    await again.sqlite!.stopCheckpoints();
     await again.db.destroy();
   });
 });

@@ -197,6 +197,8 @@ export interface OpenedDatabase {
 export interface SqliteHandle {
   file: SqliteDatabase.Database;
   prepare(sql: string): SqliteDatabase.Statement;
+  /** Stops the checkpoint thread; await it before closing the database (Kysely's destroy cannot). */
+  stopCheckpoints(): Promise<void>;
 }
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]*$/;
@@ -211,14 +213,14 @@ export async function openDatabase(opts: DatabaseOptions): Promise<OpenedDatabas
   const prepare = cachingStatements(file);
   const checkpointer = startCheckpointer(file, opts.onCheckpointError ?? (() => undefined));
   const close = () => {
-    checkpointer.stop();
+    void checkpointer.stop(); // already stopped when the store closed; a bare destroy() does not wait
     file.close();
   };
   return {
     db: new Kysely<Database>({ dialect: new SqliteDialect({ database: { close, prepare } }) }),
     dialect: 'sqlite',
     schema: undefined,
-    sqlite: { file, prepare },
+    sqlite: { file, prepare, stopCheckpoints: checkpointer.stop },
   };
 }
 

@@ -225,6 +225,7 @@ export class KyselyStore implements Store {
       try {
         await this.queue.close(this.opts.closeTimeoutMs ?? 10_000);
       } finally {
+        await this.opts.sqlite?.stopCheckpoints();
         await this.db.destroy();
         this.opts.onClosed?.();
       }

@@ -23,15 +23,22 @@ parentPort.on('message', () => { clearInterval(timer); db.close(); parentPort.cl
  * included: 25–150 ms stalls of the event loop on this machine (docs/benchmarks.md). A worker
  * thread checkpoints instead; if it dies, the connection checkpoints on commit again.
  */
-export function startCheckpointer(main: SqliteDatabase.Database, onError: (message: string) => void): { stop(): void } {
+export function startCheckpointer(main: SqliteDatabase.Database, onError: (message: string) => void): { stop(): Promise<void> } {
   const driver = createRequire(import.meta.url).resolve('better-sqlite3');
   const worker = new Worker(WORKER, { eval: true, workerData: { driver, file: main.name, everyMs: CHECKPOINT_EVERY_MS } });
   worker.unref();
+  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
   main.pragma('wal_autocheckpoint = 0');
   worker.on('message', (m: { error: string }) => onError(`WAL checkpoint failed: ${m.error}`));
   worker.on('error', (err) => {
     if (main.open) main.pragma('wal_autocheckpoint = 1000');
     onError(`WAL checkpoint thread failed (${err.message}); checkpointing on commit again`);
   });
-  return { stop: () => worker.postMessage('stop') };
+  return {
+    /** Resolves once the thread closed its connection (its files are then the main connection's alone). */
+    stop: () => {
+      worker.postMessage('stop');
+      return exited;
+    },
+  };
 }
