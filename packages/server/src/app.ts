@@ -198,9 +198,10 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   const notFoundFallback: { current?: NotFoundFallback } = {};
   installErrorHandling(fastify, notFoundFallback, { retryAfterSeconds: durability.retryAfterSeconds });
   installJsonBodyParser(fastify, jsonLimits);
-  await installCors(fastify, config.server.cors);
+  // Per-route hooks: before anything adds a route (CORS adds its preflight).
   installSecurityHeaders(fastify);
   observeRequests(fastify, config, metrics);
+  await installCors(fastify, config.server.cors);
   await installOpenApi(fastify); // before the routes: it collects them as they are added
   opsRoutes(fastify, ctx);
   verifyRoutes(fastify, ctx);

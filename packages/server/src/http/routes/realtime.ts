@@ -12,6 +12,7 @@ import { ACCESS_COOKIE, callerOf } from '../identity.js';
 import { pollQuery, publishBatchBody, publishBody, subscribeQuery } from '../schemas.js';
 import { parseInput } from '../validate.js';
 import { api } from '../openapi.js';
+import { hijack } from '../hijack.js';
 
 /** What `/v1/publish` takes: a batch when it has `events`, else one event (the handler picks which). */
 const publishAnyBody = z.union([publishBatchBody, publishBody]);
@@ -58,7 +59,7 @@ export function realtimeRoutes(app: FastifyInstance, ctx: AppContext): void {
       const last = (Array.isArray(header) ? header[0] : header) || query.lastEventId;
       const cursor = last ? parseCursor(last, channels.length) : emptyCursor(channels);
       await ctx.hub.ready(); // a dependency away answers 503 here, before the stream's 200
-      reply.hijack();
+      hijack(reply);
       const sse = new SseResponse(reply.raw, { retryMs: ctx.config.streams.sseRetryMs, heartbeatMs: ctx.config.streams.sseHeartbeatMs });
       await streamChannels(realtime.access, sse, { identity, channels, cursor });
     },
