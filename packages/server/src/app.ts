@@ -25,6 +25,7 @@ import { ModelCatalogue } from './llm/catalogue.js';
 import { bareIdProviders, buildProviders } from './llm/build-providers.js';
 import type { Provider } from './llm/provider.js';
 import { observeRequests } from './http/observe-requests.js';
+import { lazyRequestLogger } from './http/request-logger.js';
 import { installOpenApi } from './http/openapi.js';
 import type { FlagChangeBus } from './ops/flags.js';
 import { observeStreams, startOps, type Ops } from './ops/ops.js';
@@ -107,8 +108,10 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
     logController: new LogController({ disableRequestLogging: config.log.level !== 'debug' && config.log.level !== 'trace' }),
     // X-Forwarded-For counts only from these peers (request.ip is the client's, for limits).
     trustProxy,
+    childLoggerFactory: lazyRequestLogger,
   });
-  await fastify.register(fastifyCookie);
+  // Cookies are parsed by their first reader (http/identity.ts cookieOf), not on every request.
+  await fastify.register(fastifyCookie, { hook: false });
   const warn = (message: string) => fastify.log.warn(message);
   let catalogue: ModelCatalogue | undefined;
   const observation = observeStreams(config, (id) => catalogue?.resolve(id)?.info);

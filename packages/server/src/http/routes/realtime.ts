@@ -8,7 +8,7 @@ import { SseResponse } from '../../transports/sse-stream.js';
 import { TributaryError } from '../../errors.js';
 import { hasScope } from '../../identity/types.js';
 import type { AppContext } from '../context.js';
-import { ACCESS_COOKIE, callerOf } from '../identity.js';
+import { ACCESS_COOKIE, callerOf, cookieOf } from '../identity.js';
 import { pollQuery, publishBatchBody, publishBody, subscribeQuery } from '../schemas.js';
 import { parseInput } from '../validate.js';
 import { api } from '../openapi.js';
@@ -106,7 +106,7 @@ const emptyCursor = (channels: string[]): Cursor => channels.map(() => null);
 
 function tokenOf(request: FastifyRequest, query: string | undefined): string | undefined {
   const bearer = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1];
-  return query ?? bearer ?? (request.cookies?.[ACCESS_COOKIE] || undefined);
+  return query ?? bearer ?? (cookieOf(request, ACCESS_COOKIE) || undefined);
 }
 
 /**
