@@ -99,7 +99,10 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   }
   const trustProxy = trustedProxyFn(config.identity.trustedProxies);
   const fastify = Fastify({
-    logger: { level: config.log.level, ...(opts.logStream ? { stream: opts.logStream } : {}) },
+    // `silent` logs nothing: then no logger at all, so no request pays for one (its child, Fastify's response listeners).
+    ...(config.log.level === 'silent'
+      ? { logger: false }
+      : { logger: { level: config.log.level, ...(opts.logStream ? { stream: opts.logStream } : {}) }, childLoggerFactory: lazyRequestLogger }),
     bodyLimit: config.server.bodyLimitBytes,
     // Slow headers / slow bodies (Slowloris): only the request is timed, never a streamed response.
     requestTimeout: config.server.requestTimeoutMs,
@@ -108,7 +111,6 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
     logController: new LogController({ disableRequestLogging: config.log.level !== 'debug' && config.log.level !== 'trace' }),
     // X-Forwarded-For counts only from these peers (request.ip is the client's, for limits).
     trustProxy,
-    childLoggerFactory: lazyRequestLogger,
   });
   // Cookies are parsed by their first reader (http/identity.ts cookieOf), not on every request.
   await fastify.register(fastifyCookie, { hook: false });
