@@ -25,6 +25,7 @@ import { ModelCatalogue } from './llm/catalogue.js';
 import { bareIdProviders, buildProviders } from './llm/build-providers.js';
 import type { Provider } from './llm/provider.js';
 import { observeRequests } from './http/observe-requests.js';
+import { lazyRequestLogger } from './http/request-logger.js';
 import { installOpenApi } from './http/openapi.js';
 import type { FlagChangeBus } from './ops/flags.js';
 import { observeStreams, startOps, type Ops } from './ops/ops.js';
@@ -101,7 +102,10 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   }
   const trustProxy = trustedProxyFn(config.identity.trustedProxies);
   const fastify = Fastify({
-    logger: { level: config.log.level, ...(opts.logStream ? { stream: opts.logStream } : {}) },
+    // `silent` logs nothing: then no logger at all, so no request pays for one (its child, Fastify's response listeners).
+    ...(config.log.level === 'silent'
+      ? { logger: false }
+      : { logger: { level: config.log.level, ...(opts.logStream ? { stream: opts.logStream } : {}) }, childLoggerFactory: lazyRequestLogger }),
     bodyLimit: config.server.bodyLimitBytes,
     // Slow headers / slow bodies (Slowloris): only the request is timed, never a streamed response.
     requestTimeout: config.server.requestTimeoutMs,
@@ -111,7 +115,8 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
     // X-Forwarded-For counts only from these peers (request.ip is the client's, for limits).
     trustProxy,
   });
-  await fastify.register(fastifyCookie);
+  // Cookies are parsed by their first reader (http/identity.ts cookieOf), not on every request.
+  await fastify.register(fastifyCookie, { hook: false });
   const warn = (message: string) => fastify.log.warn(message);
   let catalogue: ModelCatalogue | undefined;
   const observation = observeStreams(config, (id) => catalogue?.resolve(id)?.info);
@@ -200,9 +205,10 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   const notFoundFallback: { current?: NotFoundFallback } = {};
   installErrorHandling(fastify, notFoundFallback, { retryAfterSeconds: durability.retryAfterSeconds });
   installJsonBodyParser(fastify, jsonLimits);
-  await installCors(fastify, config.server.cors);
+  // Per-route hooks: before anything adds a route (CORS adds its preflight).
   installSecurityHeaders(fastify);
   observeRequests(fastify, config, metrics);
+  await installCors(fastify, config.server.cors);
   await installOpenApi(fastify); // before the routes: it collects them as they are added
   opsRoutes(fastify, ctx);
   verifyRoutes(fastify, ctx);

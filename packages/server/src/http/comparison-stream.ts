@@ -6,6 +6,7 @@ import type { StreamHub, Subscription } from '../streams/hub.js';
 import type { StartAt } from '../streams/types.js';
 import type { ComparisonFrames } from '../transports/comparison-frames.js';
 import { SseResponse, SseSink, type SseOptions } from '../transports/sse-stream.js';
+import { hijack } from './hijack.js';
 
 export interface ComparisonStreamDeps {
   hub: StreamHub;
@@ -41,7 +42,7 @@ export async function streamComparison(
       reply.code(204).send();
       return;
     }
-    reply.hijack();
+    hijack(reply);
     const sse = new SseResponse(reply.raw, { ...deps.sse, inlineRetry: frames.inlineRetry, headers: headersFor(id, snapshot.conversationId) });
     if (ended) {
       // The streamed events died with the old process: the snapshot holds their text.
@@ -60,7 +61,7 @@ export async function streamComparison(
 
   // Run by another node: its topic is shared; a resume that history cannot serve gets the state read from it.
   const remote = where === 'here' ? undefined : resuming ? await comparisons.snapshot(id) : undefined;
-  reply.hijack();
+  hijack(reply);
   const conversationId = opts.conversationId ?? (where === 'here' ? comparisons.liveSnapshot(id)?.conversationId : where.conversationId) ?? '';
   const sse = new SseResponse(reply.raw, { ...deps.sse, inlineRetry: frames.inlineRetry, headers: headersFor(id, conversationId) });
   let subscription: Subscription | undefined;

@@ -7,8 +7,7 @@ const EXPOSED = ['X-Comparison-Id', 'X-Conversation-Id', 'Retry-After'];
 
 /**
  * Cross-origin access for the configured origins (none: same-origin only, no CORS headers).
- * Streams are written past Fastify (hijacked replies), so the CORS headers are also put on the
- * raw response, where `writeHead` merges them.
+ * The headers go on the reply; streams written past Fastify take them along (http/hijack.ts).
  */
 export async function installCors(app: FastifyInstance, config: Config['server']['cors']): Promise<void> {
   if (config.origins.length === 0) return;
@@ -18,11 +17,5 @@ export async function installCors(app: FastifyInstance, config: Config['server']
     methods: ['GET', 'HEAD', 'POST', 'DELETE'],
     exposedHeaders: EXPOSED,
     maxAge: config.maxAgeSeconds,
-  });
-  app.addHook('onRequest', (_request, reply, done) => {
-    for (const [name, value] of Object.entries(reply.getHeaders())) {
-      if (value !== undefined && (name.startsWith('access-control-') || name === 'vary')) reply.raw.setHeader(name, value);
-    }
-    done();
   });
 }

@@ -12,6 +12,17 @@ export const REFRESH_COOKIE = 'tributary_refresh';
 
 const callers = new WeakMap<FastifyRequest, Promise<Caller>>();
 
+/**
+ * A request cookie. The cookie plugin parses nothing per request (`hook: false` in app.ts):
+ * most requests read no cookie, so the header is parsed here, once, by the first reader.
+ */
+export function cookieOf(request: FastifyRequest, name: string): string | undefined {
+  const header = request.headers.cookie;
+  // The plugin's own default is null until it parses (it does when a reply sets a cookie).
+  (request as { cookies: FastifyRequest['cookies'] | null }).cookies ??= header ? request.server.parseCookie(header) : {};
+  return request.cookies[name];
+}
+
 /** The request's caller, resolved once (header, then `access_token` query, then cookie). */
 export function callerOf(request: FastifyRequest, ctx: AppContext): Promise<Caller> {
   let caller = callers.get(request);
@@ -22,7 +33,7 @@ export function callerOf(request: FastifyRequest, ctx: AppContext): Promise<Call
       {
         bearer,
         query: typeof query === 'string' && query !== '' ? query : undefined,
-        cookie: request.cookies?.[ACCESS_COOKIE] || undefined,
+        cookie: cookieOf(request, ACCESS_COOKIE) || undefined,
       },
       request.ip,
     );

@@ -6,6 +6,7 @@ import type { Position, StartAt } from '../streams/types.js';
 import { nativeFrames } from '../transports/comparison-frames.js';
 import { encodeSseFrame } from '../transports/sse-frame.js';
 import { SseResponse, SseSink, type SseOptions } from '../transports/sse-stream.js';
+import { hijack } from './hijack.js';
 
 export interface JobStreamDeps {
   hub: StreamHub;
@@ -48,7 +49,7 @@ export async function streamJob(deps: JobStreamDeps, reply: FastifyReply, id: st
     start = top.epoch === '' ? { from: 'start' } : { from: 'position', position: top };
     first = recovery && !recovery.recovered ? recoveryFrame({ recovered: false, reason: recovery.reason, top: recovery.top }, view) : snapshotFrame(view);
   }
-  reply.hijack();
+  hijack(reply);
   const sse = new SseResponse(reply.raw, { ...deps.sse, headers: { 'X-Job-Id': id } });
   sse.write(first);
   // Ended, and nothing newer in this process's log: the snapshot is the whole story.

@@ -1,5 +1,7 @@
-import type { FastifyInstance } from 'fastify';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { FastifyInstance, onRequestHookHandler } from 'fastify';
 import helmet from 'helmet';
+import { addRouteHooks } from './route-hooks.js';
 import { isApiPath } from './web-app.js';
 
 /**
@@ -22,26 +24,67 @@ export const WEB_APP_CSP = {
   'style-src-attr': ["'unsafe-inline'"],
 };
 
+type Headers = Readonly<Record<string, string>>;
+
+/** API and stream answers: only what applies to them (nosniff, no referrer). */
+const API_HEADERS: Headers = Object.freeze({ 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer' });
+
 /**
- * Security headers. Pages (the web app and `/docs`) get helmet's set with the CSP above; API and
- * stream responses only what applies to them (nosniff, no referrer): two headers instead of a
- * dozen on the hot routes. Set on the raw response so hijacked streams carry them too.
- * `/docs` replaces the CSP with swagger-ui's own (http/openapi.ts). HSTS is the TLS proxy's call.
+ * Pages (the web app and `/docs`): helmet's set with the CSP above. With static directives its
+ * headers depend on its options alone, never on the request, so they are taken once from a
+ * response that records them instead of running the middleware on every request.
+ */
+const PAGE_HEADERS: Headers = Object.freeze(
+  headersSetBy(
+    helmet({
+      contentSecurityPolicy: { useDefaults: false, directives: WEB_APP_CSP },
+      strictTransportSecurity: false,
+      referrerPolicy: { policy: 'no-referrer' },
+    }),
+  ),
+);
+
+function headersSetBy(middleware: (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void): Record<string, string> {
+  const headers: Record<string, string> = {};
+  const recorder = {
+    setHeader: (name: string, value: string) => void (headers[name.toLowerCase()] = value),
+    removeHeader: () => undefined,
+  };
+  middleware({} as IncomingMessage, recorder as unknown as ServerResponse, (err) => {
+    if (err) throw err;
+  });
+  return headers;
+}
+
+/** The set for a route (`openapi` config: it was declared with api()) or an unmatched path. */
+function headersFor(path: string, declaredApi: boolean): Headers {
+  return declaredApi || (isApiPath(path) && !path.startsWith('/docs')) ? API_HEADERS : PAGE_HEADERS;
+}
+
+const hooks = new Map<Headers, onRequestHookHandler>(
+  [API_HEADERS, PAGE_HEADERS].map((headers) => [
+    headers,
+    (_request, reply, done) => {
+      reply.headers(headers);
+      done();
+    },
+  ]),
+);
+
+/**
+ * Security headers, chosen once per route when it is added (no per-request lookup) and put on
+ * the reply, so Fastify writes them with its own in one `writeHead` (headers set on the raw
+ * response make Node merge every header one `setHeader` at a time). Streams written past Fastify
+ * take them along (http/hijack.ts). `/docs` replaces the CSP with swagger-ui's own (an onSend hook,
+ * http/openapi.ts). HSTS is the TLS proxy's call. Install before any route (CORS's preflight too).
  */
 export function installSecurityHeaders(app: FastifyInstance): void {
-  // Built once: @fastify/helmet would rebuild the middleware (and its CSP string) on every request.
-  const pageHeaders = helmet({
-    contentSecurityPolicy: { useDefaults: false, directives: WEB_APP_CSP },
-    strictTransportSecurity: false,
-    referrerPolicy: { policy: 'no-referrer' },
-  });
-  app.addHook('onRequest', (request, reply, done) => {
-    const res = reply.raw;
-    // Every API route declares itself with api() (http/openapi.ts): one property read on the hot path.
-    const api = request.routeOptions.config.openapi !== undefined || (isApiPath(request.url) && !request.url.startsWith('/docs'));
-    if (!api) return void pageHeaders(request.raw, res, (err) => done(err as Error | undefined));
-    res.setHeader('X-Content-Type-Options', 'nosniff');
-    res.setHeader('Referrer-Policy', 'no-referrer');
-    done();
-  });
+  addRouteHooks(
+    app,
+    (route) => hooks.get(headersFor(route.url ?? '', route.config?.openapi !== undefined)),
+    (request, reply, done) => {
+      reply.headers(headersFor(request.url.split('?')[0]!, false));
+      done();
+    },
+  );
 }

@@ -34,7 +34,9 @@ interface Run {
  * observed from the hub's published events; the realtime counters are read at scrape time.
  */
 export class OpsMetrics {
+  /** prom-client's metrics: counters, gauges, process defaults (the histograms render themselves). */
   readonly registry = new Registry();
+  private readonly histograms: SeriesHistogram[] = [];
   private readonly ttft: SeriesHistogram;
   /** Also read by the dashboard for inter-token percentiles (bucket bounds). */
   readonly gap: SeriesHistogram;
@@ -54,8 +56,11 @@ export class OpsMetrics {
   ) {
     const registers = [this.registry];
     const modelLabels = ['model', 'provider'] as const;
-    const histogram = (name: string, help: string, labels: readonly string[], buckets: number[]) =>
-      new SeriesHistogram(name, help, labels, buckets, this.registry);
+    const histogram = (name: string, help: string, labels: readonly string[], buckets: number[]) => {
+      const h = new SeriesHistogram(name, help, labels, buckets);
+      this.histograms.push(h);
+      return h;
+    };
     this.ttft = histogram(
       'tributary_ttft_seconds',
       'Time to first token of a model run, from its start to the first token in the log.',
@@ -202,8 +207,11 @@ export class OpsMetrics {
     };
   }
 
+  /** The registry's families, then the histograms', in one exposition (families apart by a blank line, as prom-client writes them). */
   async scrape(): Promise<{ contentType: string; body: string }> {
-    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+    let body = await this.registry.metrics();
+    for (const h of this.histograms) body += `\n${h.render()}\n`;
+    return { contentType: this.registry.contentType, body };
   }
 
   private child(labels: { model: string; provider: string }): Pick<Run, 'ttft' | 'gap'> {

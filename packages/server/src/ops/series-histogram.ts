@@ -1,17 +1,25 @@
-import type { Registry } from 'prom-client';
-
 /** One labelled series: its holder observes into it directly (no label hashing per observation). */
 export class HistogramSeries {
   /** Per bucket (not cumulative); the last slot is +Inf. */
   readonly counts: Float64Array;
   sum = 0;
   count = 0;
+  /** Its sample lines up to the value (`name_bucket{…,le="0.1"} `, …, `name_sum{…} `, `name_count{…} `), built once. */
+  readonly heads: readonly string[];
 
   constructor(
+    name: string,
     private readonly bounds: readonly number[],
     readonly labels: Record<string, string>,
   ) {
     this.counts = new Float64Array(bounds.length + 1);
+    const set = Object.entries(labels).map(([k, v]) => `${k}="${escapeLabelValue(v)}"`);
+    const inner = set.join(',');
+    this.heads = [
+      ...[...bounds.map(String), '+Inf'].map((le) => `${name}_bucket{${[...set, `le="${le}"`].join(',')}} `),
+      `${name}_sum${inner ? `{${inner}}` : ''} `,
+      `${name}_count${inner ? `{${inner}}` : ''} `,
+    ];
   }
 
   observe(value: number): void {
@@ -25,14 +33,14 @@ export class HistogramSeries {
 }
 
 /**
- * A Prometheus histogram for hot paths: callers keep the series they observe into, and
- * prom-client's registry renders it (`get()` answers in the shape its own histograms do).
- * prom-client's `labels(...).observe()` hashes the label set on every call; at one observation
- * per token that cost showed in the fan-out benchmark.
+ * A Prometheus histogram for hot paths: callers keep the series they observe into (prom-client's
+ * `labels(...).observe()` hashes the label set on every call; at one observation per token that
+ * cost showed in the fan-out benchmark), and it renders its own exposition text: each series'
+ * lines are fixed text up to the value, built once. Through prom-client's registry, which
+ * formats and escapes every label of every line on every scrape, 50 models' histograms
+ * (~2,200 lines) took ~12 ms of a ~18 ms scrape.
  */
 export class SeriesHistogram {
-  readonly type = 'histogram';
-  readonly aggregator = 'sum';
   private readonly all = new Map<string, HistogramSeries>();
 
   constructor(
@@ -40,17 +48,14 @@ export class SeriesHistogram {
     readonly help: string,
     private readonly labelNames: readonly string[],
     private readonly bounds: readonly number[],
-    registry: Registry,
-  ) {
-    registry.registerMetric(this as never);
-  }
+  ) {}
 
   /** The series of these label values (in `labelNames` order), created on first use. */
   series(...values: string[]): HistogramSeries {
     const key = values.join('\u0000');
     let s = this.all.get(key);
     if (!s) {
-      s = new HistogramSeries(this.bounds, Object.fromEntries(this.labelNames.map((n, i) => [n, values[i]!])));
+      s = new HistogramSeries(this.name, this.bounds, Object.fromEntries(this.labelNames.map((n, i) => [n, values[i]!])));
       this.all.set(key, s);
     }
     return s;
@@ -76,18 +81,23 @@ export class SeriesHistogram {
     return null;
   }
 
-  get() {
-    const values: Array<{ metricName: string; labels: Record<string, string | number>; value: number }> = [];
+  /** The family in the text exposition format (0.0.4), as prom-client writes one: no trailing newline. */
+  render(): string {
+    let text = `# HELP ${this.name} ${escapeHelp(this.help)}\n# TYPE ${this.name} histogram`;
     for (const s of this.all.values()) {
+      const { heads, counts } = s;
       let acc = 0;
-      this.bounds.forEach((le, i) => {
-        acc += s.counts[i]!;
-        values.push({ metricName: `${this.name}_bucket`, labels: { ...s.labels, le }, value: acc });
-      });
-      values.push({ metricName: `${this.name}_bucket`, labels: { ...s.labels, le: '+Inf' }, value: s.count });
-      values.push({ metricName: `${this.name}_sum`, labels: s.labels, value: s.sum });
-      values.push({ metricName: `${this.name}_count`, labels: s.labels, value: s.count });
+      for (let i = 0; i < counts.length; i++) {
+        acc += counts[i]!;
+        text += `\n${heads[i]}${acc}`;
+      }
+      text += `\n${heads[counts.length]}${valueText(s.sum)}\n${heads[counts.length + 1]}${s.count}`;
     }
-    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+    return text;
   }
 }
+
+/** As prom-client escapes: backslash and newline in help text; also the double quote in label values. */
+const escapeHelp = (text: string) => text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+const escapeLabelValue = (value: string) => escapeHelp(value).replace(/"/g, '\\"');
+const valueText = (v: number) => (Number.isNaN(v) ? 'NaN' : v === Infinity ? '+Inf' : v === -Infinity ? '-Inf' : String(v));

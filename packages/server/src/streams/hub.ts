@@ -77,6 +77,8 @@ export interface HubStats {
 export class StreamHub {
   private readonly feeds = new Map<string, TopicFeed>();
   private readonly counters = { published: 0, delivered: 0, replayed: 0, slowConsumerDisconnects: 0, feedsLost: 0 };
+  /** The feeds' subscribers summed, kept as they come and go: `stats()` (every /health) walks no feed. */
+  private subscriberCount = 0;
   private closing = false;
 
   constructor(
@@ -106,6 +108,7 @@ export class StreamHub {
     const sub = new Subscriber(sink, this, topic);
     const feed = this.feedFor(topic);
     feed.subscribers.add(sub);
+    this.subscriberCount++;
     const subscription: Subscription = sub;
     try {
       await feed.unlisten; // live events now reach `pending`, so nothing falls between history and live
@@ -168,9 +171,7 @@ export class StreamHub {
   }
 
   stats(): HubStats {
-    let subscribers = 0;
-    for (const feed of this.feeds.values()) subscribers += feed.subscribers.size;
-    return { topics: this.feeds.size, subscribers, ...this.counters };
+    return { topics: this.feeds.size, subscribers: this.subscriberCount, ...this.counters };
   }
 
   /** Ends every subscription (clients reconnect and resume elsewhere or after restart). */
@@ -233,7 +234,7 @@ export class StreamHub {
     sub.closed = true;
     const feed = this.feeds.get(topic);
     if (feed) {
-      feed.subscribers.delete(sub);
+      if (feed.subscribers.delete(sub)) this.subscriberCount--;
       if (feed.subscribers.size === 0) {
         this.feeds.delete(topic);
         void feed.unlisten.then(

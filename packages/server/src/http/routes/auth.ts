@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Session } from '../../identity/accounts.js';
 import { TributaryError } from '../../errors.js';
 import type { AppContext } from '../context.js';
-import { REFRESH_COOKIE, clearSessionCookies, requireAccount, requireUser, setSessionCookies } from '../identity.js';
+import { REFRESH_COOKIE, clearSessionCookies, cookieOf, requireAccount, requireUser, setSessionCookies } from '../identity.js';
 import { credentialsBody, refreshBody } from '../identity-schemas.js';
 import { parseInput } from '../validate.js';
 import { api, AUTH_ERRORS } from '../openapi.js';
@@ -46,7 +46,7 @@ export function authRoutes(app: FastifyInstance, ctx: AppContext): void {
     }),
     async (request, reply) => {
       const body = parseInput(refreshBody, request.body);
-      const token = body.refreshToken ?? request.cookies[REFRESH_COOKIE];
+      const token = body.refreshToken ?? cookieOf(request, REFRESH_COOKIE);
       if (!token) throw new TributaryError('authentication_required', 'Send refreshToken or the refresh cookie.');
       return answer(request, reply, await accounts.refresh(token, request.ip), body.refreshToken ? body.session : 'cookie');
     },

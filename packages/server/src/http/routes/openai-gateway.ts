@@ -10,6 +10,7 @@ import { admitModels, callerOf } from '../identity.js';
 import { chatCompletionBody, responsesBody } from '../openai-schemas.js';
 import { parseInput } from '../validate.js';
 import { ADMISSION_ERRORS, api } from '../openapi.js';
+import { hijack } from '../hijack.js';
 
 /**
  * `POST /v1/chat/completions` and `POST /v1/responses`, OpenAI-compatible. Errors leave in
@@ -131,7 +132,7 @@ class LazySse {
 
   private open(): BodyWriter {
     if (!this.out) {
-      this.reply.hijack();
+      hijack(this.reply);
       this.out = new BodyWriter(this.reply.raw, 200, SSE_HEADERS);
     }
     return this.out;

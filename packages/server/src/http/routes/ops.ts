@@ -10,6 +10,7 @@ import { flagParams, flagUpdateBody } from '../ops-schemas.js';
 import { parseInput } from '../validate.js';
 import { ADMIN_ERRORS, api } from '../openapi.js';
 import { flagIdentityOf } from '../flag-identity.js';
+import { hijack } from '../hijack.js';
 
 /** Prometheus `/metrics`, the caller's evaluated flags, and the admin API of flags. */
 export function opsRoutes(app: FastifyInstance, ctx: AppContext): void {
@@ -68,7 +69,7 @@ export function opsRoutes(app: FastifyInstance, ctx: AppContext): void {
     api({ summary: "The dashboard's live feed (SSE)", tags: ['ops'], produces: 'text/event-stream', errors: ADMIN_ERRORS }),
     async (request, reply) => {
       await requireAdmin(request, ctx);
-      reply.hijack();
+      hijack(reply);
       const sse = new SseResponse(reply.raw, ctx.stream.sse);
       const sink = new SseSink(sse, opsFrame);
       const subscription = await ctx.hub.subscribe(OPS_TOPIC, { from: 'start' }, sink);

@@ -8,10 +8,11 @@ import { SseResponse } from '../../transports/sse-stream.js';
 import { TributaryError } from '../../errors.js';
 import { hasScope } from '../../identity/types.js';
 import type { AppContext } from '../context.js';
-import { ACCESS_COOKIE, callerOf } from '../identity.js';
+import { ACCESS_COOKIE, callerOf, cookieOf } from '../identity.js';
 import { pollQuery, publishBatchBody, publishBody, subscribeQuery } from '../schemas.js';
 import { parseInput } from '../validate.js';
 import { api } from '../openapi.js';
+import { hijack } from '../hijack.js';
 
 /** What `/v1/publish` takes: a batch when it has `events`, else one event (the handler picks which). */
 const publishAnyBody = z.union([publishBatchBody, publishBody]);
@@ -58,7 +59,7 @@ export function realtimeRoutes(app: FastifyInstance, ctx: AppContext): void {
       const last = (Array.isArray(header) ? header[0] : header) || query.lastEventId;
       const cursor = last ? parseCursor(last, channels.length) : emptyCursor(channels);
       await ctx.hub.ready(); // a dependency away answers 503 here, before the stream's 200
-      reply.hijack();
+      hijack(reply);
       const sse = new SseResponse(reply.raw, { retryMs: ctx.config.streams.sseRetryMs, heartbeatMs: ctx.config.streams.sseHeartbeatMs });
       await streamChannels(realtime.access, sse, { identity, channels, cursor });
     },
@@ -105,7 +106,7 @@ const emptyCursor = (channels: string[]): Cursor => channels.map(() => null);
 
 function tokenOf(request: FastifyRequest, query: string | undefined): string | undefined {
   const bearer = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1];
-  return query ?? bearer ?? (request.cookies?.[ACCESS_COOKIE] || undefined);
+  return query ?? bearer ?? (cookieOf(request, ACCESS_COOKIE) || undefined);
 }
 
 /**
