@@ -69,6 +69,13 @@ const COMPLETE_COLUMNS: [string, string][] = [
   ['finished_at', 'double precision'],
 ];
 
+/**
+ * The states the partial indexes (migration 0006) hold, written into the SQL as literals: with a
+ * bound value SQLite can use such an index only by re-planning the statement on every run.
+ */
+const QUEUED = sql.lit('queued');
+const RUNNING = sql.lit('running');
+
 export const emptyCounts = (): StateCounts => ({ queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 });
 
 /** Leases in the database: `UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING`, on both dialects. */
@@ -91,10 +98,11 @@ export class DbJobQueue implements JobQueue {
           .select('id')
           .where('job_id', '=', jobId)
           .where('model', '=', model)
-          .where('status', '=', 'queued')
+          .where('status', '=', QUEUED)
           .where('not_before', '<=', now)
           .orderBy('id')
-          .limit(limit);
+          // Literal: SQLite plans a bound LIMIT anew on every run (callers ask for a few sizes).
+          .limit(sql.lit(limit));
         // Another node claiming at the same moment skips these rows instead of waiting for them.
         return this.dialect === 'postgres' ? pick.forUpdate().skipLocked() : pick;
       })
@@ -108,7 +116,7 @@ export class DbJobQueue implements JobQueue {
       .updateTable('job_items')
       .set({ status: 'queued', worker: null, lease_until: null })
       // Never our own items: we are still running them.
-      .where('status', '=', 'running')
+      .where('status', '=', RUNNING)
       .where('lease_until', '<', Date.now())
       .where('worker', '!=', worker)
       .executeTakeFirst();
@@ -184,7 +192,7 @@ export class DbJobQueue implements JobQueue {
       .updateTable('job_items')
       .set({ lease_until: Date.now() + leaseMs })
       .where('worker', '=', worker)
-      .where('status', '=', 'running')
+      .where('status', '=', RUNNING)
       .execute();
   }
 
@@ -199,7 +207,7 @@ export class DbJobQueue implements JobQueue {
           ids.slice(i, i + 500).map((id) => this.key(id)),
         )
         .where('worker', '=', worker)
-        .where('status', '=', 'running')
+        .where('status', '=', RUNNING)
         .execute();
     }
   }
@@ -208,7 +216,7 @@ export class DbJobQueue implements JobQueue {
     const result = await this.db
       .updateTable('job_items')
       .set({ status: 'queued', worker: null, lease_until: null, not_before: 0 })
-      .where('status', '=', 'running')
+      .where('status', '=', RUNNING)
       .executeTakeFirst();
     return Number(result.numUpdatedRows);
   }

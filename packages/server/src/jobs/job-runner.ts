@@ -241,7 +241,8 @@ export class JobRunner {
             if (free() <= 0) continue;
             let ready = job.ready.get(model) ?? [];
             if (ready.length < free() && !job.exhausted.has(model)) {
-              const want = Math.max(free(), this.deps.config.claimBatch) - ready.length;
+              // A power of two: the database queue writes the limit into its SQL, so a few texts serve every claim.
+              const want = 2 ** Math.ceil(Math.log2(Math.max(free(), this.deps.config.claimBatch) - ready.length));
               const items = await this.deps.queue.claim(job.record.id, model, this.worker, want, this.deps.config.leaseMs);
               if (this.active.get(job.record.id) !== job) break; // cancelled meanwhile: its rows are already cancelled
               if (items.length < want) job.exhausted.add(model);
