@@ -3,7 +3,7 @@ import type { TierName } from '../config/schema.js';
 import { emptyCounts } from './job-queue.js';
 import type { JobItemsTable, JobsDb, JobsTable } from './tables.js';
 import type { ItemStatus, JobItem, JobParams, JobPrompt, JobRecord, JobStatus, StateCounts } from './types.js';
-import type { Selectable } from 'kysely';
+import { CompiledQuery, sql, type Selectable } from 'kysely';
 
 const INSERT_CHUNK = 500;
 const iso = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
@@ -20,6 +20,8 @@ export type ItemWithPrompt = JobItem & { prompt: string; system: string | null }
 
 /** Job rows: the SQL behind JobService and the runner (the queue's leases live in DbJobQueue). */
 export class JobStore {
+  private fullChunkSql: string | undefined;
+
   constructor(
     readonly db: JobsDb,
     readonly dialect: Dialect,
@@ -46,26 +48,30 @@ export class JobStore {
         })
         .execute();
       for (let i = 0; i < prompts.length; i += INSERT_CHUNK) {
-        await trx
-          .insertInto('job_prompts')
-          .values(
-            prompts.slice(i, i + INSERT_CHUNK).map((p, k) => ({
-              job_id: job.id,
-              prompt_index: i + k,
-              prompt_id: p.id ?? null,
-              prompt: p.prompt,
-              system: p.system ?? null,
-            })),
-          )
-          .execute();
+        const chunk = prompts.slice(i, i + INSERT_CHUNK);
+        const parameters: unknown[] = [];
+        chunk.forEach((p, k) => parameters.push(job.id, i + k, p.id ?? null, p.prompt, p.system ?? null));
+        await trx.executeQuery(CompiledQuery.raw(this.insertPromptsSql(chunk.length), parameters));
       }
-      const items = prompts.flatMap((_, index) => job.models.map((model) => ({ job_id: job.id, prompt_index: index, model, status: 'queued' })));
-      for (let i = 0; i < items.length; i += INSERT_CHUNK)
-        await trx
-          .insertInto('job_items')
-          .values(items.slice(i, i + INSERT_CHUNK))
-          .execute();
+      // One queued item per (prompt, model), made from the stored prompts by one statement
+      // (building and binding a multi-row insert cost more than the rows): ids go prompt by
+      // prompt, models in the job's order.
+      const models = sql.join(job.models.map((model, k) => sql`(${model}, ${sql.lit(k)})`));
+      await sql`insert into job_items (job_id, prompt_index, model, status)
+        select p.job_id, p.prompt_index, m.column1, 'queued' from job_prompts p cross join (values ${models}) as m
+        where p.job_id = ${job.id} order by p.prompt_index, m.column2`.execute(trx);
     });
+  }
+
+  /** The insert of n prompts as SQL text (a full chunk's is kept): Kysely's compile of a 500-row insert cost more than running it. */
+  private insertPromptsSql(n: number): string {
+    if (n === INSERT_CHUNK && this.fullChunkSql) return this.fullChunkSql;
+    let p = 0;
+    const param = () => (this.dialect === 'postgres' ? `$${++p}` : '?');
+    const rows = Array.from({ length: n }, () => `(${param()}, ${param()}, ${param()}, ${param()}, ${param()})`).join(', ');
+    const text = `insert into job_prompts (job_id, prompt_index, prompt_id, prompt, system) values ${rows}`;
+    if (n === INSERT_CHUNK) this.fullChunkSql = text;
+    return text;
   }
 
   async get(id: string): Promise<JobRecord | undefined> {
