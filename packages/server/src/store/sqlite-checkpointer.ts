@@ -37,6 +37,7 @@ export function startCheckpointer(main: SqliteDatabase.Database, onError: (messa
   return {
     /** Resolves once the thread closed its connection (its files are then the main connection's alone). */
     stop: () => {
+      worker.ref(); // a caller awaiting `exited` must keep the process alive until it comes
       worker.postMessage('stop');
       return exited;
     },
