@@ -1,5 +1,6 @@
 import { Pool } from 'undici';
 import { ModelError, type GenerationChunk, type GenerationRequest, type ModelInfo, type OptionName, type Provider } from '../provider.js';
+import { BodyReader } from './body-reader.js';
 import { classifyHttpError, classifyNetworkError } from './classify.js';
 import type { Dialect, DialectOptions, ListedModel } from './dialect.js';
 import { retryDelayMs, sleep, type RetryPolicy } from './retry.js';
@@ -191,7 +192,7 @@ export class HttpProvider implements Provider {
       yield START_BATCH;
       const parser = new UpstreamSseParser();
       const decoder = this.dialect.decoder();
-      iterator = (res.body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+      iterator = new BodyReader(res.body);
       let done = false;
       while (!done) {
         const read = await iterator.next();
