@@ -115,8 +115,6 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
     // X-Forwarded-For counts only from these peers (request.ip is the client's, for limits).
     trustProxy,
   });
-  // Cookies are parsed by their first reader (http/identity.ts cookieOf), not on every request.
-  await fastify.register(fastifyCookie, { hook: false });
   const warn = (message: string) => fastify.log.warn(message);
   let catalogue: ModelCatalogue | undefined;
   const observation = observeStreams(config, (id) => catalogue?.resolve(id)?.info);
@@ -218,8 +216,14 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   openaiGatewayRoutes(fastify, ctx);
   clientConfigRoutes(fastify, ctx);
   realtimeRoutes(fastify, ctx);
-  authRoutes(fastify, ctx);
-  accountRoutes(fastify, ctx);
+  // Only the routes that set cookies get the cookie plugin: its onSend hook (writing the cookies a
+  // reply set) would otherwise run on every response, /health's included. Cookies are parsed by
+  // their first reader (http/identity.ts cookieOf), not on every request.
+  await fastify.register(async (scope) => {
+    await scope.register(fastifyCookie, { hook: false });
+    authRoutes(scope, ctx);
+    accountRoutes(scope, ctx);
+  });
   adminRoutes(fastify, ctx);
   await fastify.register((scope) => jobRoutes(scope, ctx)); // its own scope: the multipart parser stays there
   const websockets = realtimeWebSockets(realtime, ops.flags, upgradeFlagIdentity(ctx, trustProxy), jsonLimits, config.streams.subscriberBufferBytes);

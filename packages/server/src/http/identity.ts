@@ -1,4 +1,4 @@
-import type {} from '@fastify/cookie'; // its request.cookies / reply.setCookie types
+import { fastifyCookie } from '@fastify/cookie'; // also its reply.setCookie types
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { TributaryError } from '../errors.js';
 import type { Session } from '../identity/accounts.js';
@@ -11,16 +11,22 @@ export const ACCESS_COOKIE = 'tributary_access';
 export const REFRESH_COOKIE = 'tributary_refresh';
 
 const callers = new WeakMap<FastifyRequest, Promise<Caller>>();
+const cookieJars = new WeakMap<FastifyRequest, Record<string, string | undefined>>();
 
 /**
- * A request cookie. The cookie plugin parses nothing per request (`hook: false` in app.ts):
- * most requests read no cookie, so the header is parsed here, once, by the first reader.
+ * A request cookie. The cookie plugin parses nothing per request (`hook: false`, and only the
+ * routes setting cookies have it, app.ts): most requests read no cookie, so the header is parsed
+ * here, once, by the first reader. The plugin's `parse` works once it is registered (it loads
+ * the `cookie` module then), which buildApp does before listening.
  */
 export function cookieOf(request: FastifyRequest, name: string): string | undefined {
-  const header = request.headers.cookie;
-  // The plugin's own default is null until it parses (it does when a reply sets a cookie).
-  (request as { cookies: FastifyRequest['cookies'] | null }).cookies ??= header ? request.server.parseCookie(header) : {};
-  return request.cookies[name];
+  let jar = cookieJars.get(request);
+  if (jar === undefined) {
+    const header = request.headers.cookie;
+    jar = header ? fastifyCookie.parse(header) : {};
+    cookieJars.set(request, jar);
+  }
+  return jar[name];
 }
 
 /** The request's caller, resolved once (header, then `access_token` query, then cookie). */

@@ -1,8 +1,8 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config/schema.js';
 import type { OpsMetrics } from '../ops/metrics.js';
 import { identityClassOf } from './admin.js';
-import { addRouteHooks } from './route-hooks.js';
+import { addRouteHooks, type RouteHook } from './route-hooks.js';
 
 /**
  * Liveness and readiness probes, asked every few seconds by orchestrators and load balancers:
@@ -44,10 +44,8 @@ export function observeRequests(app: FastifyInstance, config: Config, metrics: O
     });
   };
   const hookFor =
-    (label: string): onRequestHookHandler =>
-    (request, reply, done) => {
+    (label: string): RouteHook =>
+    (request, reply) =>
       observe(request, reply, label);
-      done();
-    };
   addRouteHooks(app, (route) => (PROBES.has(route.url ?? '') ? undefined : hookFor(route.url ?? 'unmatched')), hookFor('unmatched'));
 }

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { FastifyInstance, onRequestHookHandler } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import helmet from 'helmet';
-import { addRouteHooks } from './route-hooks.js';
+import { addRouteHooks, type RouteHook } from './route-hooks.js';
 import { isApiPath } from './web-app.js';
 
 /**
@@ -61,12 +61,11 @@ function headersFor(path: string, declaredApi: boolean): Headers {
   return declaredApi || (isApiPath(path) && !path.startsWith('/docs')) ? API_HEADERS : PAGE_HEADERS;
 }
 
-const hooks = new Map<Headers, onRequestHookHandler>(
+const hooks = new Map<Headers, RouteHook>(
   [API_HEADERS, PAGE_HEADERS].map((headers) => [
     headers,
-    (_request, reply, done) => {
+    (_request, reply) => {
       reply.headers(headers);
-      done();
     },
   ]),
 );
@@ -82,9 +81,8 @@ export function installSecurityHeaders(app: FastifyInstance): void {
   addRouteHooks(
     app,
     (route) => hooks.get(headersFor(route.url ?? '', route.config?.openapi !== undefined)),
-    (request, reply, done) => {
+    (request, reply) => {
       reply.headers(headersFor(request.url.split('?')[0]!, false));
-      done();
     },
   );
 }

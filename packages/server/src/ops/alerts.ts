@@ -56,7 +56,7 @@ export class Alerts {
     const successes = grow();
     const rateLimited = new GrowthWindow(3_600_000);
     const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
-    const p95 = (sorted: number[]) => (sorted.length >= config.minSamples ? percentile(sorted, 95) : null);
+    const p95 = (sorted: ArrayLike<number>) => (sorted.length >= config.minSamples ? percentile(sorted, 95) : null);
     this.rules = [
       {
         name: 'ttft_gateway_added_p95',
