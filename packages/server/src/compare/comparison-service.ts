@@ -99,7 +99,9 @@ export class ComparisonService {
     const listedAt = new Date();
     const except = await this.coordination.liveIds().catch(() => undefined);
     // Redis unreachable at start: leave running rows alone rather than end other nodes' comparisons.
-    if (except) await this.deps.store.markInterrupted({ except, createdBefore: listedAt });
+    // Alone, every running row is a crash's: SQLite keeps whole seconds, so a comparison created
+    // in the second before a quick restart would not be "before" the listing.
+    if (except) await this.deps.store.markInterrupted({ except, ...(this.coordination.shared ? { createdBefore: listedAt } : {}) });
   }
 
   /** Validates, publishes the first event, and starts every model. Returns once the topic exists. */

@@ -28,6 +28,8 @@ export interface CoordinationHandlers {
  * whose leases expired. LocalCoordination (one node) and RedisCoordination implement it.
  */
 export interface ComparisonCoordination {
+  /** Other nodes may start comparisons on the same database while this one starts. */
+  readonly shared: boolean;
   start(handlers: CoordinationHandlers): Promise<void>;
   /** Takes the lease of a comparison this node starts (before its row is written). */
   claim(comparison: ClaimedComparison): Promise<void>;
@@ -44,6 +46,7 @@ export interface ComparisonCoordination {
 
 /** One node: every running comparison is in this process, so there is nothing to share. */
 export class LocalCoordination implements ComparisonCoordination {
+  readonly shared = false;
   async start(): Promise<void> {}
   async claim(): Promise<void> {}
   async release(): Promise<void> {}

@@ -44,6 +44,7 @@ type Commands = Redis & {
  * node needs to serve it); one pub/sub channel carrying cancel requests to the owner.
  */
 export class RedisCoordination implements ComparisonCoordination {
+  readonly shared = true;
   private readonly cmd: Commands;
   private readonly sub: Redis;
   private readonly held = new Set<string>();
