@@ -18,14 +18,13 @@ const choosers = new WeakMap<FastifyInstance, Chooser[]>();
  * Call before the routes (and the plugins that add some) are registered; hooks run in call order.
  */
 export function addRouteHooks(app: FastifyInstance, hookFor: Chooser['hookFor'], unmatched: RouteHook): void {
-  let list = choosers.get(app);
-  if (list) {
-    list.push({ hookFor, unmatched });
+  const existing = choosers.get(app);
+  if (existing) {
+    existing.push({ hookFor, unmatched });
     return;
   }
-  list = [{ hookFor, unmatched }];
-  choosers.set(app, list);
-  const all = list;
+  const all: Chooser[] = [{ hookFor, unmatched }];
+  choosers.set(app, all);
   app.addHook('onRoute', (route) => {
     const hooks = all.map((c) => c.hookFor(route)).filter((h): h is RouteHook => h !== undefined);
     if (hooks.length === 0) return;
@@ -41,21 +40,6 @@ export function addRouteHooks(app: FastifyInstance, hookFor: Chooser['hookFor'],
 }
 
 function combined(hooks: RouteHook[]): onRequestHookHandler {
-  if (hooks.length === 1) {
-    const [a] = hooks as [RouteHook];
-    return (request, reply, done) => {
-      a(request, reply);
-      done();
-    };
-  }
-  if (hooks.length === 2) {
-    const [a, b] = hooks as [RouteHook, RouteHook];
-    return (request, reply, done) => {
-      a(request, reply);
-      b(request, reply);
-      done();
-    };
-  }
   return (request, reply, done) => {
     for (const h of hooks) h(request, reply);
     done();

@@ -2,7 +2,7 @@
 export class SampleWindow {
   private times: number[] = [];
   private values: number[] = [];
-  /** The last `sorted()` answer and the sample count it was built from (still valid while nothing was added or trimmed). */
+  /** The last `sorted()` answer, until a sample is added or trimmed. */
   private cached: Float64Array | undefined;
 
   constructor(
