@@ -13,6 +13,7 @@ import { now } from './lib/clock.js';
 import { ScenarioAccumulator } from './lib/fanout-analysis.js';
 import { watchGc } from './lib/gc-watch.js';
 import { writeReport } from './lib/report.js';
+import { prepareBaseline } from './lib/baseline.js';
 import { startServerChild } from './lib/server-child.js';
 import { keepAliveAgent, streamComparison } from './lib/sse-client.js';
 import { eldStats } from './lib/stats.js';
@@ -26,7 +27,9 @@ const CONCURRENT = 50;
 const REPETITIONS = Number(process.env.BENCH_REPETITIONS) || 3;
 /** p99 added-latency goals from the issue, per concurrency. */
 const GOALS_MS = { 1: 1, [CONCURRENT]: 5 };
-const TARGETS = ['direct', 'tributary'];
+/** BENCH_BEFORE=<git revision | patch name in bench/baselines/>: a third server, that build, measured beside today's. */
+const BEFORE = process.env.BENCH_BEFORE;
+const TARGETS = ['direct', 'tributary', ...(BEFORE ? ['before'] : [])];
 const ELD_RESOLUTION_MS = 10;
 /**
  * The machine may be shared: a window during which other processes used more than this many
@@ -80,8 +83,18 @@ export async function run({ cleanup, resultsDir }) {
   const dataDir = mkdtempSync(join(tmpdir(), 'tributary-bench-'));
   cleanup.add(() => rmSync(dataDir, { recursive: true, force: true }));
   const servers = {};
+  const beforeDir = BEFORE ? prepareBaseline(BEFORE, cleanup) : undefined;
   for (const target of TARGETS) {
-    const child = await startServerChild({ target, models, ...(target === 'tributary' ? { dataDir } : {}) });
+    let child;
+    if (target === 'before') {
+      // That build's own harness, so its server is built and started the way it was then.
+      const { startServerChild: startBefore } = await import(join(beforeDir, 'bench/lib/server-child.js'));
+      const beforeData = mkdtempSync(join(tmpdir(), 'tributary-bench-before-'));
+      cleanup.add(() => rmSync(beforeData, { recursive: true, force: true }));
+      child = await startBefore({ target: 'tributary', models, dataDir: beforeData });
+    } else {
+      child = await startServerChild({ target, models, ...(target === 'tributary' ? { dataDir } : {}) });
+    }
     servers[target] = child;
     cleanup.add(() => child.kill());
   }
@@ -181,9 +194,35 @@ export async function run({ cleanup, resultsDir }) {
     heap: Object.fromEntries(TARGETS.map((t) => [t, heapGrowth(heapTimeline[t])])),
     scenarios: SCENARIOS.flatMap((s) => TARGETS.map((t) => accumulators.get(keyOf(s, t)).result())),
   };
+  if (BEFORE) result.beforeAfter = beforeAfter(BEFORE, result.scenarios);
   writeReport(resultsDir, name, result);
   return result;
 }
+
+/**
+ * Today's Tributary against the BENCH_BEFORE build, per zero-delay scenario: events/s and CPU per
+ * token pooled over the run, and events/s per repetition (the windows ran back to back).
+ */
+function beforeAfter(spec, scenarios) {
+  const of = (target, s) => scenarios.find((x) => x.target === target && x.variant === s.variant && x.concurrency === s.concurrency);
+  return {
+    before: spec,
+    scenarios: scenarios
+      .filter((s) => s.target === 'tributary' && s.variant === 'zero-delay')
+      .map((after) => {
+        const before = of('before', after);
+        const perRep = (x) => x.windows.map((w) => Math.round(w.tokens / (w.wallMs / 1000)));
+        return {
+          concurrency: after.concurrency,
+          eventsPerSecRatio: round(after.eventsPerSec / before.eventsPerSec, 3),
+          cpuPerTokenRatio: round(after.cpuUsPerToken / before.cpuUsPerToken, 3),
+          tokensPerSecPerRepetition: { before: perRep(before), after: perRep(after) },
+        };
+      }),
+  };
+}
+
+const round = (x, digits = 2) => Number(x.toFixed(digits));
 
 /** Cores used by everything but this server and the client during a window (null off Linux). */
 function otherLoadOf(w) {

@@ -80,6 +80,11 @@ function summaryLines(result) {
       `${r.label}: Tributary uses ${fmt(r.cpuPerToken)}× the direct floor's CPU per token, delivers ${fmt(r.eventsPerSec)}× its events/s, p99 added latency ${fmt(r.p99)}× the floor's.`,
     );
   }
+  for (const r of result.beforeAfter?.scenarios ?? []) {
+    lines.push(
+      `×${r.concurrency}: today's Tributary delivers ${fmt(r.eventsPerSecRatio, 3)}× the events/s of ${result.beforeAfter.before} at ${fmt(r.cpuPerTokenRatio, 3)}× its CPU per token (tokens/s per repetition, before → after: ${r.tokensPerSecPerRepetition.before.map((b, i) => `${b} → ${r.tokensPerSecPerRepetition.after[i]}`).join(', ')}).`,
+    );
+  }
   for (const s of result.scenarios.filter((x) => x.target === 'tributary')) {
     const o = s.overGoal;
     const what = s.variant === 'zero-delay' ? 'Goal' : 'Same threshold, supplementary paced run,';

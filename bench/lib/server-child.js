@@ -8,7 +8,7 @@ const SCRIPT = fileURLToPath(new URL('../server-process.js', import.meta.url));
 export async function startServerChild(options, { readyTimeoutMs = 60_000 } = {}) {
   const child = fork(SCRIPT, [JSON.stringify(options)], {
     serialization: 'advanced',
-    execArgv: ['--expose-gc', '--no-warnings'],
+    execArgv: ['--expose-gc', '--no-warnings', ...(process.env.BENCH_SERVER_NODE_FLAGS?.split(' ').filter(Boolean) ?? [])],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const pending = new Map();

@@ -451,6 +451,41 @@ describe.each(backends)('store on $name', (backend) => {
     ]);
   });
 
+  test('an end without results keeps the per-model results (every column); after a delete it removes them', async () => {
+    const loc = backend.fresh();
+    const store = await open(loc);
+    store.saveComparisonStart(start('cmp_pm', { models: ['demo/fast', 'demo/slow'] }));
+    store.saveCheckpoint('cmp_pm', 0, { model: 'demo/fast', status: 'running', text: 'Ray', outputTokens: 1 });
+    const [fast] = end().results!;
+    store.saveModelResult('cmp_pm', 0, fast!);
+    store.saveModelResult('cmp_pm', 1, {
+      model: 'demo/slow',
+      status: 'failed',
+      text: 'par',
+      errorCode: 'timeout',
+      errorMessage: 'Too slow.',
+      outputTokens: 1,
+      durationMs: 9,
+    });
+    store.saveComparisonEnd('cmp_pm', { ...end(), results: undefined });
+    const stored = await store.getComparison('cmp_pm');
+    expect(stored?.status).toBe('completed');
+    expect(stored?.results).toEqual([
+      fast,
+      { model: 'demo/slow', status: 'failed', text: 'par', errorCode: 'timeout', errorMessage: 'Too slow.', outputTokens: 1, durationMs: 9 },
+    ]);
+
+    // Deleted while running: the models' own results that arrive after the delete do not linger.
+    store.saveComparisonStart(start('cmp_pm_gone'));
+    await store.flush();
+    expect(await store.deleteComparison('cmp_pm_gone')).toBe(true);
+    store.saveModelResult('cmp_pm_gone', 0, fast!);
+    store.saveComparisonEnd('cmp_pm_gone', { ...end(), results: undefined });
+    await store.flush();
+    const [row] = await loc.query("select count(*) as n from comparison_results where comparison_id = 'cmp_pm_gone'");
+    expect(Number(row?.n)).toBe(0);
+  });
+
   test('the write budget: past maxPendingBytes, checkpoints are skipped and hasWriteRoom() is false', async () => {
     const store = await open(backend.fresh(), { maxPendingBytes: 1_000 });
     expect(store.hasWriteRoom()).toBe(true);

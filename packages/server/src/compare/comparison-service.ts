@@ -469,7 +469,8 @@ export class ComparisonService {
     keyId: string | null,
   ): void {
     const { store } = this.deps;
-    store.saveComparisonEnd(record.id, { status, finishedAt, processingTimeMs: summary.processingTimeMs, results });
+    // Each model's result was saved before its final event (beforeEnd): not written a second time.
+    store.saveComparisonEnd(record.id, { status, finishedAt, processingTimeMs: summary.processingTimeMs });
     const messages: ConversationMessage[] = broughtHistory.map((m) => ({ ...m, comparisonId: record.id }));
     messages.push({ role: 'user', content: record.prompt, modelId: null, comparisonId: record.id });
     for (const r of results) {

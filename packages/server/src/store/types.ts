@@ -39,7 +39,8 @@ export interface ComparisonEnd {
   status: Exclude<ComparisonStatus, 'running'>;
   finishedAt: Date;
   processingTimeMs: number;
-  results: ModelResultRecord[];
+  /** Omitted when every model's result was saved with saveModelResult already (not written twice). */
+  results?: ModelResultRecord[] | undefined;
 }
 
 export interface ComparisonRecord extends ComparisonStart {
