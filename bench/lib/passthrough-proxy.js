@@ -9,6 +9,8 @@ import http from 'node:http';
 import { Pool } from 'undici';
 
 process.on('disconnect', () => process.exit(0));
+// The bench stops its children with SIGTERM: exit normally so `--cpu-prof` (BENCH_CPU_PROF) writes this process's profile.
+process.on('SIGTERM', () => process.exit(0));
 const upstream = new URL(JSON.parse(process.argv[2]).upstream);
 const pool = new Pool(upstream.origin, { connections: 256, headersTimeout: 0, bodyTimeout: 0 });
 
