@@ -429,8 +429,11 @@ export const configSchema = z
     /** Acknowledged means durable: commits before final events, checkpoints, outage budget (docs/configuration.md). */
     durability: z
       .strictObject({
-        /** A running model's text is checkpointed after this many new tokens… */
-        checkpointTokens: z.number().int().positive().default(32),
+        /**
+         * A running model's text is checkpointed after this many new tokens… (At real rates, under
+         * ~250 tokens/s, the time bound below fires first; this one caps a very fast model's writes.)
+         */
+        checkpointTokens: z.number().int().positive().default(256),
         /** …or once this long has passed since its last checkpoint (checked as tokens arrive). */
         checkpointMs: z.number().int().positive().default(1_000),
         /** Group commit: how long a commit someone waits for may gather other writes (0: SQLite commits at once when idle). */
