@@ -107,8 +107,8 @@ describe.runIf(chromiumAvailable())('the compare workspace in Chromium', () => {
     const page = await setUp({ demo: { speed: 2 } });
     await selectModels(page, THREE);
     await send(page, 'Describe the water cycle in detail.', 'extended');
-    // Every card has text, and the slow one is far from done.
-    // Status, not the answer's text: a waiting card's answer holds "Waiting for the first token…".
+    // Every card has text (its status, not its answer: a waiting card's answer holds "Waiting for the
+    // first token…"), and the slow one is far from done.
     await waitStatus(page, THREE, ['streaming', 'ok']);
     const resumed: (string | undefined)[] = [];
     page.on('request', (r) => {
@@ -145,7 +145,7 @@ describe.runIf(chromiumAvailable())('the compare workspace in Chromium', () => {
     const page = await setUp({ demo: { speed: 2 } });
     await selectModels(page, THREE);
     await send(page, 'Write a long essay about estuaries.', 'extended');
-    await expect.poll(() => page.locator(card('demo/fast')).locator('[data-answer]').textContent()).toMatch(/\S{3}/);
+    await waitStatus(page, ['demo/fast'], ['streaming']);
     await page.getByRole('button', { name: 'Cancel' }).click();
     await waitStatus(page, THREE, ['cancelled']);
     for (const m of THREE) expect(await page.locator(card(m)).locator('[data-outcome=cancelled]').count()).toBe(1);
