@@ -23,7 +23,7 @@ export const name = 'compare-fanout';
 
 const MODEL_COUNT = 12;
 const CONCURRENT = 50;
-/** Windows per zero-delay scenario; targets alternate order each repetition so drift hits both alike. */
+/** Windows per zero-delay scenario; the targets' order rotates each repetition so drift hits them alike. */
 const REPETITIONS = Number(process.env.BENCH_REPETITIONS) || 3;
 /** p99 added-latency goals from the issue, per concurrency. */
 const GOALS_MS = { 1: 1, [CONCURRENT]: 5 };
@@ -148,7 +148,9 @@ export async function run({ cleanup, resultsDir }) {
       await Promise.all(Array.from({ length: 10 }, () => comparison(target, 'bench', 'warmup')));
     }
     for (let rep = 0; rep < REPETITIONS; rep++) {
-      const order = rep % 2 === 0 ? TARGETS : [...TARGETS].reverse();
+      // Rotated, not reversed: with three targets a reversal keeps the middle one in the middle, so
+      // Tributary always followed another server's window; rotating puts each target in each place.
+      const order = TARGETS.map((_, i) => TARGETS[(i + rep) % TARGETS.length]);
       process.stdout.write(`[${name}] zero-delay, repetition ${rep + 1}/${REPETITIONS}:`);
       for (const scenario of SCENARIOS.filter((s) => s.repeated)) for (const target of order) await measureOne(scenario, target);
       process.stdout.write('\n');
@@ -185,7 +187,7 @@ export async function run({ cleanup, resultsDir }) {
         'Added latency = client receive time (per socket read, before parsing) − provider yield time, clocks aligned by the fastest of 100 IPC round trips (offset and RTT in the JSON). "In the server" = yield → next pull; "after" = the rest (kernel, scheduling, client).',
         `Event-loop delay = monitorEventLoopDelay (resolution ${ELD_RESOLUTION_MS} ms) sample − resolution, one histogram per window; the table shows the median over repetitions of p50/p99 (per window in the JSON).`,
         'Server backlog = bytes written but not yet taken by the kernel (sum of socket.writableLength), sampled every 5 ms in the server.',
-        `Zero-delay scenarios are measured ${REPETITIONS} times, target order alternating per repetition; percentiles pool all tokens; gc() runs before each window.`,
+        `Zero-delay scenarios are measured ${REPETITIONS} times, target order rotating per repetition; percentiles pool all tokens; gc() runs before each window.`,
         'Paced scenarios (supplementary, once each): ×1 = 3 sequential comparisons of 12 models at 50 tokens/s (100 tokens); ×50 = 50 comparisons started 2 ms apart, 12 models at 10 tokens/s (50 tokens); first tokens 0–88 ms apart per model.',
         `Other load = machine busy CPU (/proc/stat) during a window minus this server and the client, in cores. A window with more than ${OTHER_LOAD_LIMIT} cores of other load is measured again (up to ${MAX_RETRIES} times while the run is under ${RETRY_UNTIL_MS / 1000} s); the run first waits up to ${QUIET_WAIT_MS / 1000} s for a quiet machine.`,
         'Over-goal tokens are attributed to a GC pause in the server or the client process when one overlaps [yield, receive].',
@@ -212,9 +214,14 @@ function beforeAfter(spec, scenarios) {
       .map((after) => {
         const before = of('before', after);
         const perRep = (x) => x.windows.map((w) => Math.round(w.tokens / (w.wallMs / 1000)));
+        // Each repetition ran both back to back: its ratio cancels the drift between repetitions.
+        const repRatios = perRep(after)
+          .map((a, i) => a / perRep(before)[i])
+          .sort((x, y) => x - y);
         return {
           concurrency: after.concurrency,
           eventsPerSecRatio: round(after.eventsPerSec / before.eventsPerSec, 3),
+          eventsPerSecRatioMedianOfRepetitions: round(repRatios[repRatios.length >> 1], 3),
           cpuPerTokenRatio: round(after.cpuUsPerToken / before.cpuUsPerToken, 3),
           tokensPerSecPerRepetition: { before: perRep(before), after: perRep(after) },
         };
