@@ -8,7 +8,7 @@ import type { LogEvent } from '../streams/types.js';
 import type { ComparisonRecord, ConversationMessage, ModelResultRecord, Store } from '../store/types.js';
 import { contextFor } from './context.js';
 import { LocalCoordination, type ClaimedComparison, type ComparisonCoordination } from './coordination.js';
-import { checkStorable, checkpointer } from './durability.js';
+import { Checkpoints, checkStorable } from './durability.js';
 import { comparisonTopic, type ComparisonEvents, type ComparisonSummary } from './events.js';
 import { runModel, type ModelState } from './model-run.js';
 
@@ -53,6 +53,7 @@ interface Running {
   abort: AbortController;
   record: ComparisonRecord;
   states: ModelState[];
+  checkpoints: Checkpoints;
 }
 
 const newId = (prefix: string) => `${prefix}_${randomBytes(12).toString('base64url')}`;
@@ -63,6 +64,8 @@ const newId = (prefix: string) => `${prefix}_${randomBytes(12).toString('base64u
  */
 export class ComparisonService {
   private readonly running = new Map<string, Running>();
+  /** Checkpoints by time of every running comparison: one timer while any runs. */
+  private checkpointTimer: NodeJS.Timeout | undefined;
   /** Final events of interrupted comparisons being published (one per comparison, however many streams ask). */
   private readonly ending = new Map<string, Promise<LogEvent>>();
 
@@ -206,9 +209,12 @@ export class ComparisonService {
       ended = { status, summary };
       modelsEnded();
     };
-    const runs = models.map((model, i) =>
+    const checkpoints = new Checkpoints(states, this.deps.durability.checkpointTokens, (i, state, outputTokens) =>
+      store.saveCheckpoint(id, i, { model: state.model, status: 'running', text: state.text, outputTokens }),
+    );
+    const runs = states.map((state, i) =>
       runModel(
-        states[i]!,
+        state,
         providers[i],
         {
           messages: contexts[i]!.messages,
@@ -218,9 +224,7 @@ export class ComparisonService {
         },
         publish,
         {
-          onText: checkpointer(this.deps.durability, (state, outputTokens) =>
-            store.saveCheckpoint(id, i, { model, status: 'running', text: state.text, outputTokens }),
-          ),
+          onText: (_state, outputTokens) => checkpoints.onText(i, outputTokens),
           // Acknowledged means durable: model.done / model.error waits for this result's commit.
           beforeEnd: (result) => {
             store.saveModelResult(id, i, result);
@@ -240,12 +244,19 @@ export class ComparisonService {
       })
       .finally(async () => {
         this.running.delete(id);
+        if (this.running.size === 0) {
+          clearInterval(this.checkpointTimer);
+          this.checkpointTimer = undefined;
+        }
         await this.coordination.release(id);
       });
     // Callers that stream rather than wait never await `done`; a failure must not crash the process.
     done.catch((err: unknown) => this.deps.onError?.(err, id));
     const handle: ComparisonHandle = { id, conversationId, topic, done, modelsEnded: allEnded };
-    this.running.set(id, { handle, abort, record, states });
+    this.running.set(id, { handle, abort, record, states, checkpoints });
+    this.checkpointTimer ??= setInterval(() => {
+      for (const run of this.running.values()) run.checkpoints.saveDue();
+    }, this.deps.durability.checkpointMs).unref();
     return handle;
   }
 

@@ -434,9 +434,9 @@ export const configSchema = z
          * ~250 tokens/s, the time bound below fires first; this one caps a very fast model's writes.)
          */
         checkpointTokens: z.number().int().positive().default(256),
-        /** …or once this long has passed since its last checkpoint (checked as tokens arrive). */
+        /** …and every this long when it has text not yet saved (a timer: a model that stalls still has its latest text saved). */
         checkpointMs: z.number().int().positive().default(1_000),
-        /** Group commit: how long a commit someone waits for may gather other writes (0: SQLite commits at once when idle). */
+        /** Group commit: how long a commit someone waits for may gather other writes (0: SQLite commits at once when idle, and with the next turn's batch when the last commit was under 1 ms ago). */
         commitDelayMs: z.number().int().min(0).default(0),
         /** Bytes queued writes may hold while the database is down; past it new work gets 503. */
         maxPendingBytes: z

@@ -35,6 +35,11 @@ export interface WriteQueueOptions<T> {
   maxRetryMs?: number | undefined;
   /** Group commit: once someone waits for a commit, the next batch starts after at most this long. */
   commitDelayMs?: number | undefined;
+  /**
+   * With applySync and no commitDelayMs: a waiter closer than this to the last synchronous commit
+   * joins the next turn's batch instead of committing alone (default 1 ms).
+   */
+  syncCommitGapMs?: number | undefined;
 }
 
 export class QueueClosedError extends Error {
@@ -53,7 +58,7 @@ export class WriteQueue<T> {
   private readonly items: T[] = [];
   /** Bytes of each queued item, as counted when it was queued. */
   private readonly sizes: number[] = [];
-  /** Keyed items still queued: key → the item's number (items[number - applied]). */
+  /** Keyed items still queued: key → the item's number (items[number - applied]), in ascending numbers. */
   private readonly keyed = new Map<string, number>();
   /** Items at the head taken by the batch being written (never replaced). */
   private taken = 0;
@@ -63,6 +68,7 @@ export class WriteQueue<T> {
   /** Callers of committed(), in order of their target (pushed only grows). */
   private readonly waiters: { target: number; resolve(): void; reject(err: Error): void }[] = [];
   private applied = 0;
+  private lastSyncCommitAt = Number.NEGATIVE_INFINITY;
   private failures = 0;
   /** The next attempt: a timeout, or (delay 0) an immediate, which skips the timers' 1 ms floor. */
   private timer: { cancel(): void } | undefined;
@@ -71,10 +77,12 @@ export class WriteQueue<T> {
   private closed = false;
   private readonly minRetryMs: number;
   private readonly maxRetryMs: number;
+  private readonly syncCommitGapMs: number;
 
   constructor(private readonly opts: WriteQueueOptions<T>) {
     this.minRetryMs = opts.minRetryMs ?? 100;
     this.maxRetryMs = opts.maxRetryMs ?? 30_000;
+    this.syncCommitGapMs = opts.syncCommitGapMs ?? 1;
   }
 
   /** Rows waiting to be written. */
@@ -107,7 +115,10 @@ export class WriteQueue<T> {
       this.sizes[index] = size;
       return;
     }
-    if (key !== undefined) this.keyed.set(key, this.pushed);
+    if (key !== undefined) {
+      this.keyed.delete(key); // re-inserted last: the map stays in ascending item numbers
+      this.keyed.set(key, this.pushed);
+    }
     this.items.push(item);
     this.sizes.push(size);
     this.rows += this.opts.rowsOf(item);
@@ -126,8 +137,18 @@ export class WriteQueue<T> {
     const target = this.pushed;
     if (this.applied >= target) return Promise.resolve();
     // Idle and allowed to commit at once: do it on this tick rather than the next turn of the
-    // event loop, where everything else queued meanwhile would run first.
-    if (this.opts.applySync && !this.opts.commitDelayMs && this.failures === 0 && !this.inFlight) {
+    // event loop, where everything else queued meanwhile would run first. Adaptive group commit
+    // (PostgreSQL's commit_delay with commit_siblings): when the last commit was under
+    // syncCommitGapMs ago, commits are coming thick and fast, and this waiter joins the batch of
+    // the next turn with the others arriving meanwhile instead of paying a transaction alone.
+    if (
+      this.opts.applySync &&
+      !this.opts.commitDelayMs &&
+      this.failures === 0 &&
+      !this.inFlight &&
+      performance.now() - this.lastSyncCommitAt >= this.syncCommitGapMs
+    ) {
+      this.lastSyncCommitAt = performance.now();
       try {
         while (this.applied < target && this.applyHeadSync());
       } catch {
@@ -296,7 +317,10 @@ export class WriteQueue<T> {
     for (const size of this.sizes.splice(0, count)) this.bytes -= size;
     this.rows -= rows;
     this.applied += count;
-    for (const [key, number] of this.keyed) if (number < this.applied) this.keyed.delete(key);
+    for (const [key, number] of this.keyed) {
+      if (number >= this.applied) break; // ascending: the rest are still queued
+      this.keyed.delete(key);
+    }
     while (this.waiters.length > 0 && this.waiters[0]!.target <= this.applied) this.waiters.shift()!.resolve();
     if (this.failures > 0) {
       // Recovered (perhaps by a flush): don't leave the rest waiting on a long backoff timer.
