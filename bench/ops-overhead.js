@@ -22,6 +22,8 @@ const TOKENS = 250;
 const WINDOWS = Number(process.env.BENCH_REPETITIONS) || 5;
 const SCRAPES = 30;
 const WRK_SECONDS = Number(process.env.BENCH_WRK_SECONDS) || 3;
+/** Alternating wrk rounds per side; the best of each counts (on a shared machine noise only slows). */
+const WRK_ROUNDS = Number(process.env.BENCH_WRK_ROUNDS) || 5;
 
 const models = Object.fromEntries(
   Array.from({ length: MODELS }, (_, i) => [
@@ -124,13 +126,13 @@ export async function run({ cleanup, resultsDir }) {
     // A warm-up run each (JIT), then rounds alternating; the best round of each counts (noise only slows).
     for (const u of Object.values(targets)) await wrk(u, 1);
     const best = { tributary: 0, fastify: 0 };
-    for (let r = 0; r < 3; r++) {
+    for (let r = 0; r < WRK_ROUNDS; r++) {
       for (const [k, u] of r % 2 ? Object.entries(targets).reverse() : Object.entries(targets)) best[k] = Math.max(best[k], await wrk(u));
     }
     const ours = best.tributary;
     const fastify = best.fastify;
     health = {
-      tool: `wrk -t1 -c50 -d${WRK_SECONDS}s, best of 3 alternating rounds after a warm-up`,
+      tool: `wrk -t1 -c50 -d${WRK_SECONDS}s, best of ${WRK_ROUNDS} alternating rounds after a warm-up`,
       tributaryRps: Math.round(ours),
       bareFastifyRps: Math.round(fastify),
       ratio: round(ours / fastify),
