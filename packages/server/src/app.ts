@@ -155,6 +155,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
   const jobs = await createJobs({
     db: store.db,
     dialect: store.dialect,
+    sqlite: store.sqlite,
     hub,
     catalogue,
     config,

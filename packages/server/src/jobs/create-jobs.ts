@@ -1,13 +1,14 @@
 import type { Kysely } from 'kysely';
 import type { Config } from '../config/schema.js';
 import type { ModelCatalogue } from '../llm/catalogue.js';
-import type { Database, Dialect } from '../store/database.js';
+import type { Database, Dialect, SqliteHandle } from '../store/database.js';
 import type { StreamHub } from '../streams/hub.js';
 import type { BullJobQueueOptions } from './bullmq-queue.js';
 import { DbJobQueue, type JobQueue } from './job-queue.js';
 import { JobRunner } from './job-runner.js';
 import { JobService } from './job-service.js';
 import { JobStore } from './job-store.js';
+import { SqliteJobQueue } from './sqlite-job-thread.js';
 import { jobsDb } from './tables.js';
 
 /**
@@ -17,6 +18,8 @@ import { jobsDb } from './tables.js';
 export async function createJobs(deps: {
   db: Kysely<Database>;
   dialect: Dialect;
+  /** SQLite: the store's handle; claims and results then run on a thread of their own. */
+  sqlite?: Pick<SqliteHandle, 'file'> | undefined;
   hub: StreamHub;
   catalogue: ModelCatalogue;
   config: Config;
@@ -28,7 +31,9 @@ export async function createJobs(deps: {
   // BullMQ loads only with Redis: it is the largest module tree a single node would never use.
   const queue: JobQueue = deps.redis
     ? new (await import('./bullmq-queue.js')).BullJobQueue(db, deps.dialect, { ...deps.redis, leaseMs: deps.config.jobs.leaseMs })
-    : new DbJobQueue(db, deps.dialect);
+    : deps.sqlite
+      ? new SqliteJobQueue(db, deps.sqlite)
+      : new DbJobQueue(db, deps.dialect);
   const runner = new JobRunner({
     queue,
     store,

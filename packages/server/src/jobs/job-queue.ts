@@ -11,6 +11,8 @@ export interface ClaimedItem {
   model: string;
   /** Provider calls made for it in this run, this one included. */
   attempts: number;
+  /** Its prompt, when the claim read it too (SqliteJobQueue); else the runner looks it up. */
+  prompt?: { prompt: string; system: string | null } | undefined;
 }
 
 /** What happened to a claimed item: final, or back to the queue until `notBefore`. */
@@ -68,6 +70,33 @@ const COMPLETE_COLUMNS: [string, string][] = [
   ['tokens_per_second', 'double precision'],
   ['finished_at', 'double precision'],
 ];
+
+/** The columns complete() sets, in the order outcomeRows() gives their values. */
+export const OUTCOME_COLUMNS = COMPLETE_COLUMNS.map(([column]) => column);
+
+/** Appends each outcome's values to `out`: its id (`key`), first or last, and the OUTCOME_COLUMNS. */
+export function outcomeRows(outcomes: ItemOutcome[], now: number, key: (id: string) => number | string, out: unknown[], idLast = false): void {
+  for (const o of outcomes) {
+    if (!idLast) out.push(key(o.id));
+    out.push(
+      o.status,
+      o.notBefore ?? 0,
+      o.text,
+      o.errorCode,
+      o.errorMessage,
+      o.retryable === null ? null : o.retryable ? 1 : 0,
+      o.suggestedAction,
+      o.finishReason,
+      o.inputTokens,
+      o.outputTokens,
+      o.ttftMs,
+      o.durationMs,
+      o.tokensPerSecond,
+      o.status === 'queued' ? null : now,
+    );
+    if (idLast) out.push(key(o.id));
+  }
+}
 
 /**
  * The states the partial indexes (migration 0006) hold, written into the SQL as literals: with a
@@ -139,25 +168,7 @@ export class DbJobQueue implements JobQueue {
         const chunk = outcomes.slice(i, i + COMPLETE_CHUNK);
         const size = 2 ** Math.ceil(Math.log2(chunk.length));
         const parameters: unknown[] = [];
-        for (const o of chunk) {
-          parameters.push(
-            this.key(o.id),
-            o.status,
-            o.notBefore ?? 0,
-            o.text,
-            o.errorCode,
-            o.errorMessage,
-            o.retryable === null ? null : o.retryable ? 1 : 0,
-            o.suggestedAction,
-            o.finishReason,
-            o.inputTokens,
-            o.outputTokens,
-            o.ttftMs,
-            o.durationMs,
-            o.tokensPerSecond,
-            o.status === 'queued' ? null : now,
-          );
-        }
+        outcomeRows(chunk, now, (id) => this.key(id), parameters);
         for (let pad = chunk.length; pad < size; pad++) parameters.push(...PADDING_ROW);
         parameters.push(worker);
         const result = await db.executeQuery<{ id: number | string }>(CompiledQuery.raw(this.completeSql(size), parameters));

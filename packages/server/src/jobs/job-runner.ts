@@ -251,11 +251,10 @@ export class JobRunner {
                   job.record.status = 'running';
                   await this.deps.store.markRunning(job.record.id);
                 }
-                const prompts = await this.deps.store.prompts(
-                  job.record.id,
-                  items.map((i) => i.promptIndex),
-                );
-                ready = [...(job.ready.get(model) ?? []), ...items.map((item) => ({ item, prompt: prompts.get(item.promptIndex) }))];
+                // The SQLite queue's claim brings the prompts along; the others' are looked up.
+                const unknown = items.filter((i) => i.prompt === undefined).map((i) => i.promptIndex);
+                const prompts = unknown.length > 0 ? await this.deps.store.prompts(job.record.id, unknown) : undefined;
+                ready = [...(job.ready.get(model) ?? []), ...items.map((item) => ({ item, prompt: item.prompt ?? prompts?.get(item.promptIndex) }))];
                 job.ready.set(model, ready);
               }
             }

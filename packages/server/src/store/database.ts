@@ -240,7 +240,10 @@ function cachingStatements(file: SqliteDatabase.Database): (text: string) => Sql
     if (statement)
       cache.delete(text); // re-inserted below: the Map's order is the use order
     else {
-      statement = file.prepare(text);
+      // Kysely's `begin` is deferred: a transaction that reads first and writes later fails with
+      // SQLITE_BUSY if another connection (the jobs' thread) committed in between. Immediate
+      // takes the write lock at once (waiting for it like any write), so it cannot.
+      statement = file.prepare(text === 'begin' ? 'begin immediate' : text);
       if (cache.size >= STATEMENT_CACHE) cache.delete(cache.keys().next().value!);
     }
     cache.set(text, statement);

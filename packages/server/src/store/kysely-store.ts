@@ -72,6 +72,11 @@ export class KyselyStore implements Store {
     });
   }
 
+  /** SQLite: the better-sqlite3 handle under `db` (jobs/ opens a second connection to its file). */
+  get sqlite(): SqliteHandle | undefined {
+    return this.opts.sqlite;
+  }
+
   saveComparisonStart(start: ComparisonStart): void {
     this.queue.push(this.ops.comparisonStart(start));
   }

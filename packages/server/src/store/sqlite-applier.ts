@@ -14,10 +14,11 @@ export class SqliteApplier {
     private readonly sqlite: SqliteHandle,
     db: Kysely<Database>,
   ) {
+    // Immediate, as Kysely's transactions on this connection (store/database.ts): another connection may write.
     this.inTransaction = sqlite.file.transaction((batch: WriteOp[]) => {
       const steps = opsQueries(db, batch);
       for (let step = steps.next(); !step.done; ) step = steps.next(this.execute(step.value));
-    });
+    }).immediate;
   }
 
   /**
