@@ -316,5 +316,6 @@ function firstTokenSink(sink: BatchSink, report: (seconds: number) => void): Bat
   };
 }
 
-const isToken = (c: GenerationChunk) => c.type === 'delta' && c.text !== '';
+// A kept JSON literal longer than `""` is text: no decoding it just to look.
+const isToken = (c: GenerationChunk) => c.type === 'delta' && (c.json !== undefined ? c.json.length > 2 : c.text !== '');
 const hasTokenIn = (batch: GenerationChunk[]) => batch.some(isToken);

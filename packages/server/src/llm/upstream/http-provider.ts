@@ -369,6 +369,8 @@ class AttemptGuard {
   private readonly total: NodeJS.Timeout;
   private firstToken: NodeJS.Timeout | undefined;
   private idle: NodeJS.Timeout | undefined;
+  /** `performance.now()` of the last read once tokens flow. */
+  private lastRead = 0;
   private readonly onCancel = () => this.abort(new ModelError('cancelled'));
 
   constructor(
@@ -391,14 +393,22 @@ class AttemptGuard {
 
   /** An upstream read arrived; `tokens`: it carried chunks (the first one ends the first-token wait). */
   read(tokens: boolean): void {
-    this.idle?.refresh();
-    if (tokens && this.firstToken) {
+    // A time stamp, not a timer re-armed per read: the idle timer checks it when it fires.
+    if (this.idle) this.lastRead = performance.now();
+    else if (tokens && this.firstToken) {
       clearTimeout(this.firstToken);
       this.firstToken = undefined;
-      const { idleMs } = this.timeouts;
-      this.idle = setTimeout(() => this.abort(new ModelError('timeout', `The provider went silent for ${idleMs} ms mid-answer.`)), idleMs);
+      this.lastRead = performance.now();
+      this.idle = setTimeout(this.onIdle, this.timeouts.idleMs);
     }
   }
+
+  private readonly onIdle = (): void => {
+    const { idleMs } = this.timeouts;
+    const left = this.lastRead + idleMs - performance.now();
+    if (left >= 1) this.idle = setTimeout(this.onIdle, left);
+    else this.abort(new ModelError('timeout', `The provider went silent for ${idleMs} ms mid-answer.`));
+  };
 
   /** The attempt's failure as a ModelError: our own abort's reason, else the network error classified. */
   classify(err: unknown): unknown {

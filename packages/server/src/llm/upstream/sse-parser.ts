@@ -43,7 +43,9 @@ export class UpstreamSseParser {
     if (buf.indexOf('\r') === -1) {
       // LF-only text (nearly every provider): find line ends natively instead of char by char.
       for (let lf = buf.indexOf('\n'); lf !== -1; lf = buf.indexOf('\n', start)) {
-        this.line(buf.slice(start, lf), out);
+        // `data: …` (nearly every line) takes its value in one slice, without the line's own.
+        if (buf.startsWith('data: ', start)) this.dataValue(buf.slice(start + 6, lf));
+        else this.line(buf.slice(start, lf), out);
         start = lf + 1;
       }
       return this.keep(buf, start, out);
@@ -83,6 +85,10 @@ export class UpstreamSseParser {
     return out;
   }
 
+  private dataValue(value: string): void {
+    this.data = this.data === null ? value : `${this.data}\n${value}`;
+  }
+
   private line(line: string, out: UpstreamSseEvent[]): void {
     if (line.length === 0) {
       if (this.data !== null) out.push({ event: this.event || 'message', data: this.data });
@@ -95,7 +101,7 @@ export class UpstreamSseParser {
     const field = colon === -1 ? line : line.slice(0, colon);
     let value = colon === -1 ? '' : line.slice(colon + 1);
     if (value.charCodeAt(0) === 32) value = value.slice(1);
-    if (field === 'data') this.data = this.data === null ? value : `${this.data}\n${value}`;
+    if (field === 'data') this.dataValue(value);
     else if (field === 'event') this.event = value;
     // id and retry mean nothing for a one-shot upstream request; other fields are ignored by spec.
   }
