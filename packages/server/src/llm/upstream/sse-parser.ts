@@ -22,12 +22,14 @@ export class UpstreamSseParser {
   private event = '';
   private skipLeadingLf = false;
   private started = false;
+  /** The decoder may hold the start of a UTF-8 sequence (its last input ended in a non-ASCII byte). */
+  private partial = false;
 
   constructor(private readonly maxLineChars = DEFAULT_MAX_LINE_CHARS) {}
 
   /** Feeds bytes (or text); returns the events completed by them, in order. */
   push(chunk: Uint8Array | string): UpstreamSseEvent[] {
-    let text = typeof chunk === 'string' ? chunk : this.decoder.decode(chunk, { stream: true });
+    let text = typeof chunk === 'string' ? chunk : this.decode(chunk);
     if (text.length === 0) return [];
     if (!this.started) {
       this.started = true;
@@ -64,6 +66,20 @@ export class UpstreamSseParser {
       start = i + 1;
     }
     return this.keep(buf, start, out);
+  }
+
+  /**
+   * Bytes as text. Once past the stream's start (where the decoder drops a BOM), bytes that end in
+   * ASCII with nothing held from before are whole UTF-8 and decode alike (replacement characters
+   * included) with V8's own decoder, at a fraction of TextDecoder's cost: the common case per read.
+   */
+  private decode(chunk: Uint8Array): string {
+    const n = chunk.length;
+    if (this.started && !this.partial && n > 0 && chunk[n - 1]! < 0x80) {
+      return (Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, n)).toString('utf8');
+    }
+    if (n > 0) this.partial = chunk[n - 1]! >= 0x80;
+    return this.decoder.decode(chunk, { stream: true });
   }
 
   /** Keeps the unfinished last line for the next push, within the line limit. */
