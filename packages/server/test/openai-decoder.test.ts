@@ -37,6 +37,21 @@ describe('OpenAI stream decoder: the text-only fast path agrees with the full pa
     expect((chunk as { json?: string }).json).toBeUndefined();
   });
 
+  it('the opening role chunk carries nothing, by the fast path as by the full parse; anything more takes the full parse', () => {
+    const role = '{"role":"assistant","content":""}';
+    expect(decode(choice(role) + '}')).toEqual([]);
+    expect(decode(choice(role) + ',"usage":null,"obfuscation":"x1"}')).toEqual([]);
+    const withUsage = openaiDialect.decoder();
+    expect(withUsage.event({ event: 'message', data: choice(role) + ',"usage":{"prompt_tokens":3,"completion_tokens":4}}' })).toEqual([]);
+    const finished = openaiDialect.decoder();
+    expect(finished.event({ event: 'message', data: choice(role, '"logprobs":null,"finish_reason":"length"') + '}' })).toEqual([]);
+    expect(() => withUsage.finish()).toThrow(/before the answer finished/);
+    expect(finished.finish()).toMatchObject({ finishReason: 'length' });
+    withUsage.event({ event: 'message', data: choice('{}', '"logprobs":null,"finish_reason":"stop"') + '}' });
+    expect(withUsage.finish()).toEqual({ type: 'finish', finishReason: 'stop', usage: { inputTokens: 3, outputTokens: 4 } });
+    expect(decode(choice('{"role":"assistant","content":"Hi"}') + '}')).toEqual([{ type: 'delta', text: 'Hi' }]);
+  });
+
   it('refuses a malformed literal as the full parse does', () => {
     expect(() => decode(choice('{"content":"bad \\x"}') + '}')).toThrow(/malformed/);
     expect(() => decode(choice('{"content":"raw\ttab"}') + '}')).toThrow(/malformed/);

@@ -13,6 +13,26 @@ const textOf = (messages: TimedMessage[], model: string) =>
 const endOf = (messages: TimedMessage[], model: string) =>
   messages.find((m) => (m.event === 'model.done' || m.event === 'model.error') && m.json.model === model)?.json;
 
+/** A streamed chat completion's text and its error code (from the HTTP status body or an error event), if any. */
+async function gatewayStream(url: string, model: string): Promise<{ code: string | undefined; text: string }> {
+  const res = await fetch(`${url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model, messages: [{ role: 'user', content: 'Fail in every way.' }], stream: true }),
+  });
+  const body = await res.text();
+  if (res.status !== 200) return { code: JSON.parse(body).error.code, text: '' };
+  let text = '';
+  let code: string | undefined;
+  for (const frame of body.split('\n\n').filter(Boolean)) {
+    if (frame === 'data: [DONE]') continue;
+    const json = JSON.parse(frame.slice('data: '.length));
+    if (json.error) code = json.error.code;
+    else text += json.choices[0]?.delta.content ?? '';
+  }
+  return { code, text };
+}
+
 describe('real provider dialects against mock upstreams', () => {
   let server: TestServer;
   let mocks: Awaited<ReturnType<typeof startMocks>>;
@@ -118,6 +138,22 @@ describe('real provider dialects against mock upstreams', () => {
       expect(attempts(cases.find((c) => c.upstream === 'ok')!)).toBe(2); // one with the wrong key, one with the right
       const summary = r.messages.at(-1)!.json.summary;
       expect(summary).toMatchObject({ modelsRequested: cases.length, modelsSuccessful: 3, modelsFailed: 9 });
+    });
+
+    // The gateway relays pushed reads (`Provider.relay`), not the comparison's iterator: the same classification and retries.
+    it('the same failures through /v1/chat/completions: codes, partial text and retries as above', async () => {
+      const mock = mocks[dialect];
+      const before = new Map(cases.map((c) => [c.upstream, mock.count(c.upstream)]));
+      const outcomes = await Promise.all(cases.map((c) => gatewayStream(server.url, c.model)));
+      cases.forEach((c, i) => {
+        const { code, text } = outcomes[i]!;
+        expect(code, c.model).toBe(c.code);
+        expect(text, c.model).toBe(!c.code ? ANSWER : c.partial ? ANSWER_PIECES.slice(0, 3).join('') : '');
+      });
+      const attempts = (c: (typeof cases)[number]) => mock.count(c.upstream) - before.get(c.upstream)!;
+      // The mock fails the `-once` models on their first request only, which the test above took.
+      for (const c of cases.filter((c) => c.upstream !== 'ok')) expect(attempts(c), c.model).toBe(c.upstream.endsWith('-once') ? 1 : c.attempts);
+      expect(attempts(cases.find((c) => c.upstream === 'ok')!)).toBe(2);
     });
   });
 

@@ -127,6 +127,33 @@ describe('upstream SSE parser, fuzzed', () => {
     }
   });
 
+  it('bytes split anywhere, invalid UTF-8 included, read as TextDecoder reads the whole stream', () => {
+    const rng = mulberry32(11);
+    for (let round = 0; round < 200; round++) {
+      const soup: number[] = [];
+      for (let i = 0; i < 60; i++) {
+        const r = rng();
+        // ASCII, continuation bytes, lead bytes and 🌊 / é, so that pieces end on every kind of byte.
+        if (r < 0.4) soup.push(0x61 + Math.floor(rng() * 26));
+        else if (r < 0.6) soup.push(0x80 + Math.floor(rng() * 64));
+        else if (r < 0.75) soup.push(0xc0 + Math.floor(rng() * 64));
+        else if (r < 0.9) soup.push(0xf0, 0x9f, 0x8c, 0x8a);
+        else soup.push(0xc3, 0xa9);
+      }
+      const bytes = new Uint8Array([
+        ...(round % 2 ? [0xef, 0xbb, 0xbf] : []),
+        ...(round % 4 === 1 ? [0xef, 0xbb, 0xbf] : []),
+        ...encoder.encode('data: '),
+        ...soup,
+        ...encoder.encode('\n\ndata: z\n\n'),
+      ]);
+      const whole = new UpstreamSseParser().push(new TextDecoder('utf-8').decode(bytes));
+      const parser = new UpstreamSseParser();
+      const split = randomSplit(bytes, rng).flatMap((piece) => parser.push(round % 3 ? Buffer.from(piece) : piece));
+      expect([...split, ...parser.end()]).toEqual(whole);
+    }
+  });
+
   it('a line longer than the limit is an upstream_error, not unbounded memory', () => {
     const parser = new UpstreamSseParser(1_000);
     expect(() => {

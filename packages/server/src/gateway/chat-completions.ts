@@ -95,44 +95,28 @@ export class CompletionRun {
    * runs once per token for every open stream.
    */
   async pipe(includeUsage: boolean, sink: ChunkSink): Promise<string[]> {
-    const prefix = `{"id":${JSON.stringify(this.id)},"object":"chat.completion.chunk","created":${this.created},"model":${JSON.stringify(this.request.model)},"system_fingerprint":null,"choices":`;
-    const suffix = includeUsage ? ',"usage":null}' : '}';
-    const choice = (delta: string, finish: string | null, logprobs = 'null') =>
-      `${prefix}[{"index":0,"delta":${delta},"logprobs":${logprobs},"finish_reason":${finish}}]${suffix}`;
-    let first = true;
-    let deltas = 0;
-    // One write per upstream read: a read that carried several events leaves in one socket write.
-    for await (const batch of batchesOf(this.provider, this.request)) {
-      const texts: string[] = [];
-      for (const chunk of batch) {
-        switch (chunk.type) {
-          case 'finish': {
-            this.tokens = chunk.usage.inputTokens + (chunk.usage.outputTokens || deltas);
-            texts.push(choice(first ? ROLE_DELTA : '{}', JSON.stringify(chunk.finishReason)));
-            if (includeUsage) texts.push(`${prefix}[],"usage":${JSON.stringify(openaiUsage(chunk.usage, deltas))}}`);
-            return texts;
-          }
-          case 'start':
-            // OpenAI's own first chunk: the role, no text. It lets the response start before the first token.
-            if (!first) continue;
-            texts.push(choice(ROLE_DELTA, 'null'));
-            break;
-          case 'tool_call':
-            texts.push(choice(`{${first ? '"role":"assistant",' : ''}"tool_calls":[${toolCallDelta(chunk)}]}`, 'null'));
-            break;
-          default: {
-            // The upstream's own string literal when the decoder kept it: no decode and re-encode per token.
-            const json = chunk.type === 'delta' && chunk.json !== undefined ? chunk.json : chunk.text === '' ? undefined : JSON.stringify(chunk.text);
-            if (json === undefined) continue;
-            const field = chunk.type === 'delta' ? 'content' : 'reasoning_content';
-            const logprobs = chunk.type === 'delta' && chunk.logprobs !== undefined ? JSON.stringify(chunk.logprobs) : 'null';
-            if (chunk.type === 'delta') deltas++;
-            texts.push(choice(`{${first ? '"role":"assistant",' : ''}"${field}":${json}}`, 'null', logprobs));
-          }
-        }
-        first = false;
+    const texts = new ChunkTexts(this, this.request.model, includeUsage);
+    const { provider, request } = this;
+    if (provider.relay) {
+      // Pushed from each upstream read: no promise hop per read between the upstream and the client.
+      let last: string[] | undefined;
+      await provider.relay(request, {
+        batch: (batch) => {
+          const out = texts.of(batch);
+          if (texts.finished) last = out;
+          else if (out.length > 0) return sink.write(out);
+          return true;
+        },
+        drained: () => sink.drained(),
+      });
+      if (last) return last;
+    } else {
+      // One write per upstream read: a read that carried several events leaves in one socket write.
+      for await (const batch of batchesOf(provider, request)) {
+        const out = texts.of(batch);
+        if (texts.finished) return out;
+        if (out.length > 0 && !sink.write(out)) await sink.drained();
       }
-      if (texts.length > 0 && !sink.write(texts)) await sink.drained();
     }
     throw new ModelError('upstream_error', 'The provider ended the stream without finishing it.');
   }
@@ -192,6 +176,68 @@ function batchesOf(provider: Provider, request: GenerationRequest): AsyncIterabl
 
 async function* singles(chunks: AsyncIterable<GenerationChunk>): AsyncIterable<GenerationChunk[]> {
   for await (const chunk of chunks) yield [chunk];
+}
+
+/**
+ * A run's chunks as `chat.completion.chunk` JSON texts, in OpenAI's order: the role chunk,
+ * content (reasoning, tool call) chunks, then at the finish the finish chunk and, with
+ * `includeUsage`, a chunk with `choices: []` and the usage. Built from a fixed prefix: this
+ * runs once per token for every open stream.
+ */
+class ChunkTexts {
+  private readonly prefix: string;
+  private readonly suffix: string;
+  private first = true;
+  private deltas = 0;
+  /** The finish chunk came: the last texts were returned. */
+  finished = false;
+
+  constructor(
+    private readonly run: CompletionRun,
+    model: string,
+    private readonly includeUsage: boolean,
+  ) {
+    this.prefix = `{"id":${JSON.stringify(run.id)},"object":"chat.completion.chunk","created":${run.created},"model":${JSON.stringify(model)},"system_fingerprint":null,"choices":`;
+    this.suffix = includeUsage ? ',"usage":null}' : '}';
+  }
+
+  of(batch: GenerationChunk[]): string[] {
+    const texts: string[] = [];
+    for (const chunk of batch) {
+      switch (chunk.type) {
+        case 'finish': {
+          this.run.tokens = chunk.usage.inputTokens + (chunk.usage.outputTokens || this.deltas);
+          texts.push(this.choice(this.first ? ROLE_DELTA : '{}', JSON.stringify(chunk.finishReason)));
+          if (this.includeUsage) texts.push(`${this.prefix}[],"usage":${JSON.stringify(openaiUsage(chunk.usage, this.deltas))}}`);
+          this.finished = true;
+          return texts;
+        }
+        case 'start':
+          // OpenAI's own first chunk: the role, no text. It lets the response start before the first token.
+          if (!this.first) continue;
+          texts.push(this.choice(ROLE_DELTA, 'null'));
+          break;
+        case 'tool_call':
+          texts.push(this.choice(`{${this.first ? '"role":"assistant",' : ''}"tool_calls":[${toolCallDelta(chunk)}]}`, 'null'));
+          break;
+        default: {
+          // The upstream's own string literal when the decoder kept it: no decode and re-encode per token.
+          const json = chunk.type === 'delta' && chunk.json !== undefined ? chunk.json : chunk.text === '' ? undefined : JSON.stringify(chunk.text);
+          if (json === undefined) continue;
+          const field = chunk.type === 'delta' ? 'content' : 'reasoning_content';
+          const logprobs = chunk.type === 'delta' && chunk.logprobs !== undefined ? JSON.stringify(chunk.logprobs) : 'null';
+          if (chunk.type === 'delta') this.deltas++;
+          texts.push(this.choice(`{${this.first ? '"role":"assistant",' : ''}"${field}":${json}}`, 'null', logprobs));
+        }
+      }
+      this.first = false;
+    }
+    return texts;
+  }
+
+  private choice(delta: string, finish: string, logprobs = 'null'): string {
+    return `${this.prefix}[{"index":0,"delta":${delta},"logprobs":${logprobs},"finish_reason":${finish}}]${this.suffix}`;
+  }
 }
 
 /** A tool call chunk as the element of a streamed `delta.tool_calls`, in OpenAI's shape. */

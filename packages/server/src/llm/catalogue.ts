@@ -1,5 +1,5 @@
 import { TributaryError } from '../errors.js';
-import type { GenerationRequest, ModelInfo, Provider } from './provider.js';
+import type { BatchSink, GenerationRequest, ModelInfo, Provider } from './provider.js';
 
 /** How ids other than catalogue ids resolve (config `models.aliases`, `providers.<id>.bareIds`). */
 export interface ResolveOptions {
@@ -104,6 +104,7 @@ export class ModelCatalogue {
         listModels: () => provider.listModels(),
         stream: (request: GenerationRequest) => provider.stream({ ...request, model: modelId }),
         ...(provider.streamBatches ? { streamBatches: (request: GenerationRequest) => provider.streamBatches!({ ...request, model: modelId }) } : {}),
+        ...(provider.relay ? { relay: (request: GenerationRequest, sink: BatchSink) => provider.relay!({ ...request, model: modelId }, sink) } : {}),
         ...(provider.supports ? { supports: () => provider.supports!(modelId) } : {}),
       };
       this.addressed.set(modelId, wrapped);

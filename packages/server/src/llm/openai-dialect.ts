@@ -128,7 +128,7 @@ class OpenAIDecoder implements StreamDecoder {
 
   event(event: UpstreamSseEvent): GenerationChunk[] | 'done' {
     if (event.data === '[DONE]') return 'done';
-    const fast = contentOnly(event.data);
+    const fast = contentOnly(event.data) ?? roleOnly(event.data);
     if (fast !== undefined) return fast;
     const chunk = parseJson(event.data);
     if (chunk.error) {
@@ -215,6 +215,20 @@ function contentOnly(data: string): GenerationChunk[] | undefined {
   if (close === open + 1) return []; // empty text
   const literal = data.slice(open, close + 1);
   return JSON_STRING_RE.test(literal) ? [new RawTextDelta(literal)] : undefined; // a malformed one gets the full parse's error
+}
+
+const ROLE_CHOICES = '"choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]';
+
+/**
+ * A stream's opening chunk, the role with empty content, recognised as `contentOnly` does: it
+ * carries nothing for us (the full parse would return no chunks either).
+ */
+function roleOnly(data: string): GenerationChunk[] | undefined {
+  const at = data.indexOf(ROLE_CHOICES);
+  if (at === -1 || data.charCodeAt(0) !== 123 || data.indexOf('{', 1) < at || data.indexOf('[') < at) return undefined;
+  const rest = at + ROLE_CHOICES.length;
+  if (data.indexOf('{', rest) !== -1 || data.indexOf('[', rest) !== -1 || data.charCodeAt(data.length - 1) !== 125) return undefined;
+  return [];
 }
 
 /** JSON of a data line; anything else is a protocol error of the provider. */

@@ -106,6 +106,13 @@ export type GenerationChunk =
   | { type: 'reasoning'; text: string }
   | { type: 'finish'; finishReason: FinishReason; usage: Usage };
 
+/** Where `Provider.relay` pushes its chunks. */
+export interface BatchSink {
+  /** One upstream read's chunks; false asks the provider to pause the upstream until `drained()`. */
+  batch(chunks: GenerationChunk[]): boolean;
+  drained(): Promise<void>;
+}
+
 /** One upstream (or the demo). Yields `start`s and deltas then exactly one `finish`, or throws a ModelError. */
 export interface Provider {
   readonly id: string;
@@ -113,6 +120,11 @@ export interface Provider {
   stream(request: GenerationRequest): AsyncIterable<GenerationChunk>;
   /** `stream` grouped as the upstream delivered it (one array per read), for relays; optional. */
   streamBatches?(request: GenerationRequest): AsyncIterable<GenerationChunk[]>;
+  /**
+   * `streamBatches` pushed into `sink` as each upstream read arrives (no promise per read), for
+   * relays; resolves once the finish chunk was delivered, rejects as `stream` would; optional.
+   */
+  relay?(request: GenerationRequest, sink: BatchSink): Promise<void>;
   /** The options (and sampling settings) this provider can honour for a model; absent = none beyond messages. */
   supports?(model: string): ReadonlySet<OptionName>;
   /** Releases connections (keep-alive pools); called once when the app closes. */

@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import type { GenerationChunk, GenerationRequest, Provider } from '../llm/provider.js';
+import type { BatchSink, GenerationChunk, GenerationRequest, Provider } from '../llm/provider.js';
 import type { RealtimeMetrics, TransportName } from '../realtime/metrics.js';
 import type { HubObserver } from '../streams/hub.js';
 import type { LogEvent } from '../streams/types.js';
@@ -204,6 +204,15 @@ export class OpsMetrics {
             },
           }
         : {}),
+      ...(provider.relay
+        ? {
+            relay: (request: GenerationRequest, sink: BatchSink) =>
+              provider.relay!(
+                request,
+                firstTokenSink(sink, (s) => added(request.model, s)),
+              ),
+          }
+        : {}),
     };
   }
 
@@ -291,5 +300,22 @@ function firstTokenTimer<T>(inner: AsyncIterator<T>, hasToken: (value: T) => boo
   };
 }
 
-const isToken = (c: GenerationChunk) => c.type === 'delta' && c.text !== '';
+/** `firstTokenTimer` for a pushed relay: the time the sink took over the first batch with a text delta. */
+function firstTokenSink(sink: BatchSink, report: (seconds: number) => void): BatchSink {
+  let timed = false;
+  return {
+    batch(chunks) {
+      if (timed || !hasTokenIn(chunks)) return sink.batch(chunks);
+      timed = true;
+      const at = performance.now();
+      const ok = sink.batch(chunks);
+      report((performance.now() - at) / 1000);
+      return ok;
+    },
+    drained: () => sink.drained(),
+  };
+}
+
+// A kept JSON literal longer than `""` is text: no decoding it just to look.
+const isToken = (c: GenerationChunk) => c.type === 'delta' && (c.json !== undefined ? c.json.length > 2 : c.text !== '');
 const hasTokenIn = (batch: GenerationChunk[]) => batch.some(isToken);

@@ -1,8 +1,9 @@
-import { Pool } from 'undici';
-import { ModelError, type GenerationChunk, type GenerationRequest, type ModelInfo, type OptionName, type Provider } from '../provider.js';
+import type { Readable } from 'node:stream';
+import { Pool, type Dispatcher } from 'undici';
+import { ModelError, type BatchSink, type GenerationChunk, type GenerationRequest, type ModelInfo, type OptionName, type Provider } from '../provider.js';
 import { BodyReader } from './body-reader.js';
 import { classifyHttpError, classifyNetworkError } from './classify.js';
-import type { Dialect, DialectOptions, ListedModel } from './dialect.js';
+import type { Dialect, DialectOptions, ListedModel, StreamDecoder } from './dialect.js';
 import { retryDelayMs, sleep, type RetryPolicy } from './retry.js';
 import { UpstreamSseParser } from './sse-parser.js';
 
@@ -40,6 +41,12 @@ const START_BATCH: GenerationChunk[] = Object.freeze([Object.freeze({ type: 'sta
 const ERROR_BODY_LIMIT = 64 * 1024;
 /** After the end marker, the rest of the body is drained (keeps the socket reusable) this long at most. */
 const DRAIN_MS = 1_000;
+
+interface Setup {
+  body: string;
+  /** `performance.now()` by which the whole generation must be done, retries included. */
+  deadline: number;
+}
 
 /**
  * One upstream spoken in a dialect: a keep-alive pool, first-token / idle / total timeouts,
@@ -102,17 +109,13 @@ export class HttpProvider implements Provider {
    * relay several promise hops per read; this one only adds a `then` for the retry.
    */
   streamBatches(request: GenerationRequest): AsyncIterableIterator<GenerationChunk[]> {
-    let setup: { body: string; deadline: number } | undefined;
+    let setup: Setup | undefined;
     let current: AsyncGenerator<GenerationChunk[], void, undefined> | undefined;
     let attempt = 0;
     const progress = { yielded: false }; // a retry is still allowed after a bare start
     const retry = async (err: unknown): Promise<IteratorResult<GenerationChunk[], undefined>> => {
       current = undefined;
-      const error = ModelError.from(err, request.signal);
-      if (progress.yielded) throw error;
-      const delay = retryDelayMs(attempt++, error, this.config.retry);
-      if (delay === undefined || performance.now() + delay >= setup!.deadline) throw error;
-      await sleep(delay, request.signal);
+      await this.beforeRetry(err, attempt++, setup!, progress, request.signal);
       return next();
     };
     const next = (): Promise<IteratorResult<GenerationChunk[], undefined>> => {
@@ -136,7 +139,34 @@ export class HttpProvider implements Provider {
     return iterator;
   }
 
-  private prepare(request: GenerationRequest): { body: string; deadline: number } {
+  /**
+   * `streamBatches` pushed: each upstream read's chunks reach `sink` from the body's own `data`
+   * event, with no promise per read (a relay pays those once per token of every open stream).
+   * Same retries, timeouts and abort; resolves once the finish chunk was delivered.
+   */
+  async relay(request: GenerationRequest, sink: BatchSink): Promise<void> {
+    const setup = this.prepare(request);
+    const progress = { yielded: false };
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.attemptPushed(setup.body, request.signal, setup.deadline, progress, sink);
+      } catch (err) {
+        if (err instanceof ConsumerFailure) throw err.error; // the sink's own error: not the upstream's, never retried
+        await this.beforeRetry(err, attempt, setup, progress, request.signal);
+      }
+    }
+  }
+
+  /** Waits before the next attempt, or throws the classified error when none is allowed. */
+  private async beforeRetry(err: unknown, attempt: number, setup: Setup, progress: { yielded: boolean }, signal: AbortSignal): Promise<void> {
+    const error = ModelError.from(err, signal);
+    if (progress.yielded) throw error;
+    const delay = retryDelayMs(attempt, error, this.config.retry);
+    if (delay === undefined || performance.now() + delay >= setup.deadline) throw error;
+    await sleep(delay, signal);
+  }
+
+  private prepare(request: GenerationRequest): Setup {
     const prefix = `${this.id}/`;
     if (!request.model.startsWith(prefix)) throw new ModelError('invalid_model', `Model ${request.model} is not served by ${this.id}.`);
     const body = this.dialect.chatBody(request.model.slice(prefix.length), request, this.config);
@@ -151,6 +181,22 @@ export class HttpProvider implements Provider {
     await this.pool.destroy();
   }
 
+  /** Sends the request; a non-2xx answer throws its classified error. */
+  private async send(payload: string, guard: AttemptGuard): Promise<Dispatcher.ResponseData> {
+    const res = await this.pool.request({
+      method: 'POST',
+      path: this.basePath + this.dialect.chatPath,
+      body: payload,
+      signal: guard.signal,
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...this.auth, ...this.config.headers },
+    });
+    if (res.statusCode >= 300) {
+      const text = await readLimited(res.body, ERROR_BODY_LIMIT);
+      throw classifyHttpError(res.statusCode, res.headers, this.dialect.errorInfo(text));
+    }
+    return res;
+  }
+
   /** One request to the upstream; `progress.yielded` is set once anything but the bare start went out. */
   private async *attempt(
     payload: string,
@@ -158,92 +204,91 @@ export class HttpProvider implements Provider {
     deadline: number,
     progress: { yielded: boolean },
   ): AsyncGenerator<GenerationChunk[], void, undefined> {
-    const { timeouts } = this.config;
-    if (cancel.aborted) throw new ModelError('cancelled');
-    const controller = new AbortController();
-    const abort = (reason: ModelError) => {
-      if (!controller.signal.aborted) controller.abort(reason);
-    };
-    const onCancel = () => abort(new ModelError('cancelled'));
-    cancel.addEventListener('abort', onCancel, { once: true });
-    const total = setTimeout(
-      () => abort(new ModelError('timeout', `No complete answer within ${timeouts.totalMs} ms.`)),
-      Math.max(0, deadline - performance.now()),
-    );
-    let firstToken: NodeJS.Timeout | undefined = setTimeout(
-      () => abort(new ModelError('timeout', `No first token within ${timeouts.firstTokenMs} ms.`)),
-      timeouts.firstTokenMs,
-    );
-    let idle: NodeJS.Timeout | undefined;
+    const guard = new AttemptGuard(cancel, deadline, this.config.timeouts);
     let iterator: AsyncIterator<Buffer> | undefined;
     let complete = false;
     try {
-      const res = await this.pool.request({
-        method: 'POST',
-        path: this.basePath + this.dialect.chatPath,
-        body: payload,
-        signal: controller.signal,
-        headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...this.auth, ...this.config.headers },
-      });
-      if (res.statusCode >= 300) {
-        const text = await readLimited(res.body, ERROR_BODY_LIMIT);
-        throw classifyHttpError(res.statusCode, res.headers, this.dialect.errorInfo(text));
-      }
+      const res = await this.send(payload, guard);
       yield START_BATCH;
-      const parser = new UpstreamSseParser();
-      const decoder = this.dialect.decoder();
+      const reader = new EventReader(this.dialect.decoder());
       iterator = new BodyReader(res.body);
-      let done = false;
-      while (!done) {
+      while (!reader.done) {
         const read = await iterator.next();
-        const events = read.done ? parser.end() : parser.push(read.value);
-        idle?.refresh();
-        let batch: GenerationChunk[] | undefined;
-        let failed = false;
-        let failure: unknown;
-        try {
-          for (const event of events) {
-            const chunks = decoder.event(event);
-            if (chunks === 'done') {
-              done = true;
-              break;
-            }
-            if (chunks.length === 0) continue;
-            if (batch) batch.push(...chunks);
-            else batch = chunks;
-          }
-        } catch (err) {
-          // What the read carried before the bad event still reaches the client, then the error.
-          failed = true;
-          failure = err;
-        }
+        const batch = reader.read(read.done ? null : read.value);
+        guard.read(batch !== undefined);
         if (batch) {
-          if (firstToken) {
-            clearTimeout(firstToken);
-            firstToken = undefined;
-            idle = setTimeout(() => abort(new ModelError('timeout', `The provider went silent for ${timeouts.idleMs} ms mid-answer.`)), timeouts.idleMs);
-          }
           progress.yielded = true;
           yield batch;
         }
-        if (failed) throw failure;
+        if (reader.failed) throw reader.failure;
         if (read.done) break;
       }
-      const finish = decoder.finish();
+      const finish = reader.finish();
       complete = true;
-      if (done) drain(iterator, res.body);
+      if (reader.done) drain(iterator, res.body);
       progress.yielded = true;
       yield [finish];
     } catch (err) {
-      if (controller.signal.aborted) throw controller.signal.reason;
-      throw classifyNetworkError(err);
+      throw guard.classify(err);
     } finally {
-      clearTimeout(total);
-      clearTimeout(firstToken);
-      clearTimeout(idle);
-      cancel.removeEventListener('abort', onCancel);
-      // Anything but a complete answer (an error, a consumer that stopped) closes the upstream request now.
-      if (!complete) abort(new ModelError('cancelled'));
+      guard.close(complete);
+    }
+  }
+
+  /** `attempt`, pushed into `sink` from the body's `data` events (see `relay`). */
+  private async attemptPushed(payload: string, cancel: AbortSignal, deadline: number, progress: { yielded: boolean }, sink: BatchSink): Promise<void> {
+    const guard = new AttemptGuard(cancel, deadline, this.config.timeouts);
+    let complete = false;
+    try {
+      const res = await this.send(payload, guard);
+      if (!give(sink, START_BATCH)) await sink.drained();
+      const reader = new EventReader(this.dialect.decoder());
+      const body = res.body;
+      await new Promise<void>((resolve, reject) => {
+        let settled = false;
+        const settle = (err?: unknown) => {
+          if (settled) return;
+          settled = true;
+          body.off('data', onData);
+          if (err === undefined) resolve();
+          else reject(err);
+        };
+        const deliver = (bytes: Buffer | null) => {
+          const batch = reader.read(bytes);
+          guard.read(batch !== undefined);
+          if (batch) {
+            progress.yielded = true;
+            // A client that is behind pauses the upstream until it drained.
+            if (!give(sink, batch) && !reader.done && !reader.failed) {
+              body.pause();
+              sink.drained().then(() => body.resume(), settle);
+            }
+          }
+          if (reader.failed) settle(reader.failure);
+          else if (reader.done || bytes === null) settle();
+        };
+        const onData = (bytes: Buffer) => {
+          try {
+            deliver(bytes);
+          } catch (err) {
+            settle(err);
+          }
+        };
+        body.on('data', onData);
+        body.once('end', () => onData(null as unknown as Buffer));
+        body.once('error', (err) => settle(err));
+        body.once('close', () => settle(Object.assign(new Error('The response body closed before its end.'), { code: 'ERR_STREAM_PREMATURE_CLOSE' })));
+      });
+      const finish = reader.finish();
+      complete = true;
+      if (reader.done) drainBody(body);
+      progress.yielded = true;
+      give(sink, [finish]);
+    } catch (err) {
+      if (err instanceof ConsumerFailure) throw err;
+      throw guard.classify(err);
+    } finally {
+      guard.close(complete);
     }
   }
 
@@ -258,6 +303,17 @@ export class HttpProvider implements Provider {
     if (res.statusCode >= 300) throw classifyHttpError(res.statusCode, res.headers, this.dialect.errorInfo(text));
     return this.dialect.parseModels(JSON.parse(text));
   }
+}
+
+/** `drain` for a body read from its events: the rest is read and dropped. */
+function drainBody(body: Readable): void {
+  if (body.readableEnded || body.destroyed) return;
+  const timer = setTimeout(() => body.destroy(), DRAIN_MS);
+  const done = () => clearTimeout(timer);
+  body.once('end', done);
+  body.once('close', done);
+  body.on('error', () => undefined); // the answer is already complete; a late error does not matter
+  body.resume();
 }
 
 /** Reads the rest of a body after the end marker, so the keep-alive socket can be reused. */
@@ -290,4 +346,125 @@ async function readLimited(body: AsyncIterable<Buffer> & { destroy(): unknown },
 
 function definedOnly<T extends object>(obj: T): Partial<T> {
   return Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** An error thrown by a relay's sink, kept apart from the upstream's errors. */
+class ConsumerFailure extends Error {
+  constructor(readonly error: unknown) {
+    super('the relay sink failed');
+  }
+}
+
+function give(sink: BatchSink, batch: GenerationChunk[]): boolean {
+  try {
+    return sink.batch(batch);
+  } catch (err) {
+    throw new ConsumerFailure(err);
+  }
+}
+
+/** One attempt's abort and timers: the caller's cancel, the total deadline, first-token then idle timeouts. */
+class AttemptGuard {
+  private readonly controller = new AbortController();
+  private readonly total: NodeJS.Timeout;
+  private firstToken: NodeJS.Timeout | undefined;
+  private idle: NodeJS.Timeout | undefined;
+  /** `performance.now()` of the last read once tokens flow. */
+  private lastRead = 0;
+  private readonly onCancel = () => this.abort(new ModelError('cancelled'));
+
+  constructor(
+    private readonly cancel: AbortSignal,
+    deadline: number,
+    private readonly timeouts: UpstreamTimeouts,
+  ) {
+    if (cancel.aborted) throw new ModelError('cancelled');
+    cancel.addEventListener('abort', this.onCancel, { once: true });
+    this.total = setTimeout(
+      () => this.abort(new ModelError('timeout', `No complete answer within ${timeouts.totalMs} ms.`)),
+      Math.max(0, deadline - performance.now()),
+    );
+    this.firstToken = setTimeout(() => this.abort(new ModelError('timeout', `No first token within ${timeouts.firstTokenMs} ms.`)), timeouts.firstTokenMs);
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** An upstream read arrived; `tokens`: it carried chunks (the first one ends the first-token wait). */
+  read(tokens: boolean): void {
+    // A time stamp, not a timer re-armed per read: the idle timer checks it when it fires.
+    if (this.idle) this.lastRead = performance.now();
+    else if (tokens && this.firstToken) {
+      clearTimeout(this.firstToken);
+      this.firstToken = undefined;
+      this.lastRead = performance.now();
+      this.idle = setTimeout(this.onIdle, this.timeouts.idleMs);
+    }
+  }
+
+  private readonly onIdle = (): void => {
+    const { idleMs } = this.timeouts;
+    const left = this.lastRead + idleMs - performance.now();
+    if (left >= 1) this.idle = setTimeout(this.onIdle, left);
+    else this.abort(new ModelError('timeout', `The provider went silent for ${idleMs} ms mid-answer.`));
+  };
+
+  /** The attempt's failure as a ModelError: our own abort's reason, else the network error classified. */
+  classify(err: unknown): unknown {
+    if (this.controller.signal.aborted) return this.controller.signal.reason;
+    return classifyNetworkError(err);
+  }
+
+  /** Anything but a complete answer (an error, a consumer that stopped) closes the upstream request now. */
+  close(complete: boolean): void {
+    clearTimeout(this.total);
+    clearTimeout(this.firstToken);
+    clearTimeout(this.idle);
+    this.cancel.removeEventListener('abort', this.onCancel);
+    if (!complete) this.abort(new ModelError('cancelled'));
+  }
+
+  private abort(reason: ModelError): void {
+    if (!this.controller.signal.aborted) this.controller.abort(reason);
+  }
+}
+
+/** An upstream body's reads turned into chunks: SSE events, decoded by the dialect. */
+class EventReader {
+  private readonly parser = new UpstreamSseParser();
+  /** The end marker came. */
+  done = false;
+  /** An event failed (after the chunks before it, which `read` still returned). */
+  failed = false;
+  failure: unknown;
+
+  constructor(private readonly decoder: StreamDecoder) {}
+
+  /** The chunks of one read (`null`: the body ended), or undefined when it carried none. */
+  read(bytes: Buffer | null): GenerationChunk[] | undefined {
+    let batch: GenerationChunk[] | undefined;
+    try {
+      const events = bytes === null ? this.parser.end() : this.parser.push(bytes);
+      for (const event of events) {
+        const chunks = this.decoder.event(event);
+        if (chunks === 'done') {
+          this.done = true;
+          break;
+        }
+        if (chunks.length === 0) continue;
+        if (batch) batch.push(...chunks);
+        else batch = chunks;
+      }
+    } catch (err) {
+      // What the read carried before the bad event still reaches the client, then the error.
+      this.failed = true;
+      this.failure = err;
+    }
+    return batch;
+  }
+
+  finish(): Extract<GenerationChunk, { type: 'finish' }> {
+    return this.decoder.finish();
+  }
 }
