@@ -10,7 +10,7 @@ import { contextFor } from './context.js';
 import { LocalCoordination, type ClaimedComparison, type ComparisonCoordination } from './coordination.js';
 import { Checkpoints, checkStorable } from './durability.js';
 import { comparisonTopic, type ComparisonEvents, type ComparisonSummary } from './events.js';
-import { runModel, type ModelState } from './model-run.js';
+import { runModel, textOf, type ModelState } from './model-run.js';
 
 export interface CompareRequest {
   kind: 'compare' | 'chat';
@@ -147,7 +147,7 @@ export class ComparisonService {
     const contexts = models.map((model) => contextFor(model, history, prompt, config.historyMessages));
     const abort = new AbortController();
     setMaxListeners(models.length + 10, abort.signal); // every model's provider listens to this one signal
-    const states: ModelState[] = models.map((model) => ({ model, status: 'running', text: '' }));
+    const states: ModelState[] = models.map((model) => ({ model, status: 'running', parts: [] }));
     const record: ComparisonRecord = {
       id,
       conversationId,
@@ -210,7 +210,7 @@ export class ComparisonService {
       modelsEnded();
     };
     const checkpoints = new Checkpoints(states, this.deps.durability.checkpointTokens, (i, state, outputTokens) =>
-      store.saveCheckpoint(id, i, { model: state.model, status: 'running', text: state.text, outputTokens }),
+      store.saveCheckpoint(id, i, { model: state.model, status: 'running', text: textOf(state), outputTokens }),
     );
     const runs = states.map((state, i) =>
       runModel(
@@ -385,7 +385,7 @@ export class ComparisonService {
       kind: record.kind,
       tier: record.tier,
       status: 'running',
-      models: run.states.map((s) => ({ model: s.model, status: s.status, text: s.text, result: s.result })),
+      models: run.states.map((s) => ({ model: s.model, status: s.status, text: textOf(s), result: s.result })),
     };
   }
 

@@ -301,7 +301,7 @@ export class JobRunner {
     if (prompt?.system) messages.push({ role: 'system', content: prompt.system });
     messages.push({ role: 'user', content: prompt?.prompt ?? '' });
     let error: ComparisonEvents['model.error']['error'] | undefined;
-    const state: ModelState = { model: item.model, status: 'running', text: '' };
+    const state: ModelState = { model: item.model, status: 'running', parts: [] };
     const params = record.params ?? {};
     const result = await runModel(
       state,

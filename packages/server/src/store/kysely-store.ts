@@ -96,13 +96,14 @@ export class KyselyStore implements Store {
   }
 
   saveModelResult(comparisonId: string, position: number, result: ModelResultRecord): void {
-    this.queue.push(this.ops.result(comparisonId, position, result));
+    // Replaces the model's checkpoint if that is still queued (it would be overwritten anyway).
+    this.queue.push(this.ops.result(comparisonId, position, result), resultKey(comparisonId, position));
   }
 
   saveCheckpoint(comparisonId: string, position: number, checkpoint: CheckpointRecord): boolean {
     if (!this.hasWriteRoom()) return false;
     // A checkpoint not yet written is replaced by the newer one, not queued beside it.
-    this.queue.push(this.ops.result(comparisonId, position, checkpoint), `checkpoint:${comparisonId}:${position}`);
+    this.queue.push(this.ops.result(comparisonId, position, checkpoint), resultKey(comparisonId, position));
     return true;
   }
 
@@ -272,3 +273,6 @@ function toResult(r: Selectable<ComparisonResultsTable>): ModelResultRecord {
     tokensPerSecond: r.tokens_per_second ?? undefined,
   };
 }
+
+/** Queue key of a model's row: a newer checkpoint, or the result, replaces one still queued. */
+const resultKey = (comparisonId: string, position: number) => `result:${comparisonId}:${position}`;

@@ -28,8 +28,12 @@ export type WriteOp =
       messages: { comparison_id: string; role: string; model_id: string | null; content: string }[];
     }
   | { kind: 'usage'; row: Insertable<UsageLogTable> }
-  /** One model's result (final, or a checkpoint of a running model), replacing any earlier one. */
-  | { kind: 'result'; row: Insertable<ComparisonResultsTable> }
+  /**
+   * One model's result (final, or a checkpoint of a running model), replacing any earlier one.
+   * Its row is built when first read (as its batch is written): one replaced while queued, by a
+   * newer checkpoint or by the model's result, never flattens and scans its text.
+   */
+  | { kind: 'result'; readonly row: Insertable<ComparisonResultsTable>; textLength: number }
   | { kind: 'audit'; row: Insertable<AuditLogTable> };
 
 /** Rows an op writes (what pendingWrites() counts and batches are cut by). */
@@ -63,7 +67,7 @@ export function bytesOf(op: WriteOp): number {
     case 'usage':
       return perRow;
     case 'result':
-      return perRow + 2 * op.row.text.length;
+      return perRow + 2 * op.textLength;
     case 'audit':
       return perRow;
   }
@@ -105,7 +109,16 @@ export class WriteOps {
 
   /** A model's result at `position` (its index in the comparison's models); status `running` for a checkpoint. */
   result(comparisonId: string, position: number, r: ModelResultRecord | CheckpointRecord): WriteOp {
-    return { kind: 'result', row: this.resultRow(comparisonId, position, r) };
+    const record = { ...r }; // the caller may reuse its object; its strings cannot change
+    let row: Insertable<ComparisonResultsTable> | undefined;
+    const build = () => (row ??= this.resultRow(comparisonId, position, record));
+    return {
+      kind: 'result',
+      textLength: record.text.length,
+      get row() {
+        return build();
+      },
+    };
   }
 
   private resultRow(comparisonId: string, position: number, r: ModelResultRecord | CheckpointRecord): Insertable<ComparisonResultsTable> {
