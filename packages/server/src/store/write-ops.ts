@@ -221,23 +221,25 @@ export function* opsQueries(db: Kysely<Database>, ops: WriteOp[]): OpQueries {
       if (op.kind === 'audit') {
         yield* insertChunked(
           run.map((o) => (o as Extract<WriteOp, { kind: 'audit' }>).row),
-          (rows) => db.insertInto('audit_log').values(rows).compile(),
+          (rows) => cachedInsert(db, 'audit', rows, () => db.insertInto('audit_log').values(rows).compile()),
         );
       } else if (op.kind === 'usage') {
         yield* insertChunked(
           run.map((o) => (o as Extract<WriteOp, { kind: 'usage' }>).row),
-          (rows) => db.insertInto('usage_log').values(rows).compile(),
+          (rows) => cachedInsert(db, 'usage', rows, () => db.insertInto('usage_log').values(rows).compile()),
         );
       } else {
         // Idempotent, so a start queued twice cannot wedge the queue on a primary key.
         yield* insertChunked(
           run.map((o) => (o as Extract<WriteOp, { kind: 'comparison.start' }>).row),
           (rows) =>
-            db
-              .insertInto('comparisons')
-              .values(rows)
-              .onConflict((oc) => oc.column('id').doNothing())
-              .compile(),
+            cachedInsert(db, 'comparison.start', rows, () =>
+              db
+                .insertInto('comparisons')
+                .values(rows)
+                .onConflict((oc) => oc.column('id').doNothing())
+                .compile(),
+            ),
         );
       }
       i = j;
@@ -259,15 +261,19 @@ export async function applyOps(db: Kysely<Database>, ops: WriteOp[]): Promise<vo
 }
 
 function* endQueries(db: Kysely<Database>, op: Extract<WriteOp, { kind: 'comparison.end' }>): OpQueries {
-  const updated = yield db
-    .updateTable('comparisons')
-    .set({ status: op.status, finished_at: op.finishedAt, processing_time_ms: op.processingTimeMs })
-    .where('id', '=', op.id)
-    .compile();
+  const updated = yield cached(db, 'comparison.end', [op.status, op.finishedAt, op.processingTimeMs, op.id], () =>
+    db
+      .updateTable('comparisons')
+      .set({ status: op.status, finished_at: op.finishedAt, processing_time_ms: op.processingTimeMs })
+      .where('id', '=', op.id)
+      .compile(),
+  );
   // Deleted meanwhile (or never started): don't leave orphan results behind, its models' own included.
   const gone = Number(updated.numAffectedRows ?? 0) === 0;
-  if (gone || op.results) yield db.deleteFrom('comparison_results').where('comparison_id', '=', op.id).compile();
-  if (!gone && op.results) yield* insertChunked(op.results, (rows) => db.insertInto('comparison_results').values(rows).compile());
+  if (gone || op.results)
+    yield cached(db, 'results.delete', [op.id], () => db.deleteFrom('comparison_results').where('comparison_id', '=', op.id).compile());
+  if (!gone && op.results)
+    yield* insertChunked(op.results, (rows) => cachedInsert(db, 'results', rows, () => db.insertInto('comparison_results').values(rows).compile()));
 }
 
 /** comparison_results' columns, in the order of the upsert's parameters. */
@@ -316,19 +322,57 @@ function resultQuery(db: Kysely<Database>, op: Extract<WriteOp, { kind: 'result'
 
 function* messagesQueries(db: Kysely<Database>, op: Extract<WriteOp, { kind: 'messages' }>): OpQueries {
   if (op.messages.length === 0) return;
-  yield db
-    .insertInto('conversations')
-    .values({ id: op.conversationId, created_at: op.createdAt })
-    .onConflict((oc) => oc.column('id').doNothing())
-    .compile();
-  const top = yield db
-    .selectFrom('messages')
-    .select((eb) => eb.fn.max('seq').as('seq'))
-    .where('conversation_id', '=', op.conversationId)
-    .compile();
+  yield cached(db, 'conversation', [op.conversationId, op.createdAt], () =>
+    db
+      .insertInto('conversations')
+      .values({ id: op.conversationId, created_at: op.createdAt })
+      .onConflict((oc) => oc.column('id').doNothing())
+      .compile(),
+  );
+  const top = yield cached(db, 'messages.top', [op.conversationId], () =>
+    db
+      .selectFrom('messages')
+      .select((eb) => eb.fn.max('seq').as('seq'))
+      .where('conversation_id', '=', op.conversationId)
+      .compile(),
+  );
   const base = Number((top.rows[0] as { seq?: number | string | null } | undefined)?.seq ?? 0);
   const rows = op.messages.map((m, i) => ({ ...m, conversation_id: op.conversationId, seq: base + i + 1, created_at: op.createdAt }));
-  yield* insertChunked(rows, (chunk) => db.insertInto('messages').values(chunk).compile());
+  yield* insertChunked(rows, (chunk) => cachedInsert(db, 'messages', chunk, () => db.insertInto('messages').values(chunk).compile()));
+}
+
+/**
+ * SQL texts by statement shape, per database: Kysely builds and compiles a statement in ~20–100 µs,
+ * and a commit somebody waits for (issue 11) carries a few of them; each shape is compiled once.
+ * null: the shape's parameters did not come out as expected, so it is always compiled.
+ */
+const sqlByShape = new WeakMap<Kysely<Database>, Map<string, string | null>>();
+
+/**
+ * `build()`'s statement, run with `parameters` under the SQL its `shape` compiled to the first
+ * time — when the compiled parameters were exactly `parameters` (anything inlined or reordered
+ * and the shape is never cached).
+ */
+function cached(db: Kysely<Database>, shape: string, parameters: readonly unknown[], build: () => CompiledQuery): CompiledQuery {
+  // Kysely leaves an undefined value's column out: that row is another shape.
+  if (parameters.includes(undefined)) return build();
+  let byShape = sqlByShape.get(db);
+  if (!byShape) sqlByShape.set(db, (byShape = new Map()));
+  const sql = byShape.get(shape);
+  if (sql) return CompiledQuery.raw(sql, parameters as unknown[]);
+  const compiled = build();
+  if (sql === undefined) {
+    const same = compiled.parameters.length === parameters.length && compiled.parameters.every((v, i) => v === parameters[i]);
+    byShape.set(shape, same ? compiled.sql : null);
+  }
+  return compiled;
+}
+
+/** A multi-row insert through `cached`: its shape is the table, the columns and the row count. */
+function cachedInsert<R extends object>(db: Kysely<Database>, table: string, rows: R[], build: () => CompiledQuery): CompiledQuery {
+  const columns = Object.keys(rows[0]!);
+  const parameters = rows.flatMap((row) => columns.map((c) => (row as Record<string, unknown>)[c]));
+  return cached(db, `${table}(${columns.join(',')})×${rows.length}`, parameters, build);
 }
 
 /** Keeps multi-row inserts under both engines' bound-parameter limits. */
