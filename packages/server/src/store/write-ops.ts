@@ -270,8 +270,7 @@ function* endQueries(db: Kysely<Database>, op: Extract<WriteOp, { kind: 'compari
   );
   // Deleted meanwhile (or never started): don't leave orphan results behind, its models' own included.
   const gone = Number(updated.numAffectedRows ?? 0) === 0;
-  if (gone || op.results)
-    yield cached(db, 'results.delete', [op.id], () => db.deleteFrom('comparison_results').where('comparison_id', '=', op.id).compile());
+  if (gone || op.results) yield cached(db, 'results.delete', [op.id], () => db.deleteFrom('comparison_results').where('comparison_id', '=', op.id).compile());
   if (!gone && op.results)
     yield* insertChunked(op.results, (rows) => cachedInsert(db, 'results', rows, () => db.insertInto('comparison_results').values(rows).compile()));
 }
