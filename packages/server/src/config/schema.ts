@@ -436,7 +436,7 @@ export const configSchema = z
         checkpointTokens: z.number().int().positive().default(256),
         /** …and every this long when it has text not yet saved (a timer: a model that stalls still has its latest text saved). */
         checkpointMs: z.number().int().positive().default(1_000),
-        /** Group commit: how long a commit someone waits for may gather other writes (0: SQLite commits at once when idle, and with the next turn's batch when the last commit was under 1 ms ago). */
+        /** Group commit: how long a commit someone waits for may gather other writes (0: SQLite commits at once when idle). */
         commitDelayMs: z.number().int().min(0).default(0),
         /** Bytes queued writes may hold while the database is down; past it new work gets 503. */
         maxPendingBytes: z
