@@ -224,7 +224,7 @@ export class ComparisonService {
         },
         publish,
         {
-          onText: (_state, outputTokens) => checkpoints.onText(i, outputTokens),
+          onText: (outputTokens) => checkpoints.onText(i, outputTokens),
           // Acknowledged means durable: model.done / model.error waits for this result's commit.
           beforeEnd: (result) => {
             store.saveModelResult(id, i, result);

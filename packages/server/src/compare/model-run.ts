@@ -23,8 +23,8 @@ export interface ModelState {
 export const textOf = (state: ModelState): string => state.parts.join('');
 
 export interface ModelHooks {
-  /** After each piece of text (checkpoints). */
-  onText?(state: ModelState, outputTokens: number): void;
+  /** After each piece of text, with the count so far (checkpoints). */
+  onText?(outputTokens: number): void;
   /** Makes the result durable; the final `model.done` / `model.error` waits for it. */
   beforeEnd?(result: ModelResultRecord): Promise<void>;
 }
@@ -134,7 +134,7 @@ async function readAnswer(
     answer.firstTokenAt ??= performance.now();
     answer.outputTokens++;
     state.parts.push(text);
-    hooks.onText?.(state, answer.outputTokens);
+    hooks.onText?.(answer.outputTokens);
     const published = publish('model.delta', { model: state.model, text });
     if (published) await published; // no await per token when nothing is written
   }

@@ -292,16 +292,14 @@ const RESULT_COLUMNS = [
   'tokens_per_second',
 ] as const satisfies readonly (keyof ComparisonResultsTable)[];
 
-/** The result upsert's SQL per database: built by Kysely once, not per checkpoint (its compile cost ~20 µs). */
-const resultSql = new WeakMap<Kysely<Database>, string>();
-
+/** A model's row, replacing its earlier one (a checkpoint): the upsert every checkpoint and result runs. */
 function resultQuery(db: Kysely<Database>, op: Extract<WriteOp, { kind: 'result' }>): CompiledQuery {
-  let text = resultSql.get(db);
-  if (text === undefined) {
-    const template = Object.fromEntries(RESULT_COLUMNS.map((c) => [c, 0])) as unknown as Insertable<ComparisonResultsTable>;
-    text = db
+  const row = op.row;
+  const values = RESULT_COLUMNS.map((c) => row[c] ?? null);
+  return cached(db, 'result.upsert', values, () =>
+    db
       .insertInto('comparison_results')
-      .values(template)
+      .values(Object.fromEntries(RESULT_COLUMNS.map((c, i) => [c, values[i]])) as unknown as Insertable<ComparisonResultsTable>)
       .onConflict((oc) =>
         oc.columns(['comparison_id', 'position']).doUpdateSet((eb) => {
           const set: Record<string, unknown> = {};
@@ -309,13 +307,7 @@ function resultQuery(db: Kysely<Database>, op: Extract<WriteOp, { kind: 'result'
           return set;
         }),
       )
-      .compile().sql;
-    resultSql.set(db, text);
-  }
-  const row = op.row;
-  return CompiledQuery.raw(
-    text,
-    RESULT_COLUMNS.map((c) => row[c] ?? null),
+      .compile(),
   );
 }
 
