@@ -30,6 +30,12 @@ const GOALS_MS = { 1: 1, [CONCURRENT]: 5 };
 /** BENCH_BEFORE=<git revision | patch name in bench/baselines/>: a third server, that build, measured beside today's. */
 const BEFORE = process.env.BENCH_BEFORE;
 const TARGETS = ['direct', 'tributary', ...(BEFORE ? ['before'] : [])];
+/** Turn pairs of the interleaved before/after section, per concurrency (BENCH_INTERLEAVED_PAIRS scales both). */
+const PAIRS_SCALE = Number(process.env.BENCH_INTERLEAVED_PAIRS) || 1;
+const INTERLEAVED = [
+  { concurrency: 1, pairs: 60 * PAIRS_SCALE },
+  { concurrency: CONCURRENT, pairs: 8 * PAIRS_SCALE },
+];
 const ELD_RESOLUTION_MS = 10;
 /**
  * The machine may be shared: a window during which other processes used more than this many
@@ -123,6 +129,7 @@ export async function run({ cleanup, resultsDir }) {
   const discarded = [];
 
   const accumulators = new Map();
+  let interleavedResult;
   const measureOne = async (scenario, target) => {
     const key = keyOf(scenario, target);
     process.stdout.write(` ${key}`);
@@ -155,6 +162,7 @@ export async function run({ cleanup, resultsDir }) {
       for (const scenario of SCENARIOS.filter((s) => s.repeated)) for (const target of order) await measureOne(scenario, target);
       process.stdout.write('\n');
     }
+    if (BEFORE) interleavedResult = await interleaved(servers, comparison);
     process.stdout.write(`[${name}] paced (supplementary):`);
     for (const [i, scenario] of SCENARIOS.filter((s) => !s.repeated).entries()) {
       for (const target of i % 2 === 0 ? TARGETS : [...TARGETS].reverse()) await measureOne(scenario, target);
@@ -196,7 +204,7 @@ export async function run({ cleanup, resultsDir }) {
     heap: Object.fromEntries(TARGETS.map((t) => [t, heapGrowth(heapTimeline[t])])),
     scenarios: SCENARIOS.flatMap((s) => TARGETS.map((t) => accumulators.get(keyOf(s, t)).result())),
   };
-  if (BEFORE) result.beforeAfter = beforeAfter(BEFORE, result.scenarios);
+  if (BEFORE) result.beforeAfter = { ...beforeAfter(BEFORE, result.scenarios), interleaved: interleavedResult };
   writeReport(resultsDir, name, result);
   return result;
 }
@@ -230,6 +238,55 @@ function beforeAfter(spec, scenarios) {
 }
 
 const round = (x, digits = 2) => Number(x.toFixed(digits));
+
+/**
+ * Today's build against BENCH_BEFORE with the turns interleaved finely: at ×1 one comparison
+ * each, at ×50 one batch of 50, in ABBA order. The whole-window figures above run each target
+ * for seconds on its own, and this machine's speed drifts by ±15 % between such windows (their
+ * per-repetition ratios spread 0.80–1.04 at ×1); turns ~0.1–5 s long, alternating, see the same
+ * machine. Events/s = a target's tokens over its turns' summed wall time; CPU per token = each
+ * server's own CPU over the section (work it deferred past a turn counts too).
+ */
+async function interleaved(servers, comparison) {
+  const sides = ['tributary', 'before'];
+  const out = [];
+  for (const { concurrency, pairs } of INTERLEAVED) {
+    process.stdout.write(`[${name}] interleaved before/after ×${concurrency}, ${pairs} pairs of turns\n`);
+    const total = Object.fromEntries(sides.map((t) => [t, { ms: 0, tokens: 0 }]));
+    const pairRatios = [];
+    await Promise.all(sides.map((t) => servers[t].request('begin')));
+    for (let p = 0; p < pairs; p++) {
+      const rate = {};
+      for (const t of p % 2 ? [...sides].reverse() : sides) {
+        const t0 = now();
+        const results = await Promise.all(Array.from({ length: concurrency }, () => comparison(t, 'bench', `interleaved-x${concurrency}`)));
+        const ms = now() - t0;
+        const tokens = results.reduce((n, r) => n + Object.values(r.received).reduce((m, times) => m + times.length, 0), 0);
+        total[t].ms += ms;
+        total[t].tokens += tokens;
+        rate[t] = tokens / ms;
+      }
+      pairRatios.push(rate.tributary / rate.before);
+    }
+    const [after, before] = await Promise.all(sides.map((t) => servers[t].request('end')));
+    await Promise.all(sides.map((t) => servers[t].request('stamps'))); // not analysed: let them go
+    const cpuPerToken = (w, t) => (w.cpu.userUs + w.cpu.systemUs) / total[t].tokens;
+    pairRatios.sort((x, y) => x - y);
+    out.push({
+      concurrency,
+      pairs,
+      eventsPerSec: {
+        after: Math.round(total.tributary.tokens / (total.tributary.ms / 1000)),
+        before: Math.round(total.before.tokens / (total.before.ms / 1000)),
+      },
+      eventsPerSecRatio: round(total.tributary.tokens / total.tributary.ms / (total.before.tokens / total.before.ms), 3),
+      eventsPerSecRatioMedianOfPairs: round(pairRatios[pairRatios.length >> 1], 3),
+      pairRatioQuartiles: [round(pairRatios[Math.floor(pairs / 4)], 3), round(pairRatios[Math.floor((3 * pairs) / 4)], 3)],
+      cpuPerTokenRatio: round(cpuPerToken(after, 'tributary') / cpuPerToken(before, 'before'), 3),
+    });
+  }
+  return out;
+}
 
 /** Cores used by everything but this server and the client during a window (null off Linux). */
 function otherLoadOf(w) {

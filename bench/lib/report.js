@@ -85,6 +85,11 @@ function summaryLines(result) {
       `×${r.concurrency}: today's Tributary delivers ${fmt(r.eventsPerSecRatio, 3)}× the events/s of ${result.beforeAfter.before} at ${fmt(r.cpuPerTokenRatio, 3)}× its CPU per token; median of the repetitions' ratios ${fmt(r.eventsPerSecRatioMedianOfRepetitions, 3)}× (tokens/s per repetition, before → after: ${r.tokensPerSecPerRepetition.before.map((b, i) => `${b} → ${r.tokensPerSecPerRepetition.after[i]}`).join(', ')}).`,
     );
   }
+  for (const r of result.beforeAfter?.interleaved ?? []) {
+    lines.push(
+      `×${r.concurrency}, interleaved (${r.pairs} ABBA pairs of turns): today's Tributary delivers ${fmt(r.eventsPerSecRatio, 3)}× the events/s of ${result.beforeAfter.before} (${r.eventsPerSec.after} against ${r.eventsPerSec.before}; median of the pairs' ratios ${fmt(r.eventsPerSecRatioMedianOfPairs, 3)}×, quartiles ${r.pairRatioQuartiles.map((q) => fmt(q, 3)).join('–')}) at ${fmt(r.cpuPerTokenRatio, 3)}× its CPU per token.`,
+    );
+  }
   for (const s of result.scenarios.filter((x) => x.target === 'tributary')) {
     const o = s.overGoal;
     const what = s.variant === 'zero-delay' ? 'Goal' : 'Same threshold, supplementary paced run,';
