@@ -33,8 +33,8 @@ const TARGETS = ['direct', 'tributary', ...(BEFORE ? ['before'] : [])];
 /** Turn pairs of the interleaved before/after section, per concurrency (BENCH_INTERLEAVED_PAIRS scales both). */
 const PAIRS_SCALE = Number(process.env.BENCH_INTERLEAVED_PAIRS) || 1;
 const INTERLEAVED = [
-  { concurrency: 1, pairs: 60 * PAIRS_SCALE },
-  { concurrency: CONCURRENT, pairs: 8 * PAIRS_SCALE },
+  { concurrency: 1, pairs: 200 * PAIRS_SCALE },
+  { concurrency: CONCURRENT, pairs: 12 * PAIRS_SCALE },
 ];
 const ELD_RESOLUTION_MS = 10;
 /**
