@@ -15,8 +15,8 @@ import { watchGc } from './lib/gc-watch.js';
 import { writeReport } from './lib/report.js';
 import { prepareBaseline } from './lib/baseline.js';
 import { startServerChild } from './lib/server-child.js';
-import { keepAliveAgent, streamComparison } from './lib/sse-client.js';
-import { eldStats } from './lib/stats.js';
+import { keepAliveAgent, streamComparison, tokensOf } from './lib/sse-client.js';
+import { eldStats, percentile } from './lib/stats.js';
 import { loadAverage, machineBusyMs } from './lib/system-load.js';
 
 export const name = 'compare-fanout';
@@ -32,9 +32,10 @@ const BEFORE = process.env.BENCH_BEFORE;
 const TARGETS = ['direct', 'tributary', ...(BEFORE ? ['before'] : [])];
 /** Turn pairs of the interleaved before/after section, per concurrency (BENCH_INTERLEAVED_PAIRS scales both). */
 const PAIRS_SCALE = Number(process.env.BENCH_INTERLEAVED_PAIRS) || 1;
+const pairsOf = (n) => Math.max(1, Math.round(n * PAIRS_SCALE));
 const INTERLEAVED = [
-  { concurrency: 1, pairs: 200 * PAIRS_SCALE },
-  { concurrency: CONCURRENT, pairs: 12 * PAIRS_SCALE },
+  { concurrency: 1, pairs: pairsOf(200) },
+  { concurrency: CONCURRENT, pairs: pairsOf(12) },
 ];
 const ELD_RESOLUTION_MS = 10;
 /**
@@ -261,7 +262,7 @@ async function interleaved(servers, comparison) {
         const t0 = now();
         const results = await Promise.all(Array.from({ length: concurrency }, () => comparison(t, 'bench', `interleaved-x${concurrency}`)));
         const ms = now() - t0;
-        const tokens = results.reduce((n, r) => n + Object.values(r.received).reduce((m, times) => m + times.length, 0), 0);
+        const tokens = tokensOf(results);
         total[t].ms += ms;
         total[t].tokens += tokens;
         rate[t] = tokens / ms;
@@ -280,8 +281,8 @@ async function interleaved(servers, comparison) {
         before: Math.round(total.before.tokens / (total.before.ms / 1000)),
       },
       eventsPerSecRatio: round(total.tributary.tokens / total.tributary.ms / (total.before.tokens / total.before.ms), 3),
-      eventsPerSecRatioMedianOfPairs: round(pairRatios[pairRatios.length >> 1], 3),
-      pairRatioQuartiles: [round(pairRatios[Math.floor(pairs / 4)], 3), round(pairRatios[Math.floor((3 * pairs) / 4)], 3)],
+      eventsPerSecRatioMedianOfPairs: round(percentile(pairRatios, 50), 3),
+      pairRatioQuartiles: [round(percentile(pairRatios, 25), 3), round(percentile(pairRatios, 75), 3)],
       cpuPerTokenRatio: round(cpuPerToken(after, 'tributary') / cpuPerToken(before, 'before'), 3),
     });
   }

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { environment } from './lib/report.js';
 import { startServerChild } from './lib/server-child.js';
-import { keepAliveAgent, streamComparison } from './lib/sse-client.js';
+import { keepAliveAgent, streamComparison, tokensOf } from './lib/sse-client.js';
 
 export const name = 'ops-overhead';
 
@@ -66,7 +66,7 @@ export async function run({ cleanup, resultsDir }) {
       await servers[key].request('begin');
       const results = await Promise.all(Array.from({ length: CONCURRENT }, () => comparison(key)));
       const end = await servers[key].request('end');
-      const tokens = results.reduce((sum, r) => sum + Object.values(r.received).reduce((a, t) => a + t.length, 0), 0);
+      const tokens = tokensOf(results);
       const us = end.cpu.userUs + end.cpu.systemUs;
       cpu[key].us += us;
       cpu[key].tokens += tokens;

@@ -66,6 +66,13 @@ function chunkModel(data) {
   return model.includes('\\') ? null : model;
 }
 
+/** Text deltas received in all of `results` (streamComparison's answers). */
+export function tokensOf(results) {
+  let n = 0;
+  for (const r of results) for (const times of Object.values(r.received)) n += times.length;
+  return n;
+}
+
 /**
  * POSTs a seed-format comparison and reads its SSE stream. Every `chunk` frame gets the time
  * its bytes arrived (taken once per socket read, before parsing). Resolves with
