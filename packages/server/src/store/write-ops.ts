@@ -110,13 +110,13 @@ export class WriteOps {
   /** A model's result at `position` (its index in the comparison's models); status `running` for a checkpoint. */
   result(comparisonId: string, position: number, r: ModelResultRecord | CheckpointRecord): WriteOp {
     const record = { ...r }; // the caller may reuse its object; its strings cannot change
+    const ops = this; // the getter's own `this` is the op
     let row: Insertable<ComparisonResultsTable> | undefined;
-    const build = () => (row ??= this.resultRow(comparisonId, position, record));
     return {
       kind: 'result',
       textLength: record.text.length,
       get row() {
-        return build();
+        return (row ??= ops.resultRow(comparisonId, position, record));
       },
     };
   }
