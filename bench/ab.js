@@ -1,0 +1,117 @@
+/**
+ * A/B of today's build against another one, at ×1 (sequential comparisons, 12 zero-delay models
+ * of 250 tokens) or ×N, with a fresh pair of server processes per round:
+ *
+ *   node bench/ab.js <baseline> [rounds]
+ *
+ * `baseline`: a patch in bench/baselines/ (e.g. `no-durability`), a git revision, the path of a
+ * built checkout, or `self` (an
+ * A/A run: today's build against itself, which shows how far two processes of the same code
+ * differ here). One server process per side carries a bias of its own that alternating windows
+ * cannot cancel: A/A pairs of one process each measured 0.90–1.01× on the same machine (2026-12-02).
+ * So each round starts both servers anew (in alternating order), alternates ABBA blocks, and
+ * the figure is the median of the rounds' ratios. Env: BENCH_AB_BLOCKS (4 per round),
+ * BENCH_AB_MS (3000 per block), BENCH_AB_CONCURRENCY (1). Needs `npm run build` first.
+ */
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { prepareBaseline } from './lib/baseline.js';
+import { environment } from './lib/report.js';
+import { keepAliveAgent, streamComparison, tokensOf } from './lib/sse-client.js';
+import { median } from './lib/stats.js';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const [spec, roundsArg] = process.argv.slice(2);
+if (!spec) {
+  console.error('usage: node bench/ab.js <baseline patch | git revision | checkout path | self> [rounds]');
+  process.exit(2);
+}
+const ROUNDS = Number(roundsArg) || 8;
+const BLOCKS = Number(process.env.BENCH_AB_BLOCKS) || 4;
+const BLOCK_MS = Number(process.env.BENCH_AB_MS) || 3000;
+const CONCURRENCY = Number(process.env.BENCH_AB_CONCURRENCY) || 1;
+const models = Object.fromEntries(
+  Array.from({ length: 12 }, (_, i) => [`demo/ab-${i + 1}`, { name: `AB ${i + 1}`, firstTokenMs: 0, tokensPerSecond: 1e9, answerTokens: 250, flaky: false }]),
+);
+
+const cleanups = [];
+const cleanup = { add: (fn) => cleanups.push(fn) };
+/** A built checkout given by its path is used as it is (e.g. a worktree with one piece of a change taken out). */
+const before = spec === 'self' ? ROOT : existsSync(join(spec, 'bench/lib/server-child.js')) ? spec : prepareBaseline(spec, cleanup);
+const roots = { after: ROOT, before };
+const agent = keepAliveAgent();
+let n = 0;
+
+async function round(r) {
+  const servers = {};
+  for (const side of r % 2 ? ['before', 'after'] : ['after', 'before']) {
+    const { startServerChild } = await import(join(roots[side], 'bench/lib/server-child.js'));
+    const dataDir = mkdtempSync(join(tmpdir(), `tributary-ab-${side}-`));
+    cleanup.add(() => rmSync(dataDir, { recursive: true, force: true }));
+    servers[side] = await startServerChild({ target: 'tributary', dataDir, models });
+  }
+  const batch = (side) =>
+    Promise.all(
+      Array.from({ length: CONCURRENCY }, () =>
+        streamComparison({ port: servers[side].port, agent, body: { input_data: `ab ${++n}`, models: Object.keys(models), tier: 'standard' } }),
+      ),
+    );
+  for (const side of ['after', 'before']) for (let i = 0; i < 20; i++) await batch(side); // warm-up
+  const sum = { after: { ms: 0, tokens: 0, cpuUs: 0 }, before: { ms: 0, tokens: 0, cpuUs: 0 } };
+  for (let b = 0; b < BLOCKS; b++) {
+    for (const side of b % 2 ? ['before', 'after'] : ['after', 'before']) {
+      await servers[side].request('begin');
+      const t0 = performance.now();
+      while (performance.now() - t0 < BLOCK_MS) sum[side].tokens += tokensOf(await batch(side));
+      sum[side].ms += performance.now() - t0;
+      const end = await servers[side].request('end');
+      await servers[side].request('stamps'); // not analysed: let them go
+      sum[side].cpuUs += end.cpu.userUs + end.cpu.systemUs;
+    }
+  }
+  await Promise.all(Object.values(servers).map((s) => s.stop()));
+  const rate = (s) => s.tokens / s.ms;
+  const cpu = (s) => s.cpuUs / s.tokens;
+  return {
+    tokensPerSec: { after: Math.round(rate(sum.after) * 1000), before: Math.round(rate(sum.before) * 1000) },
+    cpuUsPerToken: { after: round3(cpu(sum.after)), before: round3(cpu(sum.before)) },
+    ratio: round3(rate(sum.after) / rate(sum.before)),
+    cpuRatio: round3(cpu(sum.after) / cpu(sum.before)),
+  };
+}
+
+const round3 = (x) => Number(x.toFixed(3));
+
+try {
+  const rounds = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const result = await round(r);
+    rounds.push(result);
+    console.log(`[ab] round ${r + 1}/${ROUNDS}: events/s ${result.ratio}× at ${result.cpuRatio}× CPU per token`);
+  }
+  const result = {
+    benchmark: 'ab',
+    env: environment(),
+    baseline: spec,
+    concurrency: CONCURRENCY,
+    rounds: ROUNDS,
+    blocksPerRound: BLOCKS,
+    blockMs: BLOCK_MS,
+    ratioMedian: round3(median(rounds.map((r) => r.ratio))),
+    cpuRatioMedian: round3(median(rounds.map((r) => r.cpuRatio))),
+    ratioRange: [Math.min(...rounds.map((r) => r.ratio)), Math.max(...rounds.map((r) => r.ratio))],
+    perRound: rounds,
+  };
+  console.log(
+    `[ab] today's build against ${spec} at ×${CONCURRENCY}: events/s ${result.ratioMedian}× (median of ${ROUNDS} process pairs, range ${result.ratioRange.join('–')}), CPU per token ${result.cpuRatioMedian}×`,
+  );
+  const dir = join(ROOT, 'bench/results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, `ab-${spec.replace(/[^\w.-]/g, '_')}-x${CONCURRENCY}.json`), `${JSON.stringify(result, null, 2)}\n`);
+} finally {
+  agent.destroy();
+  while (cleanups.length) await cleanups.pop()();
+}
+process.exit(0);
