@@ -39,7 +39,8 @@ const models = Object.fromEntries(
 const cleanups = [];
 const cleanup = { add: (fn) => cleanups.push(fn) };
 /** A built checkout given by its path is used as it is (e.g. a worktree with one piece of a change taken out). */
-const before = spec === 'self' ? ROOT : existsSync(join(spec, 'bench/lib/server-child.js')) ? spec : prepareBaseline(spec, cleanup);
+const isCheckout = spec !== 'self' && existsSync(join(spec, 'bench/lib/server-child.js'));
+const before = spec === 'self' ? ROOT : isCheckout ? spec : prepareBaseline(spec, cleanup);
 const roots = { after: ROOT, before };
 const agent = keepAliveAgent();
 let n = 0;
@@ -109,7 +110,7 @@ try {
   );
   const dir = join(ROOT, 'bench/results');
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, `ab-${spec.replace(/[^\w.-]/g, '_')}-x${CONCURRENCY}.json`), `${JSON.stringify(result, null, 2)}\n`);
+  writeFileSync(join(dir, `ab-${isCheckout ? 'checkout' : spec.replace(/[^\w.-]/g, '_')}-x${CONCURRENCY}.json`), `${JSON.stringify(result, null, 2)}\n`);
 } finally {
   agent.destroy();
   while (cleanups.length) await cleanups.pop()();
