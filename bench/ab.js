@@ -59,7 +59,8 @@ async function round(r) {
         streamComparison({ port: servers[side].port, agent, body: { input_data: `ab ${++n}`, models: Object.keys(models), tier: 'standard' } }),
       ),
     );
-  for (const side of ['after', 'before']) for (let i = 0; i < 20; i++) await batch(side); // warm-up
+  const warmUp = Math.ceil(20 / CONCURRENCY); // ~60,000 tokens a side
+  for (const side of ['after', 'before']) for (let i = 0; i < warmUp; i++) await batch(side);
   const sum = { after: { ms: 0, tokens: 0, cpuUs: 0 }, before: { ms: 0, tokens: 0, cpuUs: 0 } };
   for (let b = 0; b < BLOCKS; b++) {
     for (const side of b % 2 ? ['before', 'after'] : ['after', 'before']) {
