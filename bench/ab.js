@@ -9,9 +9,10 @@
  * A/A run: today's build against itself, which shows how far two processes of the same code
  * differ here). One server process per side carries a bias of its own that alternating windows
  * cannot cancel: A/A pairs of one process each measured 0.90–1.01× on the same machine (2026-12-02).
- * So each round starts both servers anew (in alternating order), alternates ABBA blocks, and
- * the figure is the median of the rounds' ratios. Env: BENCH_AB_BLOCKS (4 per round),
- * BENCH_AB_MS (3000 per block), BENCH_AB_CONCURRENCY (1). Needs `npm run build` first.
+ * So each round starts both servers anew, alternates ABBA blocks, flips which side goes first,
+ * and the figure is the median of the rounds' ratios (use an even number of rounds). Env:
+ * BENCH_AB_BLOCKS (4 per round), BENCH_AB_MS (3000 per block), BENCH_AB_CONCURRENCY (1). Needs
+ * `npm run build` first.
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -46,8 +47,12 @@ const agent = keepAliveAgent();
 let n = 0;
 
 async function round(r) {
+  // Which side goes first flips per round (start, warm-up, blocks): a block follows the other
+  // side's block or warm-up, whose deferred work it may pay for, and within a round ABBA alone
+  // leaves that to the first side twice (an A/A run at ×50 read 0.948× that way).
+  const order = r % 2 ? ['before', 'after'] : ['after', 'before'];
   const servers = {};
-  for (const side of r % 2 ? ['before', 'after'] : ['after', 'before']) {
+  for (const side of order) {
     const { startServerChild } = await import(join(roots[side], 'bench/lib/server-child.js'));
     const dataDir = mkdtempSync(join(tmpdir(), `tributary-ab-${side}-`));
     cleanup.add(() => rmSync(dataDir, { recursive: true, force: true }));
@@ -60,10 +65,10 @@ async function round(r) {
       ),
     );
   const warmUp = Math.ceil(20 / CONCURRENCY); // ~60,000 tokens a side
-  for (const side of ['after', 'before']) for (let i = 0; i < warmUp; i++) await batch(side);
+  for (const side of order) for (let i = 0; i < warmUp; i++) await batch(side);
   const sum = { after: { ms: 0, tokens: 0, cpuUs: 0 }, before: { ms: 0, tokens: 0, cpuUs: 0 } };
   for (let b = 0; b < BLOCKS; b++) {
-    for (const side of b % 2 ? ['before', 'after'] : ['after', 'before']) {
+    for (const side of b % 2 ? [...order].reverse() : order) {
       await servers[side].request('begin');
       const t0 = performance.now();
       while (performance.now() - t0 < BLOCK_MS) sum[side].tokens += tokensOf(await batch(side));
