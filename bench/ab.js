@@ -5,10 +5,10 @@
  *   node bench/ab.js <baseline> [rounds]
  *
  * `baseline`: a patch in bench/baselines/ (e.g. `no-durability`), a git revision, the path of a
- * built checkout, or `self` (an
- * A/A run: today's build against itself, which shows how far two processes of the same code
- * differ here). One server process per side carries a bias of its own that alternating windows
- * cannot cancel: A/A pairs of one process each measured 0.90–1.01× on the same machine (2026-12-02).
+ * built checkout, or `self` (an A/A run: today's build against itself, which shows how far two
+ * processes of the same code differ here). One server process per side carries a bias of its own
+ * that alternating windows cannot cancel: A/A pairs of one process each measured 0.90–1.01× on
+ * the same machine (2026-12-02).
  * So each round starts both servers anew, alternates ABBA blocks, flips which side goes first,
  * and the figure is the median of the rounds' ratios (use an even number of rounds). Env:
  * BENCH_AB_BLOCKS (4 per round), BENCH_AB_MS (3000 per block), BENCH_AB_CONCURRENCY (1). Needs
@@ -64,7 +64,7 @@ async function round(r) {
         streamComparison({ port: servers[side].port, agent, body: { input_data: `ab ${++n}`, models: Object.keys(models), tier: 'standard' } }),
       ),
     );
-  const warmUp = Math.ceil(20 / CONCURRENCY); // ~60,000 tokens a side
+  const warmUp = Math.ceil(20 / CONCURRENCY); // at least 20 comparisons (60,000 tokens) a side
   for (const side of order) for (let i = 0; i < warmUp; i++) await batch(side);
   const sum = { after: { ms: 0, tokens: 0, cpuUs: 0 }, before: { ms: 0, tokens: 0, cpuUs: 0 } };
   for (let b = 0; b < BLOCKS; b++) {
