@@ -9,18 +9,18 @@
  * processes of the same code differ here). One server process per side carries a bias of its own
  * that alternating windows cannot cancel: A/A pairs of one process each measured 0.90–1.01× on
  * the same machine (2026-12-02).
- * So each round starts both servers anew, alternates ABBA blocks, flips which side goes first,
- * and the figure is the median of the rounds' ratios (use an even number of rounds). Env:
+ * So each round starts both servers anew (bench/lib/pair-round.js), alternates ABBA blocks, flips
+ * which side goes first, and the figure is the median of the rounds' ratios (use an even number of rounds). Env:
  * BENCH_AB_BLOCKS (4 per round), BENCH_AB_MS (3000 per block), BENCH_AB_CONCURRENCY (1). Needs
  * `npm run build` first.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { prepareBaseline } from './lib/baseline.js';
 import { environment } from './lib/report.js';
-import { keepAliveAgent, streamComparison, tokensOf } from './lib/sse-client.js';
+import { pairRound, round3 } from './lib/pair-round.js';
+import { keepAliveAgent } from './lib/sse-client.js';
 import { median } from './lib/stats.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -42,54 +42,29 @@ const cleanup = { add: (fn) => cleanups.push(fn) };
 /** A built checkout given by its path is used as it is (e.g. a worktree with one piece of a change taken out). */
 const isCheckout = spec !== 'self' && existsSync(join(spec, 'bench/lib/server-child.js'));
 const before = spec === 'self' ? ROOT : isCheckout ? spec : prepareBaseline(spec, cleanup);
-const roots = { after: ROOT, before };
 const agent = keepAliveAgent();
-let n = 0;
 
 async function round(r) {
-  // Which side goes first flips per round (start, warm-up, blocks): a block follows the other
-  // side's block or warm-up, whose deferred work it may pay for, and within a round ABBA alone
-  // leaves that to the first side twice (an A/A run at ×50 read 0.948× that way).
-  const order = r % 2 ? ['before', 'after'] : ['after', 'before'];
-  const servers = {};
-  for (const side of order) {
-    const { startServerChild } = await import(join(roots[side], 'bench/lib/server-child.js'));
-    const dataDir = mkdtempSync(join(tmpdir(), `tributary-ab-${side}-`));
-    cleanup.add(() => rmSync(dataDir, { recursive: true, force: true }));
-    servers[side] = await startServerChild({ target: 'tributary', dataDir, models });
-  }
-  const batch = (side) =>
-    Promise.all(
-      Array.from({ length: CONCURRENCY }, () =>
-        streamComparison({ port: servers[side].port, agent, body: { input_data: `ab ${++n}`, models: Object.keys(models), tier: 'standard' } }),
-      ),
-    );
-  const warmUp = Math.ceil(20 / CONCURRENCY); // at least 20 comparisons (60,000 tokens) a side
-  for (const side of order) for (let i = 0; i < warmUp; i++) await batch(side);
-  const sum = { after: { ms: 0, tokens: 0, cpuUs: 0 }, before: { ms: 0, tokens: 0, cpuUs: 0 } };
-  for (let b = 0; b < BLOCKS; b++) {
-    for (const side of b % 2 ? [...order].reverse() : order) {
-      await servers[side].request('begin');
-      const t0 = performance.now();
-      while (performance.now() - t0 < BLOCK_MS) sum[side].tokens += tokensOf(await batch(side));
-      sum[side].ms += performance.now() - t0;
-      const end = await servers[side].request('end');
-      await servers[side].request('stamps'); // not analysed: let them go
-      sum[side].cpuUs += end.cpu.userUs + end.cpu.systemUs;
-    }
-  }
-  await Promise.all(Object.values(servers).map((s) => s.stop()));
-  const rate = (s) => s.tokens / s.ms;
-  const cpu = (s) => s.cpuUs / s.tokens;
+  // Which side starts and warms up first flips per round (the blocks' order is symmetric within one).
+  const { per } = await pairRound({
+    sides: { after: { root: ROOT }, before: { root: before } },
+    order: r % 2 ? ['before', 'after'] : ['after', 'before'],
+    models,
+    bodyFor: (n) => ({ input_data: `ab ${n}`, models: Object.keys(models), tier: 'standard' }),
+    concurrency: CONCURRENCY,
+    warmUpBatches: Math.ceil(20 / CONCURRENCY), // at least 20 comparisons (60,000 tokens) a side
+    blocks: BLOCKS,
+    blockMs: BLOCK_MS,
+    agent,
+    cleanup,
+  });
   return {
-    tokensPerSec: { after: Math.round(rate(sum.after) * 1000), before: Math.round(rate(sum.before) * 1000) },
-    cpuUsPerToken: { after: round3(cpu(sum.after)), before: round3(cpu(sum.before)) },
-    ratio: round3(rate(sum.after) / rate(sum.before)),
-    cpuRatio: round3(cpu(sum.after) / cpu(sum.before)),
+    tokensPerSec: { after: per.after.tokensPerSec, before: per.before.tokensPerSec },
+    cpuUsPerToken: { after: per.after.cpuUsPerToken, before: per.before.cpuUsPerToken },
+    ratio: round3(per.after.tokensPerSec / per.before.tokensPerSec),
+    cpuRatio: round3(per.after.cpuUsPerToken / per.before.cpuUsPerToken),
   };
 }
-
-const round3 = (x) => Number(x.toFixed(3));
 
 try {
   const rounds = [];

@@ -7,6 +7,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { now } from './lib/clock.js';
@@ -14,12 +15,15 @@ import { ScenarioAccumulator } from './lib/fanout-analysis.js';
 import { watchGc } from './lib/gc-watch.js';
 import { writeReport } from './lib/report.js';
 import { prepareBaseline } from './lib/baseline.js';
+import { pairRound } from './lib/pair-round.js';
 import { startServerChild } from './lib/server-child.js';
-import { keepAliveAgent, streamComparison, tokensOf } from './lib/sse-client.js';
-import { eldStats, percentile } from './lib/stats.js';
+import { keepAliveAgent, streamComparison } from './lib/sse-client.js';
+import { eldStats, median } from './lib/stats.js';
 import { loadAverage, machineBusyMs } from './lib/system-load.js';
 
 export const name = 'compare-fanout';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
 const MODEL_COUNT = 12;
 const CONCURRENT = 50;
@@ -30,13 +34,12 @@ const GOALS_MS = { 1: 1, [CONCURRENT]: 5 };
 /** BENCH_BEFORE=<git revision | patch name in bench/baselines/>: a third server, that build, measured beside today's. */
 const BEFORE = process.env.BENCH_BEFORE;
 const TARGETS = ['direct', 'tributary', ...(BEFORE ? ['before'] : [])];
-/** Turn pairs of the interleaved before/after section, per concurrency (BENCH_INTERLEAVED_PAIRS scales both). */
-const PAIRS_SCALE = Number(process.env.BENCH_INTERLEAVED_PAIRS) || 1;
-const pairsOf = (n) => Math.max(1, Math.round(n * PAIRS_SCALE));
-const INTERLEAVED = [
-  { concurrency: 1, pairs: pairsOf(200) },
-  { concurrency: CONCURRENT, pairs: pairsOf(12) },
-];
+/**
+ * Fresh process pairs per concurrency in the before/after section (bench/lib/pair-round.js): one
+ * server process per side carries a bias of its own (A/A pairs read 0.89–1.14× here), which the
+ * windows above and the one-pair interleaved turns this section replaced could not cancel.
+ */
+const PAIR_ROUNDS = Number(process.env.BENCH_PAIR_ROUNDS) || 6;
 const ELD_RESOLUTION_MS = 10;
 /**
  * The machine may be shared: a window during which other processes used more than this many
@@ -130,7 +133,6 @@ export async function run({ cleanup, resultsDir }) {
   const discarded = [];
 
   const accumulators = new Map();
-  let interleavedResult;
   const measureOne = async (scenario, target) => {
     const key = keyOf(scenario, target);
     process.stdout.write(` ${key}`);
@@ -163,7 +165,6 @@ export async function run({ cleanup, resultsDir }) {
       for (const scenario of SCENARIOS.filter((s) => s.repeated)) for (const target of order) await measureOne(scenario, target);
       process.stdout.write('\n');
     }
-    if (BEFORE) interleavedResult = await interleaved(servers, comparison);
     process.stdout.write(`[${name}] paced (supplementary):`);
     for (const [i, scenario] of SCENARIOS.filter((s) => !s.repeated).entries()) {
       for (const target of i % 2 === 0 ? TARGETS : [...TARGETS].reverse()) await measureOne(scenario, target);
@@ -172,6 +173,7 @@ export async function run({ cleanup, resultsDir }) {
   } finally {
     await Promise.all(Object.values(servers).map((s) => s.stop()));
   }
+  const pairs = BEFORE ? await processPairs(beforeDir, agent, cleanup) : undefined;
 
   const result = {
     benchmark: name,
@@ -205,7 +207,7 @@ export async function run({ cleanup, resultsDir }) {
     heap: Object.fromEntries(TARGETS.map((t) => [t, heapGrowth(heapTimeline[t])])),
     scenarios: SCENARIOS.flatMap((s) => TARGETS.map((t) => accumulators.get(keyOf(s, t)).result())),
   };
-  if (BEFORE) result.beforeAfter = { ...beforeAfter(BEFORE, result.scenarios), interleaved: interleavedResult };
+  if (BEFORE) result.beforeAfter = { ...beforeAfter(BEFORE, result.scenarios), pairs };
   writeReport(resultsDir, name, result);
   return result;
 }
@@ -241,49 +243,44 @@ function beforeAfter(spec, scenarios) {
 const round = (x, digits = 2) => Number(x.toFixed(digits));
 
 /**
- * Today's build against BENCH_BEFORE with the turns interleaved finely: at ×1 one comparison
- * each, at ×50 one batch of 50, in ABBA order. The whole-window figures above run each target
- * for seconds on its own, and this machine's speed drifts by ±15 % between such windows (their
- * per-repetition ratios spread 0.80–1.04 at ×1); turns ~0.1–5 s long, alternating, see the same
- * machine. Events/s = a target's tokens over its turns' summed wall time; CPU per token = each
- * server's own CPU over the section (work it deferred past a turn counts too).
+ * Today's build against BENCH_BEFORE over fresh pairs of server processes, per concurrency (the
+ * figure for a before/after goal): each round warms both up, then alternates ABBA blocks of
+ * 3 s; the median of the rounds' events/s ratios counts. Same method as bench/ab.js.
  */
-async function interleaved(servers, comparison) {
-  const sides = ['tributary', 'before'];
+async function processPairs(beforeDir, agent, cleanup) {
   const out = [];
-  for (const { concurrency, pairs } of INTERLEAVED) {
-    process.stdout.write(`[${name}] interleaved before/after ×${concurrency}, ${pairs} pairs of turns\n`);
-    const total = Object.fromEntries(sides.map((t) => [t, { ms: 0, tokens: 0 }]));
-    const pairRatios = [];
-    await Promise.all(sides.map((t) => servers[t].request('begin')));
-    for (let p = 0; p < pairs; p++) {
-      const rate = {};
-      for (const t of p % 2 ? [...sides].reverse() : sides) {
-        const t0 = now();
-        const results = await Promise.all(Array.from({ length: concurrency }, () => comparison(t, 'bench', `interleaved-x${concurrency}`)));
-        const ms = now() - t0;
-        const tokens = tokensOf(results);
-        total[t].ms += ms;
-        total[t].tokens += tokens;
-        rate[t] = tokens / ms;
-      }
-      pairRatios.push(rate.tributary / rate.before);
+  for (const concurrency of [1, CONCURRENT]) {
+    process.stdout.write(`[${name}] before/after ×${concurrency}, ${PAIR_ROUNDS} fresh process pairs:`);
+    const rounds = [];
+    for (let r = 0; r < PAIR_ROUNDS; r++) {
+      const { per } = await pairRound({
+        sides: { after: { root: ROOT }, before: { root: beforeDir } },
+        order: r % 2 ? ['before', 'after'] : ['after', 'before'],
+        models: benchModels(),
+        bodyFor: (n) => ({ input_data: `Bench pairs ${n}: explain event stream fan-out`, models: modelsOf('bench'), tier: 'standard' }),
+        concurrency,
+        warmUpBatches: Math.ceil(20 / concurrency),
+        blocks: 4,
+        blockMs: 3000,
+        agent,
+        cleanup,
+      });
+      rounds.push({
+        ...per,
+        ratio: round(per.after.tokensPerSec / per.before.tokensPerSec, 3),
+        cpuRatio: round(per.after.cpuUsPerToken / per.before.cpuUsPerToken, 3),
+      });
+      process.stdout.write(` ${rounds.at(-1).ratio}×`);
     }
-    const [after, before] = await Promise.all(sides.map((t) => servers[t].request('end')));
-    await Promise.all(sides.map((t) => servers[t].request('stamps'))); // not analysed: let them go
-    const cpuPerToken = (w, t) => (w.cpu.userUs + w.cpu.systemUs) / total[t].tokens;
-    pairRatios.sort((x, y) => x - y);
+    process.stdout.write('\n');
+    const ratios = rounds.map((x) => x.ratio);
     out.push({
       concurrency,
-      pairs,
-      eventsPerSec: {
-        after: Math.round(total.tributary.tokens / (total.tributary.ms / 1000)),
-        before: Math.round(total.before.tokens / (total.before.ms / 1000)),
-      },
-      eventsPerSecRatio: round(total.tributary.tokens / total.tributary.ms / (total.before.tokens / total.before.ms), 3),
-      eventsPerSecRatioMedianOfPairs: round(percentile(pairRatios, 50), 3),
-      pairRatioQuartiles: [round(percentile(pairRatios, 25), 3), round(percentile(pairRatios, 75), 3)],
-      cpuPerTokenRatio: round(cpuPerToken(after, 'tributary') / cpuPerToken(before, 'before'), 3),
+      rounds: PAIR_ROUNDS,
+      eventsPerSecRatioMedian: round(median(ratios), 3),
+      eventsPerSecRatioRange: [Math.min(...ratios), Math.max(...ratios)],
+      cpuPerTokenRatioMedian: round(median(rounds.map((x) => x.cpuRatio)), 3),
+      perRound: rounds,
     });
   }
   return out;

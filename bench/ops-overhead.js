@@ -1,26 +1,35 @@
 /**
- * What operations cost: compare-fanout server CPU per token with metrics on against off (same
- * run, windows alternating), a `/metrics` scrape with 50 models' histograms, and `/health`
+ * What operations cost: compare-fanout server CPU per token with metrics on against off (fresh
+ * process pairs, blocks alternating; env BENCH_REPETITIONS pairs, 6), a `/metrics` scrape with 50 models' histograms, and `/health`
  * requests/s against a bare Fastify app with wrk (Debian's `wrk`; skipped with the reason when
  * it is missing).
  */
 import { execFile, fork } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { pairRound, round3 } from './lib/pair-round.js';
 import { environment } from './lib/report.js';
-import { startServerChild } from './lib/server-child.js';
-import { keepAliveAgent, streamComparison, tokensOf } from './lib/sse-client.js';
+import { keepAliveAgent } from './lib/sse-client.js';
+import { median } from './lib/stats.js';
 
 export const name = 'ops-overhead';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
 const MODELS = 50;
 const PER_COMPARISON = 12;
 const CONCURRENT = 50;
 const TOKENS = 250;
-const WINDOWS = Number(process.env.BENCH_REPETITIONS) || 5;
-const WARM_UP_WINDOWS = Number(process.env.BENCH_WARM_UP_WINDOWS) || 4;
+/** Fresh process pairs (metrics on, metrics off); the median of their CPU-per-token ratios is the figure. */
+const ROUNDS = Number(process.env.BENCH_REPETITIONS) || 6;
+/** Batches of CONCURRENT comparisons per side before the blocks (JIT, SQLite pages, the history filling). */
+const WARM_UP_BATCHES = Number(process.env.BENCH_WARM_UP_WINDOWS) || 2;
+/** ABBA pairs of measured blocks per round. */
+const BLOCKS = 2;
+const BLOCK_MS = Number(process.env.BENCH_OPS_BLOCK_MS) || 4000;
+const SELF = process.env.BENCH_OPS_SELF === '1';
 const SCRAPES = 30;
 const WRK_SECONDS = Number(process.env.BENCH_WRK_SECONDS) || 3;
 /** Alternating wrk rounds per side; the best of each counts (on a shared machine noise only slows). */
@@ -42,64 +51,41 @@ const models = Object.fromEntries(
 const modelsFor = (n) => Array.from({ length: PER_COMPARISON }, (_, i) => `demo/m-${((n * PER_COMPARISON + i) % MODELS) + 1}`);
 
 export async function run({ cleanup, resultsDir }) {
-  const targets = { on: true, off: false };
-  const servers = {};
-  for (const [key, metricsEnabled] of Object.entries(targets)) {
-    const dataDir = mkdtempSync(join(tmpdir(), `tributary-bench-ops-${key}-`));
-    cleanup.add(() => rmSync(dataDir, { recursive: true, force: true }));
-    const child = await startServerChild({ target: 'tributary', dataDir, models, overrides: { ops: { metricsEnabled }, compare: { maxModels: 64 } } });
-    servers[key] = child;
-    cleanup.add(() => child.kill());
-  }
   const agent = keepAliveAgent();
   cleanup.add(() => agent.destroy());
-  let n = 0;
-  const comparison = (key) =>
-    streamComparison({ port: servers[key].port, agent, body: { input_data: `ops bench ${++n}`, models: modelsFor(n), tier: 'standard' } });
+  const overrides = (metricsEnabled) => ({ ops: { metricsEnabled }, compare: { maxModels: 64 } });
 
-  // 1. CPU per token, metrics on vs off.
-  // Warm-up: whole windows, alternating, not counted. After a single batch per side the windows
-  // still got ~30 % cheaper over the first five or so (JIT, SQLite pages, the history filling to its cap).
-  for (let w = 0; w < WARM_UP_WINDOWS; w++) {
-    for (const key of Object.keys(targets)) await Promise.all(Array.from({ length: CONCURRENT }, () => comparison(key)));
+  // 1. CPU per token, metrics on vs off, over fresh pairs of server processes (bench/lib/pair-round.js):
+  // with one process per side for the whole run, two runs read 1.048× and 0.964×, and 1.078× a third.
+  const rounds = [];
+  let kept;
+  for (let r = 0; r < ROUNDS; r++) {
+    const last = r === ROUNDS - 1;
+    const { per, servers } = await pairRound({
+      // BENCH_OPS_SELF=1: metrics on in both (an A/A run: how far this method scatters here).
+      sides: { on: { root: ROOT, overrides: overrides(true) }, off: { root: ROOT, overrides: overrides(SELF) } },
+      order: r % 2 ? ['off', 'on'] : ['on', 'off'],
+      models,
+      bodyFor: (n) => ({ input_data: `ops bench ${n}`, models: modelsFor(n), tier: 'standard' }),
+      concurrency: CONCURRENT,
+      warmUpBatches: WARM_UP_BATCHES,
+      blocks: BLOCKS,
+      blockMs: BLOCK_MS,
+      agent,
+      cleanup,
+      keep: last, // the last round's metrics-on server answers the scrape and /health below
+    });
+    rounds.push({ on: per.on, off: per.off, cpuRatio: round3(per.on.cpuUsPerToken / per.off.cpuUsPerToken) });
+    console.log(
+      `[${name}] round ${r + 1}/${ROUNDS}: CPU per token on ${per.on.cpuUsPerToken} µs, off ${per.off.cpuUsPerToken} µs (${rounds.at(-1).cpuRatio}×)`,
+    );
+    if (last) kept = servers;
   }
-  const cpu = { on: { us: 0, tokens: 0 }, off: { us: 0, tokens: 0 } };
-  const windows = [];
-  process.stdout.write(`[${name}] metrics on/off:`);
-  for (let w = 0; w < WINDOWS; w++) {
-    for (const key of w % 2 === 0 ? ['on', 'off'] : ['off', 'on']) {
-      await servers[key].request('begin');
-      const results = await Promise.all(Array.from({ length: CONCURRENT }, () => comparison(key)));
-      const end = await servers[key].request('end');
-      const tokens = tokensOf(results);
-      const us = end.cpu.userUs + end.cpu.systemUs;
-      cpu[key].us += us;
-      cpu[key].tokens += tokens;
-      windows.push({ metrics: key, tokens, cpuUsPerToken: Number((us / tokens).toFixed(3)) });
-      process.stdout.write(` ${key} ${(us / tokens).toFixed(2)} µs/token`);
-    }
-  }
-  process.stdout.write('\n');
-  const perToken = (k) => cpu[k].us / cpu[k].tokens;
-  // Windows of the same side vary by ±10 % on a shared machine: the medians are the figure, the pooled ratio is kept beside.
-  const median = (k) => {
-    const v = windows
-      .filter((w) => w.metrics === k)
-      .map((w) => w.cpuUsPerToken)
-      .sort((a, b) => a - b);
-    return v[v.length >> 1];
-  };
-  const ratio = median('on') / median('off');
-  // Each pair of windows ran back to back: its on/off ratio cancels the drift between pairs.
-  const pairRatios = [];
-  for (let w = 0; w < windows.length; w += 2) {
-    const [on, off] = windows[w].metrics === 'on' ? [windows[w], windows[w + 1]] : [windows[w + 1], windows[w]];
-    pairRatios.push(on.cpuUsPerToken / off.cpuUsPerToken);
-  }
-  pairRatios.sort((a, b) => a - b);
+  await kept.off.stop();
+  const ratios = rounds.map((x) => x.cpuRatio);
 
   // 2. /metrics scrape with 50 models' histograms (the on server has run them all).
-  const url = `http://127.0.0.1:${servers.on.port}/metrics`;
+  const url = `http://127.0.0.1:${kept.on.port}/metrics`;
   const scrapeMs = [];
   let bytes = 0;
   let families = 0;
@@ -127,7 +113,7 @@ export async function run({ cleanup, resultsDir }) {
   if (await hasWrk()) {
     const bare = await startBareFastify();
     cleanup.add(() => bare.kill());
-    const targets = { tributary: `http://127.0.0.1:${servers.on.port}/health`, fastify: `http://127.0.0.1:${bare.port}/health` };
+    const targets = { tributary: `http://127.0.0.1:${kept.on.port}/health`, fastify: `http://127.0.0.1:${bare.port}/health` };
     // A warm-up run each (JIT), then rounds alternating; the best round of each counts (noise only slows).
     for (const u of Object.values(targets)) await wrk(u, 1);
     const best = { tributary: 0, fastify: 0 };
@@ -149,30 +135,30 @@ export async function run({ cleanup, resultsDir }) {
     );
     bare.kill();
   }
-  await Promise.all(Object.values(servers).map((s) => s.stop()));
+  await kept.on.stop();
 
   const result = {
     benchmark: name,
     env: environment(),
     metricsCost: {
-      windowsPerSide: WINDOWS,
-      warmUpWindowsPerSide: WARM_UP_WINDOWS,
+      rounds: ROUNDS,
+      warmUpBatchesPerSide: WARM_UP_BATCHES,
+      blocksPerRound: BLOCKS,
+      blockMs: BLOCK_MS,
       concurrent: CONCURRENT,
       modelsPerComparison: PER_COMPARISON,
       tokensPerModel: TOKENS,
-      cpuUsPerTokenOn: median('on'),
-      cpuUsPerTokenOff: median('off'),
-      ratio: round(ratio, 3),
-      pooledRatio: round(perToken('on') / perToken('off'), 3),
-      medianPairRatio: round(pairRatios[pairRatios.length >> 1], 3),
+      ...(SELF ? { selfTest: 'metrics on in both sides' } : {}),
+      ratio: round3(median(ratios)),
+      ratioRange: [Math.min(...ratios), Math.max(...ratios)],
       goalRatio: 1.03,
-      windows,
+      perRound: rounds,
     },
     scrape,
     health,
   };
   console.log(
-    `[${name}] CPU per token with metrics on / off (medians): ${result.metricsCost.cpuUsPerTokenOn} / ${result.metricsCost.cpuUsPerTokenOff} µs = ${result.metricsCost.ratio}× (pooled ${result.metricsCost.pooledRatio}×, median of window pairs ${result.metricsCost.medianPairRatio}×; goal ≤ 1.03×)`,
+    `[${name}] CPU per token with metrics on / off: ${result.metricsCost.ratio}× (median of ${ROUNDS} process pairs, range ${result.metricsCost.ratioRange.join('–')}; goal ≤ 1.03×)`,
   );
   mkdirSync(resultsDir, { recursive: true });
   writeFileSync(join(resultsDir, `${name}.json`), `${JSON.stringify(result, null, 2)}\n`);

@@ -85,9 +85,9 @@ function summaryLines(result) {
       `×${r.concurrency}: today's Tributary delivers ${fmt(r.eventsPerSecRatio, 3)}× the events/s of ${result.beforeAfter.before} at ${fmt(r.cpuPerTokenRatio, 3)}× its CPU per token; median of the repetitions' ratios ${fmt(r.eventsPerSecRatioMedianOfRepetitions, 3)}× (tokens/s per repetition, before → after: ${r.tokensPerSecPerRepetition.before.map((b, i) => `${b} → ${r.tokensPerSecPerRepetition.after[i]}`).join(', ')}).`,
     );
   }
-  for (const r of result.beforeAfter?.interleaved ?? []) {
+  for (const r of result.beforeAfter?.pairs ?? []) {
     lines.push(
-      `×${r.concurrency}, interleaved (${r.pairs} ABBA pairs of turns): today's Tributary delivers ${fmt(r.eventsPerSecRatio, 3)}× the events/s of ${result.beforeAfter.before} (${r.eventsPerSec.after} against ${r.eventsPerSec.before}; median of the pairs' ratios ${fmt(r.eventsPerSecRatioMedianOfPairs, 3)}×, quartiles ${r.pairRatioQuartiles.map((q) => fmt(q, 3)).join('–')}) at ${fmt(r.cpuPerTokenRatio, 3)}× its CPU per token.`,
+      `×${r.concurrency}, ${r.rounds} fresh process pairs (the before/after figure): today's Tributary delivers ${fmt(r.eventsPerSecRatioMedian, 3)}× the events/s of ${result.beforeAfter.before} (median; range ${r.eventsPerSecRatioRange.map((q) => fmt(q, 3)).join('–')}) at ${fmt(r.cpuPerTokenRatioMedian, 3)}× its CPU per token.`,
     );
   }
   for (const s of result.scenarios.filter((x) => x.target === 'tributary')) {

@@ -1,0 +1,54 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { streamComparison, tokensOf } from './sse-client.js';
+
+/**
+ * One round of an A/B comparison on a fresh pair of server processes (bench/ab.js,
+ * ops-overhead). One process per side carries a bias of its own that alternating windows
+ * cannot cancel (A/A pairs here read 0.89–1.14×), so a figure is the median over rounds.
+ *
+ * `sides`: two named sides, `{ root, overrides }` each (`root`: the checkout whose
+ * bench/lib/server-child.js starts the server). `order`: which side starts and warms up first;
+ * callers flip it per round. `blocks` pairs of measured blocks, ABBA. Each batch is `concurrency` comparisons;
+ * `bodyFor(n)` gives the n-th one's body. With `keep`, the servers are left running and returned.
+ */
+export async function pairRound({ sides, order, models, bodyFor, concurrency, warmUpBatches, blocks, blockMs, agent, cleanup, keep = false }) {
+  const servers = {};
+  for (const side of order) {
+    const { startServerChild } = await import(join(sides[side].root, 'bench/lib/server-child.js'));
+    const dataDir = mkdtempSync(join(tmpdir(), `tributary-pair-${side}-`));
+    cleanup.add(() => rmSync(dataDir, { recursive: true, force: true }));
+    servers[side] = await startServerChild({ target: 'tributary', dataDir, models, overrides: sides[side].overrides ?? {} });
+    cleanup.add(() => servers[side].stop());
+  }
+  let n = 0;
+  const batch = (side) => Promise.all(Array.from({ length: concurrency }, () => streamComparison({ port: servers[side].port, agent, body: bodyFor(++n) })));
+  for (const side of order) for (let i = 0; i < warmUpBatches; i++) await batch(side);
+  const sums = Object.fromEntries(order.map((side) => [side, { ms: 0, tokens: 0, cpuUs: 0 }]));
+  // The blocks start with the side that warmed up last, so within each ABBA each side follows the
+  // other once and itself once: a block can pay for the previous one's deferred work (GC, the
+  // WAL checkpoint thread), and starting with the first side made it follow the other twice.
+  const blockOrder = [...order].reverse();
+  for (let b = 0; b < blocks; b++) {
+    for (const side of b % 2 ? order : blockOrder) {
+      await servers[side].request('begin');
+      const t0 = performance.now();
+      while (performance.now() - t0 < blockMs) sums[side].tokens += tokensOf(await batch(side));
+      sums[side].ms += performance.now() - t0;
+      const end = await servers[side].request('end');
+      await servers[side].request('stamps'); // not analysed: let them go
+      sums[side].cpuUs += end.cpu.userUs + end.cpu.systemUs;
+    }
+  }
+  if (!keep) await Promise.all(Object.values(servers).map((s) => s.stop()));
+  const per = Object.fromEntries(
+    order.map((side) => {
+      const s = sums[side];
+      return [side, { tokensPerSec: Math.round((s.tokens / s.ms) * 1000), cpuUsPerToken: round3(s.cpuUs / s.tokens) }];
+    }),
+  );
+  return { per, ...(keep ? { servers } : {}) };
+}
+
+export const round3 = (x) => Number(x.toFixed(3));
