@@ -82,7 +82,7 @@ function summaryLines(result) {
   }
   for (const r of result.beforeAfter?.scenarios ?? []) {
     lines.push(
-      `×${r.concurrency}: today's Tributary delivers ${fmt(r.eventsPerSecRatio, 3)}× the events/s of ${result.beforeAfter.before} at ${fmt(r.cpuPerTokenRatio, 3)}× its CPU per token; median of the repetitions' ratios ${fmt(r.eventsPerSecRatioMedianOfRepetitions, 3)}× (tokens/s per repetition, before → after: ${r.tokensPerSecPerRepetition.before.map((b, i) => `${b} → ${r.tokensPerSecPerRepetition.after[i]}`).join(', ')}).`,
+      `×${r.concurrency}, windows (one process per side, supplementary): today's Tributary delivers ${fmt(r.eventsPerSecRatio, 3)}× the events/s of ${result.beforeAfter.before} at ${fmt(r.cpuPerTokenRatio, 3)}× its CPU per token; median of the repetitions' ratios ${fmt(r.eventsPerSecRatioMedianOfRepetitions, 3)}× (tokens/s per repetition, before → after: ${r.tokensPerSecPerRepetition.before.map((b, i) => `${b} → ${r.tokensPerSecPerRepetition.after[i]}`).join(', ')}).`,
     );
   }
   for (const r of result.beforeAfter?.pairs ?? []) {
