@@ -10,9 +10,9 @@
  * that alternating windows cannot cancel: A/A pairs of one process each measured 0.90–1.01× on
  * the same machine (2026-12-02).
  * So each round starts both servers anew (bench/lib/pair-round.js), alternates ABBA blocks, flips
- * which side goes first, and the figure is the median of the rounds' ratios (use an even number of rounds). Env:
- * BENCH_AB_BLOCKS (4 per round), BENCH_AB_MS (3000 per block), BENCH_AB_CONCURRENCY (1). Needs
- * `npm run build` first.
+ * which side goes first, and the figure is the median of the rounds' ratios (use an even number
+ * of rounds). Env: BENCH_AB_BLOCKS (4 per round), BENCH_AB_MS (3000 per block),
+ * BENCH_AB_CONCURRENCY (1). Needs `npm run build` first.
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

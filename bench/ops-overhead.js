@@ -1,8 +1,8 @@
 /**
  * What operations cost: compare-fanout server CPU per token with metrics on against off (fresh
- * process pairs, blocks alternating; env BENCH_REPETITIONS pairs, 6), a `/metrics` scrape with 50 models' histograms, and `/health`
- * requests/s against a bare Fastify app with wrk (Debian's `wrk`; skipped with the reason when
- * it is missing).
+ * process pairs, blocks alternating; BENCH_REPETITIONS pairs, 6; BENCH_OPS_SELF=1 for an A/A
+ * run), a `/metrics` scrape with 50 models' histograms, and `/health` requests/s against a bare
+ * Fastify app with wrk (Debian's `wrk`; skipped with the reason when it is missing).
  */
 import { execFile, fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';

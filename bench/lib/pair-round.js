@@ -4,14 +4,16 @@ import { join } from 'node:path';
 import { streamComparison, tokensOf } from './sse-client.js';
 
 /**
- * One round of an A/B comparison on a fresh pair of server processes (bench/ab.js,
- * ops-overhead). One process per side carries a bias of its own that alternating windows
- * cannot cancel (A/A pairs here read 0.89–1.14×), so a figure is the median over rounds.
+ * One round of an A/B comparison on a fresh pair of server processes (bench/ab.js, ops-overhead,
+ * compare-fanout's before/after section). One process per side carries a bias of its own that
+ * alternating windows cannot cancel (A/A pairs here read 0.89–1.14×), so a figure is the median
+ * over rounds.
  *
  * `sides`: two named sides, `{ root, overrides }` each (`root`: the checkout whose
  * bench/lib/server-child.js starts the server). `order`: which side starts and warms up first;
- * callers flip it per round. `blocks` pairs of measured blocks, ABBA. Each batch is `concurrency` comparisons;
- * `bodyFor(n)` gives the n-th one's body. With `keep`, the servers are left running and returned.
+ * callers flip it per round. `blocks`: pairs of measured blocks, ABBA. A batch is `concurrency`
+ * comparisons; `bodyFor(n)` gives the n-th one's body. With `keep`, the servers are left running
+ * and returned.
  */
 export async function pairRound({ sides, order, models, bodyFor, concurrency, warmUpBatches, blocks, blockMs, agent, cleanup, keep = false }) {
   const servers = {};
