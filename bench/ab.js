@@ -19,9 +19,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { prepareBaseline } from './lib/baseline.js';
 import { environment } from './lib/report.js';
-import { pairRound, round3 } from './lib/pair-round.js';
+import { pairRound, ratiosOf } from './lib/pair-round.js';
 import { keepAliveAgent } from './lib/sse-client.js';
-import { median } from './lib/stats.js';
+import { median, round } from './lib/stats.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const [spec, roundsArg] = process.argv.slice(2);
@@ -44,7 +44,7 @@ const isCheckout = spec !== 'self' && existsSync(join(spec, 'bench/lib/server-ch
 const before = spec === 'self' ? ROOT : isCheckout ? spec : prepareBaseline(spec, cleanup);
 const agent = keepAliveAgent();
 
-async function round(r) {
+async function pairOf(r) {
   // Which side starts and warms up first flips per round (the blocks' order is symmetric within one).
   const { per } = await pairRound({
     sides: { after: { root: ROOT }, before: { root: before } },
@@ -61,15 +61,14 @@ async function round(r) {
   return {
     tokensPerSec: { after: per.after.tokensPerSec, before: per.before.tokensPerSec },
     cpuUsPerToken: { after: per.after.cpuUsPerToken, before: per.before.cpuUsPerToken },
-    ratio: round3(per.after.tokensPerSec / per.before.tokensPerSec),
-    cpuRatio: round3(per.after.cpuUsPerToken / per.before.cpuUsPerToken),
+    ...ratiosOf(per.after, per.before),
   };
 }
 
 try {
   const rounds = [];
   for (let r = 0; r < ROUNDS; r++) {
-    const result = await round(r);
+    const result = await pairOf(r);
     rounds.push(result);
     console.log(`[ab] round ${r + 1}/${ROUNDS}: events/s ${result.ratio}× at ${result.cpuRatio}× CPU per token`);
   }
@@ -81,8 +80,8 @@ try {
     rounds: ROUNDS,
     blocksPerRound: BLOCKS,
     blockMs: BLOCK_MS,
-    ratioMedian: round3(median(rounds.map((r) => r.ratio))),
-    cpuRatioMedian: round3(median(rounds.map((r) => r.cpuRatio))),
+    ratioMedian: round(median(rounds.map((r) => r.ratio))),
+    cpuRatioMedian: round(median(rounds.map((r) => r.cpuRatio))),
     ratioRange: [Math.min(...rounds.map((r) => r.ratio)), Math.max(...rounds.map((r) => r.ratio))],
     perRound: rounds,
   };

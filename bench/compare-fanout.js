@@ -15,7 +15,7 @@ import { ScenarioAccumulator } from './lib/fanout-analysis.js';
 import { watchGc } from './lib/gc-watch.js';
 import { writeReport } from './lib/report.js';
 import { prepareBaseline } from './lib/baseline.js';
-import { pairRound } from './lib/pair-round.js';
+import { pairRound, ratiosOf } from './lib/pair-round.js';
 import { startServerChild } from './lib/server-child.js';
 import { keepAliveAgent, streamComparison } from './lib/sse-client.js';
 import { eldStats, median } from './lib/stats.js';
@@ -266,11 +266,7 @@ async function processPairs(beforeDir, agent, cleanup) {
         agent,
         cleanup,
       });
-      rounds.push({
-        ...per,
-        ratio: round(per.after.tokensPerSec / per.before.tokensPerSec, 3),
-        cpuRatio: round(per.after.cpuUsPerToken / per.before.cpuUsPerToken, 3),
-      });
+      rounds.push({ ...per, ...ratiosOf(per.after, per.before) });
       process.stdout.write(` ${rounds.at(-1).ratio}×`);
     }
     process.stdout.write('\n');

@@ -102,7 +102,8 @@ export async function run({ cleanup, resultsDir }) {
 
   // The targets take turns (a stream each at ×1, a round each at ×100) in a rotating order, so a
   // slow spell of this shared machine falls on all of them alike, not on whichever ran then:
-  // measured one target after another, two runs of the same code read an added ×1 TTFT p50 of 1.48 and 2.75 ms.
+  // measured one target after another, two runs of the same code read an added ×1 TTFT p50 of
+  // 1.48 and 2.75 ms.
   const runs = new Map();
   const runOf = (target, concurrency) => {
     const key = `${target.name} ${concurrency}`;

@@ -9,7 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { pairRound, round3 } from './lib/pair-round.js';
+import { pairRound, ratiosOf } from './lib/pair-round.js';
 import { environment } from './lib/report.js';
 import { keepAliveAgent } from './lib/sse-client.js';
 import { median } from './lib/stats.js';
@@ -75,7 +75,7 @@ export async function run({ cleanup, resultsDir }) {
       cleanup,
       keep: last, // the last round's metrics-on server answers the scrape and /health below
     });
-    rounds.push({ on: per.on, off: per.off, cpuRatio: round3(per.on.cpuUsPerToken / per.off.cpuUsPerToken) });
+    rounds.push({ on: per.on, off: per.off, cpuRatio: ratiosOf(per.on, per.off).cpuRatio });
     console.log(
       `[${name}] round ${r + 1}/${ROUNDS}: CPU per token on ${per.on.cpuUsPerToken} µs, off ${per.off.cpuUsPerToken} µs (${rounds.at(-1).cpuRatio}×)`,
     );
@@ -149,7 +149,7 @@ export async function run({ cleanup, resultsDir }) {
       modelsPerComparison: PER_COMPARISON,
       tokensPerModel: TOKENS,
       ...(SELF ? { selfTest: 'metrics on in both sides' } : {}),
-      ratio: round3(median(ratios)),
+      ratio: round(median(ratios), 3),
       ratioRange: [Math.min(...ratios), Math.max(...ratios)],
       goalRatio: 1.03,
       perRound: rounds,

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { streamComparison, tokensOf } from './sse-client.js';
+import { round } from './stats.js';
 
 /**
  * One round of an A/B comparison on a fresh pair of server processes (bench/ab.js, ops-overhead,
@@ -47,10 +48,11 @@ export async function pairRound({ sides, order, models, bodyFor, concurrency, wa
   const per = Object.fromEntries(
     order.map((side) => {
       const s = sums[side];
-      return [side, { tokensPerSec: Math.round((s.tokens / s.ms) * 1000), cpuUsPerToken: round3(s.cpuUs / s.tokens) }];
+      return [side, { tokensPerSec: Math.round((s.tokens / s.ms) * 1000), cpuUsPerToken: round(s.cpuUs / s.tokens) }];
     }),
   );
   return { per, ...(keep ? { servers } : {}) };
 }
 
-export const round3 = (x) => Number(x.toFixed(3));
+/** Side `a` against side `b` of one round: events/s and CPU per token, as ratios. */
+export const ratiosOf = (a, b) => ({ ratio: round(a.tokensPerSec / b.tokensPerSec), cpuRatio: round(a.cpuUsPerToken / b.cpuUsPerToken) });
