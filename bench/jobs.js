@@ -3,11 +3,12 @@
  * 1. Throughput and CPU per item of the job machinery (create rows, lease claims, runModel,
  *    group-committed results, topic events) against the same provider calls in a plain loop
  *    with the same concurrency and no bookkeeping (the floor). Goals: ≥ 0.8× the floor's
- *    items/s, ≤ 0.2 ms of extra CPU per item. Each side runs ROUNDS times; the median counts.
+ *    items/s, ≤ 0.2 ms of extra CPU per item. ROUNDS rounds of one run a side, in turns; the
+ *    figure is the median of the rounds' ratios.
  * 2. Restart: a real `tributary serve` process runs a 10,000-item job, is SIGKILLed at ~50 %,
  *    and is started again on the same data: time from the restart to the first resumed item.
  *    Goal ≤ 1 s.
- * Env: BENCH_JOBS_ITEMS (10000), BENCH_JOBS_ROUNDS (3), BENCH_JOBS_CONCURRENCY (32).
+ * Env: BENCH_JOBS_ITEMS (10000), BENCH_JOBS_ROUNDS (8), BENCH_JOBS_CONCURRENCY (32).
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,7 +23,7 @@ import { NO_LIMITS } from './lib/no-limits.js';
 export const name = 'jobs';
 
 const ITEMS = Number(process.env.BENCH_JOBS_ITEMS) || 10_000;
-const ROUNDS = Number(process.env.BENCH_JOBS_ROUNDS) || 3;
+const ROUNDS = Number(process.env.BENCH_JOBS_ROUNDS) || 8;
 const CONCURRENCY = Number(process.env.BENCH_JOBS_CONCURRENCY) || 32;
 const MODELS = {
   'demo/zero-a': { name: 'Zero A', firstTokenMs: 0, tokensPerSecond: 1e9, answerTokens: 40 },
@@ -112,14 +113,22 @@ export async function run({ cleanup, resultsDir }) {
     return result;
   }
 
-  // Warm-up (JIT, SQLite pages), then alternate the two sides.
-  await floor(1_000);
-  await jobRun(PROMPTS.slice(0, 500));
+  // A full-size warm-up run a side (JIT, SQLite pages: a 1,000-item warm-up left the first
+  // rounds' jobs ~20 % slower than the later ones'), then the rounds.
+  await floor(ITEMS);
+  await jobRun(PROMPTS);
   const floors = [];
   const runs = [];
   for (let r = 0; r < ROUNDS; r++) {
-    floors.push(await floor(ITEMS));
-    runs.push(await jobRun(PROMPTS));
+    // Each side goes first in turn; a round's two runs are next to each other in time, so the
+    // per-round ratio cancels this host's slow swings (a floor run took 1.2 s, then 2.3 s).
+    if (r % 2) {
+      runs.push(await jobRun(PROMPTS));
+      floors.push(await floor(ITEMS));
+    } else {
+      floors.push(await floor(ITEMS));
+      runs.push(await jobRun(PROMPTS));
+    }
   }
   await app.close();
 
@@ -134,7 +143,8 @@ export async function run({ cleanup, resultsDir }) {
     concurrency: CONCURRENCY,
     floorItemsPerSec: Math.round(ITEMS / (floorWall / 1000)),
     jobItemsPerSec: Math.round(ITEMS / (jobWall / 1000)),
-    ratio: Math.round((floorWall / jobWall) * 100) / 100,
+    ratio: Math.round(median(floors.map((f, r) => f.wallMs / runs[r].wallMs)) * 100) / 100,
+    ratioPerRound: floors.map((f, r) => Math.round((f.wallMs / runs[r].wallMs) * 100) / 100),
     floorCpuMsPerItem: round3(floorCpu / ITEMS),
     jobCpuMsPerItem: round3(jobCpu / ITEMS),
     bookkeepingCpuMsPerItem: round3((jobCpu - floorCpu) / ITEMS),

@@ -1,16 +1,18 @@
 /**
  * What operations cost: compare-fanout server CPU per token with metrics on against off (fresh
- * process pairs, blocks alternating; BENCH_REPETITIONS pairs, 6; BENCH_OPS_SELF=1 for an A/A
- * run), a `/metrics` scrape with 50 models' histograms, and `/health` requests/s against a bare
- * Fastify app with wrk (Debian's `wrk`; skipped with the reason when it is missing).
+ * process pairs, blocks alternating; BENCH_REPETITIONS pairs, 12; BENCH_OPS_SELF=1 for an A/A
+ * run), a `/metrics` scrape with 50 models' histograms, and `/health` requests/s of a fresh server
+ * against a bare Fastify app with wrk (Debian's `wrk`; skipped with the reason when it is missing).
  */
 import { execFile, fork } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { pairRound, ratiosOf } from './lib/pair-round.js';
 import { environment } from './lib/report.js';
+import { startServerChild } from './lib/server-child.js';
 import { keepAliveAgent } from './lib/sse-client.js';
 import { median } from './lib/stats.js';
 
@@ -23,7 +25,7 @@ const PER_COMPARISON = 12;
 const CONCURRENT = 50;
 const TOKENS = 250;
 /** Fresh process pairs (metrics on, metrics off); the median of their CPU-per-token ratios is the figure. */
-const ROUNDS = Number(process.env.BENCH_REPETITIONS) || 6;
+const ROUNDS = Number(process.env.BENCH_REPETITIONS) || 12;
 /** Batches of CONCURRENT comparisons per side before the blocks (JIT, SQLite pages, the history filling). */
 const WARM_UP_BATCHES = Number(process.env.BENCH_WARM_UP_WINDOWS) || 2;
 /** ABBA pairs of measured blocks per round. */
@@ -73,7 +75,7 @@ export async function run({ cleanup, resultsDir }) {
       blockMs: BLOCK_MS,
       agent,
       cleanup,
-      keep: last, // the last round's metrics-on server answers the scrape and /health below
+      keep: last, // the last round's metrics-on server answers the scrape (and /health, supplementary) below
     });
     rounds.push({ on: per.on, off: per.off, cpuRatio: ratiosOf(per.on, per.off).cpuRatio });
     console.log(
@@ -108,32 +110,46 @@ export async function run({ cleanup, resultsDir }) {
   };
   console.log(`[${name}] /metrics scrape (${families} models): p50 ${scrape.p50Ms} ms, p95 ${scrape.p95Ms} ms, ${Math.round(bytes / 1024)} KiB`);
 
-  // 3. /health requests/s, Tributary (metrics on, request log off) against a bare Fastify app.
+  // 3. /health requests/s: a fresh Tributary (metrics on, request log off) against a bare Fastify
+  // app, both processes that have served nothing else, with the loaded metrics-on server from the
+  // rounds above measured in the same turns (supplementary: after streaming, its /health is slower).
   let health = { skipped: 'wrk not installed (apt-get install wrk)' };
   if (await hasWrk()) {
     const bare = await startBareFastify();
     cleanup.add(() => bare.kill());
-    const targets = { tributary: `http://127.0.0.1:${kept.on.port}/health`, fastify: `http://127.0.0.1:${bare.port}/health` };
-    // A warm-up run each (JIT), then rounds alternating; the best round of each counts (noise only slows).
+    const dataDir = mkdtempSync(join(tmpdir(), 'tributary-ops-health-'));
+    cleanup.add(() => rmSync(dataDir, { recursive: true, force: true }));
+    const fresh = await startServerChild({ target: 'tributary', dataDir, models, overrides: overrides(true) });
+    cleanup.add(() => fresh.stop());
+    const targets = {
+      tributary: `http://127.0.0.1:${fresh.port}/health`,
+      fastify: `http://127.0.0.1:${bare.port}/health`,
+      tributaryAfterStreams: `http://127.0.0.1:${kept.on.port}/health`,
+    };
+    // A warm-up run each (JIT), then rounds in rotating order; the best round of each counts (noise only slows).
     for (const u of Object.values(targets)) await wrk(u, 1);
-    const best = { tributary: 0, fastify: 0 };
+    const best = { tributary: 0, fastify: 0, tributaryAfterStreams: 0 };
+    const entries = Object.entries(targets);
     for (let r = 0; r < WRK_ROUNDS; r++) {
-      for (const [k, u] of r % 2 ? Object.entries(targets).reverse() : Object.entries(targets)) best[k] = Math.max(best[k], await wrk(u));
+      for (let i = 0; i < entries.length; i++) {
+        const [k, u] = entries[(r + i) % entries.length];
+        best[k] = Math.max(best[k], await wrk(u));
+      }
     }
-    const ours = best.tributary;
-    const fastify = best.fastify;
     health = {
-      tool: `wrk -t1 -c50 -d${WRK_SECONDS}s, best of ${WRK_ROUNDS} alternating rounds after a warm-up`,
-      tributaryRps: Math.round(ours),
-      bareFastifyRps: Math.round(fastify),
-      ratio: round(ours / fastify),
+      tool: `wrk -t1 -c50 -d${WRK_SECONDS}s, best of ${WRK_ROUNDS} rounds in rotating order after a warm-up`,
+      tributaryRps: Math.round(best.tributary),
+      bareFastifyRps: Math.round(best.fastify),
+      ratio: round(best.tributary / best.fastify),
       goalRatio: 0.8,
+      afterStreams: { tributaryRps: Math.round(best.tributaryAfterStreams), ratio: round(best.tributaryAfterStreams / best.fastify) },
       seed004ClaimedRps: 6000,
     };
     console.log(
-      `[${name}] /health: Tributary ${health.tributaryRps} req/s, bare Fastify ${health.bareFastifyRps} req/s (${health.ratio}×; seed 004 claimed 6,000)`,
+      `[${name}] /health: Tributary ${health.tributaryRps} req/s, bare Fastify ${health.bareFastifyRps} req/s (${health.ratio}×; seed 004 claimed 6,000); the server that streamed the rounds ${health.afterStreams.tributaryRps} req/s (${health.afterStreams.ratio}×)`,
     );
     bare.kill();
+    await fresh.stop();
   }
   await kept.on.stop();
 

