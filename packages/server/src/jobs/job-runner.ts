@@ -245,7 +245,8 @@ export class JobRunner {
           let started = 0;
           const models = job.record.models;
           const first = job.turn++ % models.length;
-          for (const model of [...models.slice(first), ...models.slice(0, first)]) {
+          for (let k = 0; k < models.length; k++) {
+            const model = models[(first + k) % models.length]!;
             const provider = this.providerOf(model);
             const limit = Math.min(this.deps.config.concurrency, job.record.concurrency, this.providerLimit(provider));
             const free = Math.min(
