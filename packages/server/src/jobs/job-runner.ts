@@ -248,19 +248,19 @@ export class JobRunner {
           for (let k = 0; k < models.length; k++) {
             const model = models[(first + k) % models.length]!;
             const provider = this.providerOf(model);
-            const limit = Math.min(this.deps.config.concurrency, job.record.concurrency, this.providerLimit(provider));
+            const providerLimit = this.providerLimit(provider);
+            const limit = Math.min(this.deps.config.concurrency, job.record.concurrency, providerLimit);
             const free = Math.min(
               this.deps.config.concurrency - this.running,
               job.record.concurrency - job.running,
-              this.providerLimit(provider) - (this.perProvider.get(provider) ?? 0),
+              providerLimit - (this.perProvider.get(provider) ?? 0),
             );
             if (free <= 0) continue;
-            let ready = job.ready.get(model);
-            if (!ready) job.ready.set(model, (ready = []));
-            const take = ready.splice(0, free);
+            const ready = job.ready.get(model); // claim() makes the buffer
+            const take = ready ? ready.splice(0, free) : [];
             for (const { item, prompt } of take) this.launch(job, provider, item, prompt);
             started += take.length;
-            if (ready.length < limit && !job.exhausted.has(model) && !job.claiming.has(model)) this.claimAhead(job, model, limit);
+            if ((ready?.length ?? 0) < limit && !job.exhausted.has(model) && !job.claiming.has(model)) this.claimAhead(job, model, limit);
           }
           const quiet = job.running === 0 && this.buffered(job) === 0 && job.claiming.size === 0 && this.pending.length === 0 && this.writing === 0;
           if (started === 0 && quiet && this.active.has(job.record.id)) await this.maybeFinish(job);
