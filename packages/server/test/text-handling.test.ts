@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storedText } from '../src/store/text.js';
+import { allItems, createJob, FAST_JOBS, waitForJob } from './support/jobs.js';
+import { mockProviderConfig } from './support/mock-providers.js';
+import { startMockUpstream, type MockUpstream } from './support/mock-upstream.js';
 import { TEST_DATABASE_URL, dropSchema, postgresAvailable, randomSchema } from './support/postgres.js';
 import { startServer, type TestServer } from './support/server.js';
 
@@ -61,6 +64,30 @@ describe.each(backends)('text on $name', ({ config }) => {
     const stored = await server.app.ctx.store.getComparison(comparison_id);
     expect(stored?.prompt).toBe(prompt);
     expect(conversation.status).toBe('completed');
+  });
+});
+
+describe.each(backends)('provider text in a job on $name', ({ name, config }) => {
+  let server: TestServer;
+  let mock: MockUpstream;
+  const jobSchema = randomSchema();
+  beforeAll(async () => {
+    mock = await startMockUpstream('openai');
+    const database = name === 'postgres' ? { database: { url: TEST_DATABASE_URL, schema: jobSchema } } : config;
+    server = await startServer({ ...database, providers: mockProviderConfig('openai', mock), jobs: FAST_JOBS });
+  });
+  afterAll(async () => {
+    await server.close();
+    await mock.close();
+    if (name === 'postgres') await dropSchema(jobSchema).catch(() => undefined);
+  });
+
+  it('is stored as one text: NUL and a lone surrogate become U+FFFD, a pair split over two pieces survives', async () => {
+    const created = await createJob(server.url, { prompts: ['edge'], models: ['mockai/edgetext'] });
+    expect(created.status).toBe(201);
+    expect((await waitForJob(server.url, created.json.id)).status).toBe('succeeded');
+    const [item] = await allItems(server.url, created.json.id);
+    expect(item.text).toBe('a\uFFFD 🌊 b\uFFFD');
   });
 });
 

@@ -22,11 +22,19 @@ export interface ModelState {
 /** A model's text so far. */
 export const textOf = (state: ModelState): string => state.parts.join('');
 
+/** The answer as stored: its tokens were made storable one by one unless no deltas were kept. */
+const answerText = (state: ModelState, hooks: ModelHooks): string => (hooks.deltas === false ? storedText(textOf(state)) : textOf(state));
+
 export interface ModelHooks {
   /** After each piece of text, with the count so far (checkpoints). */
   onText?(outputTokens: number): void;
   /** Makes the result durable; the final `model.done` / `model.error` waits for it. */
   beforeEnd?(result: ModelResultRecord): Promise<void>;
+  /**
+   * False when the caller keeps no deltas (a job's item): no `model.delta` is built, and the
+   * answer is made storable once at the end (a surrogate pair split over two tokens survives).
+   */
+  deltas?: boolean;
 }
 
 /** What the token loop has gathered so far besides the text (kept when the stream fails midway). */
@@ -77,7 +85,7 @@ export async function runModel(
     state.result = {
       model,
       status: done.status,
-      text: textOf(state),
+      text: answerText(state, hooks),
       finishReason: done.finishReason,
       inputTokens: chunk.usage.inputTokens,
       outputTokens: tokens,
@@ -96,7 +104,7 @@ export async function runModel(
     state.result = {
       model,
       status,
-      text: textOf(state),
+      text: answerText(state, hooks),
       errorCode: error.code,
       errorMessage: error.message,
       outputTokens,
@@ -124,15 +132,20 @@ async function readAnswer(
   hooks: ModelHooks,
   answer: Answer,
 ): Promise<Extract<GenerationChunk, { type: 'finish' }> | undefined> {
+  const deltas = hooks.deltas !== false;
   for await (const chunk of stream) {
     if (signal.aborted) throw new ModelError('cancelled');
     // Reasoning, start and tool calls (comparisons offer no tools) are not part of the answer.
     if (chunk.type === 'finish') return chunk;
     if (chunk.type !== 'delta' || chunk.text === '') continue;
-    // Streamed exactly as it will be stored (NUL and lone surrogates become U+FFFD).
-    const text = storedText(chunk.text);
     answer.firstTokenAt ??= performance.now();
     answer.outputTokens++;
+    if (!deltas) {
+      state.parts.push(chunk.text);
+      continue;
+    }
+    // Streamed exactly as it will be stored (NUL and lone surrogates become U+FFFD).
+    const text = storedText(chunk.text);
     state.parts.push(text);
     hooks.onText?.(answer.outputTokens);
     const published = publish('model.delta', { model: state.model, text });

@@ -359,6 +359,7 @@ export class JobRunner {
       (type, data) => {
         if (type === 'model.error') error = (data as ComparisonEvents['model.error']).error;
       },
+      { deltas: false },
     );
     // One object literal per outcome, the same shape for all: `{ ...base, status, … }` cost
     // ~10 µs per item (V8 takes a slow path for a spread followed by more properties).

@@ -10,6 +10,7 @@ export const PROVIDER_IDS: Record<Dialect, string> = { openai: 'mockai', anthrop
 
 export const SCENARIO_MODELS = [
   'ok',
+  'edgetext',
   'slow',
   'think',
   'trunc',

@@ -8,6 +8,7 @@ import http from 'node:http';
 import { parentPort, workerData } from 'node:worker_threads';
 import {
   ANSWER_PIECES,
+  EDGE_TEXT_PIECES,
   anthropicFrame,
   anthropicFrames,
   anthropicToolFrames,
@@ -112,7 +113,13 @@ export function createMockServer({ dialect, listed = [], chunkDelayMs = 3 }, rep
     const slow = model.startsWith('slow');
     // `tool`: with tools offered, calls get_weather; after its result, answers quoting it.
     const toolResult = model === 'tool' ? toolResultOf(dialect, body) : undefined;
-    const pieces = slow ? Array.from({ length: 200 }, (_, i) => ` w${i}`) : toolResult !== undefined ? ['Tool said: ', toolResult] : ANSWER_PIECES;
+    const pieces = slow
+      ? Array.from({ length: 200 }, (_, i) => ` w${i}`)
+      : toolResult !== undefined
+        ? ['Tool said: ', toolResult]
+        : model === 'edgetext'
+          ? EDGE_TEXT_PIECES
+          : ANSWER_PIECES;
     const delay = slow ? 20 : chunkDelayMs;
     const finish = model.startsWith('trunc') ? 'length' : 'stop';
     const reasoning = model.startsWith('think') ? ['Consider', ' the water cycle.'] : undefined;

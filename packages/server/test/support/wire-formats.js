@@ -7,6 +7,8 @@
 export const MOCK_CREATED = 1_732_000_000;
 export const MOCK_INPUT_TOKENS = 17;
 /** The default answer: pieces with multi-byte characters so UTF-8 splits are exercised. */
+/** `edgetext`: a NUL, a surrogate pair split over two pieces, and a lone low surrogate. */
+export const EDGE_TEXT_PIECES = ['a\u0000', ' \ud83c', '\udf0a b', '\udc00'];
 export const ANSWER_PIECES = ['Rivers', ' carry', ' water', ' to', ' the', ' sea', ' —', ' naïve', ' but', ' true', ' 🌊', '.'];
 export function openaiFrame(payload) {
   return `data: ${JSON.stringify(payload)}\n\n`;
