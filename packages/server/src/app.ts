@@ -150,6 +150,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
     onError: (err, comparisonId) => fastify.log.error({ err, comparisonId }, 'comparison failed'),
     costOf: identity.costOf,
     coordination: await openCoordination(config, (err) => fastify.log.warn({ err: { message: err.message } }, 'redis connection trouble')),
+    timeTokens: metrics?.timeTokens,
   });
   await comparisons.open(); // marks comparisons a crash left running (those no live node holds) interrupted
   const jobs = await createJobs({

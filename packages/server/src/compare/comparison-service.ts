@@ -10,7 +10,7 @@ import { contextFor } from './context.js';
 import { LocalCoordination, type ClaimedComparison, type ComparisonCoordination } from './coordination.js';
 import { Checkpoints, checkStorable } from './durability.js';
 import { comparisonTopic, type ComparisonEvents, type ComparisonSummary } from './events.js';
-import { runModel, textOf, type ModelState } from './model-run.js';
+import { runModel, textOf, type ModelState, type TokenTimer } from './model-run.js';
 
 export interface CompareRequest {
   kind: 'compare' | 'chat';
@@ -81,6 +81,8 @@ export class ComparisonService {
       costOf?: (model: string, inputTokens: number, outputTokens: number) => number;
       /** Which node runs which comparison (default: this one runs them all). */
       coordination?: ComparisonCoordination;
+      /** A token timer per model run (the metrics), when metrics are on. */
+      timeTokens?: ((model: string) => TokenTimer) | undefined;
     },
   ) {
     this.coordination = deps.coordination ?? new LocalCoordination();
@@ -225,6 +227,7 @@ export class ComparisonService {
         publish,
         {
           onText: (outputTokens) => checkpoints.onText(i, outputTokens),
+          timer: this.deps.timeTokens?.(state.model),
           // Acknowledged means durable: model.done / model.error waits for this result's commit.
           beforeEnd: (result) => {
             store.saveModelResult(id, i, result);

@@ -25,9 +25,15 @@ export const textOf = (state: ModelState): string => state.parts.join('');
 /** The answer as stored: its tokens were made storable one by one unless no deltas were kept. */
 const answerText = (state: ModelState, hooks: ModelHooks): string => (hooks.deltas === false ? storedText(textOf(state)) : textOf(state));
 
+/** Times a run's tokens (the metrics' TTFT and inter-token gaps): made when the run starts. */
+export interface TokenTimer {
+  token(): void;
+}
+
 export interface ModelHooks {
   /** After each piece of text, with the count so far (checkpoints). */
   onText?(outputTokens: number): void;
+  timer?: TokenTimer | undefined;
   /** Makes the result durable; the final `model.done` / `model.error` waits for it. */
   beforeEnd?(result: ModelResultRecord): Promise<void>;
   /**
@@ -148,6 +154,7 @@ async function readAnswer(
     const text = storedText(chunk.text);
     state.parts.push(text);
     hooks.onText?.(answer.outputTokens);
+    hooks.timer?.token();
     const published = publish('model.delta', { model: state.model, text });
     if (published) await published; // no await per token when nothing is written
   }

@@ -3,7 +3,7 @@ import type { BatchSink, GenerationChunk, GenerationRequest, Provider } from '..
 import type { RealtimeMetrics, TransportName } from '../realtime/metrics.js';
 import type { HubObserver } from '../streams/hub.js';
 import type { LogEvent } from '../streams/types.js';
-import { SeriesHistogram, type HistogramSeries } from './series-histogram.js';
+import { SeriesHistogram } from './series-histogram.js';
 
 /** Catalogue labels of a model id, or undefined for one the catalogue does not know (→ `other`). */
 export type ModelLabels = (modelId: string) => { model: string; provider: string } | undefined;
@@ -20,18 +20,10 @@ export interface StreamSignals {
 const OTHER = { model: 'other', provider: 'other' };
 const TRANSPORTS: TransportName[] = ['websocket', 'seed', 'sse', 'poll'];
 
-/** One model's run in one comparison, as the hub observer follows it. */
-interface Run {
-  labels: { model: string; provider: string };
-  startedAt: number;
-  lastDeltaAt: number;
-  ttft: HistogramSeries;
-  gap: HistogramSeries;
-}
-
 /**
- * The Prometheus series of one app, in its own registry (tests build many apps). Streams are
- * observed from the hub's published events; the realtime counters are read at scrape time.
+ * The Prometheus series of one app, in its own registry (tests build many apps). A comparison's
+ * model runs are timed by their token loop (`timeTokens`) and counted from the hub's final
+ * events; the realtime counters are read at scrape time.
  */
 export class OpsMetrics {
   /** prom-client's metrics: counters, gauges, process defaults (the histograms render themselves). */
@@ -46,9 +38,6 @@ export class OpsMetrics {
   private readonly reconnects: Counter<'recovered'>;
   private readonly rateLimits: Counter<'class'>;
   private readonly http: SeriesHistogram;
-  /** topic → model → run; entries leave when the model ends. */
-  private readonly runs = new Map<string, Map<string, Run>>();
-  private readonly children = new Map<string, Pick<Run, 'ttft' | 'gap'>>();
 
   constructor(
     private readonly labelsOf: ModelLabels,
@@ -113,14 +102,10 @@ export class OpsMetrics {
     collectDefaultMetrics({ register: this.registry, prefix: 'tributary_' });
   }
 
-  /** Feeds the series from the hub: one map lookup per token, no allocation. */
+  /** Counts runs' outcomes and tokens from the hub's final events (nothing per token). */
   readonly hubObserver: HubObserver = {
     published: (event) => {
-      const type = event.type;
-      if (type === 'model.delta') return this.delta(event as LogEvent<{ model: string }>);
-      if (type === 'model.start') return this.started(event as LogEvent<{ model: string }>);
-      if (type === 'model.done' || type === 'model.error') return this.ended(event);
-      if (type === 'comparison.done') this.runs.delete(event.topic);
+      if (event.type === 'model.done' || event.type === 'model.error') this.ended(event);
     },
     resumed: (_topic, recovered) => {
       this.reconnects.labels(recovered ? 'true' : 'false').inc();
@@ -223,36 +208,31 @@ export class OpsMetrics {
     return { contentType: this.registry.contentType, body };
   }
 
-  private child(labels: { model: string; provider: string }): Pick<Run, 'ttft' | 'gap'> {
-    const key = `${labels.provider}\u0000${labels.model}`;
-    let c = this.children.get(key);
-    if (!c) {
-      c = { ttft: this.ttft.series(labels.model, labels.provider), gap: this.gap.series(labels.model, labels.provider) };
-      this.children.set(key, c);
-    }
-    return c;
-  }
-
-  private started(event: LogEvent<{ model: string }>): void {
-    let byModel = this.runs.get(event.topic);
-    if (!byModel) this.runs.set(event.topic, (byModel = new Map()));
-    const labels = this.labelsOf(event.data.model) ?? OTHER;
-    byModel.set(event.data.model, { labels, startedAt: performance.now(), lastDeltaAt: 0, ...this.child(labels) });
-  }
-
-  private delta(event: LogEvent<{ model: string }>): void {
-    const run = this.runs.get(event.topic)?.get(event.data.model);
-    if (!run) return;
-    const now = performance.now();
-    if (run.lastDeltaAt === 0) {
-      const seconds = (now - run.startedAt) / 1000;
-      run.ttft.observe(seconds);
-      this.signals?.ttft(run.labels.model, seconds);
-    } else {
-      run.gap.observe((now - run.lastDeltaAt) / 1000);
-    }
-    run.lastDeltaAt = now;
-  }
+  /**
+   * A timer for one model run, started now: its first token is the run's TTFT, each later one a
+   * gap. Called from the token loop, so a token costs a clock read and one bucket, no lookup.
+   */
+  readonly timeTokens = (model: string): { token(): void } => {
+    const labels = this.labelsOf(model) ?? OTHER;
+    const ttft = this.ttft.series(labels.model, labels.provider);
+    const gap = this.gap.series(labels.model, labels.provider);
+    const signals = this.signals;
+    const startedAt = performance.now();
+    let last = 0;
+    return {
+      token() {
+        const now = performance.now();
+        if (last === 0) {
+          const seconds = (now - startedAt) / 1000;
+          ttft.observe(seconds);
+          signals?.ttft(labels.model, seconds);
+        } else {
+          gap.observe((now - last) / 1000);
+        }
+        last = now;
+      },
+    };
+  };
 
   private ended(event: LogEvent): void {
     const data = event.data as {
@@ -262,9 +242,7 @@ export class OpsMetrics {
       outputTokens?: number;
       error?: { code: string };
     };
-    const byModel = this.runs.get(event.topic);
-    const labels = byModel?.get(data.model)?.labels ?? this.labelsOf(data.model) ?? OTHER;
-    byModel?.delete(data.model);
+    const labels = this.labelsOf(data.model) ?? OTHER;
     const outcome = data.error?.code ?? data.status;
     this.outcomes.labels(labels.model, labels.provider, outcome).inc();
     this.signals?.outcome(labels.model, !data.error, outcome);
