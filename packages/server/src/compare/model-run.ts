@@ -25,9 +25,12 @@ export const textOf = (state: ModelState): string => state.parts.join('');
 /** The answer as stored: its tokens were made storable one by one unless no deltas were kept. */
 const answerText = (state: ModelState, hooks: ModelHooks): string => (hooks.deltas === false ? storedText(textOf(state)) : textOf(state));
 
-/** Times a run's tokens (the metrics' TTFT and inter-token gaps): made when the run starts. */
+/** Times a run's tokens for the metrics: made when the run starts. */
 export interface TokenTimer {
+  /** A token came from the provider (the first: TTFT; later ones: inter-token gaps). */
   token(): void;
+  /** The first token reached every subscriber: the time Tributary added to it. */
+  firstPublished(): void;
 }
 
 export interface ModelHooks {
@@ -157,6 +160,7 @@ async function readAnswer(
     hooks.timer?.token();
     const published = publish('model.delta', { model: state.model, text });
     if (published) await published; // no await per token when nothing is written
+    if (answer.outputTokens === 1) hooks.timer?.firstPublished();
   }
   return undefined;
 }

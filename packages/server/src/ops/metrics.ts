@@ -164,7 +164,11 @@ export class OpsMetrics {
     counter('tributary_missed_events_replayed_total', 'Events replayed to resuming realtime subscribers.', () => metrics.missedEventsReplayed);
   }
 
-  /** Wraps a provider to time the first token's way through Tributary; later chunks pass straight through. */
+  /**
+   * Wraps a provider to time the first token's way through the gateway, on its per-read paths
+   * (the relay and batches of an HTTP upstream). `stream` passes through untouched: a per-chunk
+   * wrapper cost every job item and comparison token a call; comparisons time their own runs.
+   */
   instrument(provider: Provider): Provider {
     const added = (model: string, seconds: number) => {
       const labels = this.labelsOf(model) ?? OTHER;
@@ -176,10 +180,7 @@ export class OpsMetrics {
       listModels: () => provider.listModels(),
       ...(provider.close ? { close: () => provider.close!() } : {}),
       ...(provider.supports ? { supports: (model: string) => provider.supports!(model) } : {}),
-      stream(request) {
-        const inner = provider.stream(request);
-        return { [Symbol.asyncIterator]: () => firstTokenTimer(inner[Symbol.asyncIterator](), isToken, (s) => added(request.model, s)) };
-      },
+      stream: (request) => provider.stream(request),
       // The gateway reads whole upstream reads when the provider offers them: keep that path.
       ...(provider.streamBatches
         ? {
@@ -210,12 +211,14 @@ export class OpsMetrics {
 
   /**
    * A timer for one model run, started now: its first token is the run's TTFT, each later one a
-   * gap. Called from the token loop, so a token costs a clock read and one bucket, no lookup.
+   * gap, and the first one's way to every subscriber the added latency. Called from the token
+   * loop, so a token costs a clock read and one bucket, no lookup.
    */
-  readonly timeTokens = (model: string): { token(): void } => {
+  readonly timeTokens = (model: string): { token(): void; firstPublished(): void } => {
     const labels = this.labelsOf(model) ?? OTHER;
     const ttft = this.ttft.series(labels.model, labels.provider);
     const gap = this.gap.series(labels.model, labels.provider);
+    const added = this.added.series(labels.model, labels.provider);
     const signals = this.signals;
     const startedAt = performance.now();
     let last = 0;
@@ -230,6 +233,11 @@ export class OpsMetrics {
           gap.observe((now - last) / 1000);
         }
         last = now;
+      },
+      firstPublished() {
+        const seconds = (performance.now() - last) / 1000; // `last`: the first token's arrival
+        added.observe(seconds);
+        signals?.added(seconds);
       },
     };
   };
