@@ -180,6 +180,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<A
     log: fastify.log,
     flagBus,
     audit: (row) => identity.audit.record(row),
+    jobs: () => jobs.store.queueStats(),
   });
   identity.privacy.register({ name: 'jobs', export: (userId) => jobs.service.exportOwned(userId), erase: (userId) => jobs.service.eraseOwned(userId) });
   const jsonLimits = { maxDepth: config.input.maxJsonDepth, maxStringLength: config.input.maxStringLength, maxItems: config.input.maxItems };

@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoFailureMode } from '../src/llm/demo-provider.js';
+import { OPS_TOPIC, type OpsSnapshot } from '../src/ops/snapshot.js';
+import { createJob, FAST_JOBS, getJob } from './support/jobs.js';
+import { dropSchema, postgresAvailable, randomSchema, TEST_DATABASE_URL } from './support/postgres.js';
 import { Scrape } from './support/prometheus.js';
 import { metrics as realtimeMetrics, publish, RawWs, startRealtimeServer } from './support/realtime.js';
 import { startServer, type TestServer } from './support/server.js';
@@ -124,6 +127,59 @@ describe('/metrics after a scripted run', () => {
       expect(scrape.families.has(name), name).toBe(true);
     }
     expect(scrape.text).not.toContain('metrics prompt'); // no prompt text anywhere
+  });
+});
+
+const pgUp = await postgresAvailable();
+
+describe.each([{ db: 'sqlite' }, ...(pgUp ? [{ db: 'postgres' }] : [])])('job gauges on $db', ({ db }) => {
+  const schema = randomSchema();
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startServer({
+      // Answers that never come: the claimed items stay running until the job is cancelled.
+      demo: { speed: 1, models: { 'demo/never': { name: 'Never', firstTokenMs: 3_600_000, tokensPerSecond: 10, answerTokens: 4 } } },
+      jobs: { ...FAST_JOBS, concurrency: 2 },
+      ops: { snapshotIntervalMs: 50 },
+      ...(db === 'postgres' ? { database: { url: TEST_DATABASE_URL, schema } } : {}),
+    });
+  });
+  afterAll(async () => {
+    await server.close();
+    if (db === 'postgres') await dropSchema(schema).catch(() => undefined);
+  });
+
+  it('/metrics and the dashboard feed show jobs by state, the queue depth and the items running', async () => {
+    const created = await createJob(server.url, { prompts: ['a', 'b', 'c', 'd', 'e', 'f'], models: ['demo/never'] });
+    expect(created.status).toBe(201);
+    const id = created.json.id;
+    let scrape = await Scrape.of(server.url);
+    // The job's own row turns running just after its first claim commits.
+    for (let i = 0; i < 200 && (scrape.value('tributary_job_items_running') < 2 || scrape.value('tributary_jobs', { state: 'running' }) < 1); i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      scrape = await Scrape.of(server.url);
+    }
+    // Leased items: the two running and those a worker claimed to run next.
+    const leased = scrape.value('tributary_job_items_running');
+    expect(leased).toBeGreaterThanOrEqual(2);
+    expect(scrape.value('tributary_job_queue_depth')).toBe(6 - leased);
+    expect(scrape.value('tributary_jobs', { state: 'running' })).toBe(1);
+    expect(scrape.value('tributary_jobs', { state: 'cancelled' })).toBe(0);
+    const snapshotJobs = async () => {
+      const recovery = await server.app.ctx.hub.recover(OPS_TOPIC, { from: 'start' }, 1_000);
+      return recovery.recovered ? (recovery.events.at(-1)?.data as OpsSnapshot | undefined)?.jobs : undefined;
+    };
+    const started = Date.now();
+    while ((await snapshotJobs())?.runningItems !== leased && Date.now() - started < 5_000) await new Promise((r) => setTimeout(r, 25));
+    expect(await snapshotJobs()).toEqual({ queuedItems: 6 - leased, runningItems: leased, activeJobs: 1 });
+
+    expect((await fetch(`${server.url}/v1/jobs/${id}/cancel`, { method: 'POST' })).status).toBe(200);
+    expect((await getJob(server.url, id)).status).toBe('cancelled');
+    scrape = await Scrape.of(server.url);
+    expect(scrape.value('tributary_jobs', { state: 'cancelled' })).toBe(1);
+    expect(scrape.value('tributary_jobs', { state: 'running' })).toBe(0);
+    expect(scrape.value('tributary_job_queue_depth')).toBe(0);
+    expect(scrape.value('tributary_job_items_running')).toBe(0);
   });
 });
 

@@ -8,6 +8,8 @@ const demo = {
   models: {
     'demo/tiny': { name: 'Tiny', firstTokenMs: 5, tokensPerSecond: 400, answerTokens: 30 },
     'demo/flaky': { name: 'Flaky', firstTokenMs: 5, tokensPerSecond: 400, answerTokens: 30, flaky: true },
+    // A job on it stays in the queue for the whole test.
+    'demo/parked': { name: 'Parked', firstTokenMs: 3_600_000, tokensPerSecond: 10, answerTokens: 4 },
   },
 };
 
@@ -50,6 +52,14 @@ describe.runIf(chromiumAvailable())('the ops dashboard in Chromium', () => {
     const alert = page.locator('[data-testid="alert"][data-name="error_rate"]');
     await expect.poll(() => alert.getAttribute('data-state')).toBe('firing');
     expect(await alert.textContent()).toMatch(/Model runs failing above 1 %/);
+    expect(await page.getByTestId('value-job-queue').textContent()).toBe('0 queued · 0 running · 0 jobs');
+    const job = await fetch(`${url}/v1/jobs`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ prompts: ['a', 'b', 'c'], models: ['demo/parked'] }),
+    });
+    expect(job.status).toBe(201);
+    await expect.poll(() => page.getByTestId('value-job-queue').textContent()).toMatch(/^\d queued · \d running · 1 jobs$/);
     await screenshot(page, 'ops-dashboard');
 
     // An admin toggles a flag from the dashboard: the server's answer changes, and the table follows.

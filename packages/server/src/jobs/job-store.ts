@@ -2,7 +2,17 @@ import type { Dialect } from '../store/database.js';
 import type { TierName } from '../config/schema.js';
 import { emptyCounts } from './job-queue.js';
 import type { JobItemsTable, JobsDb, JobsTable } from './tables.js';
-import type { ItemStatus, JobItem, JobParams, JobPrompt, JobRecord, JobStatus, StateCounts } from './types.js';
+import {
+  JOB_STATUSES,
+  type ItemStatus,
+  type JobItem,
+  type JobParams,
+  type JobPrompt,
+  type JobQueueStats,
+  type JobRecord,
+  type JobStatus,
+  type StateCounts,
+} from './types.js';
 import { CompiledQuery, sql, type Selectable } from 'kysely';
 
 const INSERT_CHUNK = 500;
@@ -134,6 +144,28 @@ export class JobStore {
       .execute();
     for (const r of rows) out.get(r.job_id)![r.status as ItemStatus] = Number(r.n);
     return out;
+  }
+
+  /** Jobs by state and the items queued and running (partial indexes: no scan of finished items). */
+  async queueStats(): Promise<JobQueueStats> {
+    const jobs = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<JobStatus, number>;
+    const rows = await this.db
+      .selectFrom('jobs')
+      .select(['status', (eb) => eb.fn.countAll<number | string>().as('n')])
+      .groupBy('status')
+      .execute();
+    for (const r of rows) jobs[r.status as JobStatus] = Number(r.n);
+    const itemsIn = async (status: ItemStatus) =>
+      Number(
+        (
+          await this.db
+            .selectFrom('job_items')
+            .select((eb) => eb.fn.countAll<number | string>().as('n'))
+            .where('status', '=', status)
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
+    return { jobs, queuedItems: await itemsIn('queued'), runningItems: await itemsIn('running') };
   }
 
   /** Jobs a runner should work on. */

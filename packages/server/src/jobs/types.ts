@@ -4,6 +4,15 @@ export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancell
 export type ItemStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 
 export const TERMINAL_JOB: readonly JobStatus[] = ['succeeded', 'failed', 'cancelled'];
+export const JOB_STATUSES: readonly JobStatus[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
+
+/** The job queue at a glance (metrics, dashboard): jobs by state, and the items waiting and in flight. */
+export interface JobQueueStats {
+  jobs: Record<JobStatus, number>;
+  /** Items waiting to run (retries waiting out their backoff included). */
+  queuedItems: number;
+  runningItems: number;
+}
 export const isTerminal = (s: string) => (TERMINAL_JOB as readonly string[]).includes(s);
 
 export interface JobPrompt {

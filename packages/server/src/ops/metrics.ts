@@ -8,6 +8,13 @@ import { SeriesHistogram } from './series-histogram.js';
 /** Catalogue labels of a model id, or undefined for one the catalogue does not know (→ `other`). */
 export type ModelLabels = (modelId: string) => { model: string; provider: string } | undefined;
 
+/** The job queue as the jobs room counts it (jobs/types.ts `JobQueueStats`). */
+export interface JobGauges {
+  jobs: Record<string, number>;
+  queuedItems: number;
+  runningItems: number;
+}
+
 /** What the windows of alerts and the dashboard are fed with, beside the Prometheus series. */
 export interface StreamSignals {
   ttft(model: string, seconds: number): void;
@@ -162,6 +169,49 @@ export class OpsMetrics {
     counter('tributary_compressed_messages_total', 'Deflated frames handed to WebSocket connections.', () => metrics.compressedMessages);
     counter('tributary_slow_consumer_disconnects_total', 'Realtime connections cut for not reading fast enough.', () => metrics.slowConsumerDisconnects);
     counter('tributary_missed_events_replayed_total', 'Events replayed to resuming realtime subscribers.', () => metrics.missedEventsReplayed);
+  }
+
+  /**
+   * Jobs by state and the queue, read from the database at scrape time: one read serves the
+   * scrape's three gauges. A read that fails leaves the last values (a scrape never fails for it).
+   */
+  exposeJobs(read: () => Promise<JobGauges>): void {
+    const registers = [this.registry];
+    let last: JobGauges = { jobs: {}, queuedItems: 0, runningItems: 0 };
+    let reading: Promise<JobGauges> | undefined;
+    const current = () => {
+      reading ??= read()
+        .then((g) => (last = g))
+        .catch(() => last)
+        .finally(() => setImmediate(() => (reading = undefined)));
+      return reading;
+    };
+    new Gauge({
+      name: 'tributary_jobs',
+      help: 'Jobs by state.',
+      labelNames: ['state'],
+      registers,
+      async collect(this: Gauge<'state'>) {
+        const g = await current();
+        for (const [state, n] of Object.entries(g.jobs)) this.labels(state).set(n);
+      },
+    });
+    new Gauge({
+      name: 'tributary_job_queue_depth',
+      help: 'Job items waiting to run (retries waiting out their backoff included).',
+      registers,
+      async collect(this: Gauge) {
+        this.set((await current()).queuedItems);
+      },
+    });
+    new Gauge({
+      name: 'tributary_job_items_running',
+      help: 'Job items leased by a worker on any node: running, or claimed to run next.',
+      registers,
+      async collect(this: Gauge) {
+        this.set((await current()).runningItems);
+      },
+    });
   }
 
   /**

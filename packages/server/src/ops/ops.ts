@@ -6,7 +6,7 @@ import { Alerts, alertWebhook } from './alerts.js';
 import { FlagService } from './flag-service.js';
 import { Flags, InProcessFlagBus, type FlagChangeBus } from './flags.js';
 import { identityKeyOf, type FlagCaller, type RequestLike } from './identity-key.js';
-import { OpsMetrics } from './metrics.js';
+import { OpsMetrics, type JobGauges } from './metrics.js';
 import { OpsSignals } from './signals.js';
 import { OpsSnapshots } from './snapshot.js';
 
@@ -58,6 +58,8 @@ export async function startOps(
     log: OpsLog;
     flagBus?: FlagChangeBus | undefined;
     audit: (row: Omit<AuditRecord, 'at'>) => void;
+    /** The job queue, read from the database (gauges and the dashboard). */
+    jobs?: () => Promise<JobGauges>;
   },
 ): Promise<Ops> {
   const { metrics, signals } = observation;
@@ -65,11 +67,15 @@ export async function startOps(
   const flagService = new FlagService(flags, deps.store, deps.flagBus ?? new InProcessFlagBus(), deps.audit);
   await flagService.start((err) => deps.log.warn({ err }, 'flag reload failed'));
   metrics?.exposeRealtime(deps.realtime);
+  if (deps.jobs) metrics?.exposeJobs(deps.jobs);
   const alerts = new Alerts(config.ops.alerts, signals, deps.realtime);
   const { webhookUrl } = config.ops.alerts;
   if (webhookUrl) alerts.onChange(alertWebhook(webhookUrl, (err) => deps.log.warn({ err }, 'alert webhook failed')));
   alerts.onChange((alert) => deps.log.warn({ alert: alert.name, state: alert.state, value: alert.value }, 'alert'));
-  const snapshots = new OpsSnapshots({ hub: deps.hub, signals, realtime: deps.realtime, flags, alerts, gaps: metrics?.gap }, config.ops.snapshotIntervalMs);
+  const snapshots = new OpsSnapshots(
+    { hub: deps.hub, signals, realtime: deps.realtime, flags, alerts, gaps: metrics?.gap, jobs: deps.jobs },
+    config.ops.snapshotIntervalMs,
+  );
   if (metrics) {
     alerts.start();
     // The dashboard's feed changes as soon as a flag or an alert does, not only on the next tick.

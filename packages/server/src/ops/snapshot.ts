@@ -3,6 +3,7 @@ import type { RealtimeMetrics } from '../realtime/metrics.js';
 import type { StreamHub } from '../streams/hub.js';
 import type { Alerts, AlertStatus } from './alerts.js';
 import type { Flags, FlagRule } from './flags.js';
+import type { JobGauges } from './metrics.js';
 import type { SeriesHistogram } from './series-histogram.js';
 import type { OpsSignals } from './signals.js';
 import { percentile } from './windows.js';
@@ -28,6 +29,8 @@ export interface OpsSnapshot {
   memory: { rssBytes: number; heapUsedBytes: number };
   eventLoopDelayMsP99: number;
   models: Array<{ model: string; runs: number; errors: number; lastTtftMs: number | null }>;
+  /** The job queue (null when it could not be read this time). */
+  jobs: { queuedItems: number; runningItems: number; activeJobs: number } | null;
   flags: Array<{ name: string } & FlagRule>;
   alerts: AlertStatus[];
 }
@@ -42,7 +45,15 @@ export class OpsSnapshots {
   private last: { at: number; tokens: number; events: number; gaps: Float64Array } = { at: Date.now(), tokens: 0, events: 0, gaps: new Float64Array(0) };
 
   constructor(
-    private readonly deps: { hub: StreamHub; signals: OpsSignals; realtime: RealtimeMetrics; flags: Flags; alerts: Alerts; gaps?: SeriesHistogram | undefined },
+    private readonly deps: {
+      hub: StreamHub;
+      signals: OpsSignals;
+      realtime: RealtimeMetrics;
+      flags: Flags;
+      alerts: Alerts;
+      gaps?: SeriesHistogram | undefined;
+      jobs?: (() => Promise<JobGauges>) | undefined;
+    },
     private readonly intervalMs: number,
   ) {}
 
@@ -58,12 +69,13 @@ export class OpsSnapshots {
   }
 
   async publish(): Promise<OpsSnapshot> {
-    const snapshot = this.take();
+    const jobs = this.deps.jobs ? await this.deps.jobs().catch(() => null) : null;
+    const snapshot = this.take(Date.now(), jobs);
     await this.deps.hub.publish(OPS_TOPIC, 'ops.snapshot', snapshot);
     return snapshot;
   }
 
-  take(now = Date.now()): OpsSnapshot {
+  take(now = Date.now(), jobs: JobGauges | null = null): OpsSnapshot {
     const { signals, realtime, flags, alerts } = this.deps;
     const ttft = signals.ttftMs.sorted(now);
     // Inter-token gaps: one per token, so from the histogram's buckets over the interval (no per-token window).
@@ -99,6 +111,7 @@ export class OpsSnapshots {
       memory: { rssBytes: process.memoryUsage.rss(), heapUsedBytes: process.memoryUsage().heapUsed },
       eventLoopDelayMsP99: round(this.loop.percentile(99) / 1e6) ?? 0,
       models: [...signals.models].map(([model, m]) => ({ model, ...m })),
+      jobs: jobs && { queuedItems: jobs.queuedItems, runningItems: jobs.runningItems, activeJobs: (jobs.jobs.queued ?? 0) + (jobs.jobs.running ?? 0) },
       flags: flags.list(),
       alerts: alertList,
     };

@@ -91,6 +91,12 @@ function Figures({ history, latest }: { history: OpsSnapshot[]; latest: OpsSnaps
     { id: 'connection-success', label: 'Connections made / tried', value: `${latest.connectionSuccesses} / ${latest.connectionAttempts}` },
     { id: 'reconnects', label: 'Reconnects', value: String(latest.reconnects) },
     { id: 'rate-limited', label: 'Rate-limit hits', value: String(latest.rateLimited) },
+    {
+      id: 'job-queue',
+      label: 'Job queue',
+      value: latest.jobs ? `${latest.jobs.queuedItems} queued · ${latest.jobs.runningItems} running · ${latest.jobs.activeJobs} jobs` : '–',
+      series: history.map((h) => h.jobs?.queuedItems ?? null),
+    },
     { id: 'memory', label: 'Memory (RSS)', value: mib(latest.memory.rssBytes), series: history.map((h) => h.memory.rssBytes) },
     { id: 'event-loop', label: 'Event-loop delay p99', value: ms(latest.eventLoopDelayMsP99), series: history.map((h) => h.eventLoopDelayMsP99) },
   ];

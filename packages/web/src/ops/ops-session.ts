@@ -19,6 +19,7 @@ export interface OpsSnapshot {
   memory: { rssBytes: number; heapUsedBytes: number };
   eventLoopDelayMsP99: number;
   models: Array<{ model: string; runs: number; errors: number; lastTtftMs: number | null }>;
+  jobs: { queuedItems: number; runningItems: number; activeJobs: number } | null;
   flags: Array<{ name: string; enabled: boolean; rollout: number; allow: string[]; deny: string[] }>;
   alerts: Array<{
     name: string;
