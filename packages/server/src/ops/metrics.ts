@@ -196,22 +196,17 @@ export class OpsMetrics {
         for (const [state, n] of Object.entries(g.jobs)) this.labels(state).set(n);
       },
     });
-    new Gauge({
-      name: 'tributary_job_queue_depth',
-      help: 'Job items waiting to run (retries waiting out their backoff included).',
-      registers,
-      async collect(this: Gauge) {
-        this.set((await current()).queuedItems);
-      },
-    });
-    new Gauge({
-      name: 'tributary_job_items_running',
-      help: 'Job items leased by a worker on any node: running, or claimed to run next.',
-      registers,
-      async collect(this: Gauge) {
-        this.set((await current()).runningItems);
-      },
-    });
+    const gauge = (name: string, help: string, value: (g: JobGauges) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        async collect(this: Gauge) {
+          this.set(value(await current()));
+        },
+      });
+    gauge('tributary_job_queue_depth', 'Job items waiting to run (retries waiting out their backoff included).', (g) => g.queuedItems);
+    gauge('tributary_job_items_running', 'Job items leased by a worker on any node: running, or claimed to run next.', (g) => g.runningItems);
   }
 
   /**
