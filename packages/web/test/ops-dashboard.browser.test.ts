@@ -52,6 +52,7 @@ describe.runIf(chromiumAvailable())('the ops dashboard in Chromium', () => {
     const alert = page.locator('[data-testid="alert"][data-name="error_rate"]');
     await expect.poll(() => alert.getAttribute('data-state')).toBe('firing');
     expect(await alert.textContent()).toMatch(/Model runs failing above 1 %/);
+    expect(await page.getByTestId('value-errors-by-class').textContent()).toBe('rate_limited 4');
     expect(await page.getByTestId('value-job-queue').textContent()).toBe('0 queued · 0 running · 0 jobs');
     const job = await fetch(`${url}/v1/jobs`, {
       method: 'POST',

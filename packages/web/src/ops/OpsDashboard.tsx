@@ -85,6 +85,15 @@ function Figures({ history, latest }: { history: OpsSnapshot[]; latest: OpsSnaps
     { id: 'gap-p95', label: 'Inter-token p95', value: ms(latest.gapMs.p95), series: history.map((h) => h.gapMs.p95) },
     { id: 'added-p95', label: 'Gateway-added p95', value: ms(latest.addedMsP95) },
     { id: 'error-rate', label: 'Error rate', value: pct(latest.errorRatePercent), series: history.map((h) => h.errorRatePercent) },
+    {
+      id: 'errors-by-class',
+      label: 'Errors by class (since start)',
+      value:
+        Object.entries(latest.errorsByCode)
+          .sort(([, a], [, b]) => b - a)
+          .map(([code, n]) => `${code} ${n}`)
+          .join(' · ') || '–',
+    },
     { id: 'tokens-per-second', label: 'Tokens/s', value: String(Math.round(latest.tokensPerSecond)), series: history.map((h) => h.tokensPerSecond) },
     { id: 'events-per-second', label: 'Events/s', value: String(Math.round(latest.eventsPerSecond)), series: history.map((h) => h.eventsPerSecond) },
     { id: 'connections', label: 'Connections', value: `${c.websocket ?? 0} ws · ${c.seed ?? 0} seed · ${c.sse ?? 0} sse · ${c.poll ?? 0} poll` },
