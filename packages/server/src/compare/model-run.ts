@@ -36,6 +36,7 @@ export interface TokenTimer {
 export interface ModelHooks {
   /** After each piece of text, with the count so far (checkpoints). */
   onText?(outputTokens: number): void;
+  /** The metrics' timer of this run (none when metrics are off). */
   timer?: TokenTimer | undefined;
   /** Makes the result durable; the final `model.done` / `model.error` waits for it. */
   beforeEnd?(result: ModelResultRecord): Promise<void>;
