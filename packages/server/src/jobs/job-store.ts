@@ -2,17 +2,7 @@ import type { Dialect } from '../store/database.js';
 import type { TierName } from '../config/schema.js';
 import { emptyCounts } from './job-queue.js';
 import type { JobItemsTable, JobsDb, JobsTable } from './tables.js';
-import {
-  JOB_STATUSES,
-  type ItemStatus,
-  type JobItem,
-  type JobParams,
-  type JobPrompt,
-  type JobQueueStats,
-  type JobRecord,
-  type JobStatus,
-  type StateCounts,
-} from './types.js';
+import type { ItemStatus, JobItem, JobParams, JobPrompt, JobQueueStats, JobRecord, JobStatus, StateCounts } from './types.js';
 import { CompiledQuery, sql, type Selectable } from 'kysely';
 
 const INSERT_CHUNK = 500;
@@ -155,7 +145,7 @@ export class JobStore {
       select status as k, count(*) as n from jobs group by status
       union all select '.queued', count(*) from job_items where status = 'queued'
       union all select '.running', count(*) from job_items where status = 'running'`.execute(this.db);
-    const stats: JobQueueStats = { jobs: Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<JobStatus, number>, queuedItems: 0, runningItems: 0 };
+    const stats: JobQueueStats = { jobs: emptyCounts(), queuedItems: 0, runningItems: 0 };
     for (const { k, n } of rows) {
       if (k === '.queued') stats.queuedItems = Number(n);
       else if (k === '.running') stats.runningItems = Number(n);

@@ -4,7 +4,6 @@ export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancell
 export type ItemStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 
 export const TERMINAL_JOB: readonly JobStatus[] = ['succeeded', 'failed', 'cancelled'];
-export const JOB_STATUSES: readonly JobStatus[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
 
 /** The job queue at a glance (metrics, dashboard): jobs by state, and the items waiting and in flight. */
 export interface JobQueueStats {
