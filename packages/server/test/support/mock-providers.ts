@@ -11,6 +11,7 @@ export const PROVIDER_IDS: Record<Dialect, string> = { openai: 'mockai', anthrop
 export const SCENARIO_MODELS = [
   'ok',
   'edgetext',
+  'bulk',
   'slow',
   'think',
   'trunc',

@@ -31,6 +31,9 @@ function json(res, status, body, headers = {}) {
   res.end(body);
 }
 
+/** `bulk`: 16 MiB written at once (backpressure). */
+export const BULK_PIECES = Array.from({ length: 1024 }, (_, i) => `${String(i).padStart(4, '0')}${'x'.repeat(16 * 1024 - 4)}`);
+
 export function createMockServer({ dialect, listed = [], chunkDelayMs = 3 }, report) {
   const counts = new Map();
   let exchanges = 0;
@@ -129,6 +132,17 @@ export function createMockServer({ dialect, listed = [], chunkDelayMs = 3 }, rep
         : anthropicFrames(model, pieces, { finish, thinking: reasoning });
     if (model === 'tool' && toolResult === undefined && body.tools?.length) {
       frames = dialect === 'openai' ? openaiToolFrames(model, { includeUsage }) : anthropicToolFrames(model);
+    }
+    if (model === 'bulk' && dialect === 'openai') {
+      // Each frame built as it is written: building all 16 MiB of frames first could outlast the first-token timeout.
+      const [head, ...tail] = openaiFrames(model, [], { includeUsage });
+      res.write(head);
+      for (const piece of BULK_PIECES) {
+        if (res.destroyed) return;
+        res.write(openaiFrame(openaiChunk(model, { content: piece }, null, includeUsage)));
+      }
+      for (const frame of tail) res.write(frame);
+      return void res.end();
     }
     if (['stall', 'reset', 'malformed'].includes(model)) frames = frames.slice(0, dialect === 'openai' ? 4 : 6); // the start and three pieces
     for (const frame of frames) {

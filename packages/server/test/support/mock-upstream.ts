@@ -26,6 +26,7 @@ export interface Exchange {
  *   e429-once / e500-once — that error first, then the answer
  *   hang (headers, then nothing) / stall (three pieces, then silence) / reset (three pieces,
  *   then a TCP reset) / malformed (three pieces, then a data line that is not JSON)
+ *   bulk — 1,024 pieces of 16 KiB written at once (BULK_PIECES), for backpressure
  *   edgetext — a NUL, a surrogate pair split over two pieces, then a lone low surrogate
  *   tool — with tools offered, calls get_weather (wire-formats.js TOOL_CALL); after its result, answers quoting it
  * A wrong API key gets the provider's 401.

@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import type { IncomingHttpHeaders } from 'node:http';
 import { Pool, type Dispatcher } from 'undici';
 import { ModelError, type BatchSink, type GenerationChunk, type GenerationRequest, type ModelInfo, type OptionName, type Provider } from '../provider.js';
 import { BodyReader } from './body-reader.js';
@@ -235,61 +235,39 @@ export class HttpProvider implements Provider {
     }
   }
 
-  /** `attempt`, pushed into `sink` from the body's `data` events (see `relay`). */
-  private async attemptPushed(payload: string, cancel: AbortSignal, deadline: number, progress: { yielded: boolean }, sink: BatchSink): Promise<void> {
-    const guard = new AttemptGuard(cancel, deadline, this.config.timeouts);
-    let complete = false;
+  /**
+   * `attempt`, pushed into `sink` from undici's own body callbacks (see `relay`): no Readable
+   * between the socket and the sink, whose push, buffering and `data` event cost a relay more
+   * per read than parsing the read (measured: see docs/benchmarks.md, gateway overhead).
+   */
+  private attemptPushed(payload: string, cancel: AbortSignal, deadline: number, progress: { yielded: boolean }, sink: BatchSink): Promise<void> {
+    let guard: AttemptGuard;
     try {
-      const res = await this.send(payload, guard);
-      if (!give(sink, START_BATCH)) await sink.drained();
-      const reader = new EventReader(this.dialect.decoder());
-      const body = res.body;
-      await new Promise<void>((resolve, reject) => {
-        let settled = false;
-        const settle = (err?: unknown) => {
-          if (settled) return;
-          settled = true;
-          body.off('data', onData);
-          if (err === undefined) resolve();
-          else reject(err);
-        };
-        const deliver = (bytes: Buffer | null) => {
-          const batch = reader.read(bytes);
-          guard.read(batch !== undefined);
-          if (batch) {
-            progress.yielded = true;
-            // A client that is behind pauses the upstream until it drained.
-            if (!give(sink, batch) && !reader.done && !reader.failed) {
-              body.pause();
-              sink.drained().then(() => body.resume(), settle);
-            }
-          }
-          if (reader.failed) settle(reader.failure);
-          else if (reader.done || bytes === null) settle();
-        };
-        const onData = (bytes: Buffer) => {
-          try {
-            deliver(bytes);
-          } catch (err) {
-            settle(err);
-          }
-        };
-        body.on('data', onData);
-        body.once('end', () => onData(null as unknown as Buffer));
-        body.once('error', (err) => settle(err));
-        body.once('close', () => settle(Object.assign(new Error('The response body closed before its end.'), { code: 'ERR_STREAM_PREMATURE_CLOSE' })));
-      });
-      const finish = reader.finish();
-      complete = true;
-      if (reader.done) drainBody(body);
-      progress.yielded = true;
-      give(sink, [finish]);
+      guard = new AttemptGuard(cancel, deadline, this.config.timeouts);
     } catch (err) {
-      if (err instanceof ConsumerFailure) throw err;
-      throw guard.classify(err);
-    } finally {
-      guard.close(complete);
+      return Promise.reject(err);
     }
+    return new Promise<void>((resolve, reject) => {
+      const handler = new PushedAttempt(guard, new EventReader(this.dialect.decoder()), this.dialect, progress, sink, (err) => {
+        if (err === undefined) {
+          guard.close(true);
+          return resolve();
+        }
+        const failure = err instanceof ConsumerFailure ? err : guard.classify(err); // before close: its abort is not the cause
+        guard.close(false);
+        reject(failure);
+      });
+      guard.onAbort = (reason) => handler.abort(reason);
+      this.pool.dispatch(
+        {
+          method: 'POST',
+          path: this.basePath + this.dialect.chatPath,
+          body: payload,
+          headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...this.auth, ...this.config.headers },
+        },
+        handler,
+      );
+    });
   }
 
   private async fetchListing(): Promise<ListedModel[]> {
@@ -303,17 +281,6 @@ export class HttpProvider implements Provider {
     if (res.statusCode >= 300) throw classifyHttpError(res.statusCode, res.headers, this.dialect.errorInfo(text));
     return this.dialect.parseModels(JSON.parse(text));
   }
-}
-
-/** `drain` for a body read from its events: the rest is read and dropped. */
-function drainBody(body: Readable): void {
-  if (body.readableEnded || body.destroyed) return;
-  const timer = setTimeout(() => body.destroy(), DRAIN_MS);
-  const done = () => clearTimeout(timer);
-  body.once('end', done);
-  body.once('close', done);
-  body.on('error', () => undefined); // the answer is already complete; a late error does not matter
-  body.resume();
 }
 
 /** Reads the rest of a body after the end marker, so the keep-alive socket can be reused. */
@@ -365,13 +332,17 @@ function give(sink: BatchSink, batch: GenerationChunk[]): boolean {
 
 /** One attempt's abort and timers: the caller's cancel, the total deadline, first-token then idle timeouts. */
 class AttemptGuard {
-  private readonly controller = new AbortController();
+  /** Made when a request asks for a signal (a dispatched attempt takes `onAbort` instead). */
+  private controller: AbortController | undefined;
+  private reason: ModelError | undefined;
   private readonly total: NodeJS.Timeout;
   private firstToken: NodeJS.Timeout | undefined;
   private idle: NodeJS.Timeout | undefined;
   /** `performance.now()` of the last read once tokens flow. */
   private lastRead = 0;
   private readonly onCancel = () => this.abort(new ModelError('cancelled'));
+  /** Told once, with the reason, when the attempt is aborted. */
+  onAbort: ((reason: ModelError) => void) | undefined;
 
   constructor(
     private readonly cancel: AbortSignal,
@@ -388,6 +359,10 @@ class AttemptGuard {
   }
 
   get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.reason) this.controller.abort(this.reason);
+    }
     return this.controller.signal;
   }
 
@@ -412,8 +387,7 @@ class AttemptGuard {
 
   /** The attempt's failure as a ModelError: our own abort's reason, else the network error classified. */
   classify(err: unknown): unknown {
-    if (this.controller.signal.aborted) return this.controller.signal.reason;
-    return classifyNetworkError(err);
+    return this.reason ?? classifyNetworkError(err);
   }
 
   /** Anything but a complete answer (an error, a consumer that stopped) closes the upstream request now. */
@@ -426,7 +400,10 @@ class AttemptGuard {
   }
 
   private abort(reason: ModelError): void {
-    if (!this.controller.signal.aborted) this.controller.abort(reason);
+    if (this.reason) return;
+    this.reason = reason;
+    this.controller?.abort(reason);
+    this.onAbort?.(reason);
   }
 }
 
@@ -466,5 +443,113 @@ class EventReader {
 
   finish(): Extract<GenerationChunk, { type: 'finish' }> {
     return this.decoder.finish();
+  }
+}
+
+/**
+ * A pushed attempt as an undici dispatch handler: each read goes through the event reader into
+ * the sink as it arrives, a sink that is behind pauses the socket, and after the end marker the
+ * rest of the body is read and dropped (so the socket is reused) for DRAIN_MS at most. A non-2xx
+ * answer's body (capped) becomes its classified error. `done` is told once: nothing when the
+ * finish chunk was delivered, else the failure.
+ */
+class PushedAttempt implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | undefined;
+  private abortReason: Error | undefined;
+  private settled = false;
+  private failure: { status: number; headers: IncomingHttpHeaders; parts: Buffer[]; size: number } | undefined;
+  private drainTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly guard: AttemptGuard,
+    private readonly reader: EventReader,
+    private readonly dialect: Dialect,
+    private readonly progress: { yielded: boolean },
+    private readonly sink: BatchSink,
+    private readonly done: (err?: unknown) => void,
+  ) {}
+
+  /** Closes the upstream request (before it started: as soon as it does). */
+  abort(reason: Error): void {
+    if (this.controller) this.controller.abort(reason);
+    else this.abortReason = reason;
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.abortReason) controller.abort(this.abortReason);
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders): void {
+    if (status < 200) return; // informational: the real answer follows
+    if (status >= 300) {
+      this.failure = { status, headers, parts: [], size: 0 };
+      return;
+    }
+    try {
+      if (!give(this.sink, START_BATCH)) this.pauseUntilDrained();
+    } catch (err) {
+      this.settle(err);
+    }
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, bytes: Buffer): void {
+    const { failure } = this;
+    if (failure) {
+      failure.parts.push(bytes);
+      failure.size += bytes.length;
+      if (failure.size > ERROR_BODY_LIMIT) this.settleFailure(failure);
+    } else if (!this.settled) this.deliver(bytes);
+  }
+
+  onResponseEnd(): void {
+    clearTimeout(this.drainTimer);
+    if (this.failure) this.settleFailure(this.failure);
+    else if (!this.settled) this.deliver(null);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    clearTimeout(this.drainTimer);
+    this.settle(err);
+  }
+
+  private deliver(bytes: Buffer | null): void {
+    const { reader } = this;
+    try {
+      const batch = reader.read(bytes);
+      this.guard.read(batch !== undefined);
+      if (batch) {
+        this.progress.yielded = true;
+        if (!give(this.sink, batch) && !reader.done && !reader.failed) this.pauseUntilDrained();
+      }
+      if (reader.failed) return this.settle(reader.failure);
+      if (!reader.done && bytes !== null) return;
+      const finish = reader.finish();
+      if (bytes !== null) this.drainTimer = setTimeout(() => this.controller?.abort(new Error('drained long enough')), DRAIN_MS);
+      this.progress.yielded = true;
+      give(this.sink, [finish]);
+      this.settle();
+    } catch (err) {
+      this.settle(err);
+    }
+  }
+
+  private pauseUntilDrained(): void {
+    this.controller?.pause();
+    this.sink.drained().then(
+      () => this.controller?.resume(),
+      (err: unknown) => this.settle(err),
+    );
+  }
+
+  private settleFailure(f: NonNullable<PushedAttempt['failure']>): void {
+    const text = Buffer.concat(f.parts).toString('utf8');
+    this.settle(classifyHttpError(f.status, f.headers, this.dialect.errorInfo(text)));
+  }
+
+  private settle(err?: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.done(err);
   }
 }
