@@ -9,14 +9,15 @@
  * BENCH_NO_PORTKEY=1 (skip Portkey, for quicker trial runs), BENCH_CPU_PROF=<dir> (CPU profiles
  * of the Tributary and pass-through processes).
  */
-import { execFileSync, fork } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
-import { cpus, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { now } from './lib/clock.js';
+import { pin } from './lib/pin.js';
 import { environment } from './lib/report.js';
 import { round, summarize } from './lib/stats.js';
 
@@ -450,25 +451,6 @@ function freePort() {
       s.close(() => resolve(port));
     });
   });
-}
-
-/**
- * The servers under test on the last core, the load (this process) and the upstream on the
- * others. Unpinned, where a process lands decides how much of the loopback's kernel work it is
- * charged: two identical Tributary processes read 1.11× (median of 30 turns) and 1.20× (whole
- * run) of each other; pinned, 1.00× and 1.01×. BENCH_NO_PIN=1 leaves placement to the kernel.
- */
-function pin(servers, load) {
-  const n = cpus().length;
-  if (process.env.BENCH_NO_PIN || n < 2) return false;
-  try {
-    for (const pid of servers) execFileSync('taskset', ['-a', '-pc', String(n - 1), String(pid)], { stdio: 'ignore' });
-    for (const pid of load) execFileSync('taskset', ['-a', '-pc', `0-${n - 2}`, String(pid)], { stdio: 'ignore' });
-    return true;
-  } catch (err) {
-    console.error(`[gateway-overhead] taskset failed, not pinned: ${err.message}`);
-    return false;
-  }
 }
 
 function cpuTicks(pid) {
