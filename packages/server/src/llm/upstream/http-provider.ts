@@ -237,8 +237,8 @@ export class HttpProvider implements Provider {
 
   /**
    * `attempt`, pushed into `sink` from undici's own body callbacks (see `relay`): no Readable
-   * between the socket and the sink, whose push, buffering and `data` event cost a relay more
-   * per read than parsing the read (measured: see docs/benchmarks.md, gateway overhead).
+   * between the socket and the sink, and a pause is undici's own (its parser stops on the spot).
+   * Against the Readable path it measured within the noise (docs/benchmarks.md, 2026-12-03).
    */
   private attemptPushed(payload: string, cancel: AbortSignal, deadline: number, progress: { yielded: boolean }, sink: BatchSink): Promise<void> {
     let guard: AttemptGuard;
