@@ -494,18 +494,19 @@ class PushedAttempt implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(_controller: Dispatcher.DispatchController, bytes: Buffer): void {
+    if (this.settled) return; // the rest after the end marker, drained unread
     const { failure } = this;
-    if (failure) {
-      failure.parts.push(bytes);
-      failure.size += bytes.length;
-      if (failure.size > ERROR_BODY_LIMIT) this.settleFailure(failure);
-    } else if (!this.settled) this.deliver(bytes);
+    if (!failure) return this.deliver(bytes);
+    failure.parts.push(bytes);
+    failure.size += bytes.length;
+    if (failure.size > ERROR_BODY_LIMIT) this.settleFailure(failure);
   }
 
   onResponseEnd(): void {
     clearTimeout(this.drainTimer);
+    if (this.settled) return;
     if (this.failure) this.settleFailure(this.failure);
-    else if (!this.settled) this.deliver(null);
+    else this.deliver(null);
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
