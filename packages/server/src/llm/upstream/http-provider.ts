@@ -58,6 +58,8 @@ export class HttpProvider implements Provider {
   private readonly pool: Pool;
   private readonly basePath: string;
   private readonly auth: Record<string, string>;
+  private readonly chatPath: string;
+  private readonly chatHeaders: Record<string, string>;
   private listing: { at: number; models: ListedModel[] } | undefined;
 
   constructor(
@@ -71,6 +73,8 @@ export class HttpProvider implements Provider {
     // Our own timers classify timeouts; undici's would only race them.
     this.pool = new Pool(url.origin, { connections: config.connections, keepAliveTimeout: config.keepAliveMs, headersTimeout: 0, bodyTimeout: 0 });
     this.auth = dialect.authHeaders(config.apiKey);
+    this.chatPath = this.basePath + dialect.chatPath;
+    this.chatHeaders = { 'content-type': 'application/json', accept: 'text/event-stream', ...this.auth, ...config.headers };
   }
 
   /** Configured models plus the upstream listing (cached); a failing listing keeps the last good one. */
@@ -181,15 +185,14 @@ export class HttpProvider implements Provider {
     await this.pool.destroy();
   }
 
+  /** The chat request both attempt paths send (its headers made once per provider). */
+  private chatRequest(payload: string): Dispatcher.DispatchOptions {
+    return { method: 'POST', path: this.chatPath, body: payload, headers: this.chatHeaders };
+  }
+
   /** Sends the request; a non-2xx answer throws its classified error. */
   private async send(payload: string, guard: AttemptGuard): Promise<Dispatcher.ResponseData> {
-    const res = await this.pool.request({
-      method: 'POST',
-      path: this.basePath + this.dialect.chatPath,
-      body: payload,
-      signal: guard.signal,
-      headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...this.auth, ...this.config.headers },
-    });
+    const res = await this.pool.request({ ...this.chatRequest(payload), signal: guard.signal });
     if (res.statusCode >= 300) {
       const text = await readLimited(res.body, ERROR_BODY_LIMIT);
       throw classifyHttpError(res.statusCode, res.headers, this.dialect.errorInfo(text));
@@ -258,15 +261,7 @@ export class HttpProvider implements Provider {
         reject(failure);
       });
       guard.onAbort = (reason) => handler.abort(reason);
-      this.pool.dispatch(
-        {
-          method: 'POST',
-          path: this.basePath + this.dialect.chatPath,
-          body: payload,
-          headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...this.auth, ...this.config.headers },
-        },
-        handler,
-      );
+      this.pool.dispatch(this.chatRequest(payload), handler);
     });
   }
 
