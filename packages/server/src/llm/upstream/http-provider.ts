@@ -243,13 +243,8 @@ export class HttpProvider implements Provider {
    * between the socket and the sink, and a pause is undici's own (its parser stops on the spot).
    * Against the Readable path it measured within the noise (docs/benchmarks.md, 2026-12-03).
    */
-  private attemptPushed(payload: string, cancel: AbortSignal, deadline: number, progress: { yielded: boolean }, sink: BatchSink): Promise<void> {
-    let guard: AttemptGuard;
-    try {
-      guard = new AttemptGuard(cancel, deadline, this.config.timeouts);
-    } catch (err) {
-      return Promise.reject(err);
-    }
+  private async attemptPushed(payload: string, cancel: AbortSignal, deadline: number, progress: { yielded: boolean }, sink: BatchSink): Promise<void> {
+    const guard = new AttemptGuard(cancel, deadline, this.config.timeouts);
     return new Promise<void>((resolve, reject) => {
       const handler = new PushedAttempt(guard, new EventReader(this.dialect.decoder()), this.dialect, progress, sink, (err) => {
         if (err === undefined) {
