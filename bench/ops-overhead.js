@@ -1,8 +1,10 @@
 /**
  * What operations cost: compare-fanout server CPU per token with metrics on against off (fresh
- * process pairs, blocks alternating; BENCH_REPETITIONS pairs, 12; BENCH_OPS_SELF=1 for an A/A
- * run), a `/metrics` scrape with 50 models' histograms, and `/health` requests/s of a fresh server
- * against a bare Fastify app with wrk (Debian's `wrk`; skipped with the reason when it is missing).
+ * process pairs loaded at the same time, bench/lib/pair-round.js `simultaneousRound`;
+ * BENCH_REPETITIONS pairs, 12; BENCH_OPS_SELF=1 for an A/A run), a `/metrics` scrape with 50
+ * models' histograms, and `/health` requests/s of a fresh server
+ * against a bare Fastify app's, both under wrk at once (Debian's `wrk`; skipped with the reason when
+ * it is missing).
  */
 import { execFile, fork } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { pairRound, ratiosOf } from './lib/pair-round.js';
+import { ratiosOf, simultaneousRound } from './lib/pair-round.js';
+import { pin, unpin } from './lib/pin.js';
 import { environment } from './lib/report.js';
 import { startServerChild } from './lib/server-child.js';
 import { keepAliveAgent } from './lib/sse-client.js';
@@ -26,16 +29,16 @@ const CONCURRENT = 50;
 const TOKENS = 250;
 /** Fresh process pairs (metrics on, metrics off); the median of their CPU-per-token ratios is the figure. */
 const ROUNDS = Number(process.env.BENCH_REPETITIONS) || 12;
-/** Batches of CONCURRENT comparisons per side before the blocks (JIT, SQLite pages, the history filling). */
-const WARM_UP_BATCHES = Number(process.env.BENCH_WARM_UP_WINDOWS) || 2;
-/** ABBA pairs of measured blocks per round. */
-const BLOCKS = 2;
-const BLOCK_MS = Number(process.env.BENCH_OPS_BLOCK_MS) || 4000;
+/** Load before the windows (JIT, SQLite pages, the history filling). */
+const WARM_UP_MS = 8000;
+/** Measured windows per round, both sides at once. */
+const WINDOWS = 4;
+const WINDOW_MS = Number(process.env.BENCH_OPS_WINDOW_MS) || 4000;
 const SELF = process.env.BENCH_OPS_SELF === '1';
 const SCRAPES = 30;
 const WRK_SECONDS = Number(process.env.BENCH_WRK_SECONDS) || 3;
-/** Alternating wrk rounds per side; the best of each counts (on a shared machine noise only slows). */
-const WRK_ROUNDS = Number(process.env.BENCH_WRK_ROUNDS) || 5;
+/** Rounds of both servers under wrk at once; the figure is the median of their ratios. */
+const WRK_ROUNDS = Number(process.env.BENCH_WRK_ROUNDS) || 7;
 
 const models = Object.fromEntries(
   Array.from({ length: MODELS }, (_, i) => [
@@ -57,27 +60,28 @@ export async function run({ cleanup, resultsDir }) {
   cleanup.add(() => agent.destroy());
   const overrides = (metricsEnabled) => ({ ops: { metricsEnabled }, compare: { maxModels: 64 } });
 
-  // 1. CPU per token, metrics on vs off, over fresh pairs of server processes (bench/lib/pair-round.js):
-  // with one process per side for the whole run, two runs read 1.048× and 0.964×, and 1.078× a third.
+  // 1. CPU per token, metrics on vs off, over fresh pairs of server processes loaded together
+  // (bench/lib/pair-round.js): run one after the other, pairs scattered 0.89–1.20× and runs of
+  // the same code read 1.005–1.051×.
   const rounds = [];
   let kept;
   for (let r = 0; r < ROUNDS; r++) {
     const last = r === ROUNDS - 1;
-    const { per, servers } = await pairRound({
+    const { per, servers, pinned } = await simultaneousRound({
       // BENCH_OPS_SELF=1: metrics on in both (an A/A run: how far this method scatters here).
       sides: { on: { root: ROOT, overrides: overrides(true) }, off: { root: ROOT, overrides: overrides(SELF) } },
       order: r % 2 ? ['off', 'on'] : ['on', 'off'],
       models,
       bodyFor: (n) => ({ input_data: `ops bench ${n}`, models: modelsFor(n), tier: 'standard' }),
       concurrency: CONCURRENT,
-      warmUpBatches: WARM_UP_BATCHES,
-      blocks: BLOCKS,
-      blockMs: BLOCK_MS,
+      warmUpMs: WARM_UP_MS,
+      windows: WINDOWS,
+      windowMs: WINDOW_MS,
       agent,
       cleanup,
       keep: last, // the last round's metrics-on server answers the scrape (and /health, supplementary) below
     });
-    rounds.push({ on: per.on, off: per.off, cpuRatio: ratiosOf(per.on, per.off).cpuRatio });
+    rounds.push({ on: per.on, off: per.off, cpuRatio: ratiosOf(per.on, per.off).cpuRatio, pinned });
     console.log(
       `[${name}] round ${r + 1}/${ROUNDS}: CPU per token on ${per.on.cpuUsPerToken} µs, off ${per.off.cpuUsPerToken} µs (${rounds.at(-1).cpuRatio}×)`,
     );
@@ -111,8 +115,9 @@ export async function run({ cleanup, resultsDir }) {
   console.log(`[${name}] /metrics scrape (${families} models): p50 ${scrape.p50Ms} ms, p95 ${scrape.p95Ms} ms, ${Math.round(bytes / 1024)} KiB`);
 
   // 3. /health requests/s: a fresh Tributary (metrics on, request log off) against a bare Fastify
-  // app, both processes that have served nothing else, with the loaded metrics-on server from the
-  // rounds above measured in the same turns (supplementary: after streaming, its /health is slower).
+  // app, both processes that have served nothing else, loaded at the same time by one wrk each
+  // (servers pinned together to the last core, wrk on the others), so that both get the same host:
+  // taking turns, the best of five rounds read 0.78–0.96× across runs of the same code.
   let health = { skipped: 'wrk not installed (apt-get install wrk)' };
   if (await hasWrk()) {
     const bare = await startBareFastify();
@@ -121,32 +126,33 @@ export async function run({ cleanup, resultsDir }) {
     cleanup.add(() => rmSync(dataDir, { recursive: true, force: true }));
     const fresh = await startServerChild({ target: 'tributary', dataDir, models, overrides: overrides(true) });
     cleanup.add(() => fresh.stop());
-    const targets = {
-      tributary: `http://127.0.0.1:${fresh.port}/health`,
-      fastify: `http://127.0.0.1:${bare.port}/health`,
-      tributaryAfterStreams: `http://127.0.0.1:${kept.on.port}/health`,
-    };
-    // A warm-up run each (JIT), then rounds in rotating order; the best round of each counts (noise only slows).
-    for (const u of Object.values(targets)) await wrk(u, 1);
-    const best = { tributary: 0, fastify: 0, tributaryAfterStreams: 0 };
-    const entries = Object.entries(targets);
-    for (let r = 0; r < WRK_ROUNDS; r++) {
-      for (let i = 0; i < entries.length; i++) {
-        const [k, u] = entries[(r + i) % entries.length];
-        best[k] = Math.max(best[k], await wrk(u));
+    const tributary = `http://127.0.0.1:${fresh.port}/health`;
+    const fastify = `http://127.0.0.1:${bare.port}/health`;
+    // Alone first, for the absolute figure next to seed 004's claim (a warm-up for both too).
+    const alone = Math.max(await wrk(tributary), await wrk(tributary));
+    await wrk(fastify, 1);
+    const pinned = pin([fresh.pid, bare.pid]); // wrk, forked from this process, runs on its cores
+    const rounds = [];
+    try {
+      for (let r = 0; r < WRK_ROUNDS; r++) {
+        const [t, f] = await Promise.all([wrk(tributary), wrk(fastify)]);
+        rounds.push({ tributaryRps: Math.round(t), bareFastifyRps: Math.round(f), ratio: round(t / f, 3) });
       }
+    } finally {
+      if (pinned) unpin();
     }
+    const ratios = rounds.map((x) => x.ratio);
     health = {
-      tool: `wrk -t1 -c50 -d${WRK_SECONDS}s, best of ${WRK_ROUNDS} rounds in rotating order after a warm-up`,
-      tributaryRps: Math.round(best.tributary),
-      bareFastifyRps: Math.round(best.fastify),
-      ratio: round(best.tributary / best.fastify),
+      tool: `wrk -t1 -c50 -d${WRK_SECONDS}s against each server at the same time, ${WRK_ROUNDS} rounds, ${pinned ? 'servers pinned together to the last core' : 'not pinned'}`,
+      ratio: round(median(ratios), 3),
+      ratioRange: [Math.min(...ratios), Math.max(...ratios)],
       goalRatio: 0.8,
-      afterStreams: { tributaryRps: Math.round(best.tributaryAfterStreams), ratio: round(best.tributaryAfterStreams / best.fastify) },
+      perRound: rounds,
+      tributaryAloneRps: Math.round(alone),
       seed004ClaimedRps: 6000,
     };
     console.log(
-      `[${name}] /health: Tributary ${health.tributaryRps} req/s, bare Fastify ${health.bareFastifyRps} req/s (${health.ratio}×; seed 004 claimed 6,000); the server that streamed the rounds ${health.afterStreams.tributaryRps} req/s (${health.afterStreams.ratio}×)`,
+      `[${name}] /health: Tributary / bare Fastify ${health.ratio}× (median of ${WRK_ROUNDS} rounds, range ${health.ratioRange.join('–')}; goal ≥ 0.8×); Tributary alone ${health.tributaryAloneRps} req/s (seed 004 claimed 6,000)`,
     );
     bare.kill();
     await fresh.stop();
@@ -158,10 +164,11 @@ export async function run({ cleanup, resultsDir }) {
     env: environment(),
     metricsCost: {
       rounds: ROUNDS,
-      warmUpBatchesPerSide: WARM_UP_BATCHES,
-      blocksPerRound: BLOCKS,
-      blockMs: BLOCK_MS,
-      concurrent: CONCURRENT,
+      method: 'both sides loaded at once, pinned together to the last core; CPU and tokens over the same windows',
+      warmUpMs: WARM_UP_MS,
+      windowsPerRound: WINDOWS,
+      windowMs: WINDOW_MS,
+      concurrentPerSide: CONCURRENT,
       modelsPerComparison: PER_COMPARISON,
       tokensPerModel: TOKENS,
       ...(SELF ? { selfTest: 'metrics on in both sides' } : {}),
@@ -219,5 +226,5 @@ async function startBareFastify() {
     child.once('message', resolve);
     child.once('exit', (c) => reject(new Error(`bare fastify exited ${c}`)));
   });
-  return { port, kill: () => child.kill() };
+  return { port, pid: child.pid, kill: () => child.kill() };
 }

@@ -72,7 +72,7 @@ const handlers = {
     const eld = monitorEventLoopDelay({ resolution: ELD_RESOLUTION_MS });
     eld.enable();
     backlog.reset();
-    window = { eld, cpu: process.cpuUsage(), start: now() };
+    window = { eld, cpu: process.cpuUsage(), start: now(), yields: provider.yields };
     return { rssBytes: mem.rss, heapUsedBytes: mem.heapUsed, ...server.stats() };
   },
   async end() {
@@ -82,6 +82,7 @@ const handlers = {
     const mem = process.memoryUsage();
     return {
       cpu: { userUs: cpu.user, systemUs: cpu.system },
+      tokens: provider.yields - window.yields,
       wallMs,
       eventLoopDelayMs: eldStats(window.eld, ELD_RESOLUTION_MS),
       backlog: backlog.stats(),

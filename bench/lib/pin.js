@@ -20,3 +20,13 @@ export function pin(servers, load = [process.pid]) {
     return false;
   }
 }
+
+/** Lets `pids` (this process by default) run on every core again: children forked later inherit it. */
+export function unpin(pids = [process.pid]) {
+  const n = cpus().length;
+  try {
+    for (const pid of pids) execFileSync('taskset', ['-a', '-pc', `0-${n - 1}`, String(pid)], { stdio: 'ignore' });
+  } catch (err) {
+    console.error(`[bench] taskset failed, not unpinned: ${err.message}`);
+  }
+}

@@ -14,6 +14,8 @@ export class StampingProvider {
     this.inner = inner;
     /** prompt -> model -> yield times */
     this.stamps = new Map();
+    /** Non-empty deltas yielded since start (a window's token count: its difference). */
+    this.yields = 0;
   }
 
   get id() {
@@ -37,6 +39,7 @@ export class StampingProvider {
         continue;
       }
       yielded.push(now());
+      this.yields++;
       yield chunk;
       pulled.push(now());
     }

@@ -234,6 +234,21 @@ describe('DemoProvider', () => {
     expect(quick.deltas).toEqual(slow.deltas);
   });
 
+  it('stamps each delta with when it was there (`at`): on its schedule, in order, before it is read', async () => {
+    const models = { 'demo/t': model({ firstTokenMs: 60, tokensPerSecond: 50, answerTokens: 12 }) };
+    const start = performance.now();
+    const stamps: Array<{ at: number; read: number }> = [];
+    for await (const chunk of new DemoProvider({ speed: 1, models }).stream(request({ model: 'demo/t' }))) {
+      if (chunk.type === 'delta') stamps.push({ at: chunk.at!, read: performance.now() });
+    }
+    expect(stamps.length).toBeGreaterThan(5);
+    for (const [i, { at, read }] of stamps.entries()) {
+      expect(at).toBeGreaterThanOrEqual(start + 60 + i * 20 - 2); // timers may fire up to ~1 ms early
+      expect(at).toBeLessThanOrEqual(read);
+      if (i > 0) expect(at).toBeGreaterThanOrEqual(stamps[i - 1]!.at);
+    }
+  });
+
   it('keeps to an absolute schedule, emitting overdue tokens at once', async () => {
     const models = { 'demo/t': model({ firstTokenMs: 0, tokensPerSecond: 20, answerTokens: 60 }) };
     const provider = new DemoProvider({ speed: 1, models });

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoFailureMode } from '../src/llm/demo-provider.js';
+import { OpsMetrics } from '../src/ops/metrics.js';
 import { OPS_TOPIC, type OpsSnapshot } from '../src/ops/snapshot.js';
 import { createJob, FAST_JOBS, getJob } from './support/jobs.js';
 import { dropSchema, postgresAvailable, randomSchema, TEST_DATABASE_URL } from './support/postgres.js';
@@ -184,6 +185,29 @@ describe.each([{ db: 'sqlite' }, ...(pgUp ? [{ db: 'postgres' }] : [])])('job ga
     expect(scrape.value('tributary_jobs', { state: 'running' })).toBe(0);
     expect(scrape.value('tributary_job_queue_depth')).toBe(0);
     expect(scrape.value('tributary_job_items_running')).toBe(0);
+  });
+});
+
+describe('token timer', () => {
+  it('times gaps by when the provider had each token, and reads the clock itself only when a token does not say', async () => {
+    const metrics = new OpsMetrics((id) => ({ model: id, provider: 'demo' }));
+    const stamped = metrics.timeTokens('demo/a');
+    for (const at of [1_000, 1_004, 1_010, 1_010.05]) stamped.token(at); // gaps 4 ms, 6 ms, 0.05 ms
+    stamped.firstPublished();
+    const unstamped = metrics.timeTokens('demo/b');
+    unstamped.token(undefined);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    unstamped.token(undefined);
+
+    const scrape = new Scrape((await metrics.scrape()).body);
+    const gap = (model: string, le: string) => scrape.value('tributary_inter_token_gap_seconds_bucket', { model, le });
+    expect(scrape.count('tributary_inter_token_gap_seconds', { model: 'demo/a' })).toBe(3);
+    expect(scrape.value('tributary_inter_token_gap_seconds_sum', { model: 'demo/a' })).toBeCloseTo(0.01005, 6);
+    expect([gap('demo/a', '0.0001'), gap('demo/a', '0.0025'), gap('demo/a', '0.005'), gap('demo/a', '0.01')]).toEqual([1, 1, 2, 3]);
+    expect(scrape.count('tributary_ttft_seconds', { model: 'demo/a' })).toBe(1);
+    expect(scrape.count('tributary_gateway_added_latency_seconds', { model: 'demo/a' })).toBe(1);
+    // Without `at`, the gap is the clock's: ~30 ms, not 0.
+    expect(scrape.value('tributary_inter_token_gap_seconds_sum', { model: 'demo/b' })).toBeGreaterThanOrEqual(0.025);
   });
 });
 

@@ -27,8 +27,8 @@ const answerText = (state: ModelState, hooks: ModelHooks): string => (hooks.delt
 
 /** Times a run's tokens for the metrics: made when the run starts. */
 export interface TokenTimer {
-  /** A token came from the provider (the first: TTFT; later ones: inter-token gaps). */
-  token(): void;
+  /** A token came from the provider (the first: TTFT; later ones: inter-token gaps), at `at` when it says. */
+  token(at: number | undefined): void;
   /** The first token reached every subscriber: the time Tributary added to it. */
   firstPublished(): void;
 }
@@ -158,7 +158,7 @@ async function readAnswer(
     const text = storedText(chunk.text);
     state.parts.push(text);
     hooks.onText?.(answer.outputTokens);
-    hooks.timer?.token();
+    hooks.timer?.token(chunk.at);
     const published = publish('model.delta', { model: state.model, text });
     if (published) await published; // no await per token when nothing is written
     if (answer.outputTokens === 1) hooks.timer?.firstPublished();

@@ -153,7 +153,7 @@ export class DemoProvider implements Provider {
     const firstAt = start + config.firstTokenMs / this.speed;
     const intervalMs = 1000 / (config.tokensPerSecond * this.speed);
 
-    await waitUntil(firstAt, signal);
+    let at = await waitUntil(firstAt, signal);
     if (failure === 'before_first_token') {
       throw new ModelError('rate_limited', 'Demo rate limit (deterministic flaky failure)', { retryAfterMs: DEMO_RETRY_AFTER_MS });
     }
@@ -161,9 +161,9 @@ export class DemoProvider implements Provider {
 
     for (let i = 0; i < tokens.length; i++) {
       // Absolute schedule: token i is due at firstAt + i·interval, so timer lateness never accumulates.
-      if (i > 0) await waitUntil(firstAt + i * intervalMs, signal);
+      if (i > 0) at = await waitUntil(firstAt + i * intervalMs, signal);
       if (i >= failAt) throw midStreamFailure();
-      yield { type: 'delta', text: tokens[i] as string };
+      yield { type: 'delta', text: tokens[i] as string, at };
     }
     if (failAt !== Infinity) throw midStreamFailure(); // answers too short to reach failAt
     if (signal.aborted) throw new ModelError('cancelled');
@@ -197,23 +197,25 @@ function midStreamFailure(): ModelError {
 /**
  * Waits until `due` (a performance.now() time). When it is already due, still yields a
  * macrotask (setImmediate) so concurrent streams interleave and timers/I/O keep running.
- * Rejects with `cancelled` as soon as the signal aborts.
+ * Resolves with when the token was there (a delta's `at`): the timer's firing, or for one
+ * already due, the time read to learn that. Rejects with `cancelled` as soon as the signal aborts.
  */
-function waitUntil(due: number, signal: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
+function waitUntil(due: number, signal: AbortSignal): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
     if (signal.aborted) return reject(new ModelError('cancelled'));
-    const delay = due - performance.now();
+    const now = performance.now();
+    const delay = due - now;
     // Node timers have 1 ms resolution; sub-millisecond waits are treated as due.
     let cancel: () => void;
-    const done = (): void => {
+    const done = (at: number): void => {
       signal.removeEventListener('abort', onAbort);
-      resolve();
+      resolve(at);
     };
     if (delay >= 1) {
-      const timer = setTimeout(done, delay);
+      const timer = setTimeout(() => done(performance.now()), delay);
       cancel = () => clearTimeout(timer);
     } else {
-      const immediate = setImmediate(done);
+      const immediate = setImmediate(done, now);
       cancel = () => clearImmediate(immediate);
     }
     function onAbort(): void {

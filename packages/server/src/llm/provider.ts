@@ -95,8 +95,11 @@ export type GenerationChunk =
   /**
    * `logprobs`: the upstream's OpenAI-shaped `choices[].logprobs` of this text, when asked for.
    * `json`: the text as the JSON string literal the upstream sent, when a decoder kept it (a relay copies it, no re-encoding).
+   * `at`: when the provider had the text (`performance.now()`), given by one that read the clock
+   * anyway: the metrics time inter-token gaps by it instead of a clock read per token, which cost
+   * ~5 % of the fan-out's CPU per token here.
    */
-  | { type: 'delta'; text: string; logprobs?: unknown; json?: string | undefined }
+  | { type: 'delta'; text: string; logprobs?: unknown; json?: string | undefined; at?: number }
   /**
    * A piece of a tool call, OpenAI's streaming shape: the first piece of call `index` carries
    * `id` and `name`, later ones more `arguments` text.
