@@ -79,7 +79,7 @@ export async function run({ cleanup, resultsDir }) {
       windowMs: WINDOW_MS,
       agent,
       cleanup,
-      keep: last, // the last round's metrics-on server answers the scrape (and /health, supplementary) below
+      keep: last, // the last round's metrics-on server answers the scrape below
     });
     rounds.push({ on: per.on, off: per.off, cpuRatio: ratiosOf(per.on, per.off).cpuRatio, pinned });
     console.log(
@@ -113,6 +113,7 @@ export async function run({ cleanup, resultsDir }) {
     goalMs: 20,
   };
   console.log(`[${name}] /metrics scrape (${families} models): p50 ${scrape.p50Ms} ms, p95 ${scrape.p95Ms} ms, ${Math.round(bytes / 1024)} KiB`);
+  await kept.on.stop();
 
   // 3. /health requests/s: a fresh Tributary (metrics on, request log off) against a bare Fastify
   // app, both processes that have served nothing else, loaded at the same time by one wrk each
@@ -157,7 +158,6 @@ export async function run({ cleanup, resultsDir }) {
     bare.kill();
     await fresh.stop();
   }
-  await kept.on.stop();
 
   const result = {
     benchmark: name,
