@@ -2,9 +2,8 @@
  * What operations cost: compare-fanout server CPU per token with metrics on against off (fresh
  * process pairs loaded at the same time, bench/lib/pair-round.js `simultaneousRound`;
  * BENCH_REPETITIONS pairs, 12; BENCH_OPS_SELF=1 for an A/A run), a `/metrics` scrape with 50
- * models' histograms, and `/health` requests/s of a fresh server
- * against a bare Fastify app's, both under wrk at once (Debian's `wrk`; skipped with the reason when
- * it is missing).
+ * models' histograms, and `/health` requests/s of a fresh server against a bare Fastify app's,
+ * both under wrk at once (Debian's `wrk`; skipped with the reason when it is missing).
  */
 import { execFile, fork } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
