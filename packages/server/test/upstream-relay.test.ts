@@ -16,7 +16,9 @@ describe('upstream relay', () => {
   let provider: Provider;
   beforeAll(async () => {
     mock = await startMockUpstream('openai');
-    const config = loadConfig({ env: {}, overrides: { providers: mockProviderConfig('openai', mock) } });
+    // Roomy deadlines: nothing here tests them, and a loaded CI host once took over 400 ms to the first token.
+    const timeouts = { firstTokenMs: 10_000, idleMs: 10_000, totalMs: 60_000 };
+    const config = loadConfig({ env: {}, overrides: { providers: mockProviderConfig('openai', mock, { timeouts }) } });
     provider = (await buildProviders(config, () => undefined)).find((p) => p.id === 'mockai')!;
   });
   afterAll(async () => {
