@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { pin, unpin } from './pin.js';
 import { streamComparison, tokensOf } from './sse-client.js';
 import { round } from './stats.js';
@@ -39,12 +40,7 @@ export async function pairRound({ sides, order, models, bodyFor, concurrency, wa
     }
   }
   if (!keep) await Promise.all(Object.values(servers).map((s) => s.stop()));
-  const per = Object.fromEntries(
-    order.map((side) => {
-      const s = sums[side];
-      return [side, { tokensPerSec: Math.round((s.tokens / s.ms) * 1000), cpuUsPerToken: round(s.cpuUs / s.tokens) }];
-    }),
-  );
+  const per = perSide(order, sums);
   return { per, ...(keep ? { servers } : {}) };
 }
 
@@ -94,12 +90,7 @@ export async function simultaneousRound({ sides, order, models, bodyFor, concurr
     if (pinned) unpin(); // later children (the next round's servers, wrk) must not inherit this core
   }
   if (!keep) await Promise.all(Object.values(servers).map((s) => s.stop()));
-  const per = Object.fromEntries(
-    order.map((side) => {
-      const s = sums[side];
-      return [side, { tokensPerSec: Math.round((s.tokens / s.ms) * 1000), cpuUsPerToken: round(s.cpuUs / s.tokens) }];
-    }),
-  );
+  const per = perSide(order, sums);
   return { per, pinned, ...(keep ? { servers } : {}) };
 }
 
@@ -116,4 +107,11 @@ async function startSides(sides, order, models, cleanup) {
   return servers;
 }
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Each side's tokens/s and CPU per token from its sums over the measured blocks or windows. */
+const perSide = (order, sums) =>
+  Object.fromEntries(
+    order.map((side) => {
+      const s = sums[side];
+      return [side, { tokensPerSec: Math.round((s.tokens / s.ms) * 1000), cpuUsPerToken: round(s.cpuUs / s.tokens) }];
+    }),
+  );
